@@ -1,0 +1,25 @@
+use analytics_config::{AmqpSettings, HttpSettings, PostgresSettings, ShutdownSettings};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub amqp: AmqpSettings,
+    pub postgres: PostgresSettings,
+    pub shutdown: ShutdownSettings,
+    pub aggregator: AggregatorSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AggregatorSettings {
+    pub prefetch: u16,
+    pub site_refresh_seconds: u64,
+}
+
+impl Settings {
+    pub const DEFAULTS: &'static str = include_str!("defaults.toml");
+
+    pub fn load() -> Result<Self, analytics_config::ConfigError> {
+        analytics_config::load("aggregator", Self::DEFAULTS)
+    }
+}

@@ -1,0 +1,97 @@
+//! Builds the aggregator from settings and runs its consumer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use analytics_store::sites::SiteDirectory;
+use analytics_telemetry::{Ops, Shutdown};
+use anyhow::Context;
+
+use crate::consume::Consumer;
+use crate::metrics::AggregatorMetrics;
+use crate::settings::Settings;
+
+pub struct Application {
+    settings: Settings,
+    ops: Ops,
+    consumer: Consumer,
+    ops_server: actix_web::dev::Server,
+    port: u16,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = analytics_store::pg_pool(&settings.postgres)?;
+        let sites = SiteDirectory::new(pool.clone());
+        if let Err(error) = sites.refresh().await {
+            tracing::warn!(error = format!("{error:#}"), "initial site load failed");
+        }
+        let ops = Ops::new();
+        let metrics = AggregatorMetrics::new(&ops.registry);
+        let status = Arc::new(Mutex::new(Err("not connected yet".to_owned())));
+        ops.readiness.add_probe("postgres", {
+            let pool = pool.clone();
+            Arc::new(move || Box::pin(analytics_store::pg_probe(pool.clone())))
+        });
+        ops.readiness.add_probe("rabbitmq", {
+            let status = status.clone();
+            Arc::new(move || {
+                let current = status.lock().expect("status lock").clone();
+                Box::pin(async move { current })
+            })
+        });
+        let consumer = Consumer {
+            amqp: settings.amqp.clone(),
+            prefetch: settings.aggregator.prefetch,
+            pool,
+            sites,
+            metrics,
+            status,
+            name: format!("aggregator-{}", uuid::Uuid::new_v4()),
+        };
+        let (ops_server, port) =
+            analytics_telemetry::serve_ops(&settings.http.address(), ops.clone())
+                .with_context(|| format!("binding {}", settings.http.address()))?;
+        Ok(Self {
+            settings,
+            ops,
+            consumer,
+            ops_server,
+            port,
+        })
+    }
+
+    /// Port of the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Consumes until `shutdown`; the delivery being applied then finishes
+    /// (within the grace period) and the rest go back to the queue.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let ops_handle = self.ops_server.handle();
+        let ops_task = tokio::spawn(self.ops_server);
+        let refresher = self.consumer.sites.spawn_refresher(
+            Duration::from_secs(self.settings.aggregator.site_refresh_seconds),
+            shutdown.clone(),
+        );
+        let consumer = self.consumer;
+        let run = consumer.run(shutdown.clone());
+        tokio::pin!(run);
+        tokio::select! {
+            _ = &mut run => {}
+            _ = shutdown.cancelled() => {
+                self.ops.readiness.begin_shutdown();
+                if tokio::time::timeout(self.settings.shutdown.grace(), &mut run).await.is_err() {
+                    tracing::warn!("grace period over; unacked deliveries return to the queue");
+                }
+            }
+        }
+        self.ops.readiness.begin_shutdown();
+        refresher.abort();
+        ops_handle.stop(true).await;
+        let _ = ops_task.await;
+        tracing::info!("aggregator stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! `analytics-ctl`: the operator's command line.
+
+use analytics_config::PostgresSettings;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+
+mod simulate;
+
+#[derive(Parser)]
+#[command(
+    name = "analytics-ctl",
+    version,
+    about = "Operate the analytics pipeline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage tracked sites.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+    /// Send realistic traffic to ingest (demos, benchmarks).
+    Simulate(simulate::Args),
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Create a site; prints {id, domain, timezone, api_token} as JSON.
+    Add {
+        #[arg(long)]
+        domain: String,
+        /// IANA time zone the site's days are counted in.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+    /// List sites as JSON.
+    List,
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    postgres: PostgresSettings,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let settings: Settings = analytics_config::load("ctl", include_str!("defaults.toml"))?;
+    match cli.command {
+        Command::Migrate => {
+            let applied = analytics_store::migrate(settings.postgres.url()).await?;
+            println!("{}", serde_json::json!({ "applied": applied }));
+        }
+        Command::Site {
+            command: SiteCommand::Add { domain, timezone },
+        } => {
+            let client = analytics_store::connect(settings.postgres.url()).await?;
+            let (site, token) =
+                analytics_store::sites::add_site(&client, &domain, &timezone).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": site.id, "domain": site.domain, "timezone": site.timezone.name(), "api_token": token,
+                })
+            );
+        }
+        Command::Site {
+            command: SiteCommand::List,
+        } => {
+            let client = analytics_store::connect(settings.postgres.url()).await?;
+            let sites = analytics_store::sites::list_sites(&client)
+                .await
+                .context("listing sites")?;
+            println!("{}", serde_json::to_string_pretty(&sites)?);
+        }
+        Command::Simulate(args) => simulate::run(args).await?,
+    }
+    Ok(())
+}

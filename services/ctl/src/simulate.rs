@@ -1,0 +1,148 @@
+//! Realistic demo traffic: visitors with real user agents and addresses
+//! browse a set of pages with titles and referrers, through `POST /v1/events`
+//! with the ingest key (as a server-side integration would), so that visitor
+//! counts behave like real ones.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Ingest base URL.
+    #[arg(long, env = "INGEST_URL", default_value = "http://127.0.0.1:8081")]
+    ingest_url: String,
+    /// Site id or domain.
+    #[arg(long, env = "DEMO_SITE")]
+    site: String,
+    /// Ingest key, so each event can carry its own visitor address and user agent.
+    #[arg(long, env = "INGEST_KEY")]
+    ingest_key: Option<String>,
+    /// Events per second.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Stop after this many events (default: run until interrupted).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Distinct visitors to draw from.
+    #[arg(long, default_value_t = 500)]
+    visitors: u32,
+}
+
+const PAGES: &[(&str, &str)] = &[
+    ("/", "Home"),
+    ("/products", "Products"),
+    ("/products/espresso-machine", "Espresso machine"),
+    ("/products/grinder", "Burr grinder"),
+    ("/blog", "Blog"),
+    ("/blog/how-to-brew", "How to brew"),
+    ("/about", "About us"),
+    ("/contact", "Contact"),
+    ("/fa/", "خانه"),
+    ("/pricing", "Pricing"),
+];
+
+const USER_AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    "Dart/3.4 (dart:io)",
+];
+
+const REFERRERS: &[&str] = &[
+    "",
+    "",
+    "https://www.google.com/",
+    "https://t.me/",
+    "https://news.ycombinator.com/",
+];
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let url = format!("{}/v1/events", args.ingest_url.trim_end_matches('/'));
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.1));
+    let batch_size = (args.rate / 10.0).ceil().clamp(1.0, 100.0) as u64;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut refused = 0u64;
+    loop {
+        let n = match args.count {
+            Some(count) if sent >= count => break,
+            Some(count) => batch_size.min(count - sent),
+            None => batch_size,
+        };
+        let events: Vec<serde_json::Value> = (0..n).map(|_| random_event(&args)).collect();
+        let mut request = client
+            .post(&url)
+            .json(&serde_json::json!({ "events": events }));
+        if let Some(key) = &args.ingest_key {
+            request = request.header("X-Ingest-Key", key);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => sent += n,
+            Ok(response) => {
+                refused += n;
+                let status = response.status();
+                tracing::warn!(%status, body = response.text().await.unwrap_or_default(), "ingest refused a batch");
+            }
+            Err(error) => {
+                refused += n;
+                tracing::warn!(%error, "ingest unreachable");
+            }
+        }
+        if sent > 0 && sent % 1000 < n {
+            eprintln!(
+                "simulate: {sent} events sent, {refused} refused, {:.0?} elapsed",
+                started.elapsed()
+            );
+        }
+        // Pace by the clock rather than by sleeps alone, so slow requests don't lower the rate.
+        let due = interval.mul_f64((sent + refused) as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({ "sent": sent, "refused": refused })
+    );
+    anyhow::ensure!(refused == 0, "{refused} events were refused");
+    Ok(())
+}
+
+fn random_event(args: &Args) -> serde_json::Value {
+    let mut rng = rand::rng();
+    let visitor = rng.random_range(0..args.visitors.max(1));
+    let (path, title) = PAGES.choose(&mut rng).copied().unwrap_or(("/", "Home"));
+    let user_agent = USER_AGENTS[visitor as usize % USER_AGENTS.len()];
+    let mut event = serde_json::json!({
+        "site": args.site,
+        "type": "pageview",
+        "path": path,
+        "title": title,
+        "referrer": REFERRERS.choose(&mut rng).copied().unwrap_or_default(),
+    });
+    if args.ingest_key.is_some() {
+        // Documentation range addresses (RFC 5737), one per simulated visitor.
+        event["ip"] = format!("198.51.{}.{}", visitor / 250, visitor % 250 + 1).into();
+        event["user_agent"] = user_agent.into();
+    }
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pages_have_titles() {
+        assert!(
+            super::PAGES
+                .iter()
+                .all(|(path, title)| path.starts_with('/') && !title.is_empty())
+        );
+    }
+}

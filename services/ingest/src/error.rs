@@ -1,0 +1,54 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+/// Why a whole request was refused. Problems with a single event of a batch
+/// are reported per index in the 202 body instead.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("body: over the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("events: {count} events, at most {max} per request")]
+    TooManyEvents { count: usize, max: usize },
+    #[error("X-Ingest-Key: not a valid ingest key")]
+    BadIngestKey,
+    #[error("queue is over its high-water mark, retry later")]
+    Backpressure,
+    #[error("queue unavailable, retry later")]
+    Unavailable,
+    #[error("reading the request body: {0}")]
+    Body(String),
+}
+
+impl IngestError {
+    /// Seconds a client should wait before retrying a 503.
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            IngestError::Backpressure => Some(5),
+            IngestError::Unavailable => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for IngestError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            IngestError::MalformedJson(_) | IngestError::Body(_) => StatusCode::BAD_REQUEST,
+            IngestError::PayloadTooLarge { .. } | IngestError::TooManyEvents { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngestError::BadIngestKey => StatusCode::UNAUTHORIZED,
+            IngestError::Backpressure | IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

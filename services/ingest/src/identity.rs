@@ -1,0 +1,101 @@
+//! Cookieless visitor identity (DESIGN.md "Privacy"): a keyed hash of site,
+//! client IP and user agent under a random salt that rotates every UTC day.
+//! The salt lives in Redis so every ingest replica computes the same id, and
+//! expires 48 h after its day began, after which nobody can link or reverse ids.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use rand::RngCore;
+use redis::aio::ConnectionManager;
+
+pub struct Identity {
+    redis: ConnectionManager,
+    key_prefix: String,
+    current: Mutex<Option<(NaiveDate, [u8; 32])>>,
+}
+
+/// Creates the day's salt if no replica has yet (NX), then reads the winner.
+/// EXAT deletes it at the end of the following day: 48 h after its day began.
+const SALT_SCRIPT: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2])
+return redis.call('GET', KEYS[1])
+";
+
+impl Identity {
+    pub fn new(redis: ConnectionManager, key_prefix: String) -> Self {
+        Self {
+            redis,
+            key_prefix,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The salt of `now`'s UTC day, from memory after the first call of the day.
+    pub async fn salt(&self, now: DateTime<Utc>) -> redis::RedisResult<[u8; 32]> {
+        let day = now.date_naive();
+        if let Some((cached_day, salt)) = *self.current.lock().expect("salt lock") {
+            if cached_day == day {
+                return Ok(salt);
+            }
+        }
+        let mut candidate = [0u8; 32];
+        rand::rng().fill_bytes(&mut candidate);
+        let expires_at = day
+            .checked_add_days(Days::new(2))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or_default();
+        let stored: String = redis::Script::new(SALT_SCRIPT)
+            .key(format!("{}salt:{day}", self.key_prefix))
+            .arg(hex::encode(candidate))
+            .arg(expires_at)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        let mut salt = [0u8; 32];
+        hex::decode_to_slice(stored.trim(), &mut salt).map_err(|_| {
+            redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "salt is not 32 hex bytes",
+            ))
+        })?;
+        *self.current.lock().expect("salt lock") = Some((day, salt));
+        Ok(salt)
+    }
+}
+
+/// The visitor id: 64 bits of BLAKE3 keyed by the salt. Fields are length-
+/// prefixed so ("ab","c") and ("a","bc") cannot collide.
+pub fn visitor_id(salt: &[u8; 32], site_id: &str, ip: &str, user_agent: &str) -> u64 {
+    let mut hasher = blake3::Hasher::new_keyed(salt);
+    for part in [site_id, ip, user_agent] {
+        hasher.update(&(part.len() as u32).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+    u64::from_le_bytes(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_inputs_same_id_and_salt_changes_it() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(
+            visitor_id(&a, "s", "1.2.3.4", "UA"),
+            visitor_id(&a, "s", "1.2.3.4", "UA")
+        );
+        assert_ne!(
+            visitor_id(&a, "s", "1.2.3.4", "UA"),
+            visitor_id(&b, "s", "1.2.3.4", "UA")
+        );
+        assert_ne!(
+            visitor_id(&a, "s", "1.2.3.4", "UA"),
+            visitor_id(&a, "s", "1.2.3.5", "UA")
+        );
+        assert_ne!(visitor_id(&a, "ab", "c", ""), visitor_id(&a, "a", "bc", ""));
+    }
+}

@@ -1,0 +1,77 @@
+use analytics_telemetry::register;
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry, exponential_buckets};
+
+/// Ingest's metrics; every name is listed in the README.
+#[derive(Clone)]
+pub struct IngestMetrics {
+    /// `analytics_ingest_events_total{outcome}`: every event that reached us,
+    /// by what became of it. Nothing is dropped without a count here.
+    pub events: IntCounterVec,
+    pub request_duration: Histogram,
+    pub push_size: Histogram,
+}
+
+pub mod outcome {
+    pub const ACCEPTED: &str = "accepted";
+    pub const INVALID: &str = "invalid";
+    pub const UNKNOWN_SITE: &str = "unknown_site";
+    pub const BACKPRESSURE: &str = "backpressure";
+    pub const UNAVAILABLE: &str = "unavailable";
+}
+
+impl IngestMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let events = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "analytics_ingest_events_total",
+                    "Events received, by outcome",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+        );
+        // Pre-create every label so dashboards show 0 rather than no series.
+        for label in [
+            outcome::ACCEPTED,
+            outcome::INVALID,
+            outcome::UNKNOWN_SITE,
+            outcome::BACKPRESSURE,
+            outcome::UNAVAILABLE,
+        ] {
+            events.with_label_values(&[label]);
+        }
+        let request_duration = register(
+            registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "analytics_ingest_request_duration_seconds",
+                    "Time to answer an intake request",
+                )
+                .buckets(exponential_buckets(0.0001, 2.0, 16).expect("valid buckets")),
+            )
+            .expect("valid metric"),
+        );
+        let push_size = register(
+            registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "analytics_ingest_push_events",
+                    "Events written to Redis by one LPUSH",
+                )
+                .buckets(exponential_buckets(1.0, 2.0, 12).expect("valid buckets")),
+            )
+            .expect("valid metric"),
+        );
+        Self {
+            events,
+            request_duration,
+            push_size,
+        }
+    }
+
+    pub fn count(&self, outcome: &str, n: usize) {
+        self.events.with_label_values(&[outcome]).inc_by(n as u64);
+    }
+}

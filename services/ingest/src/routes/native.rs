@@ -1,0 +1,325 @@
+//! `POST /v1/events`: the native batch API for apps and servers.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use analytics_events::{Event, EventType, Message, Protocol, Source, Timing};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::error::IngestError;
+use crate::metrics::outcome;
+use crate::normalise::{
+    Location, is_app_user_agent, location_from_path, location_from_url, truncate,
+};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+struct Batch {
+    events: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeEvent {
+    site: String,
+    #[serde(rename = "type")]
+    kind: Kind,
+    name: Option<String>,
+    url: Option<String>,
+    path: Option<String>,
+    title: Option<String>,
+    referrer: Option<String>,
+    source: Option<SourceIn>,
+    app: Option<AppInfo>,
+    timestamp: Option<i64>,
+    timing: Option<TimingIn>,
+    authenticated: Option<bool>,
+    props: Option<BTreeMap<String, serde_json::Value>>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Pageview,
+    Event,
+    ScreenView,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum SourceIn {
+    Web,
+    App,
+}
+
+#[derive(Deserialize)]
+struct AppInfo {
+    platform: Option<String>,
+    version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TimingIn {
+    response_ms: Option<u32>,
+    ttfb_ms: Option<u32>,
+    load_ms: Option<u32>,
+}
+
+const MAX_PROPS: usize = 30;
+const MAX_PROP_LEN: usize = 500;
+const MAX_TEXT_LEN: usize = 2000;
+/// Timestamps are accepted from 24 h in the past to 1 min in the future.
+const MAX_AGE_MS: i64 = 24 * 3600 * 1000;
+const MAX_AHEAD_MS: i64 = 60 * 1000;
+
+pub async fn post_events(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, IngestError> {
+    let started = Instant::now();
+    let result = handle(&request, payload, &state).await;
+    state
+        .metrics
+        .request_duration
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn handle(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, IngestError> {
+    let server_side = check_ingest_key(request, state)?;
+    let body = super::read_body(payload, state.settings.max_body_bytes).await?;
+    let batch: Batch =
+        serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let max = state.settings.max_events_per_request;
+    if batch.events.len() > max {
+        return Err(IngestError::TooManyEvents {
+            count: batch.events.len(),
+            max,
+        });
+    }
+
+    let now = Utc::now();
+    let salt = state.identity.salt(now).await.map_err(|error| {
+        tracing::warn!(%error, "reading the visitor salt failed");
+        IngestError::Unavailable
+    })?;
+    let peer_ip = request
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let header_ua = header(request, "user-agent");
+    let app_header = server_side && request.headers().contains_key("x-app-source");
+
+    let mut encoded = Vec::with_capacity(batch.events.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in batch.events.into_iter().enumerate() {
+        let context = EventContext {
+            server_side,
+            app_header,
+            peer_ip: &peer_ip,
+            header_ua: &header_ua,
+            now_ms: now.timestamp_millis(),
+        };
+        match to_event(raw, &context, state, &salt).await {
+            Ok(event) => encoded.push(event.encode_to_vec()),
+            Err((reason, error)) => {
+                state.metrics.count(reason, 1);
+                rejected.push(serde_json::json!({ "index": index, "error": error }));
+            }
+        }
+    }
+
+    if let Err(error) = state.queue.push(&encoded).await {
+        let reason = match error {
+            IngestError::Backpressure => outcome::BACKPRESSURE,
+            _ => outcome::UNAVAILABLE,
+        };
+        state.metrics.count(reason, encoded.len());
+        return Err(error);
+    }
+    state.metrics.count(outcome::ACCEPTED, encoded.len());
+    state.metrics.push_size.observe(encoded.len() as f64);
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({ "accepted": encoded.len(), "rejected": rejected })))
+}
+
+/// `Ok(true)` for a request carrying the configured ingest key, `Ok(false)`
+/// for one without the header, an error for a wrong key.
+fn check_ingest_key(request: &HttpRequest, state: &AppState) -> Result<bool, IngestError> {
+    let Some(sent) = request.headers().get("x-ingest-key") else {
+        return Ok(false);
+    };
+    let expected = state
+        .settings
+        .ingest_key()
+        .ok_or(IngestError::BadIngestKey)?;
+    let equal: bool = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into();
+    if equal {
+        Ok(true)
+    } else {
+        Err(IngestError::BadIngestKey)
+    }
+}
+
+fn header(request: &HttpRequest, name: &str) -> String {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+struct EventContext<'a> {
+    server_side: bool,
+    app_header: bool,
+    peer_ip: &'a str,
+    header_ua: &'a str,
+    now_ms: i64,
+}
+
+type Rejection = (&'static str, String);
+
+fn invalid(message: impl Into<String>) -> Rejection {
+    (outcome::INVALID, message.into())
+}
+
+async fn to_event(
+    raw: serde_json::Value,
+    context: &EventContext<'_>,
+    state: &AppState,
+    salt: &[u8; 32],
+) -> Result<Event, Rejection> {
+    let input: NativeEvent = serde_json::from_value(raw).map_err(|e| invalid(e.to_string()))?;
+    let site = state.sites.resolve(&input.site).await.ok_or_else(|| {
+        (
+            outcome::UNKNOWN_SITE,
+            format!("site: unknown site {:?}", input.site),
+        )
+    })?;
+
+    if !context.server_side && (input.ip.is_some() || input.user_agent.is_some()) {
+        return Err(invalid(
+            "ip, user_agent: only allowed with a valid X-Ingest-Key",
+        ));
+    }
+    let location = match (&input.url, &input.path) {
+        (Some(url), _) => {
+            location_from_url(url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?
+        }
+        (None, Some(path)) => {
+            location_from_path(path).ok_or_else(|| invalid("path: must start with /"))?
+        }
+        (None, None) => return Err(invalid("url: missing (or give path)")),
+    };
+    let timestamp_ms = input.timestamp.unwrap_or(context.now_ms);
+    if timestamp_ms < context.now_ms - MAX_AGE_MS || timestamp_ms > context.now_ms + MAX_AHEAD_MS {
+        return Err(invalid("timestamp: outside [-24 h, +1 min] of now"));
+    }
+    let name = input.name.unwrap_or_default();
+    let event_type = match input.kind {
+        Kind::Pageview => EventType::Pageview,
+        Kind::ScreenView => EventType::ScreenView,
+        Kind::Event if name.is_empty() => return Err(invalid("name: required for type event")),
+        Kind::Event => EventType::Custom,
+    };
+    let props = stringify_props(input.props.unwrap_or_default())?;
+    let user_agent = input
+        .user_agent
+        .unwrap_or_else(|| context.header_ua.to_owned());
+    let ip = input.ip.unwrap_or_else(|| context.peer_ip.to_owned());
+    let is_app = matches!(input.source, Some(SourceIn::App))
+        || input.app.is_some()
+        || context.app_header
+        || is_app_user_agent(&user_agent);
+    let (app_platform, app_version) = input
+        .app
+        .map(|a| {
+            (
+                a.platform.unwrap_or_default(),
+                a.version.unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let site_id = site.id.to_string();
+    let Location {
+        hostname,
+        path,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+    } = location;
+
+    Ok(Event {
+        visitor_id: crate::identity::visitor_id(salt, &site_id, &ip, &user_agent),
+        site_id,
+        r#type: event_type as i32,
+        name: truncate(&name, MAX_TEXT_LEN),
+        timestamp_ms,
+        hostname,
+        path,
+        title: truncate(input.title.as_deref().unwrap_or_default(), MAX_TEXT_LEN),
+        referrer: truncate(input.referrer.as_deref().unwrap_or_default(), MAX_TEXT_LEN),
+        source: if is_app { Source::App } else { Source::Web } as i32,
+        user_agent: truncate(&user_agent, MAX_TEXT_LEN),
+        country: String::new(),
+        props,
+        timing: input.timing.map(|t| Timing {
+            response_ms: t.response_ms,
+            ttfb_ms: t.ttfb_ms,
+            load_ms: t.load_ms,
+        }),
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        app_platform,
+        app_version,
+        authenticated: input.authenticated.unwrap_or(false),
+        protocol: if context.server_side {
+            Protocol::Server
+        } else {
+            Protocol::Native
+        } as i32,
+        received_ms: context.now_ms,
+    })
+}
+
+fn stringify_props(
+    props: BTreeMap<String, serde_json::Value>,
+) -> Result<BTreeMap<String, String>, Rejection> {
+    if props.len() > MAX_PROPS {
+        return Err(invalid(format!(
+            "props: {} keys, at most {MAX_PROPS}",
+            props.len()
+        )));
+    }
+    props
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                    return Err(invalid(format!(
+                        "props.{key}: must be a string, number or boolean"
+                    )));
+                }
+                other => other.to_string(),
+            };
+            if key.len() > MAX_PROP_LEN || value.len() > MAX_PROP_LEN {
+                return Err(invalid(format!(
+                    "props.{key}: longer than {MAX_PROP_LEN} bytes"
+                )));
+            }
+            Ok((key, value))
+        })
+        .collect()
+}

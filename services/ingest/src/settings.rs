@@ -1,0 +1,37 @@
+use analytics_config::{HttpSettings, PostgresSettings, RedisSettings, ShutdownSettings};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub redis: RedisSettings,
+    pub postgres: PostgresSettings,
+    pub shutdown: ShutdownSettings,
+    pub ingest: IngestSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    pub max_body_bytes: usize,
+    pub max_events_per_request: usize,
+    pub queue_high_water: u64,
+    pub redis_timeout_ms: u64,
+    pub ingest_key: SecretString,
+    pub site_refresh_seconds: u64,
+}
+
+impl IngestSettings {
+    /// The configured server-side key, `None` when forwarding is disabled.
+    pub fn ingest_key(&self) -> Option<&str> {
+        Some(self.ingest_key.expose_secret()).filter(|k| !k.is_empty())
+    }
+}
+
+impl Settings {
+    pub const DEFAULTS: &'static str = include_str!("defaults.toml");
+
+    pub fn load() -> Result<Self, analytics_config::ConfigError> {
+        analytics_config::load("ingest", Self::DEFAULTS)
+    }
+}

@@ -1,0 +1,117 @@
+//! Builds the ingest app from settings; `main` and the tests share this path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use analytics_store::sites::SiteDirectory;
+use analytics_telemetry::{Ops, Shutdown};
+use anyhow::Context;
+
+use crate::identity::Identity;
+use crate::metrics::IngestMetrics;
+use crate::queue::EventQueue;
+use crate::settings::{IngestSettings, Settings};
+
+/// Everything a request handler needs, shared by all workers.
+pub struct AppState {
+    pub settings: IngestSettings,
+    pub queue: EventQueue,
+    pub identity: Identity,
+    pub sites: SiteDirectory,
+    pub metrics: IngestMetrics,
+}
+
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    ops: Ops,
+    sites: SiteDirectory,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(settings.ingest.redis_timeout_ms);
+        let redis = analytics_store::redis_manager(settings.redis.url(), timeout).await?;
+        let pool = analytics_store::pg_pool(&settings.postgres)?;
+        let sites = SiteDirectory::new(pool.clone());
+        if let Err(error) = sites.refresh().await {
+            // Not fatal: the directory retries on the first lookup and in the background.
+            tracing::warn!(error = format!("{error:#}"), "initial site load failed");
+        }
+
+        let ops = Ops::new();
+        let metrics = IngestMetrics::new(&ops.registry);
+        ops.readiness.add_probe("redis", {
+            let redis = redis.clone();
+            Arc::new(move || Box::pin(analytics_store::redis_probe(redis.clone())))
+        });
+        ops.readiness.add_probe("postgres", {
+            let pool = pool.clone();
+            Arc::new(move || Box::pin(analytics_store::pg_probe(pool.clone())))
+        });
+
+        let state = web::Data::new(AppState {
+            queue: EventQueue::new(
+                redis.clone(),
+                settings.redis.queue_key(),
+                settings.ingest.queue_high_water,
+                timeout,
+            ),
+            identity: Identity::new(redis, settings.redis.key_prefix.clone()),
+            sites: sites.clone(),
+            metrics,
+            settings: settings.ingest.clone(),
+        });
+        let server = HttpServer::new({
+            let ops = ops.clone();
+            move || {
+                App::new()
+                    .app_data(state.clone())
+                    .configure(analytics_telemetry::ops_routes(ops.clone()))
+                    .route(
+                        "/v1/events",
+                        web::post().to(crate::routes::native::post_events),
+                    )
+            }
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown.grace_seconds)
+        .bind(settings.http.address())
+        .with_context(|| format!("binding {}", settings.http.address()))?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .context("no bound address")?;
+        tracing::info!(port, "ingest listening");
+        Ok(Self {
+            server: server.run(),
+            port,
+            ops,
+            sites,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops gracefully: `/readyz`
+    /// turns 503, new connections are refused, in-flight requests finish
+    /// within the grace period.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let refresher = self.sites.spawn_refresher(
+            Duration::from_secs(self.settings.ingest.site_refresh_seconds),
+            shutdown.clone(),
+        );
+        let result =
+            analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown)
+                .await;
+        refresher.abort();
+        tracing::info!("ingest stopped");
+        result
+    }
+}

@@ -1,0 +1,12 @@
+//! The durable stores every service talks to: Postgres pools, the schema
+//! migrations, Redis connections, and the registry of sites.
+
+pub mod amqp;
+mod migrations;
+mod postgres;
+mod redis_conn;
+pub mod sites;
+
+pub use migrations::migrate;
+pub use postgres::{PgPool, connect, pg_pool, pg_probe};
+pub use redis_conn::{redis_manager, redis_probe};

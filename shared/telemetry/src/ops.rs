@@ -1,0 +1,91 @@
+use actix_web::{HttpResponse, web};
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use crate::Readiness;
+
+/// State behind the ops endpoints. Each service instance owns its own
+/// registry, so tests running several instances in one process never mix metrics.
+#[derive(Clone)]
+pub struct Ops {
+    pub registry: Registry,
+    pub readiness: Readiness,
+}
+
+impl Ops {
+    pub fn new() -> Self {
+        Self {
+            registry: Registry::new(),
+            readiness: Readiness::default(),
+        }
+    }
+}
+
+impl Default for Ops {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `/metrics`, `/healthz` and `/readyz`, for mounting next to a service's own routes.
+pub fn ops_routes(ops: Ops) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(ops))
+            .route("/metrics", web::get().to(metrics))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz));
+    }
+}
+
+/// A server with only the ops endpoints, for services without an HTTP API of
+/// their own (forwarder, aggregator). Returns the server and its bound port.
+pub fn serve_ops(address: &str, ops: Ops) -> std::io::Result<(actix_web::dev::Server, u16)> {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().configure(ops_routes(ops.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(address)?;
+    let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();
+    Ok((server.run(), port))
+}
+
+async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
+    let mut body = Vec::new();
+    match TextEncoder::new().encode(&ops.registry.gather(), &mut body) {
+        Ok(()) => HttpResponse::Ok()
+            .content_type(prometheus::TEXT_FORMAT)
+            .body(body),
+        Err(error) => HttpResponse::InternalServerError().body(error.to_string()),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "alive" }))
+}
+
+async fn readyz(ops: web::Data<Ops>) -> HttpResponse {
+    let (ready, report) = ops.readiness.check().await;
+    if ready {
+        HttpResponse::Ok().json(report)
+    } else {
+        HttpResponse::ServiceUnavailable().json(report)
+    }
+}
+
+/// Runs an API server until `shutdown`, then stops it gracefully: `/readyz`
+/// turns 503 first, new connections are refused, and requests in progress get
+/// the server's shutdown timeout to finish.
+pub async fn run_http_until_stopped(
+    server: actix_web::dev::Server,
+    readiness: &crate::Readiness,
+    shutdown: crate::Shutdown,
+) -> anyhow::Result<()> {
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    shutdown.cancelled().await;
+    readiness.begin_shutdown();
+    handle.stop(true).await;
+    task.await??;
+    Ok(())
+}

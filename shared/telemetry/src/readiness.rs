@@ -1,0 +1,77 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// One dependency check: `Ok` when reachable, `Err(reason)` otherwise.
+pub type Probe =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// Whether the service should receive work: not while shutting down, and not
+/// while a dependency is unreachable. Cheap to clone; all clones share state.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    shutting_down: Arc<AtomicBool>,
+    probes: Arc<std::sync::RwLock<Vec<(&'static str, Probe)>>>,
+}
+
+/// A probe that has not answered by then counts as failed: `/readyz` must
+/// answer quickly even when a dependency hangs.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl Readiness {
+    pub fn add_probe(&self, name: &'static str, probe: Probe) {
+        self.probes
+            .write()
+            .expect("probe list lock")
+            .push((name, probe));
+    }
+
+    /// First step of a graceful stop: load balancers see 503 on `/readyz`.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Runs every probe concurrently; returns overall readiness and a JSON report.
+    pub async fn check(&self) -> (bool, serde_json::Value) {
+        let probes: Vec<(&'static str, Probe)> =
+            self.probes.read().expect("probe list lock").clone();
+        let results =
+            futures_util::future::join_all(probes.into_iter().map(|(name, probe)| async move {
+                let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+                };
+                (name, outcome)
+            }))
+            .await;
+        let mut ready = !self.is_shutting_down();
+        let mut checks = serde_json::Map::new();
+        for (name, outcome) in results {
+            let value = match outcome {
+                Ok(()) => "ok".to_owned(),
+                Err(reason) => {
+                    ready = false;
+                    reason
+                }
+            };
+            checks.insert(name.to_owned(), value.into());
+        }
+        let status = if self.is_shutting_down() {
+            "shutting down"
+        } else if ready {
+            "ready"
+        } else {
+            "not ready"
+        };
+        (
+            ready,
+            serde_json::json!({ "status": status, "checks": checks }),
+        )
+    }
+}

@@ -1,0 +1,25 @@
+//! Test support: the private Redis, RabbitMQ and Postgres (started once per
+//! test run), a namespace per test (its own database, Redis key prefix and
+//! AMQP names, so tests run in parallel on shared servers), the four services
+//! in-process on free ports, and polling with a deadline instead of sleeps.
+
+mod namespace;
+mod pipeline;
+mod stores;
+mod wait;
+
+pub use namespace::Namespace;
+pub use pipeline::Pipeline;
+pub use stores::{Stores, repo_root, stores};
+pub use wait::eventually;
+
+/// Path of a workspace binary built next to the running test (run `cargo build
+/// --bins` first; `make test` does).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target layout")
+        .join(name)
+}

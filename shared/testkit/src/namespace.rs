@@ -1,0 +1,83 @@
+use analytics_config::{AmqpSettings, PostgresSettings, RedisSettings};
+use secrecy::SecretString;
+
+use crate::stores::{Stores, stores};
+
+/// One test's private corner of the shared servers: a fresh, migrated
+/// database, a Redis key prefix and AMQP exchange/queue names of its own.
+pub struct Namespace {
+    pub name: String,
+    pub redis: RedisSettings,
+    pub amqp: AmqpSettings,
+    pub postgres: PostgresSettings,
+}
+
+impl Namespace {
+    pub async fn create() -> Self {
+        let stores: &Stores = stores().await;
+        let name = format!("t{}", uuid::Uuid::new_v4().simple());
+        let admin = analytics_store::connect(&stores.postgres_url)
+            .await
+            .expect("postgres admin connection");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creating the test database");
+        let postgres_url = database_url(&stores.postgres_url, &name);
+        analytics_store::migrate(&postgres_url)
+            .await
+            .expect("migrating the test database");
+        Self {
+            redis: RedisSettings {
+                url: SecretString::from(stores.redis_url.clone()),
+                key_prefix: format!("{name}:"),
+            },
+            amqp: AmqpSettings {
+                url: SecretString::from(stores.amqp_url.clone()),
+                namespace: name.clone(),
+            },
+            postgres: PostgresSettings {
+                url: SecretString::from(postgres_url),
+                pool_size: 4,
+            },
+            name,
+        }
+    }
+
+    /// A connection to this namespace's database.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        analytics_store::connect(self.postgres.url())
+            .await
+            .expect("test database connection")
+    }
+
+    /// A Redis connection (keys of this test start with `self.redis.key_prefix`).
+    pub async fn redis(&self) -> redis::aio::ConnectionManager {
+        analytics_store::redis_manager(self.redis.url(), std::time::Duration::from_secs(5))
+            .await
+            .expect("redis connection")
+    }
+
+    /// The `ANALYTICS__...` variables that point a service binary at this namespace.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        [
+            ("ANALYTICS__REDIS__URL", self.redis.url().to_owned()),
+            (
+                "ANALYTICS__REDIS__KEY_PREFIX",
+                self.redis.key_prefix.clone(),
+            ),
+            ("ANALYTICS__AMQP__URL", self.amqp.url().to_owned()),
+            ("ANALYTICS__AMQP__NAMESPACE", self.amqp.namespace.clone()),
+            ("ANALYTICS__POSTGRES__URL", self.postgres.url().to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// `url` with its database name replaced by `database`.
+fn database_url(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("postgres URL with a database");
+    format!("{base}/{database}")
+}

@@ -1,0 +1,14 @@
+//! Integration tests against real Redis, RabbitMQ and Postgres: one binary
+//! for the whole workspace, one module per concern.
+
+mod binaries;
+mod ingest_input;
+mod pipeline;
+mod query_auth;
+
+fn pageviews(site: &str, n: usize) -> serde_json::Value {
+    let events: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({ "site": site, "type": "pageview", "url": format!("https://shop.example/p/{}", i % 7) }))
+        .collect();
+    serde_json::json!({ "events": events })
+}

@@ -26,12 +26,17 @@
 #   ANALYTICS_PG_PORT         postgres port         (default: 15432)
 #   ANALYTICS_STORES_TIMEOUT  readiness/stop deadline in seconds (default: 60)
 #
+# To poke at the private broker:
+#   HOME=$BASE/rabbitmq/home /usr/lib/rabbitmq/bin/rabbitmqctl \
+#     -n analytics-<AMQP_PORT>@localhost list_queues
+# (not /usr/sbin/rabbitmqctl: that wrapper switches to the system cookie)
+#
 # Processes are only ever signalled by the PID found in *our* pid files, and
 # only after checking that the PID really is our store (its working directory
 # is our data dir), so a recycled PID or a system service is never touched.
 set -euo pipefail
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+SCRIPT_DIR=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd -P)
 
 REDIS_PORT=${ANALYTICS_REDIS_PORT:-16379}
@@ -41,7 +46,10 @@ PG_PORT=${ANALYTICS_PG_PORT:-15432}
 TIMEOUT=${ANALYTICS_STORES_TIMEOUT:-60}
 
 for v in REDIS_PORT AMQP_PORT AMQP_DIST_PORT PG_PORT TIMEOUT; do
-  [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || { echo "stores: ERROR: bad value for $v: '${!v}'" >&2; exit 2; }
+  if ! [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || (( ${!v} > 65535 )); then
+    echo "stores: ERROR: bad value '${!v}' for $v (check the ANALYTICS_* variables)" >&2
+    exit 2
+  fi
 done
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -63,7 +71,10 @@ init_base() {
   BASE=$(realpath -m "${ANALYTICS_LOCAL_DIR:-$REPO/.local}")
   # RabbitMQ's start scripts don't quote their paths.
   [[ $BASE != *[[:space:]]* ]] || die "base dir must not contain whitespace: '$BASE'"
-  [ "$create" = no ] || mkdir -p "$BASE"
+  if [ "$create" = yes ] && [ ! -d "$BASE" ]; then
+    # 755 whatever the umask: the postgres user must be able to traverse it.
+    mkdir -p "$BASE" && chmod 755 "$BASE"
+  fi
   REDIS_DIR=$BASE/redis
   RMQ_DIR=$BASE/rabbitmq
   RMQ_NODE=analytics-$AMQP_PORT@localhost # port in the name: sets never clash
@@ -98,7 +109,7 @@ pid_in_dir() {
 
 pid_alive() { [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
-# PID and all its descendants (children first would not matter: we SIGKILL).
+# PID and all its descendants, so a kill leaves no orphans behind.
 pid_tree() {
   local pid=$1 child
   echo "$pid"
@@ -378,7 +389,7 @@ store_wait_ready() {
     if deadline_passed "$start" "$TIMEOUT"; then
       show_log_tail "$name" "$("${p}_log")"
       "${p}_pid" >/dev/null \
-        && die "$name: process runs but does not answer on port $(store_port "$name") after ${TIMEOUT}s (ports changed? run 'down' with the old ports first)"
+        && die "$name: process runs but does not answer on port $(store_port "$name") after ${TIMEOUT}s (hung? or still running with other ports: 'kill $name' or 'down' with the old ports)"
       die "$name: not ready after ${TIMEOUT}s"
     fi
     if ! "${p}_pid" >/dev/null && { [ -s "$pidfile" ] || deadline_passed "$start" "$grace"; }; then

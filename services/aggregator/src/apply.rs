@@ -47,13 +47,9 @@ ON CONFLICT (site_id, local_day, local_hour, source) DO UPDATE SET
     events = t.events + EXCLUDED.events,
     visitors = hll_union(t.visitors, EXCLUDED.visitors)";
 
-pub async fn apply_batch(
-    pool: &PgPool,
-    sites: &SiteDirectory,
-    batch: &EventBatch,
-) -> Result<Applied, ApplyError> {
-    let batch_id = Uuid::parse_str(&batch.batch_id)
-        .map_err(|_| ApplyError::Poison(format!("batch_id {:?}", batch.batch_id)))?;
+pub async fn apply_batch(pool: &PgPool, sites: &SiteDirectory, batch: &EventBatch) -> Result<Applied, ApplyError> {
+    let batch_id =
+        Uuid::parse_str(&batch.batch_id).map_err(|_| ApplyError::Poison(format!("batch_id {:?}", batch.batch_id)))?;
     let mut rows = Vec::with_capacity(batch.events.len());
     let mut unknown_site = 0;
     for event in &batch.events {
@@ -84,16 +80,10 @@ pub async fn apply_batch(
     }
     upsert_hourly(&transaction, &rows).await?;
     transaction.commit().await?;
-    Ok(Applied::Counted {
-        counted: rows.len(),
-        unknown_site,
-    })
+    Ok(Applied::Counted { counted: rows.len(), unknown_site })
 }
 
-async fn upsert_hourly(
-    transaction: &tokio_postgres::Transaction<'_>,
-    rows: &[HourlyRow],
-) -> Result<(), ApplyError> {
+async fn upsert_hourly(transaction: &tokio_postgres::Transaction<'_>, rows: &[HourlyRow]) -> Result<(), ApplyError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -103,11 +93,6 @@ async fn upsert_hourly(
     let sources: Vec<&str> = rows.iter().map(|r| r.source).collect();
     let pageviews: Vec<bool> = rows.iter().map(|r| r.is_pageview).collect();
     let visitors: Vec<i64> = rows.iter().map(|r| r.visitor_id).collect();
-    transaction
-        .execute(
-            UPSERT_HOURLY,
-            &[&site_ids, &days, &hours, &sources, &pageviews, &visitors],
-        )
-        .await?;
+    transaction.execute(UPSERT_HOURLY, &[&site_ids, &days, &hours, &sources, &pageviews, &visitors]).await?;
     Ok(())
 }

@@ -59,9 +59,7 @@ impl Consumer {
         let connection = analytics_store::amqp::amqp_connect(&self.amqp, &self.name).await?;
         let channel = connection.create_channel().await?;
         analytics_store::amqp::declare_topology(&channel, &self.amqp).await?;
-        channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
-            .await?;
+        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let mut deliveries = channel
             .basic_consume(
                 self.amqp.queue().as_str().into(),
@@ -77,9 +75,7 @@ impl Consumer {
                 _ = shutdown.cancelled() => break,
                 next = deliveries.next() => next,
             };
-            let delivery = next
-                .context("consumer cancelled by the broker")?
-                .context("delivery failed")?;
+            let delivery = next.context("consumer cancelled by the broker")?.context("delivery failed")?;
             self.handle(delivery, shutdown).await?;
         }
         let _ = connection.close(200, "shutting down".into()).await;
@@ -96,13 +92,8 @@ impl Consumer {
             let started = std::time::Instant::now();
             match apply_batch(&self.pool, &self.sites, &batch).await {
                 Ok(applied) => {
-                    self.metrics
-                        .apply_duration
-                        .observe(started.elapsed().as_secs_f64());
-                    delivery
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .context("ack")?;
+                    self.metrics.apply_duration.observe(started.elapsed().as_secs_f64());
+                    delivery.ack(BasicAckOptions::default()).await.context("ack")?;
                     self.record(&batch, applied);
                     return Ok(());
                 }
@@ -126,16 +117,8 @@ impl Consumer {
     /// Sends an undecodable or invalid message to the dead-letter queue.
     async fn reject(&self, delivery: &Delivery, reason: &str) -> anyhow::Result<()> {
         self.metrics.batches.with_label_values(&["poison"]).inc();
-        tracing::error!(
-            reason,
-            bytes = delivery.data.len(),
-            "dead-lettering a message that cannot be applied"
-        );
-        delivery
-            .reject(BasicRejectOptions { requeue: false })
-            .await
-            .map(|_| ())
-            .context("reject")
+        tracing::error!(reason, bytes = delivery.data.len(), "dead-lettering a message that cannot be applied");
+        delivery.reject(BasicRejectOptions { requeue: false }).await.map(|_| ()).context("reject")
     }
 
     fn record(&self, batch: &EventBatch, applied: Applied) {
@@ -143,24 +126,13 @@ impl Consumer {
             Applied::Duplicate => {
                 self.metrics.batches.with_label_values(&["duplicate"]).inc();
             }
-            Applied::Counted {
-                counted,
-                unknown_site,
-            } => {
+            Applied::Counted { counted, unknown_site } => {
                 self.metrics.batches.with_label_values(&["applied"]).inc();
-                self.metrics
-                    .events
-                    .with_label_values(&["counted"])
-                    .inc_by(counted as u64);
-                self.metrics
-                    .events
-                    .with_label_values(&["unknown_site"])
-                    .inc_by(unknown_site as u64);
+                self.metrics.events.with_label_values(&["counted"]).inc_by(counted as u64);
+                self.metrics.events.with_label_values(&["unknown_site"]).inc_by(unknown_site as u64);
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 for event in &batch.events {
-                    self.metrics
-                        .lag
-                        .observe((now_ms - event.received_ms).max(0) as f64 / 1000.0);
+                    self.metrics.lag.observe((now_ms - event.received_ms).max(0) as f64 / 1000.0);
                 }
             }
         }

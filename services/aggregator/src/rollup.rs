@@ -19,10 +19,7 @@ pub struct HourlyRow {
 
 /// The local day and hour of a UTC instant in `tz`.
 pub fn local_bucket(timestamp_ms: i64, tz: Tz) -> Option<(NaiveDate, i16)> {
-    let local = Utc
-        .timestamp_millis_opt(timestamp_ms)
-        .single()?
-        .with_timezone(&tz);
+    let local = Utc.timestamp_millis_opt(timestamp_ms).single()?.with_timezone(&tz);
     Some((local.date_naive(), local.hour() as i16))
 }
 
@@ -51,9 +48,7 @@ mod tests {
     use super::*;
 
     fn ms(rfc3339: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(rfc3339)
-            .expect("valid")
-            .timestamp_millis()
+        chrono::DateTime::parse_from_rfc3339(rfc3339).expect("valid").timestamp_millis()
     }
 
     #[test]
@@ -61,18 +56,9 @@ mod tests {
         let tehran: Tz = "Asia/Tehran".parse().expect("zone");
         let day = |d| NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
         // 20:29 UTC is 23:59 in Tehran (UTC+3:30), 20:30 UTC is 00:00 next day.
-        assert_eq!(
-            local_bucket(ms("2026-11-26T20:29:00Z"), tehran),
-            Some((day("2026-11-26"), 23))
-        );
-        assert_eq!(
-            local_bucket(ms("2026-11-26T20:30:00Z"), tehran),
-            Some((day("2026-11-27"), 0))
-        );
-        assert_eq!(
-            local_bucket(ms("2026-11-26T20:45:00Z"), tehran),
-            Some((day("2026-11-27"), 0))
-        );
+        assert_eq!(local_bucket(ms("2026-11-26T20:29:00Z"), tehran), Some((day("2026-11-26"), 23)));
+        assert_eq!(local_bucket(ms("2026-11-26T20:30:00Z"), tehran), Some((day("2026-11-27"), 0)));
+        assert_eq!(local_bucket(ms("2026-11-26T20:45:00Z"), tehran), Some((day("2026-11-27"), 0)));
     }
 
     #[test]
@@ -80,13 +66,7 @@ mod tests {
         let berlin: Tz = "Europe/Berlin".parse().expect("zone");
         let day = NaiveDate::from_ymd_opt(2026, 3, 29).expect("date");
         // Clocks jump from 02:00 to 03:00 local at 01:00 UTC.
-        assert_eq!(
-            local_bucket(ms("2026-03-29T00:59:00Z"), berlin),
-            Some((day, 1))
-        );
-        assert_eq!(
-            local_bucket(ms("2026-03-29T01:00:00Z"), berlin),
-            Some((day, 3))
-        );
+        assert_eq!(local_bucket(ms("2026-03-29T00:59:00Z"), berlin), Some((day, 1)));
+        assert_eq!(local_bucket(ms("2026-03-29T01:00:00Z"), berlin), Some((day, 3)));
     }
 }

@@ -49,16 +49,9 @@ impl Application {
             status,
             name: format!("aggregator-{}", uuid::Uuid::new_v4()),
         };
-        let (ops_server, port) =
-            analytics_telemetry::serve_ops(&settings.http.address(), ops.clone())
-                .with_context(|| format!("binding {}", settings.http.address()))?;
-        Ok(Self {
-            settings,
-            ops,
-            consumer,
-            ops_server,
-            port,
-        })
+        let (ops_server, port) = analytics_telemetry::serve_ops(&settings.http.address(), ops.clone())
+            .with_context(|| format!("binding {}", settings.http.address()))?;
+        Ok(Self { settings, ops, consumer, ops_server, port })
     }
 
     /// Port of the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
@@ -71,10 +64,10 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let ops_handle = self.ops_server.handle();
         let ops_task = tokio::spawn(self.ops_server);
-        let refresher = self.consumer.sites.spawn_refresher(
-            Duration::from_secs(self.settings.aggregator.site_refresh_seconds),
-            shutdown.clone(),
-        );
+        let refresher = self
+            .consumer
+            .sites
+            .spawn_refresher(Duration::from_secs(self.settings.aggregator.site_refresh_seconds), shutdown.clone());
         let consumer = self.consumer;
         let run = consumer.run(shutdown.clone());
         tokio::pin!(run);

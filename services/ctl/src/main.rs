@@ -8,11 +8,7 @@ use serde::Deserialize;
 mod simulate;
 
 #[derive(Parser)]
-#[command(
-    name = "analytics-ctl",
-    version,
-    about = "Operate the analytics pipeline"
-)]
+#[command(name = "analytics-ctl", version, about = "Operate the analytics pipeline")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,9 +50,7 @@ struct Settings {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
     let cli = Cli::parse();
     let settings: Settings = analytics_config::load("ctl", include_str!("defaults.toml"))?;
@@ -65,12 +59,9 @@ async fn main() -> anyhow::Result<()> {
             let applied = analytics_store::migrate(settings.postgres.url()).await?;
             println!("{}", serde_json::json!({ "applied": applied }));
         }
-        Command::Site {
-            command: SiteCommand::Add { domain, timezone },
-        } => {
+        Command::Site { command: SiteCommand::Add { domain, timezone } } => {
             let client = analytics_store::connect(settings.postgres.url()).await?;
-            let (site, token) =
-                analytics_store::sites::add_site(&client, &domain, &timezone).await?;
+            let (site, token) = analytics_store::sites::add_site(&client, &domain, &timezone).await?;
             println!(
                 "{}",
                 serde_json::json!({
@@ -78,13 +69,9 @@ async fn main() -> anyhow::Result<()> {
                 })
             );
         }
-        Command::Site {
-            command: SiteCommand::List,
-        } => {
+        Command::Site { command: SiteCommand::List } => {
             let client = analytics_store::connect(settings.postgres.url()).await?;
-            let sites = analytics_store::sites::list_sites(&client)
-                .await
-                .context("listing sites")?;
+            let sites = analytics_store::sites::list_sites(&client).await.context("listing sites")?;
             println!("{}", serde_json::to_string_pretty(&sites)?);
         }
         Command::Simulate(args) => simulate::run(args).await?,

@@ -52,18 +52,10 @@ const USER_AGENTS: &[&str] = &[
     "Dart/3.4 (dart:io)",
 ];
 
-const REFERRERS: &[&str] = &[
-    "",
-    "",
-    "https://www.google.com/",
-    "https://t.me/",
-    "https://news.ycombinator.com/",
-];
+const REFERRERS: &[&str] = &["", "", "https://www.google.com/", "https://t.me/", "https://news.ycombinator.com/"];
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let url = format!("{}/v1/events", args.ingest_url.trim_end_matches('/'));
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.1));
     let batch_size = (args.rate / 10.0).ceil().clamp(1.0, 100.0) as u64;
@@ -77,9 +69,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             None => batch_size,
         };
         let events: Vec<serde_json::Value> = (0..n).map(|_| random_event(&args)).collect();
-        let mut request = client
-            .post(&url)
-            .json(&serde_json::json!({ "events": events }));
+        let mut request = client.post(&url).json(&serde_json::json!({ "events": events }));
         if let Some(key) = &args.ingest_key {
             request = request.header("X-Ingest-Key", key);
         }
@@ -96,10 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         if sent > 0 && sent % 1000 < n {
-            eprintln!(
-                "simulate: {sent} events sent, {refused} refused, {:.0?} elapsed",
-                started.elapsed()
-            );
+            eprintln!("simulate: {sent} events sent, {refused} refused, {:.0?} elapsed", started.elapsed());
         }
         // Pace by the clock rather than by sleeps alone, so slow requests don't lower the rate.
         let due = interval.mul_f64((sent + refused) as f64);
@@ -107,10 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             tokio::time::sleep(wait).await;
         }
     }
-    println!(
-        "{}",
-        serde_json::json!({ "sent": sent, "refused": refused })
-    );
+    println!("{}", serde_json::json!({ "sent": sent, "refused": refused }));
     anyhow::ensure!(refused == 0, "{refused} events were refused");
     Ok(())
 }
@@ -139,10 +123,6 @@ fn random_event(args: &Args) -> serde_json::Value {
 mod tests {
     #[test]
     fn pages_have_titles() {
-        assert!(
-            super::PAGES
-                .iter()
-                .all(|(path, title)| path.starts_with('/') && !title.is_empty())
-        );
+        assert!(super::PAGES.iter().all(|(path, title)| path.starts_with('/') && !title.is_empty()));
     }
 }

@@ -3,12 +3,17 @@
 //! Keys (below the configured prefix):
 //! - `queue`: the list ingest LPUSHes to; the oldest event is at the tail.
 //! - `inflight:<instance>`: set of batch ids this instance has claimed.
+//! - `claiming:<instance>`: where the instance's blocking wait (BLMOVE) puts
+//!   the first event of its next batch; at most a few events.
 //! - `batch:<batch id>`: list of the batch's encoded events, oldest first.
+//! - `forwarders`: set of instance ids that have run; `alive:<instance>`: a
+//!   heartbeat key with a TTL. An instance whose heartbeat expired has its
+//!   in-flight set adopted by a live one (see [`Claimer::adopt_orphans`]).
 //!
-//! Every move from `queue` into a batch is one atomic command or script, and a
-//! batch id is registered in the instance's set before any event moves into
-//! it. So after a crash at any instant, each event is either still in `queue`
-//! or in a batch that recovery will find.
+//! Every move between these keys is one atomic command or script, and a batch
+//! id enters the instance's set in the same script that fills the batch. So
+//! after a crash at any instant, each event is in `queue`, in a `claiming`
+//! list or in a registered batch, all of which recovery finds by instance id.
 
 use std::time::Duration;
 
@@ -22,21 +27,55 @@ pub struct ClaimedBatch {
     pub events: Vec<Vec<u8>>,
 }
 
-/// Moves up to ARGV[1] of the oldest events from the queue to the end of the
-/// batch list, keeping their order, and returns the whole batch.
-const TOP_UP_SCRIPT: &str = r"
-local n = tonumber(ARGV[1])
-if n > 0 then
-  local items = redis.call('LRANGE', KEYS[1], -n, -1)
-  if #items > 0 then
-    redis.call('LTRIM', KEYS[1], 0, -#items - 1)
-    for i = #items, 1, -1 do
-      redis.call('RPUSH', KEYS[2], items[i])
+/// Builds batch ARGV[2]: first whatever waits in the claiming list, then up to
+/// ARGV[1] events in all from the tail (oldest end) of the queue, in order.
+/// Registers the batch in the instance's set and returns its events; returns
+/// nothing (and registers nothing) when there was nothing to claim.
+/// KEYS: queue, claiming list, batch list, in-flight set.
+const CLAIM_SCRIPT: &str = r"
+local staged = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = 1, #staged do
+  redis.call('RPUSH', KEYS[3], staged[i])
+end
+redis.call('DEL', KEYS[2])
+local room = tonumber(ARGV[1]) - #staged
+local taken = 0
+if room > 0 then
+  local items = redis.call('LRANGE', KEYS[1], -room, -1)
+  taken = #items
+  if taken > 0 then
+    redis.call('LTRIM', KEYS[1], 0, -taken - 1)
+    for i = taken, 1, -1 do
+      redis.call('RPUSH', KEYS[3], items[i])
     end
   end
 end
-return redis.call('LRANGE', KEYS[2], 0, -1)
+if #staged + taken == 0 then
+  return {}
+end
+redis.call('SADD', KEYS[4], ARGV[2])
+return redis.call('LRANGE', KEYS[3], 0, -1)
 ";
+
+/// Moves a dead instance's in-flight batch ids and claiming list into ours,
+/// unless its heartbeat is back. KEYS: its alive key, its set, our set, the
+/// forwarders set, its claiming list, our claiming list.
+const ADOPT_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {}
+end
+while redis.call('LMOVE', KEYS[5], KEYS[6], 'LEFT', 'RIGHT') do
+end
+local ids = redis.call('SMEMBERS', KEYS[2])
+for _, id in ipairs(ids) do
+  redis.call('SADD', KEYS[3], id)
+end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[4], ARGV[1])
+return ids
+";
+
+const FORWARDERS_KEY: &str = "forwarders";
 
 /// How long one blocking wait for the first event lasts before the loop checks
 /// for shutdown again. Idle cost: one BLMOVE per second.
@@ -48,10 +87,12 @@ pub struct Claimer {
     /// A separate connection for BLMOVE, which holds its connection while it waits.
     blocking: ConnectionManager,
     settings: RedisSettings,
+    instance_id: String,
     inflight_key: String,
     batch_size: usize,
     linger: Duration,
-    top_up: redis::Script,
+    claim: redis::Script,
+    adopt: redis::Script,
 }
 
 impl Claimer {
@@ -62,19 +103,18 @@ impl Claimer {
         linger: Duration,
     ) -> anyhow::Result<Self> {
         let redis = analytics_store::redis_manager(settings.url(), Duration::from_secs(2)).await?;
-        let blocking = analytics_store::redis_manager(
-            settings.url(),
-            Duration::from_secs_f64(IDLE_WAIT_SECONDS + 2.0),
-        )
-        .await?;
+        let blocking =
+            analytics_store::redis_manager(settings.url(), Duration::from_secs_f64(IDLE_WAIT_SECONDS + 2.0)).await?;
         Ok(Self {
             redis,
             blocking,
             inflight_key: inflight_key(settings, instance_id),
+            instance_id: instance_id.to_owned(),
             settings: settings.clone(),
             batch_size: batch_size.max(1),
             linger,
-            top_up: redis::Script::new(TOP_UP_SCRIPT),
+            claim: redis::Script::new(CLAIM_SCRIPT),
+            adopt: redis::Script::new(ADOPT_SCRIPT),
         })
     }
 
@@ -90,79 +130,114 @@ impl Claimer {
     /// event; then lets the batch fill for at most `linger` unless a full batch
     /// is already queued. `None` when nothing arrived.
     pub async fn next_batch(&self) -> redis::RedisResult<Option<ClaimedBatch>> {
-        let id = Uuid::now_v7().to_string();
-        let batch_key = self.batch_key(&id);
         let mut redis = self.redis.clone();
-        redis::cmd("SADD")
-            .arg(&self.inflight_key)
-            .arg(&id)
-            .query_async::<()>(&mut redis)
-            .await?;
+        let claiming = self.claiming_key(&self.instance_id);
         let first: Option<Vec<u8>> = redis::cmd("BLMOVE")
             .arg(self.settings.queue_key())
-            .arg(&batch_key)
+            .arg(&claiming)
             .arg("RIGHT")
             .arg("RIGHT")
             .arg(IDLE_WAIT_SECONDS)
             .query_async(&mut self.blocking.clone())
             .await?;
         if first.is_none() {
-            // The batch list may hold an event if the reply was lost; SREM only
-            // when it is really empty, else recovery would miss it.
-            let length: u64 = redis::cmd("LLEN")
-                .arg(&batch_key)
-                .query_async(&mut redis)
-                .await?;
-            if length == 0 {
-                redis::cmd("SREM")
-                    .arg(&self.inflight_key)
-                    .arg(&id)
-                    .query_async::<()>(&mut redis)
-                    .await?;
+            // A lost reply or an adopted claiming list can leave events there.
+            let staged: u64 = redis::cmd("LLEN").arg(&claiming).query_async(&mut redis).await?;
+            if staged == 0 {
                 return Ok(None);
             }
         }
         if self.batch_size > 1 {
-            let queued: u64 = redis::cmd("LLEN")
-                .arg(self.settings.queue_key())
-                .query_async(&mut redis)
-                .await?;
+            let queued: u64 = redis::cmd("LLEN").arg(self.settings.queue_key()).query_async(&mut redis).await?;
             if (queued as usize) < self.batch_size - 1 {
                 tokio::time::sleep(self.linger).await;
             }
         }
+        self.claim_into_new_batch(self.batch_size).await
+    }
+
+    /// Runs [`CLAIM_SCRIPT`] for a new batch id; `limit` 0 takes only what
+    /// waits in the claiming list.
+    async fn claim_into_new_batch(&self, limit: usize) -> redis::RedisResult<Option<ClaimedBatch>> {
+        let id = Uuid::now_v7().to_string();
         let events: Vec<Vec<u8>> = self
-            .top_up
+            .claim
             .key(self.settings.queue_key())
-            .key(&batch_key)
-            .arg(self.batch_size - 1)
-            .invoke_async(&mut redis)
+            .key(self.claiming_key(&self.instance_id))
+            .key(self.batch_key(&id))
+            .key(&self.inflight_key)
+            .arg(limit)
+            .arg(&id)
+            .invoke_async(&mut self.redis.clone())
             .await?;
-        Ok(Some(ClaimedBatch { id, events }))
+        Ok((!events.is_empty()).then_some(ClaimedBatch { id, events }))
     }
 
     /// This instance's batches left in flight by an earlier run, for republishing.
     /// Empty leftovers are cleared on the way.
     pub async fn owned_batches(&self) -> redis::RedisResult<Vec<ClaimedBatch>> {
+        // Events a crash left between the blocking wait and the claim become a batch first.
+        self.claim_into_new_batch(0).await?;
+        let ids: Vec<String> =
+            redis::cmd("SMEMBERS").arg(&self.inflight_key).query_async(&mut self.redis.clone()).await?;
+        self.load_batches(ids).await
+    }
+
+    /// Marks this instance alive for `ttl` and registers it among the forwarders.
+    pub async fn heartbeat(&self, ttl: Duration) -> redis::RedisResult<()> {
+        redis::pipe()
+            .cmd("SET")
+            .arg(self.alive_key(&self.instance_id))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .ignore()
+            .sadd(self.settings.key(FORWARDERS_KEY), &self.instance_id)
+            .ignore()
+            .query_async::<()>(&mut self.redis.clone())
+            .await
+    }
+
+    /// Takes over the in-flight batches of every instance whose heartbeat has
+    /// expired (a pod scaled away for good), moving their ids into this
+    /// instance's set in one script per instance, and returns them to publish.
+    /// Two live instances racing for one orphan: the script runs atomically, so
+    /// one gets everything and the other nothing. An instance that was only
+    /// slow may publish a batch that was adopted too; the aggregator drops the
+    /// second copy by batch id.
+    pub async fn adopt_orphans(&self) -> redis::RedisResult<Vec<ClaimedBatch>> {
         let mut redis = self.redis.clone();
-        let ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(&self.inflight_key)
-            .query_async(&mut redis)
-            .await?;
+        let instances: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.settings.key(FORWARDERS_KEY)).query_async(&mut redis).await?;
+        let mut adopted = Vec::new();
+        for instance in instances.into_iter().filter(|i| *i != self.instance_id) {
+            let ids: Vec<String> = self
+                .adopt
+                .key(self.alive_key(&instance))
+                .key(inflight_key(&self.settings, &instance))
+                .key(&self.inflight_key)
+                .key(self.settings.key(FORWARDERS_KEY))
+                .key(self.claiming_key(&instance))
+                .key(self.claiming_key(&self.instance_id))
+                .arg(&instance)
+                .invoke_async(&mut redis)
+                .await?;
+            if !ids.is_empty() {
+                tracing::warn!(instance, batches = ids.len(), "adopted the in-flight batches of a dead forwarder");
+            }
+            adopted.extend(ids);
+        }
+        self.load_batches(adopted).await
+    }
+
+    async fn load_batches(&self, ids: Vec<String>) -> redis::RedisResult<Vec<ClaimedBatch>> {
+        let mut redis = self.redis.clone();
         let mut batches = Vec::new();
         for id in ids {
-            let events: Vec<Vec<u8>> = redis::cmd("LRANGE")
-                .arg(self.batch_key(&id))
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut redis)
-                .await?;
+            let events: Vec<Vec<u8>> =
+                redis::cmd("LRANGE").arg(self.batch_key(&id)).arg(0).arg(-1).query_async(&mut redis).await?;
             if events.is_empty() {
-                redis::cmd("SREM")
-                    .arg(&self.inflight_key)
-                    .arg(&id)
-                    .query_async::<()>(&mut redis)
-                    .await?;
+                redis::cmd("SREM").arg(&self.inflight_key).arg(&id).query_async::<()>(&mut redis).await?;
             } else {
                 batches.push(ClaimedBatch { id, events });
             }
@@ -180,6 +255,14 @@ impl Claimer {
             .srem(&self.inflight_key, id)
             .query_async::<()>(&mut self.redis.clone())
             .await
+    }
+
+    fn claiming_key(&self, instance: &str) -> String {
+        self.settings.key(&format!("claiming:{instance}"))
+    }
+
+    fn alive_key(&self, instance: &str) -> String {
+        self.settings.key(&format!("alive:{instance}"))
     }
 
     fn batch_key(&self, id: &str) -> String {

@@ -54,10 +54,7 @@ impl DepthReader {
             .lindex(&queue, -1)
             .query_async(&mut self.redis.clone())
             .await?;
-        self.metrics
-            .queue_depth
-            .with_label_values(&["redis"])
-            .set(length);
+        self.metrics.queue_depth.with_label_values(&["redis"]).set(length);
         self.metrics.inflight_batches.set(inflight);
         let age = oldest
             .and_then(|bytes| Event::decode(bytes.as_slice()).ok())
@@ -68,23 +65,16 @@ impl DepthReader {
     }
 
     async fn read_broker(&self, channel: &lapin::Channel) -> anyhow::Result<()> {
-        for (label, queue) in [
-            ("aggregate", self.amqp_settings.queue()),
-            ("dead", self.amqp_settings.dead_letter_queue()),
-        ] {
+        for (label, queue) in
+            [("aggregate", self.amqp_settings.queue()), ("dead", self.amqp_settings.dead_letter_queue())]
+        {
             let depth = analytics_store::amqp::queue_depth(channel, &queue).await?;
-            self.metrics
-                .queue_depth
-                .with_label_values(&[label])
-                .set(i64::from(depth));
+            self.metrics.queue_depth.with_label_values(&[label]).set(i64::from(depth));
         }
         Ok(())
     }
 }
 
 fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }

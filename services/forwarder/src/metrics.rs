@@ -1,8 +1,5 @@
 use analytics_telemetry::register;
-use prometheus::{
-    Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    exponential_buckets,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, exponential_buckets};
 
 /// The forwarder's metrics; every name is listed in the README.
 #[derive(Clone)]
@@ -22,22 +19,16 @@ impl ForwarderMetrics {
     pub fn new(registry: &Registry) -> Self {
         let batches = register(
             registry,
-            IntCounterVec::new(
-                Opts::new("analytics_forwarder_batches_total", "Batches by outcome"),
-                &["outcome"],
-            )
-            .expect("valid metric"),
+            IntCounterVec::new(Opts::new("analytics_forwarder_batches_total", "Batches by outcome"), &["outcome"])
+                .expect("valid metric"),
         );
         for outcome in ["published", "confirmed", "nacked", "retried"] {
             batches.with_label_values(&[outcome]);
         }
         let events = register(
             registry,
-            IntCounterVec::new(
-                Opts::new("analytics_forwarder_events_total", "Events by outcome"),
-                &["outcome"],
-            )
-            .expect("valid metric"),
+            IntCounterVec::new(Opts::new("analytics_forwarder_events_total", "Events by outcome"), &["outcome"])
+                .expect("valid metric"),
         );
         for outcome in ["published", "confirmed"] {
             events.with_label_values(&[outcome]);
@@ -45,32 +36,20 @@ impl ForwarderMetrics {
         let confirm_duration = register(
             registry,
             Histogram::with_opts(
-                HistogramOpts::new(
-                    "analytics_forwarder_confirm_duration_seconds",
-                    "Publish to broker confirm",
-                )
-                .buckets(exponential_buckets(0.0005, 2.0, 16).expect("valid buckets")),
+                HistogramOpts::new("analytics_forwarder_confirm_duration_seconds", "Publish to broker confirm")
+                    .buckets(exponential_buckets(0.0005, 2.0, 16).expect("valid buckets")),
             )
             .expect("valid metric"),
         );
         let queue_depth = register(
             registry,
-            IntGaugeVec::new(
-                Opts::new(
-                    "analytics_queue_depth",
-                    "Events (redis) or messages waiting",
-                ),
-                &["queue"],
-            )
-            .expect("valid metric"),
+            IntGaugeVec::new(Opts::new("analytics_queue_depth", "Events (redis) or messages waiting"), &["queue"])
+                .expect("valid metric"),
         );
         let inflight_batches = register(
             registry,
-            IntGauge::new(
-                "analytics_inflight_batches",
-                "Batches claimed by this forwarder, not yet confirmed",
-            )
-            .expect("valid metric"),
+            IntGauge::new("analytics_inflight_batches", "Batches claimed by this forwarder, not yet confirmed")
+                .expect("valid metric"),
         );
         let oldest_event_age = register(
             registry,
@@ -80,13 +59,6 @@ impl ForwarderMetrics {
             )
             .expect("valid metric"),
         );
-        Self {
-            batches,
-            events,
-            confirm_duration,
-            queue_depth,
-            inflight_batches,
-            oldest_event_age,
-        }
+        Self { batches, events, confirm_duration, queue_depth, inflight_batches, oldest_event_age }
     }
 }

@@ -38,12 +38,7 @@ pub struct Broker {
 
 impl Broker {
     pub fn new(settings: AmqpSettings, name: String) -> Self {
-        Self {
-            settings,
-            name,
-            link: Default::default(),
-            status: Mutex::new(Err("not connected yet".into())),
-        }
+        Self { settings, name, link: Default::default(), status: Mutex::new(Err("not connected yet".into())) }
     }
 
     pub fn status(&self) -> Result<(), String> {
@@ -89,13 +84,8 @@ impl Broker {
         let connection = analytics_store::amqp::amqp_connect(&self.settings, &self.name).await?;
         let channel = connection.create_channel().await?;
         analytics_store::amqp::declare_topology(&channel, &self.settings).await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok(Link {
-            connection,
-            channel,
-        })
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(Link { connection, channel })
     }
 
     /// Checks the broker is usable before the forwarder claims more events.
@@ -107,41 +97,24 @@ impl Broker {
     /// a failed passive declare closes its channel.
     pub async fn side_channel(&self) -> Result<Channel, PublishError> {
         let link = self.link().await?;
-        link.connection
-            .create_channel()
-            .await
-            .map_err(|e| PublishError::Unavailable(e.into()))
+        link.connection.create_channel().await.map_err(|e| PublishError::Unavailable(e.into()))
     }
 
     /// Publishes one batch as a persistent, mandatory message and waits for the
     /// broker's confirm. Ok means RabbitMQ has it on disk in the queue.
-    pub async fn publish(
-        &self,
-        batch: &ClaimedBatch,
-        confirm_timeout: Duration,
-    ) -> Result<Duration, PublishError> {
+    pub async fn publish(&self, batch: &ClaimedBatch, confirm_timeout: Duration) -> Result<Duration, PublishError> {
         let link = self.link().await?;
-        let payload =
-            analytics_events::encode_batch_raw(&batch.id, batch.events.iter().map(Vec::as_slice));
+        let payload = analytics_events::encode_batch_raw(&batch.id, batch.events.iter().map(Vec::as_slice));
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_message_id(batch.id.as_str().into())
             .with_content_type("application/x-protobuf".into());
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..Default::default()
-        };
+        let options = BasicPublishOptions { mandatory: true, ..Default::default() };
         let started = Instant::now();
         let outcome = async {
             let confirm = link
                 .channel
-                .basic_publish(
-                    self.settings.exchange().as_str().into(),
-                    "".into(),
-                    options,
-                    &payload,
-                    properties,
-                )
+                .basic_publish(self.settings.exchange().as_str().into(), "".into(), options, &payload, properties)
                 .await?;
             confirm.await
         };
@@ -165,10 +138,7 @@ impl Broker {
     /// Drops a failed link so the next call reconnects.
     async fn forget(&self, failed: &Arc<Link>) {
         let mut guard = self.link.lock().await;
-        if guard
-            .as_ref()
-            .is_some_and(|current| Arc::ptr_eq(current, failed))
-        {
+        if guard.as_ref().is_some_and(|current| Arc::ptr_eq(current, failed)) {
             *guard = None;
             self.set_status(Err("rabbitmq: connection lost".into()));
         }

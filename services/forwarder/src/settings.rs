@@ -18,6 +18,7 @@ pub struct ForwarderSettings {
     pub max_in_flight: usize,
     pub confirm_timeout_ms: u64,
     pub depth_interval_ms: u64,
+    pub heartbeat_ttl_ms: u64,
 }
 
 impl Settings {

@@ -39,10 +39,7 @@ impl Application {
             Duration::from_millis(settings.forwarder.linger_ms),
         )
         .await?;
-        let broker = Arc::new(Broker::new(
-            settings.amqp.clone(),
-            format!("forwarder-{instance_id}"),
-        ));
+        let broker = Arc::new(Broker::new(settings.amqp.clone(), format!("forwarder-{instance_id}")));
         let ops = Ops::new();
         let metrics = ForwarderMetrics::new(&ops.registry);
         ops.readiness.add_probe("redis", {
@@ -56,18 +53,9 @@ impl Application {
                 Box::pin(async move { status })
             })
         });
-        let (ops_server, port) =
-            analytics_telemetry::serve_ops(&settings.http.address(), ops.clone())
-                .with_context(|| format!("binding {}", settings.http.address()))?;
-        Ok(Self {
-            settings,
-            ops,
-            metrics,
-            claimer,
-            broker,
-            ops_server,
-            port,
-        })
+        let (ops_server, port) = analytics_telemetry::serve_ops(&settings.http.address(), ops.clone())
+            .with_context(|| format!("binding {}", settings.http.address()))?;
+        Ok(Self { settings, ops, metrics, claimer, broker, ops_server, port })
     }
 
     /// Port of the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
@@ -105,45 +93,51 @@ impl Application {
         let slots = Arc::new(Semaphore::new(self.settings.forwarder.max_in_flight.max(1)));
         let mut tasks = JoinSet::new();
 
+        let heartbeat_ttl = Duration::from_millis(self.settings.forwarder.heartbeat_ttl_ms);
+        let heartbeat_task = tokio::spawn({
+            let claimer = self.claimer.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                loop {
+                    if let Err(error) = claimer.heartbeat(heartbeat_ttl).await {
+                        tracing::warn!(%error, "heartbeat failed");
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(heartbeat_ttl / 3) => {}
+                    }
+                }
+            }
+        });
+        let adoption_interval = heartbeat_ttl / 2;
+        let mut last_adoption: Option<std::time::Instant> = None;
+
         let mut recovered = false;
         let mut backoff = MIN_BACKOFF;
         while !shutdown.is_cancelled() {
             // Claim only what can be published now: the broker is up and a slot is free.
             let step = async {
                 self.broker.ready().await.map_err(|e| e.to_string())?;
+                // Batches claimed earlier: our own from a previous run (once, at
+                // start), then, periodically, those of instances that died.
+                let mut leftovers = Vec::new();
                 if !recovered {
-                    let leftovers = self
-                        .claimer
-                        .owned_batches()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if !leftovers.is_empty() {
-                        tracing::info!(
-                            batches = leftovers.len(),
-                            "republishing batches left in flight"
-                        );
-                    }
-                    for batch in leftovers {
-                        let slot = slots
-                            .clone()
-                            .acquire_owned()
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        tasks.spawn(publisher.clone().publish_until_confirmed(batch, slot));
-                    }
+                    leftovers = self.claimer.owned_batches().await.map_err(|e| format!("redis: {e}"))?;
                     recovered = true;
                 }
-                let slot = slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(batch) = self
-                    .claimer
-                    .next_batch()
-                    .await
-                    .map_err(|e| format!("redis: {e}"))?
-                {
+                if last_adoption.is_none_or(|at| at.elapsed() >= adoption_interval) {
+                    leftovers.extend(self.claimer.adopt_orphans().await.map_err(|e| format!("redis: {e}"))?);
+                    last_adoption = Some(std::time::Instant::now());
+                }
+                if !leftovers.is_empty() {
+                    tracing::info!(batches = leftovers.len(), "republishing batches left in flight");
+                }
+                for batch in leftovers {
+                    let slot = slots.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+                    tasks.spawn(publisher.clone().publish_until_confirmed(batch, slot));
+                }
+                let slot = slots.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+                if let Some(batch) = self.claimer.next_batch().await.map_err(|e| format!("redis: {e}"))? {
                     tasks.spawn(publisher.clone().publish_until_confirmed(batch, slot));
                 }
                 Ok::<(), String>(())
@@ -167,10 +161,9 @@ impl Application {
         }
 
         self.ops.readiness.begin_shutdown();
-        let drained = tokio::time::timeout(self.settings.shutdown.grace(), async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(self.settings.shutdown.grace(), async { while tasks.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             tracing::warn!(
                 left = tasks.len(),
@@ -179,6 +172,7 @@ impl Application {
             tasks.abort_all();
         }
         depth_task.abort();
+        heartbeat_task.abort();
         ops_handle.stop(true).await;
         let _ = ops_task.await;
         tracing::info!("forwarder stopped");
@@ -199,27 +193,17 @@ struct Publisher {
 impl Publisher {
     /// Publishes until the broker acks, then deletes the in-flight record.
     /// Gives up only on shutdown, leaving the record for the next start.
-    async fn publish_until_confirmed(
-        self,
-        batch: ClaimedBatch,
-        _slot: tokio::sync::OwnedSemaphorePermit,
-    ) {
+    async fn publish_until_confirmed(self, batch: ClaimedBatch, _slot: tokio::sync::OwnedSemaphorePermit) {
         let events = batch.events.len() as u64;
         let mut backoff = MIN_BACKOFF;
         loop {
             self.metrics.batches.with_label_values(&["published"]).inc();
-            self.metrics
-                .events
-                .with_label_values(&["published"])
-                .inc_by(events);
+            self.metrics.events.with_label_values(&["published"]).inc_by(events);
             match self.broker.publish(&batch, self.confirm_timeout).await {
                 Ok(latency) => {
                     self.metrics.confirm_duration.observe(latency.as_secs_f64());
                     self.metrics.batches.with_label_values(&["confirmed"]).inc();
-                    self.metrics
-                        .events
-                        .with_label_values(&["confirmed"])
-                        .inc_by(events);
+                    self.metrics.events.with_label_values(&["confirmed"]).inc_by(events);
                     self.complete(&batch.id).await;
                     return;
                 }

@@ -36,9 +36,7 @@ impl ResponseError for IngestError {
     fn status_code(&self) -> StatusCode {
         match self {
             IngestError::MalformedJson(_) | IngestError::Body(_) => StatusCode::BAD_REQUEST,
-            IngestError::PayloadTooLarge { .. } | IngestError::TooManyEvents { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            IngestError::PayloadTooLarge { .. } | IngestError::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BadIngestKey => StatusCode::UNAUTHORIZED,
             IngestError::Backpressure | IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

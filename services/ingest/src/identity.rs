@@ -24,11 +24,7 @@ return redis.call('GET', KEYS[1])
 
 impl Identity {
     pub fn new(redis: ConnectionManager, key_prefix: String) -> Self {
-        Self {
-            redis,
-            key_prefix,
-            current: Mutex::new(None),
-        }
+        Self { redis, key_prefix, current: Mutex::new(None) }
     }
 
     /// The salt of `now`'s UTC day, from memory after the first call of the day.
@@ -54,10 +50,7 @@ impl Identity {
             .await?;
         let mut salt = [0u8; 32];
         hex::decode_to_slice(stored.trim(), &mut salt).map_err(|_| {
-            redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "salt is not 32 hex bytes",
-            ))
+            redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "salt is not 32 hex bytes"))
         })?;
         *self.current.lock().expect("salt lock") = Some((day, salt));
         Ok(salt)
@@ -84,18 +77,9 @@ mod tests {
     #[test]
     fn same_inputs_same_id_and_salt_changes_it() {
         let (a, b) = ([1u8; 32], [2u8; 32]);
-        assert_eq!(
-            visitor_id(&a, "s", "1.2.3.4", "UA"),
-            visitor_id(&a, "s", "1.2.3.4", "UA")
-        );
-        assert_ne!(
-            visitor_id(&a, "s", "1.2.3.4", "UA"),
-            visitor_id(&b, "s", "1.2.3.4", "UA")
-        );
-        assert_ne!(
-            visitor_id(&a, "s", "1.2.3.4", "UA"),
-            visitor_id(&a, "s", "1.2.3.5", "UA")
-        );
+        assert_eq!(visitor_id(&a, "s", "1.2.3.4", "UA"), visitor_id(&a, "s", "1.2.3.4", "UA"));
+        assert_ne!(visitor_id(&a, "s", "1.2.3.4", "UA"), visitor_id(&b, "s", "1.2.3.4", "UA"));
+        assert_ne!(visitor_id(&a, "s", "1.2.3.4", "UA"), visitor_id(&a, "s", "1.2.3.5", "UA"));
         assert_ne!(visitor_id(&a, "ab", "c", ""), visitor_id(&a, "a", "bc", ""));
     }
 }

@@ -23,52 +23,32 @@ impl IngestMetrics {
     pub fn new(registry: &Registry) -> Self {
         let events = register(
             registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "analytics_ingest_events_total",
-                    "Events received, by outcome",
-                ),
-                &["outcome"],
-            )
-            .expect("valid metric"),
+            IntCounterVec::new(Opts::new("analytics_ingest_events_total", "Events received, by outcome"), &["outcome"])
+                .expect("valid metric"),
         );
         // Pre-create every label so dashboards show 0 rather than no series.
-        for label in [
-            outcome::ACCEPTED,
-            outcome::INVALID,
-            outcome::UNKNOWN_SITE,
-            outcome::BACKPRESSURE,
-            outcome::UNAVAILABLE,
-        ] {
+        for label in
+            [outcome::ACCEPTED, outcome::INVALID, outcome::UNKNOWN_SITE, outcome::BACKPRESSURE, outcome::UNAVAILABLE]
+        {
             events.with_label_values(&[label]);
         }
         let request_duration = register(
             registry,
             Histogram::with_opts(
-                HistogramOpts::new(
-                    "analytics_ingest_request_duration_seconds",
-                    "Time to answer an intake request",
-                )
-                .buckets(exponential_buckets(0.0001, 2.0, 16).expect("valid buckets")),
+                HistogramOpts::new("analytics_ingest_request_duration_seconds", "Time to answer an intake request")
+                    .buckets(exponential_buckets(0.0001, 2.0, 16).expect("valid buckets")),
             )
             .expect("valid metric"),
         );
         let push_size = register(
             registry,
             Histogram::with_opts(
-                HistogramOpts::new(
-                    "analytics_ingest_push_events",
-                    "Events written to Redis by one LPUSH",
-                )
-                .buckets(exponential_buckets(1.0, 2.0, 12).expect("valid buckets")),
+                HistogramOpts::new("analytics_ingest_push_events", "Events written to Redis by one LPUSH")
+                    .buckets(exponential_buckets(1.0, 2.0, 12).expect("valid buckets")),
             )
             .expect("valid metric"),
         );
-        Self {
-            events,
-            request_duration,
-            push_size,
-        }
+        Self { events, request_duration, push_size }
     }
 
     pub fn count(&self, outcome: &str, n: usize) {

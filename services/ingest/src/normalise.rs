@@ -19,11 +19,7 @@ pub fn location_from_url(raw: &str) -> Option<Location> {
         return None;
     }
     let mut location = Location {
-        hostname: url
-            .host_str()
-            .unwrap_or_default()
-            .trim_start_matches("www.")
-            .to_owned(),
+        hostname: url.host_str().unwrap_or_default().trim_start_matches("www.").to_owned(),
         path: truncate(url.path(), MAX_PATH_LEN),
         ..Default::default()
     };
@@ -45,10 +41,7 @@ pub fn location_from_path(raw: &str) -> Option<Location> {
     if !path.starts_with('/') {
         return None;
     }
-    Some(Location {
-        path: truncate(path, MAX_PATH_LEN),
-        ..Default::default()
-    })
+    Some(Location { path: truncate(path, MAX_PATH_LEN), ..Default::default() })
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
@@ -63,14 +56,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 /// Apps built with these frameworks announce themselves in the user agent;
 /// their traffic is `app`, not `web`.
 pub fn is_app_user_agent(user_agent: &str) -> bool {
-    const FRAMEWORKS: [&str; 6] = [
-        "flutter",
-        "dart",
-        "react-native",
-        "cordova",
-        "ionic",
-        "capacitor",
-    ];
+    const FRAMEWORKS: [&str; 6] = ["flutter", "dart", "react-native", "cordova", "ionic", "capacitor"];
     let ua = user_agent.to_ascii_lowercase();
     FRAMEWORKS.iter().any(|f| ua.contains(f))
 }
@@ -81,10 +67,8 @@ mod tests {
 
     #[test]
     fn url_keeps_utm_and_drops_the_rest() {
-        let l = location_from_url(
-            "https://www.example.com/blog/post?id=3&utm_source=news&utm_campaign=fall#top",
-        )
-        .expect("valid");
+        let l = location_from_url("https://www.example.com/blog/post?id=3&utm_source=news&utm_campaign=fall#top")
+            .expect("valid");
         assert_eq!(l.hostname, "example.com");
         assert_eq!(l.path, "/blog/post");
         assert_eq!(l.utm_source, "news");
@@ -97,10 +81,7 @@ mod tests {
         assert!(location_from_url("javascript:alert(1)").is_none());
         assert!(location_from_url("/relative").is_none());
         assert!(location_from_path("no-slash").is_none());
-        assert_eq!(
-            location_from_path("/a/b?x=1#f").map(|l| l.path).as_deref(),
-            Some("/a/b")
-        );
+        assert_eq!(location_from_path("/a/b?x=1#f").map(|l| l.path).as_deref(), Some("/a/b"));
     }
 
     #[test]
@@ -113,8 +94,6 @@ mod tests {
     fn app_frameworks_are_recognised() {
         assert!(is_app_user_agent("Dart/3.4 (dart:io)"));
         assert!(is_app_user_agent("okhttp/4.9 React-Native"));
-        assert!(!is_app_user_agent(
-            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
-        ));
+        assert!(!is_app_user_agent("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"));
     }
 }

@@ -27,13 +27,7 @@ pub struct EventQueue {
 
 impl EventQueue {
     pub fn new(redis: ConnectionManager, key: String, high_water: u64, timeout: Duration) -> Self {
-        Self {
-            redis,
-            key,
-            high_water,
-            timeout,
-            script: redis::Script::new(PUSH_SCRIPT),
-        }
+        Self { redis, key, high_water, timeout, script: redis::Script::new(PUSH_SCRIPT) }
     }
 
     /// Returns only after Redis confirmed the write: the caller may then answer 2xx.
@@ -47,12 +41,7 @@ impl EventQueue {
             invocation.arg(event.as_slice());
         }
         let mut connection = self.redis.clone();
-        match tokio::time::timeout(
-            self.timeout,
-            invocation.invoke_async::<i64>(&mut connection),
-        )
-        .await
-        {
+        match tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut connection)).await {
             Ok(Ok(length)) if length >= 0 => Ok(()),
             Ok(Ok(_)) => Err(IngestError::Backpressure),
             Ok(Err(error)) => {

@@ -70,29 +70,16 @@ impl Application {
                 App::new()
                     .app_data(state.clone())
                     .configure(analytics_telemetry::ops_routes(ops.clone()))
-                    .route(
-                        "/v1/events",
-                        web::post().to(crate::routes::native::post_events),
-                    )
+                    .route("/v1/events", web::post().to(crate::routes::native::post_events))
             }
         })
         .disable_signals()
         .shutdown_timeout(settings.shutdown.grace_seconds)
         .bind(settings.http.address())
         .with_context(|| format!("binding {}", settings.http.address()))?;
-        let port = server
-            .addrs()
-            .first()
-            .map(|a| a.port())
-            .context("no bound address")?;
+        let port = server.addrs().first().map(|a| a.port()).context("no bound address")?;
         tracing::info!(port, "ingest listening");
-        Ok(Self {
-            server: server.run(),
-            port,
-            ops,
-            sites,
-            settings,
-        })
+        Ok(Self { server: server.run(), port, ops, sites, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -103,13 +90,10 @@ impl Application {
     /// turns 503, new connections are refused, in-flight requests finish
     /// within the grace period.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let refresher = self.sites.spawn_refresher(
-            Duration::from_secs(self.settings.ingest.site_refresh_seconds),
-            shutdown.clone(),
-        );
-        let result =
-            analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown)
-                .await;
+        let refresher = self
+            .sites
+            .spawn_refresher(Duration::from_secs(self.settings.ingest.site_refresh_seconds), shutdown.clone());
+        let result = analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown).await;
         refresher.abort();
         tracing::info!("ingest stopped");
         result

@@ -12,19 +12,12 @@ use crate::error::QueryError;
 fn bearer(request: &HttpRequest) -> Option<&str> {
     let value = request.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 /// The site named by `site` (id or domain) if the request's token opens it:
 /// 401 without a valid token, 403 for another site's token, 404 for no such site.
-pub async fn authorize_site(
-    request: &HttpRequest,
-    sites: &SiteDirectory,
-    site: &str,
-) -> Result<Arc<Site>, QueryError> {
+pub async fn authorize_site(request: &HttpRequest, sites: &SiteDirectory, site: &str) -> Result<Arc<Site>, QueryError> {
     let token_hash = hash_token(bearer(request).ok_or(QueryError::Unauthorized)?);
     let target = sites.resolve(site).await;
     if let Some(target) = &target {

@@ -38,7 +38,6 @@ impl ResponseError for QueryError {
         if let QueryError::Internal(error) = self {
             tracing::error!(error = format!("{error:#}"), "request failed");
         }
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "error": self.to_string() }))
+        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": self.to_string() }))
     }
 }

@@ -1,13 +1,15 @@
 //! Builds the query service from settings; `main` and the tests share this path.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use actix_web::dev::Service;
 use actix_web::{App, HttpServer, web};
 use analytics_store::PgPool;
 use analytics_store::sites::SiteDirectory;
 use analytics_telemetry::{Ops, Shutdown};
 use anyhow::Context;
+use prometheus::{HistogramOpts, HistogramVec, exponential_buckets};
 
 use crate::settings::Settings;
 
@@ -36,14 +38,33 @@ impl Application {
             let pool = pool.clone();
             Arc::new(move || Box::pin(analytics_store::pg_probe(pool.clone())))
         });
-        let state = web::Data::new(AppState {
-            pool,
-            sites: sites.clone(),
-        });
+        let request_duration = analytics_telemetry::register(
+            &ops.registry,
+            HistogramVec::new(
+                HistogramOpts::new("analytics_query_request_duration_seconds", "Time to answer a dashboard request")
+                    .buckets(exponential_buckets(0.0002, 2.0, 16).expect("valid buckets")),
+                &["endpoint"],
+            )
+            .expect("valid metric"),
+        );
+        let state = web::Data::new(AppState { pool, sites: sites.clone() });
         let server = HttpServer::new({
             let ops = ops.clone();
             move || {
+                let request_duration = request_duration.clone();
                 App::new()
+                    .wrap_fn(move |request, service| {
+                        // Route patterns only, so the label set stays bounded.
+                        let endpoint = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                        let started = Instant::now();
+                        let response = service.call(request);
+                        let request_duration = request_duration.clone();
+                        async move {
+                            let response = response.await;
+                            request_duration.with_label_values(&[&endpoint]).observe(started.elapsed().as_secs_f64());
+                            response
+                        }
+                    })
                     .app_data(state.clone())
                     .configure(analytics_telemetry::ops_routes(ops.clone()))
                     .service(
@@ -56,19 +77,9 @@ impl Application {
         .shutdown_timeout(settings.shutdown.grace_seconds)
         .bind(settings.http.address())
         .with_context(|| format!("binding {}", settings.http.address()))?;
-        let port = server
-            .addrs()
-            .first()
-            .map(|a| a.port())
-            .context("no bound address")?;
+        let port = server.addrs().first().map(|a| a.port()).context("no bound address")?;
         tracing::info!(port, "query listening");
-        Ok(Self {
-            server: server.run(),
-            port,
-            ops,
-            sites,
-            settings,
-        })
+        Ok(Self { server: server.run(), port, ops, sites, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -77,13 +88,9 @@ impl Application {
 
     /// Serves until `shutdown`, then stops gracefully like ingest does.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let refresher = self.sites.spawn_refresher(
-            Duration::from_secs(self.settings.query.site_refresh_seconds),
-            shutdown.clone(),
-        );
-        let result =
-            analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown)
-                .await;
+        let refresher =
+            self.sites.spawn_refresher(Duration::from_secs(self.settings.query.site_refresh_seconds), shutdown.clone());
+        let result = analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown).await;
         refresher.abort();
         tracing::info!("query stopped");
         result

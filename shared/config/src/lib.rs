@@ -18,9 +18,7 @@ use serde::de::DeserializeOwned;
 
 /// Loads `T` for `service` from the three layers described in the crate docs.
 pub fn load<T: DeserializeOwned>(service: &str, defaults_toml: &str) -> Result<T, ConfigError> {
-    let dir = std::env::var_os("ANALYTICS_CONFIG_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("config"));
+    let dir = std::env::var_os("ANALYTICS_CONFIG_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("config"));
     load_layers(service, defaults_toml, &dir, None)
 }
 
@@ -28,10 +26,7 @@ pub fn load<T: DeserializeOwned>(service: &str, defaults_toml: &str) -> Result<T
 /// and set what they need, so the machine's environment cannot leak in.
 pub fn from_defaults<T: DeserializeOwned>(defaults_toml: &str) -> Result<T, ConfigError> {
     config::Config::builder()
-        .add_source(config::File::from_str(
-            defaults_toml,
-            config::FileFormat::Toml,
-        ))
+        .add_source(config::File::from_str(defaults_toml, config::FileFormat::Toml))
         .build()?
         .try_deserialize()
 }
@@ -45,10 +40,7 @@ fn load_layers<T: DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     let file = dir.join(format!("{service}.toml"));
     config::Config::builder()
-        .add_source(config::File::from_str(
-            defaults_toml,
-            config::FileFormat::Toml,
-        ))
+        .add_source(config::File::from_str(defaults_toml, config::FileFormat::Toml))
         .add_source(config::File::from(file).required(false))
         .add_source(
             config::Environment::with_prefix("ANALYTICS")
@@ -176,11 +168,7 @@ mod tests {
     fn file_overrides_defaults_and_environment_overrides_file() {
         let dir = std::env::temp_dir().join(format!("analytics-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(
-            dir.join("sample.toml"),
-            "[http]\nport = 9000\nhost = \"0.0.0.0\"\n",
-        )
-        .expect("write file");
+        std::fs::write(dir.join("sample.toml"), "[http]\nport = 9000\nhost = \"0.0.0.0\"\n").expect("write file");
         let environment = HashMap::from([
             ("ANALYTICS__HTTP__PORT".to_owned(), "9100".to_owned()),
             ("ANALYTICS__REDIS__KEY_PREFIX".to_owned(), "t1:".to_owned()),
@@ -189,16 +177,9 @@ mod tests {
         let s: Sample = load_layers("sample", DEFAULTS, &dir, Some(environment)).expect("loads");
         assert_eq!(s.http.port, 9100, "environment wins over the file");
         assert_eq!(s.http.host, "0.0.0.0", "file wins over the defaults");
-        assert_eq!(
-            s.redis.url(),
-            "redis://127.0.0.1:6379",
-            "defaults fill the rest"
-        );
+        assert_eq!(s.redis.url(), "redis://127.0.0.1:6379", "defaults fill the rest");
         assert_eq!(s.redis.queue_key(), "t1:queue");
-        assert!(
-            !format!("{:?}", s.redis).contains("6379"),
-            "URLs never print"
-        );
+        assert!(!format!("{:?}", s.redis).contains("6379"), "URLs never print");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

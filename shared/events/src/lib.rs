@@ -43,11 +43,7 @@ mod tests {
             .collect();
         let encoded: Vec<Vec<u8>> = events.iter().map(|e| e.encode_to_vec()).collect();
         let raw = encode_batch_raw("b-1", encoded.iter().map(Vec::as_slice));
-        let expected = EventBatch {
-            batch_id: "b-1".into(),
-            events,
-        }
-        .encode_to_vec();
+        let expected = EventBatch { batch_id: "b-1".into(), events }.encode_to_vec();
         assert_eq!(raw, expected);
         let decoded = EventBatch::decode(raw.as_slice()).expect("decodes");
         assert_eq!(decoded.events.len(), 3);

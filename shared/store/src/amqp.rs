@@ -14,9 +14,7 @@ pub const DELIVERY_LIMIT: i64 = 20;
 
 pub async fn amqp_connect(settings: &AmqpSettings, name: &str) -> anyhow::Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(settings.url(), properties)
-        .await
-        .context("connecting to RabbitMQ")
+    Connection::connect(settings.url(), properties).await.context("connecting to RabbitMQ")
 }
 
 /// Exchange `<ns>.events` (fanout) -> quorum queue `<ns>.events.aggregate`,
@@ -24,20 +22,11 @@ pub async fn amqp_connect(settings: &AmqpSettings, name: &str) -> anyhow::Result
 /// `<ns>.events.dead`. Declaring what already exists with the same arguments
 /// is a no-op, so every instance does it at start.
 pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> anyhow::Result<()> {
-    let durable_exchange = ExchangeDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    let durable_queue = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
+    let durable_exchange = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let durable_queue = QueueDeclareOptions { durable: true, ..Default::default() };
     let quorum = |extra: &[(&str, AMQPValue)]| {
         let mut args = FieldTable::default();
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
         for (key, value) in extra {
             args.insert((*key).into(), value.clone());
         }
@@ -46,29 +35,17 @@ pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> any
 
     for exchange in [settings.exchange(), settings.dead_letter_exchange()] {
         channel
-            .exchange_declare(
-                exchange.as_str().into(),
-                ExchangeKind::Fanout,
-                durable_exchange,
-                FieldTable::default(),
-            )
+            .exchange_declare(exchange.as_str().into(), ExchangeKind::Fanout, durable_exchange, FieldTable::default())
             .await
             .with_context(|| format!("declaring exchange {exchange}"))?;
     }
     let queues = [
-        (
-            settings.dead_letter_queue(),
-            settings.dead_letter_exchange(),
-            quorum(&[]),
-        ),
+        (settings.dead_letter_queue(), settings.dead_letter_exchange(), quorum(&[])),
         (
             settings.queue(),
             settings.exchange(),
             quorum(&[
-                (
-                    "x-dead-letter-exchange",
-                    AMQPValue::LongString(settings.dead_letter_exchange().as_str().into()),
-                ),
+                ("x-dead-letter-exchange", AMQPValue::LongString(settings.dead_letter_exchange().as_str().into())),
                 ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
             ]),
         ),
@@ -94,10 +71,7 @@ pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> any
 
 /// Messages ready in `queue`, read with a passive declare (no management plugin needed).
 pub async fn queue_depth(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
-    let options = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
+    let options = QueueDeclareOptions { passive: true, ..Default::default() };
     let declared = channel
         .queue_declare(queue.into(), options, FieldTable::default())
         .await

@@ -7,10 +7,7 @@ refinery::embed_migrations!("migrations");
 /// so the Kubernetes Job and `analytics-ctl migrate` are the only callers.
 pub async fn migrate(postgres_url: &str) -> anyhow::Result<usize> {
     let mut client = crate::connect(postgres_url).await?;
-    let report = migrations::runner()
-        .run_async(&mut client)
-        .await
-        .context("applying migrations")?;
+    let report = migrations::runner().run_async(&mut client).await.context("applying migrations")?;
     for applied in report.applied_migrations() {
         tracing::info!(migration = %applied, "applied");
     }

@@ -11,15 +11,8 @@ pub type PgPool = Pool;
 /// A pool that connects lazily: a service starts (and reports not ready)
 /// while Postgres is down, instead of crashing in a restart loop.
 pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
-    let config =
-        tokio_postgres::Config::from_str(settings.url()).context("parsing the Postgres URL")?;
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let config = tokio_postgres::Config::from_str(settings.url()).context("parsing the Postgres URL")?;
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(settings.pool_size)
         .wait_timeout(Some(std::time::Duration::from_secs(5)))
@@ -31,9 +24,7 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
 
 /// One dedicated connection, for migrations and CLI commands.
 pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .context("connecting to Postgres")?;
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.context("connecting to Postgres")?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "postgres connection closed");
@@ -45,9 +36,6 @@ pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 /// Readiness check: a pooled connection answers `SELECT 1`.
 pub async fn pg_probe(pool: PgPool) -> Result<(), String> {
     let client = pool.get().await.map_err(|e| format!("postgres: {e}"))?;
-    client
-        .execute("SELECT 1", &[])
-        .await
-        .map_err(|e| format!("postgres: {e}"))?;
+    client.execute("SELECT 1", &[]).await.map_err(|e| format!("postgres: {e}"))?;
     Ok(())
 }

@@ -54,44 +54,22 @@ fn normalise_domain(domain: &str) -> Result<String, SiteError> {
     let valid = !d.is_empty()
         && d.len() <= 253
         && d.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
-    if valid {
-        Ok(d)
-    } else {
-        Err(SiteError::BadDomain(domain.to_owned()))
-    }
+    if valid { Ok(d) } else { Err(SiteError::BadDomain(domain.to_owned())) }
 }
 
 /// Creates a site; returns it with its API token (the only time it is known).
-pub async fn add_site(
-    client: &Client,
-    domain: &str,
-    timezone: &str,
-) -> Result<(Site, String), SiteError> {
+pub async fn add_site(client: &Client, domain: &str, timezone: &str) -> Result<(Site, String), SiteError> {
     let domain = normalise_domain(domain)?;
-    let tz: Tz = timezone
-        .parse()
-        .map_err(|_| SiteError::BadTimezone(timezone.to_owned()))?;
+    let tz: Tz = timezone.parse().map_err(|_| SiteError::BadTimezone(timezone.to_owned()))?;
     let token = new_token();
-    let site = Site {
-        id: Uuid::now_v7(),
-        domain,
-        timezone: tz,
-        api_token_hash: hash_token(&token),
-    };
+    let site = Site { id: Uuid::now_v7(), domain, timezone: tz, api_token_hash: hash_token(&token) };
     let inserted = client
         .execute(
             "INSERT INTO sites (id, domain, timezone, api_token_hash) VALUES ($1, $2, $3, $4)
              ON CONFLICT (domain) DO NOTHING",
-            &[
-                &site.id,
-                &site.domain,
-                &tz.name(),
-                &site.api_token_hash.as_slice(),
-            ],
+            &[&site.id, &site.domain, &tz.name(), &site.api_token_hash.as_slice()],
         )
         .await?;
     if inserted == 0 {
@@ -101,12 +79,8 @@ pub async fn add_site(
 }
 
 pub async fn list_sites(client: &Client) -> Result<Vec<Site>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT id, domain, timezone, api_token_hash FROM sites ORDER BY created_at, domain",
-            &[],
-        )
-        .await?;
+    let rows =
+        client.query("SELECT id, domain, timezone, api_token_hash FROM sites ORDER BY created_at, domain", &[]).await?;
     Ok(rows
         .iter()
         .filter_map(|row| {
@@ -117,10 +91,7 @@ pub async fn list_sites(client: &Client) -> Result<Vec<Site>, tokio_postgres::Er
                 domain: row.get(1),
                 // A zone name this build does not know is skipped (and logged) rather
                 // than taking the whole directory down.
-                timezone: timezone
-                    .parse()
-                    .inspect_err(|_| tracing::error!(timezone, "unknown zone"))
-                    .ok()?,
+                timezone: timezone.parse().inspect_err(|_| tracing::error!(timezone, "unknown zone")).ok()?,
                 api_token_hash: hash.try_into().ok()?,
             })
         })
@@ -147,21 +118,14 @@ struct DirectoryState {
 
 impl SiteDirectory {
     pub fn new(pool: crate::PgPool) -> Self {
-        Self {
-            pool,
-            state: Arc::default(),
-            min_refresh_interval: Duration::from_secs(1),
-        }
+        Self { pool, state: Arc::default(), min_refresh_interval: Duration::from_secs(1) }
     }
 
     /// Reloads every site from Postgres.
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let client = self.pool.get().await?;
         let sites = list_sites(&client).await?;
-        let mut next = DirectoryState {
-            refreshed_at: Some(Instant::now()),
-            ..Default::default()
-        };
+        let mut next = DirectoryState { refreshed_at: Some(Instant::now()), ..Default::default() };
         for site in sites {
             let site = Arc::new(site);
             next.by_domain.insert(site.domain.clone(), site.clone());
@@ -186,10 +150,7 @@ impl SiteDirectory {
                     _ = tokio::time::sleep(interval) => {}
                 }
                 if let Err(error) = directory.refresh().await {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "site directory refresh failed"
-                    );
+                    tracing::warn!(error = format!("{error:#}"), "site directory refresh failed");
                 }
             }
         })
@@ -199,26 +160,19 @@ impl SiteDirectory {
     pub async fn resolve(&self, id_or_domain: &str) -> Option<Arc<Site>> {
         self.find(|state| match Uuid::parse_str(id_or_domain) {
             Ok(id) => state.by_id.get(&id).cloned(),
-            Err(_) => state
-                .by_domain
-                .get(&id_or_domain.to_ascii_lowercase())
-                .cloned(),
+            Err(_) => state.by_domain.get(&id_or_domain.to_ascii_lowercase()).cloned(),
         })
         .await
     }
 
     /// The site whose API token hashes to `token_hash`, if any.
     pub async fn by_token_hash(&self, token_hash: &[u8; 32]) -> Option<Arc<Site>> {
-        self.find(|state| state.by_token_hash.get(token_hash).cloned())
-            .await
+        self.find(|state| state.by_token_hash.get(token_hash).cloned()).await
     }
 
     /// Looks up in memory; on a miss, refreshes (rate-limited) and looks again,
     /// so a site created a moment ago is found without waiting for the timer.
-    async fn find(
-        &self,
-        lookup: impl Fn(&DirectoryState) -> Option<Arc<Site>>,
-    ) -> Option<Arc<Site>> {
+    async fn find(&self, lookup: impl Fn(&DirectoryState) -> Option<Arc<Site>>) -> Option<Arc<Site>> {
         if let Some(site) = lookup(&self.state.read().expect("site directory lock")) {
             return Some(site);
         }
@@ -226,19 +180,14 @@ impl SiteDirectory {
             return None;
         }
         if let Err(error) = self.refresh().await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "site directory refresh failed"
-            );
+            tracing::warn!(error = format!("{error:#}"), "site directory refresh failed");
         }
         lookup(&self.state.read().expect("site directory lock"))
     }
 
     fn may_refresh_on_miss(&self) -> bool {
         let state = self.state.read().expect("site directory lock");
-        state
-            .refreshed_at
-            .is_none_or(|at| at.elapsed() >= self.min_refresh_interval)
+        state.refreshed_at.is_none_or(|at| at.elapsed() >= self.min_refresh_interval)
     }
 }
 
@@ -248,10 +197,7 @@ mod tests {
 
     #[test]
     fn domains_are_normalised_and_checked() {
-        assert_eq!(
-            normalise_domain(" Example.COM. ").ok().as_deref(),
-            Some("example.com")
-        );
+        assert_eq!(normalise_domain(" Example.COM. ").ok().as_deref(), Some("example.com"));
         assert!(normalise_domain("exa mple.com").is_err());
         assert!(normalise_domain("").is_err());
         assert!(normalise_domain("a..b").is_err());

@@ -14,12 +14,7 @@ pub use shutdown::{Shutdown, wait_for_signal};
 
 /// Registers a collector, turning the registry's duplicate-name error (a
 /// programming mistake) into a panic at start-up rather than a silent gap.
-pub fn register<C: prometheus::core::Collector + Clone + 'static>(
-    registry: &prometheus::Registry,
-    collector: C,
-) -> C {
-    registry
-        .register(Box::new(collector.clone()))
-        .expect("metric names are unique per registry");
+pub fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &prometheus::Registry, collector: C) -> C {
+    registry.register(Box::new(collector.clone())).expect("metric names are unique per registry");
     collector
 }

@@ -11,11 +11,7 @@ pub fn init_tracing(service: &'static str) {
     let result = if std::io::stdout().is_terminal() {
         builder.try_init()
     } else {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init()
+        builder.json().flatten_event(true).with_current_span(false).try_init()
     };
     if result.is_ok() {
         tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "starting");

@@ -13,10 +13,7 @@ pub struct Ops {
 
 impl Ops {
     pub fn new() -> Self {
-        Self {
-            registry: Registry::new(),
-            readiness: Readiness::default(),
-        }
+        Self { registry: Registry::new(), readiness: Readiness::default() }
     }
 }
 
@@ -39,13 +36,11 @@ pub fn ops_routes(ops: Ops) -> impl FnOnce(&mut web::ServiceConfig) {
 /// A server with only the ops endpoints, for services without an HTTP API of
 /// their own (forwarder, aggregator). Returns the server and its bound port.
 pub fn serve_ops(address: &str, ops: Ops) -> std::io::Result<(actix_web::dev::Server, u16)> {
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().configure(ops_routes(ops.clone()))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .bind(address)?;
+    let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(ops_routes(ops.clone())))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .bind(address)?;
     let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();
     Ok((server.run(), port))
 }
@@ -53,9 +48,7 @@ pub fn serve_ops(address: &str, ops: Ops) -> std::io::Result<(actix_web::dev::Se
 async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
     let mut body = Vec::new();
     match TextEncoder::new().encode(&ops.registry.gather(), &mut body) {
-        Ok(()) => HttpResponse::Ok()
-            .content_type(prometheus::TEXT_FORMAT)
-            .body(body),
+        Ok(()) => HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(body),
         Err(error) => HttpResponse::InternalServerError().body(error.to_string()),
     }
 }
@@ -66,11 +59,7 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(ops: web::Data<Ops>) -> HttpResponse {
     let (ready, report) = ops.readiness.check().await;
-    if ready {
-        HttpResponse::Ok().json(report)
-    } else {
-        HttpResponse::ServiceUnavailable().json(report)
-    }
+    if ready { HttpResponse::Ok().json(report) } else { HttpResponse::ServiceUnavailable().json(report) }
 }
 
 /// Runs an API server until `shutdown`, then stops it gracefully: `/readyz`

@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// One dependency check: `Ok` when reachable, `Err(reason)` otherwise.
-pub type Probe =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// Whether the service should receive work: not while shutting down, and not
 /// while a dependency is unreachable. Cheap to clone; all clones share state.
@@ -22,10 +21,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Readiness {
     pub fn add_probe(&self, name: &'static str, probe: Probe) {
-        self.probes
-            .write()
-            .expect("probe list lock")
-            .push((name, probe));
+        self.probes.write().expect("probe list lock").push((name, probe));
     }
 
     /// First step of a graceful stop: load balancers see 503 on `/readyz`.
@@ -39,17 +35,15 @@ impl Readiness {
 
     /// Runs every probe concurrently; returns overall readiness and a JSON report.
     pub async fn check(&self) -> (bool, serde_json::Value) {
-        let probes: Vec<(&'static str, Probe)> =
-            self.probes.read().expect("probe list lock").clone();
-        let results =
-            futures_util::future::join_all(probes.into_iter().map(|(name, probe)| async move {
-                let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
-                    Ok(result) => result,
-                    Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
-                };
-                (name, outcome)
-            }))
-            .await;
+        let probes: Vec<(&'static str, Probe)> = self.probes.read().expect("probe list lock").clone();
+        let results = futures_util::future::join_all(probes.into_iter().map(|(name, probe)| async move {
+            let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+            };
+            (name, outcome)
+        }))
+        .await;
         let mut ready = !self.is_shutting_down();
         let mut checks = serde_json::Map::new();
         for (name, outcome) in results {
@@ -69,9 +63,6 @@ impl Readiness {
         } else {
             "not ready"
         };
-        (
-            ready,
-            serde_json::json!({ "status": status, "checks": checks }),
-        )
+        (ready, serde_json::json!({ "status": status, "checks": checks }))
     }
 }

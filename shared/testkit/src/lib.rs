@@ -5,12 +5,15 @@
 
 mod namespace;
 mod pipeline;
+mod process;
 mod stores;
 mod wait;
 
 pub use namespace::Namespace;
 pub use pipeline::Pipeline;
-pub use stores::{Stores, repo_root, stores};
+pub use pipeline::{ForwarderMode, PipelineOptions, Sender};
+pub use process::ServiceProcess;
+pub use stores::{FaultStores, Stores, repo_root, stores};
 pub use wait::eventually;
 
 /// Path of a workspace binary built next to the running test (run `cargo build
@@ -18,8 +21,5 @@ pub use wait::eventually;
 pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target layout")
-        .join(name)
+    exe.parent().and_then(|deps| deps.parent()).expect("target layout").join(name)
 }

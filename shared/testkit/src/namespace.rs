@@ -13,42 +13,29 @@ pub struct Namespace {
 }
 
 impl Namespace {
+    /// A namespace on the shared test stores.
     pub async fn create() -> Self {
-        let stores: &Stores = stores().await;
+        Self::create_in(stores().await).await
+    }
+
+    /// A namespace on the given stores (the fault-test set, for instance).
+    pub async fn create_in(stores: &Stores) -> Self {
         let name = format!("t{}", uuid::Uuid::new_v4().simple());
-        let admin = analytics_store::connect(&stores.postgres_url)
-            .await
-            .expect("postgres admin connection");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("creating the test database");
+        let admin = analytics_store::connect(&stores.postgres_url).await.expect("postgres admin connection");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("creating the test database");
         let postgres_url = database_url(&stores.postgres_url, &name);
-        analytics_store::migrate(&postgres_url)
-            .await
-            .expect("migrating the test database");
+        analytics_store::migrate(&postgres_url).await.expect("migrating the test database");
         Self {
-            redis: RedisSettings {
-                url: SecretString::from(stores.redis_url.clone()),
-                key_prefix: format!("{name}:"),
-            },
-            amqp: AmqpSettings {
-                url: SecretString::from(stores.amqp_url.clone()),
-                namespace: name.clone(),
-            },
-            postgres: PostgresSettings {
-                url: SecretString::from(postgres_url),
-                pool_size: 4,
-            },
+            redis: RedisSettings { url: SecretString::from(stores.redis_url.clone()), key_prefix: format!("{name}:") },
+            amqp: AmqpSettings { url: SecretString::from(stores.amqp_url.clone()), namespace: name.clone() },
+            postgres: PostgresSettings { url: SecretString::from(postgres_url), pool_size: 4 },
             name,
         }
     }
 
     /// A connection to this namespace's database.
     pub async fn db(&self) -> tokio_postgres::Client {
-        analytics_store::connect(self.postgres.url())
-            .await
-            .expect("test database connection")
+        analytics_store::connect(self.postgres.url()).await.expect("test database connection")
     }
 
     /// A Redis connection (keys of this test start with `self.redis.key_prefix`).
@@ -62,10 +49,7 @@ impl Namespace {
     pub fn environment(&self) -> Vec<(String, String)> {
         [
             ("ANALYTICS__REDIS__URL", self.redis.url().to_owned()),
-            (
-                "ANALYTICS__REDIS__KEY_PREFIX",
-                self.redis.key_prefix.clone(),
-            ),
+            ("ANALYTICS__REDIS__KEY_PREFIX", self.redis.key_prefix.clone()),
             ("ANALYTICS__AMQP__URL", self.amqp.url().to_owned()),
             ("ANALYTICS__AMQP__NAMESPACE", self.amqp.namespace.clone()),
             ("ANALYTICS__POSTGRES__URL", self.postgres.url().to_owned()),

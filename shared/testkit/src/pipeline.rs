@@ -3,6 +3,8 @@ use analytics_telemetry::Shutdown;
 use secrecy::SecretString;
 
 use crate::namespace::Namespace;
+use crate::process::ServiceProcess;
+use crate::stores::Stores;
 
 /// The ingest key the in-process ingest accepts for server-side events.
 pub const TEST_INGEST_KEY: &str = "test-ingest-key";
@@ -18,34 +20,59 @@ pub struct Pipeline {
     pub token: String,
     pub ingest_key: String,
     pub http: reqwest::Client,
+    /// The forwarders run as child processes ([`ForwarderMode::Processes`]).
+    pub forwarder_processes: Vec<ServiceProcess>,
     shutdown: Shutdown,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 fn any_port() -> HttpSettings {
-    HttpSettings {
-        host: "127.0.0.1".into(),
-        port: 0,
-    }
+    HttpSettings { host: "127.0.0.1".into(), port: 0 }
 }
 
 fn defaults<T: serde::de::DeserializeOwned>(toml: &str) -> T {
     analytics_config::from_defaults(toml).expect("built-in defaults parse")
 }
 
+/// Where the forwarder runs: in this process, or as `n` child processes that a
+/// test can kill -9.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ForwarderMode {
+    InProcess,
+    Processes(usize),
+}
+
+pub struct PipelineOptions {
+    pub timezone: &'static str,
+    /// Stores to use; the shared test stores when `None`.
+    pub stores: Option<&'static Stores>,
+    pub forwarders: ForwarderMode,
+    pub heartbeat_ttl_ms: u64,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self { timezone: "UTC", stores: None, forwarders: ForwarderMode::InProcess, heartbeat_ttl_ms: 15_000 }
+    }
+}
+
 impl Pipeline {
     /// Starts ingest, forwarder, aggregator and query on free ports and
     /// creates a site in `timezone`.
-    pub async fn start(timezone: &str) -> Self {
-        let namespace = Namespace::create().await;
+    pub async fn start(timezone: &'static str) -> Self {
+        Self::start_with(PipelineOptions { timezone, ..Default::default() }).await
+    }
+
+    pub async fn start_with(options: PipelineOptions) -> Self {
+        let timezone = options.timezone;
+        let namespace = match options.stores {
+            Some(stores) => Namespace::create_in(stores).await,
+            None => Namespace::create().await,
+        };
         let client = namespace.db().await;
-        let (site, token) = analytics_store::sites::add_site(
-            &client,
-            &format!("{}.example", namespace.name),
-            timezone,
-        )
-        .await
-        .expect("creating the test site");
+        let (site, token) = analytics_store::sites::add_site(&client, &format!("{}.example", namespace.name), timezone)
+            .await
+            .expect("creating the test site");
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
 
@@ -54,42 +81,49 @@ impl Pipeline {
         ingest.redis = namespace.redis.clone();
         ingest.postgres = namespace.postgres.clone();
         ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
-        let ingest = analytics_ingest::Application::build(ingest)
-            .await
-            .expect("ingest builds");
+        let ingest = analytics_ingest::Application::build(ingest).await.expect("ingest builds");
         let ingest_url = format!("http://127.0.0.1:{}", ingest.port());
         tasks.push(tokio::spawn(ingest.run_until_stopped(shutdown.clone())));
 
-        let mut forwarder: analytics_forwarder::Settings =
-            defaults(analytics_forwarder::Settings::DEFAULTS);
-        forwarder.http = any_port();
-        forwarder.redis = namespace.redis.clone();
-        forwarder.amqp = namespace.amqp.clone();
-        forwarder.forwarder.instance_id = format!("{}-forwarder", namespace.name);
-        forwarder.forwarder.depth_interval_ms = 200;
-        let forwarder = analytics_forwarder::Application::build(forwarder)
-            .await
-            .expect("forwarder builds");
-        let forwarder_ops_url = format!("http://127.0.0.1:{}", forwarder.port());
-        tasks.push(tokio::spawn(forwarder.run_until_stopped(shutdown.clone())));
+        let mut forwarder_processes = Vec::new();
+        let forwarder_ops_url = match options.forwarders {
+            ForwarderMode::InProcess => {
+                let mut forwarder: analytics_forwarder::Settings = defaults(analytics_forwarder::Settings::DEFAULTS);
+                forwarder.http = any_port();
+                forwarder.redis = namespace.redis.clone();
+                forwarder.amqp = namespace.amqp.clone();
+                forwarder.forwarder.instance_id = format!("{}-forwarder", namespace.name);
+                forwarder.forwarder.depth_interval_ms = 200;
+                forwarder.forwarder.heartbeat_ttl_ms = options.heartbeat_ttl_ms;
+                let forwarder = analytics_forwarder::Application::build(forwarder).await.expect("forwarder builds");
+                let url = format!("http://127.0.0.1:{}", forwarder.port());
+                tasks.push(tokio::spawn(forwarder.run_until_stopped(shutdown.clone())));
+                url
+            }
+            ForwarderMode::Processes(n) => {
+                for i in 0..n {
+                    let mut env = namespace.environment();
+                    env.push(("ANALYTICS__FORWARDER__INSTANCE_ID".into(), format!("{}-forwarder-{i}", namespace.name)));
+                    env.push(("ANALYTICS__FORWARDER__DEPTH_INTERVAL_MS".into(), "200".into()));
+                    env.push(("ANALYTICS__FORWARDER__HEARTBEAT_TTL_MS".into(), options.heartbeat_ttl_ms.to_string()));
+                    forwarder_processes.push(ServiceProcess::spawn("analytics-forwarder", env));
+                }
+                forwarder_processes[0].url()
+            }
+        };
 
-        let mut aggregator: analytics_aggregator::Settings =
-            defaults(analytics_aggregator::Settings::DEFAULTS);
+        let mut aggregator: analytics_aggregator::Settings = defaults(analytics_aggregator::Settings::DEFAULTS);
         aggregator.http = any_port();
         aggregator.amqp = namespace.amqp.clone();
         aggregator.postgres = namespace.postgres.clone();
-        let aggregator = analytics_aggregator::Application::build(aggregator)
-            .await
-            .expect("aggregator builds");
+        let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
         let aggregator_ops_url = format!("http://127.0.0.1:{}", aggregator.port());
         tasks.push(tokio::spawn(aggregator.run_until_stopped(shutdown.clone())));
 
         let mut query: analytics_query::Settings = defaults(analytics_query::Settings::DEFAULTS);
         query.http = any_port();
         query.postgres = namespace.postgres.clone();
-        let query = analytics_query::Application::build(query)
-            .await
-            .expect("query builds");
+        let query = analytics_query::Application::build(query).await.expect("query builds");
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped(shutdown.clone())));
 
@@ -103,6 +137,7 @@ impl Pipeline {
             token,
             ingest_key: TEST_INGEST_KEY.to_owned(),
             http: reqwest::Client::new(),
+            forwarder_processes,
             shutdown,
             tasks,
         }
@@ -110,47 +145,93 @@ impl Pipeline {
 
     /// `POST /v1/events` with `events`, server-side (with the ingest key) or not.
     pub async fn send(&self, events: serde_json::Value, server_side: bool) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(format!("{}/v1/events", self.ingest_url))
-            .json(&events);
+        let mut request = self.http.post(format!("{}/v1/events", self.ingest_url)).json(&events);
         if server_side {
             request = request.header("X-Ingest-Key", &self.ingest_key);
         }
         request.send().await.expect("ingest reachable")
     }
 
+    /// A cloneable handle that sends pageviews, for load running beside a fault.
+    pub fn sender(&self) -> Sender {
+        Sender { http: self.http.clone(), url: format!("{}/v1/events", self.ingest_url), site_id: self.site_id.clone() }
+    }
+
+    /// Waits until exactly `expected` pageviews are counted and nothing is left
+    /// anywhere that could still change that: the Redis list and every
+    /// in-flight set are empty, the aggregate queue has no ready message, and
+    /// the applied batches hold exactly `expected` events. Panics on more.
+    pub async fn assert_exactly(&self, expected: i64, forwarder_instances: &[String]) {
+        let redis = self.namespace.redis().await;
+        let db = self.namespace.db().await;
+        let amqp = analytics_store::amqp::amqp_connect(&self.namespace.amqp, "test-observer").await.expect("amqp");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let total = self.overview().await["total"]["pageviews"].as_i64().unwrap_or(-1);
+            assert!(total <= expected, "counted {total}, more than the {expected} accepted");
+            let queued: i64 = redis::cmd("LLEN")
+                .arg(self.namespace.redis.queue_key())
+                .query_async(&mut redis.clone())
+                .await
+                .unwrap_or(-1);
+            let mut inflight = 0i64;
+            for instance in forwarder_instances {
+                let key = self.namespace.redis.key(&format!("inflight:{instance}"));
+                inflight += redis::cmd("SCARD").arg(key).query_async::<i64>(&mut redis.clone()).await.unwrap_or(-1);
+                let key = self.namespace.redis.key(&format!("claiming:{instance}"));
+                inflight += redis::cmd("LLEN").arg(key).query_async::<i64>(&mut redis.clone()).await.unwrap_or(-1);
+            }
+            let ready = match amqp.create_channel().await {
+                Ok(channel) => analytics_store::amqp::queue_depth(&channel, &self.namespace.amqp.queue())
+                    .await
+                    .map(i64::from)
+                    .unwrap_or(-1),
+                Err(_) => -1,
+            };
+            let applied: i64 =
+                match db.query_one("SELECT coalesce(sum(event_count), 0)::int8 FROM processed_batches", &[]).await {
+                    Ok(row) => row.get(0),
+                    Err(_) => -1,
+                };
+            if total == expected && queued == 0 && inflight == 0 && ready == 0 && applied == expected {
+                return;
+            }
+            let last = format!(
+                "counted {total}, redis list {queued}, in-flight batches and claiming events {inflight}, aggregate queue {ready}, applied events {applied}"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected exactly {expected} counted with queues drained; last seen: {last}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Forwarder instance ids of this pipeline, for [`Self::assert_exactly`].
+    pub fn forwarder_instances(&self) -> Vec<String> {
+        match self.forwarder_processes.len() {
+            0 => vec![format!("{}-forwarder", self.namespace.name)],
+            n => (0..n).map(|i| format!("{}-forwarder-{i}", self.namespace.name)).collect(),
+        }
+    }
+
     /// The overview JSON for this pipeline's site, with its token.
     pub async fn overview(&self) -> serde_json::Value {
         let response = self
             .http
-            .get(format!(
-                "{}/api/analytics/overview/?site={}",
-                self.query_url, self.site_id
-            ))
+            .get(format!("{}/api/analytics/overview/?site={}", self.query_url, self.site_id))
             .bearer_auth(&self.token)
             .send()
             .await
             .expect("query reachable");
-        assert!(
-            response.status().is_success(),
-            "overview answered {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "overview answered {}", response.status());
         response.json().await.expect("overview JSON")
     }
 
     /// The value of a metric series (`name{labels}` exactly as exposed), 0 if absent.
     pub async fn metric(&self, ops_url: &str, series: &str) -> f64 {
-        let text = self
-            .http
-            .get(format!("{ops_url}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text =
+            self.http.get(format!("{ops_url}/metrics")).send().await.expect("metrics").text().await.expect("text");
         text.lines()
             .filter_map(|line| line.rsplit_once(' '))
             .find(|(name, _)| *name == series)
@@ -162,9 +243,53 @@ impl Pipeline {
     pub async fn stop(self) {
         self.shutdown.cancel();
         for task in self.tasks {
-            task.await
-                .expect("service task")
-                .expect("service stopped cleanly");
+            task.await.expect("service task").expect("service stopped cleanly");
         }
+    }
+}
+
+/// Sends pageviews to ingest like a well-behaved client: a refused request
+/// (503, connection error) is retried until accepted, so the number accepted
+/// is known exactly.
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    url: String,
+    site_id: String,
+}
+
+impl Sender {
+    /// Sends `total` pageviews, `per_request` at a time; returns how many
+    /// ingest accepted (all of them, retrying refusals) and how many requests
+    /// were refused on the way.
+    pub async fn pageviews(&self, total: usize, per_request: usize) -> (i64, u64) {
+        let mut accepted = 0i64;
+        let mut refused = 0u64;
+        let mut sent = 0usize;
+        while sent < total {
+            let n = per_request.min(total - sent);
+            let events: Vec<serde_json::Value> = (0..n)
+                .map(|i| serde_json::json!({ "site": self.site_id, "type": "pageview", "path": format!("/load/{}", i % 10) }))
+                .collect();
+            let response = self
+                .http
+                .post(&self.url)
+                .timeout(std::time::Duration::from_secs(5))
+                .json(&serde_json::json!({ "events": events }))
+                .send()
+                .await;
+            match response {
+                Ok(response) if response.status() == 202 => {
+                    let body: serde_json::Value = response.json().await.expect("202 body");
+                    accepted += body["accepted"].as_i64().expect("accepted count");
+                    sent += n;
+                }
+                _ => {
+                    refused += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        (accepted, refused)
     }
 }

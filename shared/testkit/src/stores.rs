@@ -26,11 +26,7 @@ pub async fn stores() -> &'static Stores {
         .get_or_init(|| async {
             let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
             let mut vars: HashMap<String, String> = HashMap::new();
-            for name in [
-                "ANALYTICS_TEST_REDIS_URL",
-                "ANALYTICS_TEST_AMQP_URL",
-                "ANALYTICS_TEST_POSTGRES_URL",
-            ] {
+            for name in ["ANALYTICS_TEST_REDIS_URL", "ANALYTICS_TEST_AMQP_URL", "ANALYTICS_TEST_POSTGRES_URL"] {
                 if let Some(value) = from_env(name) {
                     vars.insert(name.to_owned(), value);
                 }
@@ -38,11 +34,7 @@ pub async fn stores() -> &'static Stores {
             if vars.len() < 3 {
                 vars = start_private_stores().await;
             }
-            let get = |name: &str| {
-                vars.get(name)
-                    .cloned()
-                    .unwrap_or_else(|| panic!("{name} missing from stores.env"))
-            };
+            let get = |name: &str| vars.get(name).cloned().unwrap_or_else(|| panic!("{name} missing from stores.env"));
             Stores {
                 redis_url: get("ANALYTICS_TEST_REDIS_URL"),
                 amqp_url: get("ANALYTICS_TEST_AMQP_URL"),
@@ -53,26 +45,76 @@ pub async fn stores() -> &'static Stores {
 }
 
 async fn start_private_stores() -> HashMap<String, String> {
+    let base = std::env::var("ANALYTICS_LOCAL_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".local"));
+    run_stores_script(&[], &["up"]).await;
+    read_env_file(&base.join("stores.env"))
+}
+
+fn read_env_file(path: &std::path::Path) -> HashMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+async fn run_stores_script(env: &[(&str, String)], args: &[&str]) {
     let script = repo_root().join("deploy/local/stores.sh");
     let output = tokio::process::Command::new("bash")
         .arg(&script)
-        .arg("up")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await
         .expect("running deploy/local/stores.sh");
     assert!(
         output.status.success(),
-        "stores.sh up failed:\n{}\n{}",
+        "stores.sh {args:?} failed:\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let env_file = std::env::var("ANALYTICS_LOCAL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".local"))
-        .join("stores.env");
-    let text = std::fs::read_to_string(&env_file).expect("reading stores.env");
-    text.lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
+}
+
+/// A second set of stores, only for fault tests, which stop, kill and restart
+/// them. Separate from [`stores`] so other tests never see those faults; tests
+/// using it belong to the `faults` nextest group, which runs them one at a time.
+pub struct FaultStores {
+    pub stores: Stores,
+    env: Vec<(&'static str, String)>,
+}
+
+static FAULT_STORES: OnceCell<FaultStores> = OnceCell::const_new();
+
+impl FaultStores {
+    pub async fn get() -> &'static FaultStores {
+        FAULT_STORES
+            .get_or_init(|| async {
+                let base = repo_root().join(".local/faults");
+                let env = vec![
+                    ("ANALYTICS_LOCAL_DIR", base.display().to_string()),
+                    ("ANALYTICS_REDIS_PORT", "16380".to_owned()),
+                    ("ANALYTICS_AMQP_PORT", "15674".to_owned()),
+                    ("ANALYTICS_AMQP_DIST_PORT", "25674".to_owned()),
+                    ("ANALYTICS_PG_PORT", "15433".to_owned()),
+                ];
+                run_stores_script(&env, &["up"]).await;
+                let vars = read_env_file(&base.join("stores.env"));
+                let get = |name: &str| vars.get(name).cloned().unwrap_or_else(|| panic!("{name} missing"));
+                FaultStores {
+                    stores: Stores {
+                        redis_url: get("ANALYTICS_TEST_REDIS_URL"),
+                        amqp_url: get("ANALYTICS_TEST_AMQP_URL"),
+                        postgres_url: get("ANALYTICS_TEST_POSTGRES_URL"),
+                    },
+                    env,
+                }
+            })
+            .await
+    }
+
+    /// `stores.sh <action> <store>`: action is start, stop (graceful) or kill (-9);
+    /// store is redis, rabbitmq or postgres. `start` returns once it answers.
+    pub async fn control(&self, action: &str, store: &str) {
+        run_stores_script(&self.env, &[action, store]).await;
+    }
 }

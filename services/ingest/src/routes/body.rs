@@ -5,10 +5,7 @@ use crate::error::IngestError;
 
 /// Reads the whole body, refusing early (413) once it passes `limit`, so an
 /// oversized or endless body costs at most `limit` bytes of memory.
-pub async fn read_body(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, IngestError> {
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, IngestError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| IngestError::Body(e.to_string()))?;

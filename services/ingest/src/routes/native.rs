@@ -10,9 +10,7 @@ use serde::Deserialize;
 
 use crate::error::IngestError;
 use crate::metrics::outcome;
-use crate::normalise::{
-    Location, is_app_user_agent, location_from_path, location_from_url, truncate,
-};
+use crate::normalise::{Location, is_app_user_agent, location_from_path, location_from_url, truncate};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -83,28 +81,17 @@ pub async fn post_events(
 ) -> Result<HttpResponse, IngestError> {
     let started = Instant::now();
     let result = handle(&request, payload, &state).await;
-    state
-        .metrics
-        .request_duration
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.request_duration.observe(started.elapsed().as_secs_f64());
     result
 }
 
-async fn handle(
-    request: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<HttpResponse, IngestError> {
+async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, IngestError> {
     let server_side = check_ingest_key(request, state)?;
     let body = super::read_body(payload, state.settings.max_body_bytes).await?;
-    let batch: Batch =
-        serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let batch: Batch = serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let max = state.settings.max_events_per_request;
     if batch.events.len() > max {
-        return Err(IngestError::TooManyEvents {
-            count: batch.events.len(),
-            max,
-        });
+        return Err(IngestError::TooManyEvents { count: batch.events.len(), max });
     }
 
     let now = Utc::now();
@@ -112,10 +99,7 @@ async fn handle(
         tracing::warn!(%error, "reading the visitor salt failed");
         IngestError::Unavailable
     })?;
-    let peer_ip = request
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let peer_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let header_ua = header(request, "user-agent");
     let app_header = server_side && request.headers().contains_key("x-app-source");
 
@@ -148,8 +132,7 @@ async fn handle(
     }
     state.metrics.count(outcome::ACCEPTED, encoded.len());
     state.metrics.push_size.observe(encoded.len() as f64);
-    Ok(HttpResponse::Accepted()
-        .json(serde_json::json!({ "accepted": encoded.len(), "rejected": rejected })))
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "accepted": encoded.len(), "rejected": rejected })))
 }
 
 /// `Ok(true)` for a request carrying the configured ingest key, `Ok(false)`
@@ -158,25 +141,13 @@ fn check_ingest_key(request: &HttpRequest, state: &AppState) -> Result<bool, Ing
     let Some(sent) = request.headers().get("x-ingest-key") else {
         return Ok(false);
     };
-    let expected = state
-        .settings
-        .ingest_key()
-        .ok_or(IngestError::BadIngestKey)?;
+    let expected = state.settings.ingest_key().ok_or(IngestError::BadIngestKey)?;
     let equal: bool = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into();
-    if equal {
-        Ok(true)
-    } else {
-        Err(IngestError::BadIngestKey)
-    }
+    if equal { Ok(true) } else { Err(IngestError::BadIngestKey) }
 }
 
 fn header(request: &HttpRequest, name: &str) -> String {
-    request
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+    request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }
 
 struct EventContext<'a> {
@@ -200,25 +171,18 @@ async fn to_event(
     salt: &[u8; 32],
 ) -> Result<Event, Rejection> {
     let input: NativeEvent = serde_json::from_value(raw).map_err(|e| invalid(e.to_string()))?;
-    let site = state.sites.resolve(&input.site).await.ok_or_else(|| {
-        (
-            outcome::UNKNOWN_SITE,
-            format!("site: unknown site {:?}", input.site),
-        )
-    })?;
+    let site = state
+        .sites
+        .resolve(&input.site)
+        .await
+        .ok_or_else(|| (outcome::UNKNOWN_SITE, format!("site: unknown site {:?}", input.site)))?;
 
     if !context.server_side && (input.ip.is_some() || input.user_agent.is_some()) {
-        return Err(invalid(
-            "ip, user_agent: only allowed with a valid X-Ingest-Key",
-        ));
+        return Err(invalid("ip, user_agent: only allowed with a valid X-Ingest-Key"));
     }
     let location = match (&input.url, &input.path) {
-        (Some(url), _) => {
-            location_from_url(url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?
-        }
-        (None, Some(path)) => {
-            location_from_path(path).ok_or_else(|| invalid("path: must start with /"))?
-        }
+        (Some(url), _) => location_from_url(url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?,
+        (None, Some(path)) => location_from_path(path).ok_or_else(|| invalid("path: must start with /"))?,
         (None, None) => return Err(invalid("url: missing (or give path)")),
     };
     let timestamp_ms = input.timestamp.unwrap_or(context.now_ms);
@@ -233,31 +197,16 @@ async fn to_event(
         Kind::Event => EventType::Custom,
     };
     let props = stringify_props(input.props.unwrap_or_default())?;
-    let user_agent = input
-        .user_agent
-        .unwrap_or_else(|| context.header_ua.to_owned());
+    let user_agent = input.user_agent.unwrap_or_else(|| context.header_ua.to_owned());
     let ip = input.ip.unwrap_or_else(|| context.peer_ip.to_owned());
     let is_app = matches!(input.source, Some(SourceIn::App))
         || input.app.is_some()
         || context.app_header
         || is_app_user_agent(&user_agent);
-    let (app_platform, app_version) = input
-        .app
-        .map(|a| {
-            (
-                a.platform.unwrap_or_default(),
-                a.version.unwrap_or_default(),
-            )
-        })
-        .unwrap_or_default();
+    let (app_platform, app_version) =
+        input.app.map(|a| (a.platform.unwrap_or_default(), a.version.unwrap_or_default())).unwrap_or_default();
     let site_id = site.id.to_string();
-    let Location {
-        hostname,
-        path,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-    } = location;
+    let Location { hostname, path, utm_source, utm_medium, utm_campaign } = location;
 
     Ok(Event {
         visitor_id: crate::identity::visitor_id(salt, &site_id, &ip, &user_agent),
@@ -273,34 +222,21 @@ async fn to_event(
         user_agent: truncate(&user_agent, MAX_TEXT_LEN),
         country: String::new(),
         props,
-        timing: input.timing.map(|t| Timing {
-            response_ms: t.response_ms,
-            ttfb_ms: t.ttfb_ms,
-            load_ms: t.load_ms,
-        }),
+        timing: input.timing.map(|t| Timing { response_ms: t.response_ms, ttfb_ms: t.ttfb_ms, load_ms: t.load_ms }),
         utm_source,
         utm_medium,
         utm_campaign,
         app_platform,
         app_version,
         authenticated: input.authenticated.unwrap_or(false),
-        protocol: if context.server_side {
-            Protocol::Server
-        } else {
-            Protocol::Native
-        } as i32,
+        protocol: if context.server_side { Protocol::Server } else { Protocol::Native } as i32,
         received_ms: context.now_ms,
     })
 }
 
-fn stringify_props(
-    props: BTreeMap<String, serde_json::Value>,
-) -> Result<BTreeMap<String, String>, Rejection> {
+fn stringify_props(props: BTreeMap<String, serde_json::Value>) -> Result<BTreeMap<String, String>, Rejection> {
     if props.len() > MAX_PROPS {
-        return Err(invalid(format!(
-            "props: {} keys, at most {MAX_PROPS}",
-            props.len()
-        )));
+        return Err(invalid(format!("props: {} keys, at most {MAX_PROPS}", props.len())));
     }
     props
         .into_iter()
@@ -308,16 +244,12 @@ fn stringify_props(
             let value = match value {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
-                    return Err(invalid(format!(
-                        "props.{key}: must be a string, number or boolean"
-                    )));
+                    return Err(invalid(format!("props.{key}: must be a string, number or boolean")));
                 }
                 other => other.to_string(),
             };
             if key.len() > MAX_PROP_LEN || value.len() > MAX_PROP_LEN {
-                return Err(invalid(format!(
-                    "props.{key}: longer than {MAX_PROP_LEN} bytes"
-                )));
+                return Err(invalid(format!("props.{key}: longer than {MAX_PROP_LEN} bytes")));
             }
             Ok((key, value))
         })

@@ -8,8 +8,5 @@ use crate::error::QueryError;
 pub fn require_site(site: &Option<String>) -> Result<&str, QueryError> {
     site.as_deref()
         .filter(|s| !s.is_empty())
-        .ok_or(QueryError::BadParameter {
-            name: "site",
-            reason: "required (a site id or domain)".into(),
-        })
+        .ok_or(QueryError::BadParameter { name: "site", reason: "required (a site id or domain)".into() })
 }

@@ -65,36 +65,19 @@ pub async fn overview(
     let site_param = super::require_site(&params.site)?;
     let site = crate::auth::authorize_site(&request, &state.sites, site_param).await?;
     let today = Utc::now().with_timezone(&site.timezone).date_naive();
-    let days_back = |n: u64| {
-        today
-            .checked_sub_days(Days::new(n))
-            .unwrap_or(NaiveDate::MIN)
-    };
+    let days_back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
     let yesterday = days_back(1);
     let month_start = today.with_day(1).unwrap_or(today);
     let last_30_start = days_back(29);
 
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-    let row = client
-        .query_one(
-            PERIODS_SQL,
-            &[&site.id, &today, &yesterday, &month_start, &last_30_start],
-        )
-        .await?;
-    let totals = |i: usize| Totals {
-        pageviews: row.get(i),
-        visitors: row.get(i + 1),
-        events: row.get(i + 2),
-    };
+    let row = client.query_one(PERIODS_SQL, &[&site.id, &today, &yesterday, &month_start, &last_30_start]).await?;
+    let totals = |i: usize| Totals { pageviews: row.get(i), visitors: row.get(i + 1), events: row.get(i + 2) };
     let by_source: Vec<SourceTotals> = client
         .query(BY_SOURCE_SQL, &[&site.id, &last_30_start, &today])
         .await?
         .iter()
-        .map(|r| SourceTotals {
-            source: r.get(0),
-            pageviews: r.get(1),
-            visitors: r.get(2),
-        })
+        .map(|r| SourceTotals { source: r.get(0), pageviews: r.get(1), visitors: r.get(2) })
         .collect();
 
     Ok(HttpResponse::Ok().json(serde_json::json!({

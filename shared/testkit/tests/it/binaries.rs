@@ -7,23 +7,14 @@ use std::time::Duration;
 use analytics_testkit::{Namespace, binary, eventually};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_service_stops_cleanly_on_sigterm() {
     let namespace = Namespace::create().await;
     let http = reqwest::Client::new();
-    for name in [
-        "analytics-ingest",
-        "analytics-forwarder",
-        "analytics-aggregator",
-        "analytics-query",
-    ] {
+    for name in ["analytics-ingest", "analytics-forwarder", "analytics-aggregator", "analytics-query"] {
         let port = free_port();
         let mut child = tokio::process::Command::new(binary(name))
             .envs(namespace.environment())
@@ -35,24 +26,13 @@ async fn each_service_stops_cleanly_on_sigterm() {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e} (run `cargo build --bins` first)"));
-        eventually(
-            &format!("{name} ready"),
-            Duration::from_secs(20),
-            || async {
-                let response = http
-                    .get(format!("http://127.0.0.1:{port}/readyz"))
-                    .send()
-                    .await
-                    .ok()?;
-                (response.status() == 200).then_some(())
-            },
-        )
+        eventually(&format!("{name} ready"), Duration::from_secs(20), || async {
+            let response = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        })
         .await;
         let pid = child.id().expect("running").to_string();
-        let kill = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
+        let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         assert!(kill.success());
         let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
             .await
@@ -78,19 +58,8 @@ async fn ctl_adds_and_lists_sites() {
     let migrated: serde_json::Value = serde_json::from_slice(&migrated.stdout).expect("json");
     assert_eq!(migrated["applied"], 0, "the namespace was already migrated");
 
-    let added = ctl(&[
-        "site",
-        "add",
-        "--domain",
-        "Example.COM",
-        "--timezone",
-        "Asia/Tehran",
-    ]);
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    let added = ctl(&["site", "add", "--domain", "Example.COM", "--timezone", "Asia/Tehran"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let site: serde_json::Value = serde_json::from_slice(&added.stdout).expect("json");
     assert_eq!(site["domain"], "example.com");
     assert_eq!(site["timezone"], "Asia/Tehran");
@@ -100,14 +69,7 @@ async fn ctl_adds_and_lists_sites() {
     let duplicate = ctl(&["site", "add", "--domain", "example.com"]);
     assert!(!duplicate.status.success());
     assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
-    let bad_zone = ctl(&[
-        "site",
-        "add",
-        "--domain",
-        "b.example",
-        "--timezone",
-        "Mars/Olympus",
-    ]);
+    let bad_zone = ctl(&["site", "add", "--domain", "b.example", "--timezone", "Mars/Olympus"]);
     assert!(!bad_zone.status.success());
     assert!(String::from_utf8_lossy(&bad_zone.stderr).contains("time zone"));
 
@@ -116,8 +78,5 @@ async fn ctl_adds_and_lists_sites() {
     let sites = sites.as_array().expect("list");
     assert_eq!(sites.len(), 1);
     assert_eq!(sites[0]["id"], site["id"]);
-    assert!(
-        sites[0].get("api_token").is_none(),
-        "tokens are never listed"
-    );
+    assert!(sites[0].get("api_token").is_none(), "tokens are never listed");
 }

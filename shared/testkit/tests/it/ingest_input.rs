@@ -8,25 +8,15 @@ use crate::pageviews;
 async fn whole_requests_are_refused_with_a_named_reason() {
     let pipeline = Pipeline::start("UTC").await;
     let post = |body: &'static str| {
-        let request = pipeline
-            .http
-            .post(format!("{}/v1/events", pipeline.ingest_url))
-            .body(body);
+        let request = pipeline.http.post(format!("{}/v1/events", pipeline.ingest_url)).body(body);
         async move { request.send().await.expect("ingest reachable") }
     };
     let malformed = post("{\"events\": [").await;
     assert_eq!(malformed.status(), 400);
     let error: serde_json::Value = malformed.json().await.expect("json");
-    assert!(
-        error["error"]
-            .as_str()
-            .expect("text")
-            .starts_with("malformed JSON")
-    );
+    assert!(error["error"].as_str().expect("text").starts_with("malformed JSON"));
 
-    let too_many = pipeline
-        .send(pageviews(&pipeline.site_id, 101), false)
-        .await;
+    let too_many = pipeline.send(pageviews(&pipeline.site_id, 101), false).await;
     assert_eq!(too_many.status(), 413);
 
     let huge = pipeline
@@ -47,12 +37,7 @@ async fn whole_requests_are_refused_with_a_named_reason() {
         .await
         .expect("ingest reachable");
     assert_eq!(bad_key.status(), 401);
-    let accepted = pipeline
-        .metric(
-            &pipeline.ingest_url,
-            "analytics_ingest_events_total{outcome=\"accepted\"}",
-        )
-        .await;
+    let accepted = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"accepted\"}").await;
     assert_eq!(accepted, 0.0, "nothing refused was queued");
     pipeline.stop().await;
 }
@@ -61,10 +46,7 @@ async fn whole_requests_are_refused_with_a_named_reason() {
 async fn bad_events_are_rejected_by_index_and_good_ones_kept() {
     let pipeline = Pipeline::start("UTC").await;
     let site = &pipeline.site_id;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
     let body = serde_json::json!({ "events": [
         { "site": site, "type": "pageview", "url": "https://a.example/ok" },
         { "site": "00000000-0000-0000-0000-000000000000", "type": "pageview", "url": "https://a.example/" },
@@ -82,12 +64,7 @@ async fn bad_events_are_rejected_by_index_and_good_ones_kept() {
     let rejected = body["rejected"].as_array().expect("list");
     let reasons: Vec<(i64, String)> = rejected
         .iter()
-        .map(|r| {
-            (
-                r["index"].as_i64().expect("index"),
-                r["error"].as_str().expect("error").to_owned(),
-            )
-        })
+        .map(|r| (r["index"].as_i64().expect("index"), r["error"].as_str().expect("error").to_owned()))
         .collect();
     let indexes: Vec<i64> = reasons.iter().map(|(i, _)| *i).collect();
     assert_eq!(indexes, vec![1, 2, 3, 4, 5, 6]);
@@ -97,18 +74,9 @@ async fn bad_events_are_rejected_by_index_and_good_ones_kept() {
     assert!(reasons[3].1.starts_with("timestamp:"), "{reasons:?}");
     assert!(reasons[4].1.contains("X-Ingest-Key"), "{reasons:?}");
     assert!(reasons[5].1.starts_with("name:"), "{reasons:?}");
-    let invalid = pipeline
-        .metric(
-            &pipeline.ingest_url,
-            "analytics_ingest_events_total{outcome=\"invalid\"}",
-        )
-        .await;
-    let unknown = pipeline
-        .metric(
-            &pipeline.ingest_url,
-            "analytics_ingest_events_total{outcome=\"unknown_site\"}",
-        )
-        .await;
+    let invalid = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"invalid\"}").await;
+    let unknown =
+        pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"unknown_site\"}").await;
     assert_eq!((invalid, unknown), (5.0, 1.0));
     pipeline.stop().await;
 }

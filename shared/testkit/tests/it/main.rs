@@ -2,6 +2,7 @@
 //! for the whole workspace, one module per concern.
 
 mod binaries;
+mod forwarder_faults;
 mod ingest_input;
 mod pipeline;
 mod query_auth;

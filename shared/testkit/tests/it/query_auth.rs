@@ -8,9 +8,7 @@ use analytics_testkit::{Pipeline, eventually};
 async fn overview_needs_the_sites_own_token() {
     let pipeline = Pipeline::start("UTC").await;
     let client = pipeline.namespace.db().await;
-    let (other, other_token) = analytics_store::sites::add_site(&client, "other.example", "UTC")
-        .await
-        .expect("site");
+    let (other, other_token) = analytics_store::sites::add_site(&client, "other.example", "UTC").await.expect("site");
     // A site created after start is found on a miss once the directory's
     // refresh rate limit (1 s) allows; poll rather than sleep.
     let url = |site: &str| format!("{}/api/analytics/overview?site={site}", pipeline.query_url);
@@ -25,61 +23,24 @@ async fn overview_needs_the_sites_own_token() {
     let no_token = get(pipeline.site_id.clone(), None).await;
     assert_eq!(no_token.status(), 401);
     let body: serde_json::Value = no_token.json().await.expect("json error");
-    assert!(
-        body["error"]
-            .as_str()
-            .expect("error text")
-            .contains("token")
-    );
+    assert!(body["error"].as_str().expect("error text").contains("token"));
 
-    assert_eq!(
-        get(pipeline.site_id.clone(), Some("ak_wrong".into()))
-            .await
-            .status(),
-        401
-    );
-    let status = eventually(
-        "the new site's token known",
-        Duration::from_secs(5),
-        || async {
-            let status = get(pipeline.site_id.clone(), Some(other_token.clone()))
-                .await
-                .status();
-            (status != 401).then_some(status)
-        },
-    )
+    assert_eq!(get(pipeline.site_id.clone(), Some("ak_wrong".into())).await.status(), 401);
+    let status = eventually("the new site's token known", Duration::from_secs(5), || async {
+        let status = get(pipeline.site_id.clone(), Some(other_token.clone())).await.status();
+        (status != 401).then_some(status)
+    })
     .await;
     assert_eq!(status, 403);
-    assert_eq!(
-        get(other.id.to_string(), Some(other_token.clone()))
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        get("other.example".into(), Some(other_token.clone()))
-            .await
-            .status(),
-        200,
-        "by domain"
-    );
-    assert_eq!(
-        get("nope.example".into(), Some(other_token)).await.status(),
-        404
-    );
+    assert_eq!(get(other.id.to_string(), Some(other_token.clone())).await.status(), 200);
+    assert_eq!(get("other.example".into(), Some(other_token.clone())).await.status(), 200, "by domain");
+    assert_eq!(get("nope.example".into(), Some(other_token)).await.status(), 404);
 
-    let missing = pipeline
-        .http
-        .get(format!("{}/api/analytics/overview/", pipeline.query_url))
-        .bearer_auth(&pipeline.token);
+    let missing =
+        pipeline.http.get(format!("{}/api/analytics/overview/", pipeline.query_url)).bearer_auth(&pipeline.token);
     let missing = missing.send().await.expect("query reachable");
     assert_eq!(missing.status(), 400);
     let body: serde_json::Value = missing.json().await.expect("json error");
-    assert!(
-        body["error"]
-            .as_str()
-            .expect("error text")
-            .starts_with("site:")
-    );
+    assert!(body["error"].as_str().expect("error text").starts_with("site:"));
     pipeline.stop().await;
 }

@@ -1,0 +1,43 @@
+# The user's whole interface. `make run` and `make test` do all set-up on a
+# fresh Debian machine (packages, private stores under .local/, builds).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run up down status test bench lint deps stores
+
+## run: the whole stack with demo traffic in the foreground; Ctrl-C stops it
+run:
+	deploy/local/stack.sh run
+
+## up: the stack in the background without demo traffic (see .local/stack.env)
+up:
+	deploy/local/stack.sh up
+
+## down: stop exactly what `up` or `run` started
+down:
+	deploy/local/stack.sh down
+
+status:
+	deploy/local/stack.sh status
+
+deps:
+	deploy/local/install-deps.sh
+	@command -v cargo-nextest >/dev/null || $(CARGO) install --locked cargo-nextest
+
+stores: deps
+	deploy/local/stores.sh up >/dev/null
+
+## test: every test against real Redis, RabbitMQ and Postgres
+test: stores
+	$(CARGO) build --workspace --bins
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+## bench: benchmarks; results go to docs/BENCHMARKS.md
+bench: stores
+	deploy/bench/run.sh
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The whole stack on one machine: private stores (stores.sh), the four services
+# from target/release, a demo site, and (for `run`) simulated traffic.
+#
+# Usage: deploy/local/stack.sh up|down|run|status
+#   up      build release binaries, start stores and services in the
+#           background, create the demo site once, write .local/stack.env
+#   down    stop exactly what `up` started (services by their pid files, then
+#           the stores), nothing else
+#   run     `up`, then simulated traffic in the foreground; Ctrl-C runs `down`
+#   status  one line per service
+#
+# Ports (override with the same variables): INGEST_PORT=8081 QUERY_PORT=8082
+# FORWARDER_PORT=9101 AGGREGATOR_PORT=9102. Store ports: see stores.sh.
+set -euo pipefail
+
+SCRIPT_DIR=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
+REPO=$(cd "$SCRIPT_DIR/../.." && pwd -P)
+BASE=${ANALYTICS_LOCAL_DIR:-$REPO/.local}
+BIN=${ANALYTICS_BIN_DIR:-$REPO/target/release}
+RUN_DIR=$BASE/run
+LOG_DIR=$BASE/logs
+SERVICES=(ingest forwarder aggregator query)
+DEMO_DOMAIN=${DEMO_DOMAIN:-demo.example.com}
+DEMO_TIMEZONE=${DEMO_TIMEZONE:-Asia/Tehran}
+
+declare -A PORT=(
+  [ingest]=${INGEST_PORT:-8081}
+  [query]=${QUERY_PORT:-8082}
+  [forwarder]=${FORWARDER_PORT:-9101}
+  [aggregator]=${AGGREGATOR_PORT:-9102}
+)
+
+log() { echo "stack: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+pid_of() {
+  local file=$RUN_DIR/$1.pid pid
+  [ -f "$file" ] || return 1
+  pid=$(cat "$file")
+  # Ours only if the process still runs our binary: a recycled pid is left alone.
+  [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN/analytics-$1" ] && echo "$pid"
+}
+
+ctl() { "$BIN/analytics-ctl" "$@"; }
+
+# Random secrets for this machine's stack, made once and kept in .local/.
+secrets() {
+  local file=$BASE/secrets.env
+  if [ ! -f "$file" ]; then
+    umask 077
+    {
+      echo "INGEST_KEY=ik_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+      echo "ADMIN_TOKEN=adm_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    } >"$file"
+  fi
+  # shellcheck disable=SC1090
+  . "$file"
+}
+
+# The demo site is created once; its token is only known at creation, so it is
+# kept in .local/demo-site.json. If the database was wiped, it is made again.
+demo_site() {
+  local file=$BASE/demo-site.json id
+  if [ -f "$file" ]; then
+    id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$file")
+    if ctl site list | grep -q "\"$id\""; then return 0; fi
+  fi
+  ctl site add --domain "$DEMO_DOMAIN" --timezone "$DEMO_TIMEZONE" >"$file.new" \
+    || die "could not create the demo site (does $DEMO_DOMAIN exist without its token? remove it or set DEMO_DOMAIN)"
+  mv "$file.new" "$file"
+}
+
+start_service() {
+  local name=$1 port=${PORT[$1]}
+  if pid_of "$name" >/dev/null; then log "$name already running"; return 0; fi
+  ANALYTICS__HTTP__PORT=$port ANALYTICS__HTTP__HOST=127.0.0.1 \
+    nohup "$BIN/analytics-$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+  log "$name started (pid $!, port $port, log $LOG_DIR/$name.log)"
+}
+
+wait_ready() {
+  local name=$1 url="http://127.0.0.1:${PORT[$1]}/readyz" deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    pid_of "$name" >/dev/null || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name exited"; }
+    [ $SECONDS -lt $deadline ] || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name not ready after 60 s"; }
+    sleep 0.2
+  done
+}
+
+write_env() {
+  local token site
+  site=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$BASE/demo-site.json")
+  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_token"])' "$BASE/demo-site.json")
+  {
+    cat "$BASE/stores.env"
+    echo "ANALYTICS__INGEST__INGEST_KEY=$INGEST_KEY"
+    echo "INGEST_URL=http://127.0.0.1:${PORT[ingest]}"
+    echo "QUERY_URL=http://127.0.0.1:${PORT[query]}"
+    echo "FORWARDER_METRICS_URL=http://127.0.0.1:${PORT[forwarder]}/metrics"
+    echo "AGGREGATOR_METRICS_URL=http://127.0.0.1:${PORT[aggregator]}/metrics"
+    echo "DEMO_SITE=$site"
+    echo "DEMO_TOKEN=$token"
+    echo "ADMIN_TOKEN=$ADMIN_TOKEN"
+    echo "INGEST_KEY=$INGEST_KEY"
+  } >"$BASE/stack.env"
+}
+
+cmd_up() {
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  "$SCRIPT_DIR/stores.sh" up >/dev/null
+  if [ -z "${ANALYTICS_SKIP_BUILD:-}" ]; then
+    log "building release binaries (a first build takes about 6 minutes on 2 cores)"
+    (cd "$REPO" && cargo build --release --bins --quiet)
+  fi
+  set -a
+  # shellcheck disable=SC1091
+  . "$BASE/stores.env"
+  secrets
+  ANALYTICS__INGEST__INGEST_KEY=$INGEST_KEY
+  set +a
+  ctl migrate >/dev/null
+  demo_site
+  for name in "${SERVICES[@]}"; do start_service "$name"; done
+  for name in "${SERVICES[@]}"; do wait_ready "$name"; done
+  write_env
+  # shellcheck disable=SC1091
+  . "$BASE/stack.env"
+  cat <<MSG
+
+  The stack is up. Settings: .local/stack.env (set -a; . .local/stack.env)
+
+  Ingest        $INGEST_URL/v1/events
+  Query         $QUERY_URL/api/analytics/overview/?site=$DEMO_SITE
+  Metrics       $INGEST_URL/metrics  $QUERY_URL/metrics
+                $FORWARDER_METRICS_URL  $AGGREGATOR_METRICS_URL
+  Demo site     $DEMO_SITE ($DEMO_DOMAIN, $DEMO_TIMEZONE)
+  Demo token    $DEMO_TOKEN
+
+  curl -H "Authorization: Bearer $DEMO_TOKEN" "$QUERY_URL/api/analytics/overview/?site=$DEMO_SITE"
+
+MSG
+}
+
+stop_pid() {
+  local name=$1 pid=$2 deadline=$((SECONDS + 20))
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while [ -d "/proc/$pid" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  if [ -d "/proc/$pid" ]; then log "$name did not stop in 20 s, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+}
+
+cmd_down() {
+  local pid
+  if [ -f "$RUN_DIR/simulate.pid" ]; then
+    pid=$(cat "$RUN_DIR/simulate.pid")
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN/analytics-ctl" ] && stop_pid simulate "$pid"
+    rm -f "$RUN_DIR/simulate.pid"
+  fi
+  for name in "${SERVICES[@]}"; do
+    if pid=$(pid_of "$name"); then stop_pid "$name" "$pid"; log "$name stopped"; fi
+    rm -f "$RUN_DIR/$name.pid"
+  done
+  "$SCRIPT_DIR/stores.sh" down
+}
+
+cmd_status() {
+  local pid
+  for name in "${SERVICES[@]}"; do
+    if pid=$(pid_of "$name"); then echo "$name running pid $pid port ${PORT[$name]}"; else echo "$name stopped"; fi
+  done
+  "$SCRIPT_DIR/stores.sh" status || true
+}
+
+cmd_run() {
+  cmd_up
+  trap 'echo; cmd_down; exit 0' INT TERM
+  set -a
+  # shellcheck disable=SC1091
+  . "$BASE/stack.env"
+  set +a
+  log "sending demo traffic (Ctrl-C stops everything)"
+  "$BIN/analytics-ctl" simulate --rate "${DEMO_RATE:-20}" &
+  echo $! >"$RUN_DIR/simulate.pid"
+  wait $! || true
+  cmd_down
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  run) cmd_run ;;
+  status) cmd_status ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+esac

@@ -1,0 +1,65 @@
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::binary;
+
+/// A service binary run as a child process, for tests that must kill -9 it.
+pub struct ServiceProcess {
+    name: String,
+    env: Vec<(String, String)>,
+    child: tokio::process::Child,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl ServiceProcess {
+    /// Starts `name` (e.g. `analytics-forwarder`) with `env` on a free port.
+    pub fn spawn(name: &str, env: Vec<(String, String)>) -> Self {
+        let port = free_port();
+        let child = Self::launch(name, &env, port);
+        Self { name: name.to_owned(), env, child, port }
+    }
+
+    fn launch(name: &str, env: &[(String, String)], port: u16) -> tokio::process::Child {
+        let log = std::env::var_os("TEST_LOG").is_some();
+        let output = || if log { Stdio::inherit() } else { Stdio::null() };
+        tokio::process::Command::new(binary(name))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("ANALYTICS__HTTP__HOST", "127.0.0.1")
+            .env("ANALYTICS__HTTP__PORT", port.to_string())
+            .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
+            .stdout(output())
+            .stderr(output())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e} (run `cargo build --bins` first)"))
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no cleanup of any kind, as in a crashed or evicted pod.
+    pub async fn kill9(&mut self) {
+        self.child.kill().await.expect("kill -9");
+    }
+
+    /// Starts the same binary again with the same settings and port.
+    pub fn restart(&mut self) {
+        self.child = Self::launch(&self.name, &self.env, self.port);
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success());
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not stop within {within:?} of SIGTERM", self.name))
+            .expect("wait")
+    }
+}

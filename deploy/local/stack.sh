@@ -162,6 +162,10 @@ cmd_down() {
     rm -f "$RUN_DIR/$name.pid"
   done
   "$SCRIPT_DIR/stores.sh" down
+  # The fault tests' own store set, if `make test` started one.
+  if [ -d "$REPO/.local/faults" ]; then
+    (set -a; . "$SCRIPT_DIR/fault-stores.env"; ANALYTICS_LOCAL_DIR=$REPO/$ANALYTICS_LOCAL_DIR; "$SCRIPT_DIR/stores.sh" down)
+  fi
 }
 
 cmd_status() {

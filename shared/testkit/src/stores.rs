@@ -53,17 +53,18 @@ async fn start_private_stores() -> HashMap<String, String> {
 fn read_env_file(path: &std::path::Path) -> HashMap<String, String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
 }
 
-async fn run_stores_script(env: &[(&str, String)], args: &[&str]) {
+async fn run_stores_script(env: &[(String, String)], args: &[&str]) {
     let script = repo_root().join("deploy/local/stores.sh");
     let output = tokio::process::Command::new("bash")
         .arg(&script)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .await
         .expect("running deploy/local/stores.sh");
@@ -80,7 +81,7 @@ async fn run_stores_script(env: &[(&str, String)], args: &[&str]) {
 /// using it belong to the `faults` nextest group, which runs them one at a time.
 pub struct FaultStores {
     pub stores: Stores,
-    env: Vec<(&'static str, String)>,
+    env: Vec<(String, String)>,
 }
 
 static FAULT_STORES: OnceCell<FaultStores> = OnceCell::const_new();
@@ -89,14 +90,20 @@ impl FaultStores {
     pub async fn get() -> &'static FaultStores {
         FAULT_STORES
             .get_or_init(|| async {
-                let base = repo_root().join(".local/faults");
-                let env = vec![
-                    ("ANALYTICS_LOCAL_DIR", base.display().to_string()),
-                    ("ANALYTICS_REDIS_PORT", "16380".to_owned()),
-                    ("ANALYTICS_AMQP_PORT", "15674".to_owned()),
-                    ("ANALYTICS_AMQP_DIST_PORT", "25674".to_owned()),
-                    ("ANALYTICS_PG_PORT", "15433".to_owned()),
-                ];
+                let env: Vec<(String, String)> = read_env_file(&repo_root().join("deploy/local/fault-stores.env"))
+                    .into_iter()
+                    .map(|(key, value)| {
+                        let value = if key == "ANALYTICS_LOCAL_DIR" {
+                            repo_root().join(value).display().to_string()
+                        } else {
+                            value
+                        };
+                        (key, value)
+                    })
+                    .collect();
+                let base = PathBuf::from(
+                    &env.iter().find(|(k, _)| *k == "ANALYTICS_LOCAL_DIR").expect("dir in fault-stores.env").1,
+                );
                 run_stores_script(&env, &["up"]).await;
                 let vars = read_env_file(&base.join("stores.env"));
                 let get = |name: &str| vars.get(name).cloned().unwrap_or_else(|| panic!("{name} missing"));

@@ -1,0 +1,16 @@
+//! `cargo bench -p analytics-testkit --bench pipeline -- <what>`: measures one
+//! stage against a ceiling taken in the same run, and prints a Markdown
+//! section for docs/BENCHMARKS.md. `deploy/bench/run.sh` runs them all.
+
+mod cpu;
+mod forwarder;
+mod sample;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let what: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let all = what.is_empty();
+    if all || what.iter().any(|w| w == "forwarder") {
+        forwarder::run().await;
+    }
+}

@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run up down status test bench lint deps stores
+.PHONY: run up down status test bench lint deps stores k8s-check
 
 ## run: the whole stack with demo traffic in the foreground; Ctrl-C stops it
 run:
@@ -27,11 +27,17 @@ deps:
 
 stores: deps
 	deploy/local/stores.sh up >/dev/null
+	deploy/local/fetch-data.sh
 
-## test: every test against real Redis, RabbitMQ and Postgres
+## test: every test against real Redis, RabbitMQ and Postgres, plus the ops check
 test: stores
 	$(CARGO) build --workspace --bins
+	deploy/ops/check.sh
 	$(CARGO) nextest run --workspace --no-fail-fast
+
+## k8s-check: manifests, Dockerfile, alert rules and dashboard (no binaries needed)
+k8s-check:
+	deploy/ops/check.sh --no-live
 
 ## bench: benchmarks; results go to docs/BENCHMARKS.md
 bench: stores

@@ -110,6 +110,7 @@ write_env() {
 cmd_up() {
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   "$SCRIPT_DIR/stores.sh" up >/dev/null
+  "$SCRIPT_DIR/fetch-data.sh"
   if [ -z "${ANALYTICS_SKIP_BUILD:-}" ]; then
     log "building release binaries (a first build takes about 6 minutes on 2 cores)"
     (cd "$REPO" && cargo build --release --bins --quiet)

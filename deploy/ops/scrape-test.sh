@@ -266,8 +266,9 @@ start_prometheus() {
   wait_http "http://127.0.0.1:${PORT[prometheus]}/-/ready" prometheus "$PROM_PID"
 }
 
-# The forwarder reads LLEN every 200 ms and Prometheus scrapes every second:
-# poll both until they show N (deadline, no fixed sleep).
+# The forwarder reads LLEN every 200 ms and Prometheus scrapes every second,
+# but only about 5 s after start (its target discovery is throttled to one
+# update per 5 s): poll until PromQL shows N (deadline, no fixed sleep).
 check_queue_depth() {
   local n=$((RANDOM % 90 + 10)) start=$SECONDS started=$EPOCHREALTIME got from_metrics
   seq "$n" | sed 's/^/x/' | xargs redis-cli -u "$ANALYTICS__REDIS__URL" LPUSH "${PREFIX}queue" >/dev/null

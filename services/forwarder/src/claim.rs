@@ -33,28 +33,26 @@ pub struct ClaimedBatch {
 /// nothing (and registers nothing) when there was nothing to claim.
 /// KEYS: queue, claiming list, batch list, in-flight set.
 const CLAIM_SCRIPT: &str = r"
-local staged = redis.call('LRANGE', KEYS[2], 0, -1)
-for i = 1, #staged do
-  redis.call('RPUSH', KEYS[3], staged[i])
-end
+local batch = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
-local room = tonumber(ARGV[1]) - #staged
-local taken = 0
+local room = tonumber(ARGV[1]) - #batch
 if room > 0 then
   local items = redis.call('LRANGE', KEYS[1], -room, -1)
-  taken = #items
-  if taken > 0 then
-    redis.call('LTRIM', KEYS[1], 0, -taken - 1)
-    for i = taken, 1, -1 do
-      redis.call('RPUSH', KEYS[3], items[i])
+  if #items > 0 then
+    redis.call('LTRIM', KEYS[1], 0, -#items - 1)
+    for i = #items, 1, -1 do
+      batch[#batch + 1] = items[i]
     end
   end
 end
-if #staged + taken == 0 then
+if #batch == 0 then
   return {}
 end
+for i = 1, #batch, 1000 do
+  redis.call('RPUSH', KEYS[3], unpack(batch, i, math.min(i + 999, #batch)))
+end
 redis.call('SADD', KEYS[4], ARGV[2])
-return redis.call('LRANGE', KEYS[3], 0, -1)
+return batch
 ";
 
 /// Moves a dead instance's in-flight batch ids and claiming list into ours,
@@ -126,32 +124,33 @@ impl Claimer {
         &self.inflight_key
     }
 
-    /// Waits (blocking in Redis, not polling) up to about a second for an
-    /// event; then lets the batch fill for at most `linger` unless a full batch
-    /// is already queued. `None` when nothing arrived.
+    /// The next batch: at once when a full one is queued; after at most
+    /// `linger` when only part of one is; and when the queue is empty, after
+    /// waiting (blocking in Redis, not polling) up to about a second for a
+    /// first event. `None` when nothing arrived.
     pub async fn next_batch(&self) -> redis::RedisResult<Option<ClaimedBatch>> {
         let mut redis = self.redis.clone();
         let claiming = self.claiming_key(&self.instance_id);
-        let first: Option<Vec<u8>> = redis::cmd("BLMOVE")
-            .arg(self.settings.queue_key())
-            .arg(&claiming)
-            .arg("RIGHT")
-            .arg("RIGHT")
-            .arg(IDLE_WAIT_SECONDS)
-            .query_async(&mut self.blocking.clone())
-            .await?;
-        if first.is_none() {
-            // A lost reply or an adopted claiming list can leave events there.
-            let staged: u64 = redis::cmd("LLEN").arg(&claiming).query_async(&mut redis).await?;
-            if staged == 0 {
-                return Ok(None);
+        let queued: u64 = redis::cmd("LLEN").arg(self.settings.queue_key()).query_async(&mut redis).await?;
+        if queued == 0 {
+            let first: Option<Vec<u8>> = redis::cmd("BLMOVE")
+                .arg(self.settings.queue_key())
+                .arg(&claiming)
+                .arg("RIGHT")
+                .arg("RIGHT")
+                .arg(IDLE_WAIT_SECONDS)
+                .query_async(&mut self.blocking.clone())
+                .await?;
+            if first.is_none() {
+                // A lost reply or an adopted claiming list can leave events there.
+                let staged: u64 = redis::cmd("LLEN").arg(&claiming).query_async(&mut redis).await?;
+                if staged == 0 {
+                    return Ok(None);
+                }
             }
         }
-        if self.batch_size > 1 {
-            let queued: u64 = redis::cmd("LLEN").arg(self.settings.queue_key()).query_async(&mut redis).await?;
-            if (queued as usize) < self.batch_size - 1 {
-                tokio::time::sleep(self.linger).await;
-            }
+        if (queued as usize) < self.batch_size {
+            tokio::time::sleep(self.linger).await;
         }
         self.claim_into_new_batch(self.batch_size).await
     }

@@ -1,98 +1,237 @@
-//! One batch, one transaction: record the batch id, apply the deltas, commit.
+//! One transaction per group of deliveries: record their batch ids, apply the
+//! deltas of the batches not seen before, commit. Only then are they acked.
+
+use std::collections::HashSet;
 
 use analytics_events::EventBatch;
 use analytics_store::PgPool;
 use analytics_store::sites::SiteDirectory;
+use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use crate::rollup::{HourlyRow, hourly_row};
-
-#[derive(Debug, PartialEq)]
-pub enum Applied {
-    /// Applied now: `counted` events in rollups, `unknown_site` skipped.
-    Counted { counted: usize, unknown_site: usize },
-    /// This batch id was applied before; nothing was changed.
-    Duplicate,
-}
+use crate::classify::Classifier;
+use crate::partitions::Partitions;
+use crate::rollup::{Counts, Deltas, local_bucket};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// The message itself is wrong: retrying cannot help; it is dead-lettered.
-    #[error("poison batch: {0}")]
-    Poison(String),
-    /// Postgres trouble: the same batch is retried until it goes through.
-    #[error("database: {0:#}")]
-    Database(#[from] anyhow::Error),
-}
+#[error("database: {0:#}")]
+pub struct ApplyError(#[from] anyhow::Error);
 
 impl From<tokio_postgres::Error> for ApplyError {
     fn from(error: tokio_postgres::Error) -> Self {
-        ApplyError::Database(error.into())
+        ApplyError(error.into())
     }
 }
 
-/// Adds the batch's events to the hourly totals, grouping in SQL so each
-/// (site, day, hour, source) is upserted once per batch.
-const UPSERT_HOURLY: &str = "
-INSERT INTO hourly_totals AS t (site_id, local_day, local_hour, source, pageviews, events, visitors)
-SELECT site_id, local_day, local_hour, source,
-       count(*) FILTER (WHERE is_pageview),
-       count(*) FILTER (WHERE NOT is_pageview),
-       hll_add_agg(hll_hash_bigint(visitor_id))
-FROM unnest($1::uuid[], $2::date[], $3::int2[], $4::text[], $5::bool[], $6::int8[])
-     AS e(site_id, local_day, local_hour, source, is_pageview, visitor_id)
-GROUP BY site_id, local_day, local_hour, source
-ON CONFLICT (site_id, local_day, local_hour, source) DO UPDATE SET
-    pageviews = t.pageviews + EXCLUDED.pageviews,
-    events = t.events + EXCLUDED.events,
-    visitors = hll_union(t.visitors, EXCLUDED.visitors)";
+pub struct Applier {
+    pub pool: PgPool,
+    pub sites: SiteDirectory,
+    pub classifier: Classifier,
+    pub partitions: Partitions,
+}
 
-pub async fn apply_batch(pool: &PgPool, sites: &SiteDirectory, batch: &EventBatch) -> Result<Applied, ApplyError> {
-    let batch_id =
-        Uuid::parse_str(&batch.batch_id).map_err(|_| ApplyError::Poison(format!("batch_id {:?}", batch.batch_id)))?;
-    let mut rows = Vec::with_capacity(batch.events.len());
-    let mut unknown_site = 0;
-    for event in &batch.events {
-        let site = match sites.resolve(&event.site_id).await {
-            Some(site) => site,
-            None => {
-                unknown_site += 1;
+/// What one transaction did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub applied_batches: usize,
+    pub duplicate_batches: usize,
+    pub deltas: Deltas,
+}
+
+/// Visitor ids of each row travel flattened as (row index, id) pairs, since
+/// Postgres arrays cannot be ragged; the sketch is built per row in SQL.
+const VISITORS_CTE: &str = "v AS (
+    SELECT idx, hll_add_agg(hll_hash_bigint(vid)) AS h
+    FROM unnest($1::int8[], $2::int8[]) AS x(idx, vid) GROUP BY idx)";
+
+impl Applier {
+    /// Applies `batches` (with their parsed ids) exactly once each.
+    pub async fn apply(&self, batches: &[(Uuid, EventBatch)]) -> Result<Outcome, ApplyError> {
+        let mut client = self.pool.get().await.map_err(anyhow::Error::from)?;
+        self.partitions.ensure(&client, &self.days_touched(batches).await).await?;
+
+        let transaction = client.transaction().await?;
+        let ids: Vec<Uuid> = batches.iter().map(|(id, _)| *id).collect();
+        let sizes: Vec<i32> = batches.iter().map(|(_, b)| b.events.len() as i32).collect();
+        let new: HashSet<Uuid> = transaction
+            .query(
+                "INSERT INTO processed_batches (batch_id, event_count)
+                 SELECT * FROM unnest($1::uuid[], $2::int4[]) ON CONFLICT DO NOTHING RETURNING batch_id",
+                &[&ids, &sizes],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+
+        let mut outcome = Outcome::default();
+        let mut taken = HashSet::new();
+        for (id, batch) in batches {
+            // `taken`: the same id twice in one group (a republish racing its original) counts once.
+            if !new.contains(id) || !taken.insert(*id) {
+                outcome.duplicate_batches += 1;
                 continue;
             }
-        };
-        match hourly_row(event, site.id, site.timezone) {
-            Some(row) => rows.push(row),
-            None => unknown_site += 1,
+            outcome.applied_batches += 1;
+            for event in &batch.events {
+                match self.sites.resolve(&event.site_id).await {
+                    Some(site) => outcome.deltas.add(event, &site, &self.classifier),
+                    None => outcome.deltas.drop_event("unknown_site"),
+                }
+            }
         }
+        outcome.deltas.finish();
+        upsert_hourly(&transaction, &outcome.deltas).await?;
+        upsert_dimensions(&transaction, &outcome.deltas).await?;
+        upsert_speed(&transaction, &outcome.deltas).await?;
+        upsert_titles(&transaction, &outcome.deltas).await?;
+        transaction.commit().await?;
+        Ok(outcome)
     }
 
-    let mut client = pool.get().await.map_err(anyhow::Error::from)?;
-    let transaction = client.transaction().await?;
-    let first_time = transaction
-        .execute(
-            "INSERT INTO processed_batches (batch_id, event_count) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&batch_id, &(batch.events.len() as i32)],
-        )
-        .await?;
-    if first_time == 0 {
-        transaction.rollback().await?;
-        return Ok(Applied::Duplicate);
+    /// Local days the batches' events fall on, for [`Partitions::ensure`].
+    async fn days_touched(&self, batches: &[(Uuid, EventBatch)]) -> Vec<chrono::NaiveDate> {
+        let mut days = Vec::new();
+        for (_, batch) in batches {
+            for event in &batch.events {
+                if let Some(site) = self.sites.resolve(&event.site_id).await {
+                    if let Some((day, _)) = local_bucket(event.timestamp_ms, site.timezone) {
+                        days.push(day);
+                    }
+                }
+            }
+        }
+        days.sort_unstable();
+        days.dedup();
+        days
     }
-    upsert_hourly(&transaction, &rows).await?;
-    transaction.commit().await?;
-    Ok(Applied::Counted { counted: rows.len(), unknown_site })
 }
 
-async fn upsert_hourly(transaction: &tokio_postgres::Transaction<'_>, rows: &[HourlyRow]) -> Result<(), ApplyError> {
-    if rows.is_empty() {
+/// Row indexes and visitor ids, flattened, for [`VISITORS_CTE`].
+fn flatten_visitors<'a>(rows: impl Iterator<Item = &'a Counts>) -> (Vec<i64>, Vec<i64>) {
+    let mut indexes = Vec::new();
+    let mut visitors = Vec::new();
+    for (i, counts) in rows.enumerate() {
+        for visitor in &counts.visitors {
+            indexes.push(i as i64 + 1);
+            visitors.push(*visitor);
+        }
+    }
+    (indexes, visitors)
+}
+
+async fn upsert_hourly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    if deltas.hourly.is_empty() {
         return Ok(());
     }
-    let site_ids: Vec<Uuid> = rows.iter().map(|r| r.site_id).collect();
-    let days: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.local_day).collect();
-    let hours: Vec<i16> = rows.iter().map(|r| r.local_hour).collect();
-    let sources: Vec<&str> = rows.iter().map(|r| r.source).collect();
-    let pageviews: Vec<bool> = rows.iter().map(|r| r.is_pageview).collect();
-    let visitors: Vec<i64> = rows.iter().map(|r| r.visitor_id).collect();
-    transaction.execute(UPSERT_HOURLY, &[&site_ids, &days, &hours, &sources, &pageviews, &visitors]).await?;
+    let (indexes, visitors) = flatten_visitors(deltas.hourly.values());
+    let keys = deltas.hourly.keys();
+    let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
+    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.local_day).collect();
+    let hours: Vec<i16> = keys.clone().map(|k| k.local_hour).collect();
+    let sources: Vec<&str> = keys.map(|k| k.source).collect();
+    let pageviews: Vec<i64> = deltas.hourly.values().map(|c| c.pageviews).collect();
+    let events: Vec<i64> = deltas.hourly.values().map(|c| c.events).collect();
+    let sql = format!(
+        "WITH {VISITORS_CTE}
+         INSERT INTO hourly_totals AS t (site_id, local_day, local_hour, source, pageviews, events, visitors)
+         SELECT r.site_id, r.local_day, r.local_hour, r.source, r.pageviews, r.events, coalesce(v.h, hll_empty())
+         FROM unnest($3::uuid[], $4::date[], $5::int2[], $6::text[], $7::int8[], $8::int8[]) WITH ORDINALITY
+              AS r(site_id, local_day, local_hour, source, pageviews, events, idx)
+         LEFT JOIN v ON v.idx = r.idx
+         ORDER BY r.idx
+         ON CONFLICT (site_id, local_day, local_hour, source) DO UPDATE SET
+             pageviews = t.pageviews + EXCLUDED.pageviews,
+             events = t.events + EXCLUDED.events,
+             visitors = hll_union(t.visitors, EXCLUDED.visitors)"
+    );
+    transaction.execute(&sql, &[&indexes, &visitors, &sites, &days, &hours, &sources, &pageviews, &events]).await?;
+    Ok(())
+}
+
+async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    if deltas.dimensions.is_empty() {
+        return Ok(());
+    }
+    let (indexes, visitors) = flatten_visitors(deltas.dimensions.values());
+    let keys = deltas.dimensions.keys();
+    let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
+    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.local_day).collect();
+    let dimensions: Vec<&str> = keys.clone().map(|k| k.dimension).collect();
+    let sources: Vec<&str> = keys.clone().map(|k| k.source).collect();
+    let values: Vec<&str> = keys.map(|k| k.value.as_str()).collect();
+    let pageviews: Vec<i64> = deltas.dimensions.values().map(|c| c.pageviews).collect();
+    let events: Vec<i64> = deltas.dimensions.values().map(|c| c.events).collect();
+    let sql = format!(
+        "WITH {VISITORS_CTE}
+         INSERT INTO daily_dimensions AS t (site_id, local_day, dimension, source, value, pageviews, events, visitors)
+         SELECT r.site_id, r.local_day, r.dimension, r.source, r.value, r.pageviews, r.events, coalesce(v.h, hll_empty())
+         FROM unnest($3::uuid[], $4::date[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[]) WITH ORDINALITY
+              AS r(site_id, local_day, dimension, source, value, pageviews, events, idx)
+         LEFT JOIN v ON v.idx = r.idx
+         ORDER BY r.idx
+         ON CONFLICT (site_id, local_day, dimension, source, value) DO UPDATE SET
+             pageviews = t.pageviews + EXCLUDED.pageviews,
+             events = t.events + EXCLUDED.events,
+             visitors = hll_union(t.visitors, EXCLUDED.visitors)"
+    );
+    transaction
+        .execute(&sql, &[&indexes, &visitors, &sites, &days, &dimensions, &sources, &values, &pageviews, &events])
+        .await?;
+    Ok(())
+}
+
+async fn upsert_speed(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    if deltas.speed.is_empty() {
+        return Ok(());
+    }
+    let keys = deltas.speed.keys();
+    let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
+    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.local_day).collect();
+    let metrics: Vec<&str> = keys.clone().map(|k| k.metric).collect();
+    let sources: Vec<&str> = keys.clone().map(|k| k.source).collect();
+    let paths: Vec<&str> = keys.map(|k| k.path.as_str()).collect();
+    let counts: Vec<i64> = deltas.speed.values().map(|h| h.count).collect();
+    let sums: Vec<i64> = deltas.speed.values().map(|h| h.sum_ms).collect();
+    // Histograms differ in length, so each travels as an array literal.
+    let histograms: Vec<String> = deltas
+        .speed
+        .values()
+        .map(|h| format!("{{{}}}", h.buckets.iter().map(i64::to_string).collect::<Vec<_>>().join(",")))
+        .collect();
+    transaction
+        .execute(
+            "INSERT INTO daily_speed AS t (site_id, local_day, metric, source, path, count, sum_ms, histogram)
+             SELECT site_id, local_day, metric, source, path, count, sum_ms, histogram::int8[]
+             FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[])
+                  AS r(site_id, local_day, metric, source, path, count, sum_ms, histogram)
+             ON CONFLICT (site_id, local_day, metric, source, path) DO UPDATE SET
+                 count = t.count + EXCLUDED.count,
+                 sum_ms = t.sum_ms + EXCLUDED.sum_ms,
+                 histogram = analytics_histogram_add(t.histogram, EXCLUDED.histogram)",
+            &[&sites, &days, &metrics, &sources, &paths, &counts, &sums, &histograms],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn upsert_titles(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    if deltas.titles.is_empty() {
+        return Ok(());
+    }
+    let sites: Vec<Uuid> = deltas.titles.keys().map(|(site, _)| *site).collect();
+    let paths: Vec<&str> = deltas.titles.keys().map(|(_, path)| path.as_str()).collect();
+    let seen: Vec<i64> = deltas.titles.values().map(|(at, _)| *at).collect();
+    let titles: Vec<&str> = deltas.titles.values().map(|(_, title)| title.as_str()).collect();
+    transaction
+        .execute(
+            "INSERT INTO page_titles AS t (site_id, path, title, seen_at)
+             SELECT site_id, path, title, to_timestamp(seen_ms / 1000.0)
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[]) AS r(site_id, path, title, seen_ms)
+             ON CONFLICT (site_id, path) DO UPDATE SET title = EXCLUDED.title, seen_at = EXCLUDED.seen_at
+             WHERE EXCLUDED.seen_at >= t.seen_at",
+            &[&sites, &paths, &titles, &seen],
+        )
+        .await?;
     Ok(())
 }

@@ -1,15 +1,20 @@
-//! Aggregator: turns event batches into rollups. Each delivery is applied in
-//! one Postgres transaction that also records its batch id, and acked only
-//! after that commit; a batch id already recorded is acked without applying
-//! anything. So every acknowledged event is counted exactly once, however
-//! often RabbitMQ delivers it.
+//! Aggregator: turns event batches into rollups. Each group of deliveries is
+//! applied in one Postgres transaction that also records their batch ids, and
+//! acked only after that commit; a batch id already recorded is acked without
+//! applying anything. So every acknowledged event is counted exactly once,
+//! however often RabbitMQ delivers it.
 
 mod apply;
+mod classify;
 mod consume;
+mod maintenance;
 mod metrics;
+mod partitions;
+mod referrer;
 mod rollup;
 mod settings;
 mod startup;
 
+pub use rollup::speed_bucket;
 pub use settings::{AggregatorSettings, Settings};
 pub use startup::Application;

@@ -1,21 +1,17 @@
-//! From events to rollup rows: each event is placed in its site's local day
-//! and hour (IANA zone, so half-hour offsets and DST are exact).
+//! From events to rollup deltas. Each event is classified (bots dropped),
+//! placed in its site's local day and hour (IANA zone, so half-hour offsets and
+//! DST are exact), and added to in-memory deltas that one transaction applies.
+
+use std::collections::{BTreeMap, HashMap};
 
 use analytics_events::{Event, EventType, Source};
+use analytics_store::sites::Site;
 use chrono::{NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
-/// One event reduced to what the hourly totals need.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HourlyRow {
-    pub site_id: Uuid,
-    pub local_day: NaiveDate,
-    pub local_hour: i16,
-    pub source: &'static str,
-    pub is_pageview: bool,
-    pub visitor_id: i64,
-}
+use crate::classify::{Classifier, Verdict};
+use crate::referrer::referral;
 
 /// The local day and hour of a UTC instant in `tz`.
 pub fn local_bucket(timestamp_ms: i64, tz: Tz) -> Option<(NaiveDate, i16)> {
@@ -23,24 +19,219 @@ pub fn local_bucket(timestamp_ms: i64, tz: Tz) -> Option<(NaiveDate, i16)> {
     Some((local.date_naive(), local.hour() as i16))
 }
 
-pub fn source_label(event: &Event) -> &'static str {
-    match event.source() {
-        Source::App => "app",
-        Source::Web | Source::Unspecified => "web",
+/// Pageviews, custom events and the visitor ids behind them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Counts {
+    pub pageviews: i64,
+    pub events: i64,
+    pub visitors: Vec<i64>,
+}
+
+impl Counts {
+    fn add(&mut self, is_pageview: bool, visitor: i64) {
+        if is_pageview {
+            self.pageviews += 1;
+        } else {
+            self.events += 1;
+        }
+        self.visitors.push(visitor);
+    }
+
+    /// Sorted and deduplicated ids: fewer values to hash into the sketch.
+    fn finish(&mut self) {
+        self.visitors.sort_unstable();
+        self.visitors.dedup();
     }
 }
 
-pub fn hourly_row(event: &Event, site_id: Uuid, tz: Tz) -> Option<HourlyRow> {
-    let (local_day, local_hour) = local_bucket(event.timestamp_ms, tz)?;
-    Some(HourlyRow {
-        site_id,
-        local_day,
-        local_hour,
-        source: source_label(event),
-        is_pageview: matches!(event.r#type(), EventType::Pageview | EventType::ScreenView),
-        // Postgres has no unsigned 64-bit type; the bits are what matter to the sketch.
-        visitor_id: event.visitor_id as i64,
-    })
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HourKey {
+    pub site_id: Uuid,
+    pub local_day: NaiveDate,
+    pub local_hour: i16,
+    pub source: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimensionKey {
+    pub site_id: Uuid,
+    pub local_day: NaiveDate,
+    pub dimension: &'static str,
+    pub source: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpeedKey {
+    pub site_id: Uuid,
+    pub local_day: NaiveDate,
+    pub metric: &'static str,
+    pub source: &'static str,
+    pub path: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Histogram {
+    pub count: i64,
+    pub sum_ms: i64,
+    pub buckets: Vec<i64>,
+}
+
+/// Bucket of a duration: floor(ln(ms + 1) / ln(1.1)), about 10% wide. The
+/// query service inverts it; both sides must agree (see daily_speed in V1).
+pub fn speed_bucket(ms: u32) -> usize {
+    ((f64::from(ms) + 1.0).ln() / 1.1f64.ln()).floor() as usize
+}
+
+impl Histogram {
+    fn add(&mut self, ms: u32) {
+        let bucket = speed_bucket(ms);
+        if self.buckets.len() <= bucket {
+            self.buckets.resize(bucket + 1, 0);
+        }
+        self.buckets[bucket] += 1;
+        self.count += 1;
+        self.sum_ms += i64::from(ms);
+    }
+}
+
+/// Why an event was not counted; labels the drop metric.
+pub type DropReason = &'static str;
+
+/// Everything one transaction adds. Maps are ordered so that every transaction
+/// touches rows in the same order, and concurrent aggregators cannot deadlock.
+#[derive(Debug, Default)]
+pub struct Deltas {
+    pub hourly: BTreeMap<HourKey, Counts>,
+    pub dimensions: BTreeMap<DimensionKey, Counts>,
+    pub speed: BTreeMap<SpeedKey, Histogram>,
+    /// Latest title per page, by event time.
+    pub titles: BTreeMap<(Uuid, String), (i64, String)>,
+    pub counted: usize,
+    pub dropped: HashMap<DropReason, usize>,
+}
+
+impl Deltas {
+    pub fn drop_event(&mut self, reason: DropReason) {
+        *self.dropped.entry(reason).or_default() += 1;
+    }
+
+    pub fn finish(&mut self) {
+        self.hourly.values_mut().chain(self.dimensions.values_mut()).for_each(Counts::finish);
+    }
+
+    /// Adds one event of `site`, or counts why it was dropped.
+    pub fn add(&mut self, event: &Event, site: &Site, classifier: &Classifier) {
+        let Some((local_day, local_hour)) = local_bucket(event.timestamp_ms, site.timezone) else {
+            return self.drop_event("bad_timestamp");
+        };
+        let is_app = event.source() == Source::App;
+        let client = match classifier.classify(&event.user_agent) {
+            Verdict::Human(client) => client,
+            // An app's own HTTP stack (Dart, okhttp...) is not a bot; crawlers are.
+            Verdict::Bot(reason) if !is_app || reason == "crawler" || reason == "headless" => {
+                return self.drop_event(reason);
+            }
+            Verdict::Bot(_) => std::sync::Arc::new(crate::classify::Client {
+                device: "mobile",
+                browser: "App".into(),
+                browser_version: "App".into(),
+                os: "Other".into(),
+            }),
+        };
+        let source: &'static str = if is_app {
+            "app"
+        } else if client.device == "desktop" {
+            "web"
+        } else {
+            "mobile_web"
+        };
+        let device = if is_app { app_device(&event.app_platform).unwrap_or(client.device) } else { client.device };
+        let os = if is_app && !event.app_platform.is_empty() {
+            platform_name(&event.app_platform)
+        } else {
+            client.os.clone()
+        };
+        let is_pageview = matches!(event.r#type(), EventType::Pageview | EventType::ScreenView);
+        let visitor = event.visitor_id as i64;
+        let site_id = site.id;
+
+        self.hourly.entry(HourKey { site_id, local_day, local_hour, source }).or_default().add(is_pageview, visitor);
+        let country = if event.country.is_empty() { "unknown".to_owned() } else { event.country.clone() };
+        let own_hosts = [event.hostname.as_str(), site.domain.as_str()];
+        let referral = referral(&event.referrer, &own_hosts);
+        let mut dimensions: Vec<(&'static str, String)> = vec![
+            ("page", event.path.clone()),
+            ("country", country),
+            ("device", device.to_owned()),
+            ("browser", client.browser.clone()),
+            ("browser_version", client.browser_version.clone()),
+            ("os", os),
+        ];
+        if let Some(referral) = referral {
+            dimensions.push(("referrer", referral.host));
+            dimensions.push(("referrer_source", referral.source));
+        }
+        for (name, value) in [
+            ("utm_source", &event.utm_source),
+            ("utm_medium", &event.utm_medium),
+            ("utm_campaign", &event.utm_campaign),
+        ] {
+            if !value.is_empty() {
+                dimensions.push((name, value.clone()));
+            }
+        }
+        if !is_pageview && !event.name.is_empty() {
+            dimensions.push(("event", event.name.clone()));
+        }
+        for (dimension, value) in dimensions {
+            self.dimensions
+                .entry(DimensionKey { site_id, local_day, dimension, source, value })
+                .or_default()
+                .add(is_pageview, visitor);
+        }
+
+        if let Some(timing) = &event.timing {
+            for (metric, value) in
+                [("response_ms", timing.response_ms), ("ttfb_ms", timing.ttfb_ms), ("load_ms", timing.load_ms)]
+            {
+                if let Some(ms) = value {
+                    self.speed
+                        .entry(SpeedKey { site_id, local_day, metric, source, path: event.path.clone() })
+                        .or_default()
+                        .add(ms);
+                }
+            }
+        }
+        if is_pageview && !event.title.is_empty() {
+            let latest = self.titles.entry((site_id, event.path.clone())).or_insert((i64::MIN, String::new()));
+            if event.timestamp_ms >= latest.0 {
+                *latest = (event.timestamp_ms, event.title.clone());
+            }
+        }
+        self.counted += 1;
+    }
+}
+
+fn app_device(platform: &str) -> Option<&'static str> {
+    match platform.to_ascii_lowercase().as_str() {
+        "ios" | "android" => Some("mobile"),
+        "ipados" => Some("tablet"),
+        "macos" | "windows" | "linux" => Some("desktop"),
+        _ => None,
+    }
+}
+
+fn platform_name(platform: &str) -> String {
+    match platform.to_ascii_lowercase().as_str() {
+        "ios" => "iOS".into(),
+        "ipados" => "iOS".into(),
+        "android" => "Android".into(),
+        "macos" => "Mac OS X".into(),
+        "windows" => "Windows".into(),
+        "linux" => "Linux".into(),
+        _ => platform.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +259,21 @@ mod tests {
         // Clocks jump from 02:00 to 03:00 local at 01:00 UTC.
         assert_eq!(local_bucket(ms("2026-03-29T00:59:00Z"), berlin), Some((day, 1)));
         assert_eq!(local_bucket(ms("2026-03-29T01:00:00Z"), berlin), Some((day, 3)));
+        // And back from 03:00 to 02:00 at 01:00 UTC on 25 October: 02:xx twice.
+        let autumn = NaiveDate::from_ymd_opt(2026, 10, 25).expect("date");
+        assert_eq!(local_bucket(ms("2026-10-25T00:30:00Z"), berlin), Some((autumn, 2)));
+        assert_eq!(local_bucket(ms("2026-10-25T01:30:00Z"), berlin), Some((autumn, 2)));
+    }
+
+    #[test]
+    fn speed_buckets_are_about_ten_percent_wide() {
+        assert_eq!(speed_bucket(0), 0);
+        for ms in [10u32, 100, 1000, 30_000] {
+            let bucket = speed_bucket(ms);
+            let low = 1.1f64.powi(bucket as i32) - 1.0;
+            let high = 1.1f64.powi(bucket as i32 + 1) - 1.0;
+            assert!(low <= f64::from(ms) && f64::from(ms) < high, "{ms} in [{low}, {high})");
+            assert!((high - low) / high.max(1.0) <= 0.1 + 1e-9);
+        }
     }
 }

@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use analytics_config::{AmqpSettings, HttpSettings, PostgresSettings, ShutdownSettings};
 use serde::Deserialize;
 
@@ -13,7 +15,14 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AggregatorSettings {
     pub prefetch: u16,
+    pub max_group: usize,
     pub site_refresh_seconds: u64,
+    pub ua_regexes: PathBuf,
+    pub ua_cache_size: usize,
+    pub partition_days_ahead: u64,
+    pub retention_days: u64,
+    pub batch_id_retention_days: i32,
+    pub maintenance_interval_seconds: u64,
 }
 
 impl Settings {

@@ -7,8 +7,11 @@ use analytics_store::sites::SiteDirectory;
 use analytics_telemetry::{Ops, Shutdown};
 use anyhow::Context;
 
+use crate::apply::Applier;
+use crate::classify::Classifier;
 use crate::consume::Consumer;
 use crate::metrics::AggregatorMetrics;
+use crate::partitions::Partitions;
 use crate::settings::Settings;
 
 pub struct Application {
@@ -21,6 +24,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let classifier = Classifier::load(&settings.aggregator.ua_regexes, settings.aggregator.ua_cache_size)?;
         let pool = analytics_store::pg_pool(&settings.postgres)?;
         let sites = SiteDirectory::new(pool.clone());
         if let Err(error) = sites.refresh().await {
@@ -40,11 +44,12 @@ impl Application {
                 Box::pin(async move { current })
             })
         });
+        let applier = Arc::new(Applier { pool, sites, classifier, partitions: Partitions::default() });
         let consumer = Consumer {
             amqp: settings.amqp.clone(),
             prefetch: settings.aggregator.prefetch,
-            pool,
-            sites,
+            max_group: settings.aggregator.max_group.max(1),
+            applier,
             metrics,
             status,
             name: format!("aggregator-{}", uuid::Uuid::new_v4()),
@@ -59,15 +64,17 @@ impl Application {
         self.port
     }
 
-    /// Consumes until `shutdown`; the delivery being applied then finishes
+    /// Consumes until `shutdown`; the group being applied then finishes
     /// (within the grace period) and the rest go back to the queue.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let ops_handle = self.ops_server.handle();
         let ops_task = tokio::spawn(self.ops_server);
-        let refresher = self
-            .consumer
+        let applier = self.consumer.applier.clone();
+        let refresher = applier
             .sites
             .spawn_refresher(Duration::from_secs(self.settings.aggregator.site_refresh_seconds), shutdown.clone());
+        let maintenance =
+            tokio::spawn(crate::maintenance::run(applier, self.settings.aggregator.clone(), shutdown.clone()));
         let consumer = self.consumer;
         let run = consumer.run(shutdown.clone());
         tokio::pin!(run);
@@ -82,6 +89,7 @@ impl Application {
         }
         self.ops.readiness.begin_shutdown();
         refresher.abort();
+        maintenance.abort();
         ops_handle.stop(true).await;
         let _ = ops_task.await;
         tracing::info!("aggregator stopped");

@@ -11,7 +11,7 @@ mod wait;
 
 pub use namespace::Namespace;
 pub use pipeline::Pipeline;
-pub use pipeline::{ForwarderMode, PipelineOptions, Sender};
+pub use pipeline::{BROWSER_USER_AGENT, ForwarderMode, PipelineOptions, Sender};
 pub use process::ServiceProcess;
 pub use stores::{FaultStores, Stores, repo_root, stores};
 pub use wait::eventually;
@@ -22,4 +22,9 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     exe.parent().and_then(|deps| deps.parent()).expect("target layout").join(name)
+}
+
+/// The uap-core regexes the aggregator loads (fetched by `make test`).
+pub fn ua_regexes() -> std::path::PathBuf {
+    repo_root().join(".local/data/regexes.yaml")
 }

@@ -53,6 +53,7 @@ impl Namespace {
             ("ANALYTICS__AMQP__URL", self.amqp.url().to_owned()),
             ("ANALYTICS__AMQP__NAMESPACE", self.amqp.namespace.clone()),
             ("ANALYTICS__POSTGRES__URL", self.postgres.url().to_owned()),
+            ("ANALYTICS__AGGREGATOR__UA_REGEXES", crate::ua_regexes().display().to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -6,6 +6,10 @@ use crate::namespace::Namespace;
 use crate::process::ServiceProcess;
 use crate::stores::Stores;
 
+/// What the test client says it is: a desktop browser, so that its events
+/// count (an empty or library user agent is dropped as a bot).
+pub const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0";
+
 /// The ingest key the in-process ingest accepts for server-side events.
 pub const TEST_INGEST_KEY: &str = "test-ingest-key";
 
@@ -116,6 +120,7 @@ impl Pipeline {
         aggregator.http = any_port();
         aggregator.amqp = namespace.amqp.clone();
         aggregator.postgres = namespace.postgres.clone();
+        aggregator.aggregator.ua_regexes = crate::ua_regexes();
         let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
         let aggregator_ops_url = format!("http://127.0.0.1:{}", aggregator.port());
         tasks.push(tokio::spawn(aggregator.run_until_stopped(shutdown.clone())));
@@ -136,7 +141,7 @@ impl Pipeline {
             site_id: site.id.to_string(),
             token,
             ingest_key: TEST_INGEST_KEY.to_owned(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder().user_agent(BROWSER_USER_AGENT).build().expect("http client"),
             forwarder_processes,
             shutdown,
             tasks,

@@ -29,6 +29,7 @@ async fn plant_inflight_batch(pipeline: &Pipeline, instance: &str, n: usize) {
                 path: format!("/planted/{i}"),
                 source: Source::Web as i32,
                 visitor_id: i as u64,
+                user_agent: analytics_testkit::BROWSER_USER_AGENT.into(),
                 ..Default::default()
             }
             .encode_to_vec()

@@ -1,0 +1,42 @@
+//! Housekeeping on a timer: partitions ahead of time, old partitions dropped,
+//! old batch ids pruned. Runs in every aggregator; each step is idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use analytics_telemetry::Shutdown;
+use chrono::{Days, Utc};
+
+use crate::apply::Applier;
+use crate::settings::AggregatorSettings;
+
+pub async fn run(applier: Arc<Applier>, settings: AggregatorSettings, shutdown: Shutdown) {
+    loop {
+        if let Err(error) = once(&applier, &settings).await {
+            tracing::warn!(error = format!("{error:#}"), "maintenance failed; retrying next round");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(settings.maintenance_interval_seconds.max(1))) => {}
+        }
+    }
+}
+
+async fn once(applier: &Applier, settings: &AggregatorSettings) -> anyhow::Result<()> {
+    let client = applier.pool.get().await?;
+    // Local days run up to 14 h ahead of and 12 h behind UTC, and events may be 24 h old.
+    let today = Utc::now().date_naive();
+    let first = today.checked_sub_days(Days::new(2)).unwrap_or(today);
+    let days: Vec<_> = first.iter_days().take(settings.partition_days_ahead as usize + 3).collect();
+    applier.partitions.ensure(&client, &days).await?;
+    let oldest_kept = today.checked_sub_days(Days::new(settings.retention_days)).unwrap_or(today);
+    let dropped = applier.partitions.drop_before(&client, oldest_kept).await?;
+    if !dropped.is_empty() {
+        tracing::info!(partitions = dropped.len(), %oldest_kept, "dropped rollup partitions past retention");
+    }
+    let pruned = crate::partitions::prune_batch_ids(&client, settings.batch_id_retention_days).await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "pruned old batch ids");
+    }
+    Ok(())
+}

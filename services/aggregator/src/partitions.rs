@@ -1,0 +1,101 @@
+//! Daily partitions of the rollup tables: created ahead of need (and on
+//! demand for any day a batch touches, such as a backfill), and dropped whole
+//! once past retention. Nothing deletes rollup rows one by one.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use chrono::{Days, NaiveDate};
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+/// The tables partitioned by `local_day`.
+pub const PARTITIONED_TABLES: [&str; 3] = ["hourly_totals", "daily_dimensions", "daily_speed"];
+
+#[derive(Default)]
+pub struct Partitions {
+    known: Mutex<HashSet<NaiveDate>>,
+}
+
+fn partition_name(table: &str, day: NaiveDate) -> String {
+    format!("{table}_{}", day.format("%Y%m%d"))
+}
+
+impl Partitions {
+    /// Makes sure every table has a partition for each of `days`. Creating
+    /// one takes a short exclusive lock on its parent, so this runs outside
+    /// (before) the batch transaction; a day seen before costs nothing.
+    pub async fn ensure(&self, client: &Client, days: &[NaiveDate]) -> Result<(), tokio_postgres::Error> {
+        let missing: Vec<NaiveDate> = {
+            let known = self.known.lock().expect("partition cache lock");
+            days.iter().filter(|d| !known.contains(d)).copied().collect()
+        };
+        for day in missing {
+            let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
+            for table in PARTITIONED_TABLES {
+                let sql = format!(
+                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ('{day}') TO ('{next}')",
+                    partition_name(table, day)
+                );
+                match client.batch_execute(&sql).await {
+                    Ok(()) => {}
+                    // Another aggregator created it between our check and our CREATE.
+                    Err(e) if matches!(e.code(), Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION) =>
+                        {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.known.lock().expect("partition cache lock").insert(day);
+        }
+        Ok(())
+    }
+
+    /// Drops every partition of a day before `oldest_kept`; returns their names.
+    pub async fn drop_before(
+        &self,
+        client: &Client,
+        oldest_kept: NaiveDate,
+    ) -> Result<Vec<String>, tokio_postgres::Error> {
+        let rows = client
+            .query(
+                "SELECT c.relname, p.relname FROM pg_inherits i
+                 JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                 WHERE p.relname = ANY($1)",
+                &[&PARTITIONED_TABLES.to_vec()],
+            )
+            .await?;
+        let mut dropped = Vec::new();
+        for row in rows {
+            let (name, parent): (String, String) = (row.get(0), row.get(1));
+            let day =
+                name.strip_prefix(&format!("{parent}_")).and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+            if let Some(day) = day.filter(|d| *d < oldest_kept) {
+                client.batch_execute(&format!("DROP TABLE IF EXISTS {name}")).await?;
+                self.known.lock().expect("partition cache lock").remove(&day);
+                dropped.push(name);
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+/// Deletes batch ids recorded before `days` ago, a few thousand per statement
+/// so no single statement holds locks for long. A batch redelivered after that
+/// would be counted again; batches live minutes in the queues, not days.
+pub async fn prune_batch_ids(client: &Client, days: i32) -> Result<u64, tokio_postgres::Error> {
+    let mut total = 0;
+    loop {
+        let deleted = client
+            .execute(
+                "DELETE FROM processed_batches WHERE batch_id IN (
+                     SELECT batch_id FROM processed_batches
+                     WHERE processed_at < now() - make_interval(days => $1) LIMIT 5000)",
+                &[&days],
+            )
+            .await?;
+        total += deleted;
+        if deleted < 5000 {
+            return Ok(total);
+        }
+    }
+}

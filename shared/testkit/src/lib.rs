@@ -11,7 +11,7 @@ mod wait;
 
 pub use namespace::Namespace;
 pub use pipeline::Pipeline;
-pub use pipeline::{BROWSER_USER_AGENT, ForwarderMode, PipelineOptions, Sender};
+pub use pipeline::{BROWSER_USER_AGENT, Instances, PipelineOptions, Sender};
 pub use process::ServiceProcess;
 pub use stores::{FaultStores, Stores, repo_root, stores};
 pub use wait::eventually;

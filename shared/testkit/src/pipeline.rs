@@ -24,8 +24,10 @@ pub struct Pipeline {
     pub token: String,
     pub ingest_key: String,
     pub http: reqwest::Client,
-    /// The forwarders run as child processes ([`ForwarderMode::Processes`]).
+    /// The forwarders run as child processes ([`Instances::Processes`]).
     pub forwarder_processes: Vec<ServiceProcess>,
+    /// The aggregators run as child processes ([`Instances::Processes`]).
+    pub aggregator_processes: Vec<ServiceProcess>,
     shutdown: Shutdown,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -38,10 +40,10 @@ fn defaults<T: serde::de::DeserializeOwned>(toml: &str) -> T {
     analytics_config::from_defaults(toml).expect("built-in defaults parse")
 }
 
-/// Where the forwarder runs: in this process, or as `n` child processes that a
+/// Where a service runs: in this process, or as `n` child processes that a
 /// test can kill -9.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ForwarderMode {
+pub enum Instances {
     InProcess,
     Processes(usize),
 }
@@ -50,13 +52,20 @@ pub struct PipelineOptions {
     pub timezone: &'static str,
     /// Stores to use; the shared test stores when `None`.
     pub stores: Option<&'static Stores>,
-    pub forwarders: ForwarderMode,
+    pub forwarders: Instances,
+    pub aggregators: Instances,
     pub heartbeat_ttl_ms: u64,
 }
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        Self { timezone: "UTC", stores: None, forwarders: ForwarderMode::InProcess, heartbeat_ttl_ms: 15_000 }
+        Self {
+            timezone: "UTC",
+            stores: None,
+            forwarders: Instances::InProcess,
+            aggregators: Instances::InProcess,
+            heartbeat_ttl_ms: 15_000,
+        }
     }
 }
 
@@ -91,7 +100,7 @@ impl Pipeline {
 
         let mut forwarder_processes = Vec::new();
         let forwarder_ops_url = match options.forwarders {
-            ForwarderMode::InProcess => {
+            Instances::InProcess => {
                 let mut forwarder: analytics_forwarder::Settings = defaults(analytics_forwarder::Settings::DEFAULTS);
                 forwarder.http = any_port();
                 forwarder.redis = namespace.redis.clone();
@@ -104,7 +113,7 @@ impl Pipeline {
                 tasks.push(tokio::spawn(forwarder.run_until_stopped(shutdown.clone())));
                 url
             }
-            ForwarderMode::Processes(n) => {
+            Instances::Processes(n) => {
                 for i in 0..n {
                     let mut env = namespace.environment();
                     env.push(("ANALYTICS__FORWARDER__INSTANCE_ID".into(), format!("{}-forwarder-{i}", namespace.name)));
@@ -116,14 +125,26 @@ impl Pipeline {
             }
         };
 
-        let mut aggregator: analytics_aggregator::Settings = defaults(analytics_aggregator::Settings::DEFAULTS);
-        aggregator.http = any_port();
-        aggregator.amqp = namespace.amqp.clone();
-        aggregator.postgres = namespace.postgres.clone();
-        aggregator.aggregator.ua_regexes = crate::ua_regexes();
-        let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
-        let aggregator_ops_url = format!("http://127.0.0.1:{}", aggregator.port());
-        tasks.push(tokio::spawn(aggregator.run_until_stopped(shutdown.clone())));
+        let mut aggregator_processes = Vec::new();
+        let aggregator_ops_url = match options.aggregators {
+            Instances::InProcess => {
+                let mut aggregator: analytics_aggregator::Settings = defaults(analytics_aggregator::Settings::DEFAULTS);
+                aggregator.http = any_port();
+                aggregator.amqp = namespace.amqp.clone();
+                aggregator.postgres = namespace.postgres.clone();
+                aggregator.aggregator.ua_regexes = crate::ua_regexes();
+                let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
+                let url = format!("http://127.0.0.1:{}", aggregator.port());
+                tasks.push(tokio::spawn(aggregator.run_until_stopped(shutdown.clone())));
+                url
+            }
+            Instances::Processes(n) => {
+                for _ in 0..n {
+                    aggregator_processes.push(ServiceProcess::spawn("analytics-aggregator", namespace.environment()));
+                }
+                aggregator_processes[0].url()
+            }
+        };
 
         let mut query: analytics_query::Settings = defaults(analytics_query::Settings::DEFAULTS);
         query.http = any_port();
@@ -132,6 +153,9 @@ impl Pipeline {
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped(shutdown.clone())));
 
+        for process in forwarder_processes.iter().chain(&aggregator_processes) {
+            process.wait_ready().await;
+        }
         Self {
             namespace,
             ingest_url,
@@ -143,6 +167,7 @@ impl Pipeline {
             ingest_key: TEST_INGEST_KEY.to_owned(),
             http: reqwest::Client::builder().user_agent(BROWSER_USER_AGENT).build().expect("http client"),
             forwarder_processes,
+            aggregator_processes,
             shutdown,
             tasks,
         }
@@ -210,6 +235,31 @@ impl Pipeline {
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+
+    /// Publishes raw bytes to the pipeline's exchange as the forwarder would
+    /// (persistent, confirmed): to test the aggregator on exact batches, or
+    /// on poison.
+    pub async fn publish(&self, payload: &[u8]) {
+        use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+        let connection =
+            analytics_store::amqp::amqp_connect(&self.namespace.amqp, "test-publisher").await.expect("amqp");
+        let channel = connection.create_channel().await.expect("channel");
+        channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
+        let confirmation = channel
+            .basic_publish(
+                self.namespace.amqp.exchange().as_str().into(),
+                "".into(),
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                payload,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert!(confirmation.is_ack() && confirmation.take_message().is_none(), "broker took the message");
+        let _ = connection.close(200, "done".into()).await;
     }
 
     /// Forwarder instance ids of this pipeline, for [`Self::assert_exactly`].

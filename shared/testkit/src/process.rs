@@ -42,6 +42,17 @@ impl ServiceProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        let http = reqwest::Client::new();
+        let url = format!("{}/readyz", self.url());
+        crate::eventually(&format!("{} ready", self.name), Duration::from_secs(30), || async {
+            let response = http.get(&url).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        })
+        .await;
+    }
+
     /// SIGKILL: no cleanup of any kind, as in a crashed or evicted pod.
     pub async fn kill9(&mut self) {
         self.child.kill().await.expect("kill -9");

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use analytics_events::{Event, EventType, Message, Source};
-use analytics_testkit::{FaultStores, ForwarderMode, Pipeline, PipelineOptions, eventually};
+use analytics_testkit::{FaultStores, Instances, Pipeline, PipelineOptions, eventually};
 
-async fn pipeline(forwarders: ForwarderMode, heartbeat_ttl_ms: u64) -> Pipeline {
+async fn pipeline(forwarders: Instances, heartbeat_ttl_ms: u64) -> Pipeline {
     let stores = &FaultStores::get().await.stores;
     Pipeline::start_with(PipelineOptions { stores: Some(stores), forwarders, heartbeat_ttl_ms, ..Default::default() })
         .await
@@ -63,7 +63,7 @@ async fn first_confirm(pipeline: &Pipeline, url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_forwarder_killed_mid_flight_republishes_after_restart() {
-    let mut pipeline = pipeline(ForwarderMode::Processes(1), 15_000).await;
+    let mut pipeline = pipeline(Instances::Processes(1), 15_000).await;
     let instance = pipeline.forwarder_instances()[0].clone();
     let load = tokio::spawn({
         let sender = pipeline.sender();
@@ -83,7 +83,7 @@ async fn faults_forwarder_killed_mid_flight_republishes_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_dead_forwarders_batches_are_adopted_by_a_live_one() {
-    let mut pipeline = pipeline(ForwarderMode::Processes(2), 1_500).await;
+    let mut pipeline = pipeline(Instances::Processes(2), 1_500).await;
     let instances = pipeline.forwarder_instances();
     let load = tokio::spawn({
         let sender = pipeline.sender();
@@ -107,7 +107,7 @@ async fn faults_dead_forwarders_batches_are_adopted_by_a_live_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_rabbitmq_down_for_ten_seconds_under_load() {
     let stores = FaultStores::get().await;
-    let pipeline = pipeline(ForwarderMode::InProcess, 15_000).await;
+    let pipeline = pipeline(Instances::InProcess, 15_000).await;
     let load = tokio::spawn({
         let sender = pipeline.sender();
         async move { sender.pageviews(20_000, 100).await }
@@ -130,7 +130,7 @@ async fn faults_rabbitmq_down_for_ten_seconds_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_redis_restarted_while_idle_and_while_claiming() {
     let stores = FaultStores::get().await;
-    let pipeline = pipeline(ForwarderMode::InProcess, 15_000).await;
+    let pipeline = pipeline(Instances::InProcess, 15_000).await;
     let instances = pipeline.forwarder_instances();
     let sender = pipeline.sender();
 

@@ -1,6 +1,8 @@
 //! Integration tests against real Redis, RabbitMQ and Postgres: one binary
 //! for the whole workspace, one module per concern.
 
+mod aggregator;
+mod aggregator_faults;
 mod binaries;
 mod forwarder_faults;
 mod ingest_input;

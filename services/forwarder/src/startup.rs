@@ -89,6 +89,7 @@ impl Application {
             metrics: self.metrics.clone(),
             confirm_timeout: Duration::from_millis(self.settings.forwarder.confirm_timeout_ms),
             shutdown: shutdown.clone(),
+            active: Arc::default(),
         };
         let slots = Arc::new(Semaphore::new(self.settings.forwarder.max_in_flight.max(1)));
         let mut tasks = JoinSet::new();
@@ -118,11 +119,15 @@ impl Application {
             // Claim only what can be published now: the broker is up and a slot is free.
             let step = async {
                 self.broker.ready().await.map_err(|e| e.to_string())?;
-                // Batches claimed earlier: our own from a previous run (once, at
-                // start), then, periodically, those of instances that died.
+                // Batches claimed earlier: our own from a previous run (at start,
+                // and after any error, since a claim whose reply was lost leaves
+                // a registered batch nobody publishes), then, periodically,
+                // those of instances that died.
                 let mut leftovers = Vec::new();
                 if !recovered {
+                    let active = publisher.active.lock().expect("active lock").clone();
                     leftovers = self.claimer.owned_batches().await.map_err(|e| format!("redis: {e}"))?;
+                    leftovers.retain(|batch| !active.contains(&batch.id));
                     recovered = true;
                 }
                 if last_adoption.is_none_or(|at| at.elapsed() >= adoption_interval) {
@@ -134,11 +139,11 @@ impl Application {
                 }
                 for batch in leftovers {
                     let slot = slots.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-                    tasks.spawn(publisher.clone().publish_until_confirmed(batch, slot));
+                    publisher.spawn(&mut tasks, batch, slot);
                 }
                 let slot = slots.clone().acquire_owned().await.map_err(|e| e.to_string())?;
                 if let Some(batch) = self.claimer.next_batch().await.map_err(|e| format!("redis: {e}"))? {
-                    tasks.spawn(publisher.clone().publish_until_confirmed(batch, slot));
+                    publisher.spawn(&mut tasks, batch, slot);
                 }
                 Ok::<(), String>(())
             };
@@ -150,6 +155,7 @@ impl Application {
             match result {
                 Ok(()) => backoff = MIN_BACKOFF,
                 Err(reason) => {
+                    recovered = false;
                     tracing::warn!(reason, retry_in = ?backoff, "not claiming");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -188,18 +194,30 @@ struct Publisher {
     metrics: ForwarderMetrics,
     confirm_timeout: Duration,
     shutdown: Shutdown,
+    /// Ids of the batches being published now, so recovery does not start a
+    /// second publish of one.
+    active: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Publisher {
-    /// Publishes until the broker acks, then deletes the in-flight record.
-    /// Gives up only on shutdown, leaving the record for the next start.
-    async fn publish_until_confirmed(self, batch: ClaimedBatch, _slot: tokio::sync::OwnedSemaphorePermit) {
+    /// Starts publishing `batch`, marked active from this moment on.
+    fn spawn(&self, tasks: &mut JoinSet<()>, batch: ClaimedBatch, slot: tokio::sync::OwnedSemaphorePermit) {
+        self.active.lock().expect("active lock").insert(batch.id.clone());
+        let publisher = self.clone();
+        tasks.spawn(async move {
+            publisher.publish_and_complete(&batch).await;
+            publisher.active.lock().expect("active lock").remove(&batch.id);
+            drop(slot);
+        });
+    }
+
+    async fn publish_and_complete(&self, batch: &ClaimedBatch) {
         let events = batch.events.len() as u64;
         let mut backoff = MIN_BACKOFF;
         loop {
             self.metrics.batches.with_label_values(&["published"]).inc();
             self.metrics.events.with_label_values(&["published"]).inc_by(events);
-            match self.broker.publish(&batch, self.confirm_timeout).await {
+            match self.broker.publish(batch, self.confirm_timeout).await {
                 Ok(latency) => {
                     self.metrics.confirm_duration.observe(latency.as_secs_f64());
                     self.metrics.batches.with_label_values(&["confirmed"]).inc();

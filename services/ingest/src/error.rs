@@ -11,6 +11,8 @@ pub enum IngestError {
     PayloadTooLarge { limit: usize },
     #[error("events: {count} events, at most {max} per request")]
     TooManyEvents { count: usize, max: usize },
+    #[error("Idempotency-Key: 1 to 128 visible ASCII characters")]
+    BadIdempotencyKey,
     #[error("X-Ingest-Key: not a valid ingest key")]
     BadIngestKey,
     #[error("queue is over its high-water mark, retry later")]
@@ -35,7 +37,9 @@ impl IngestError {
 impl ResponseError for IngestError {
     fn status_code(&self) -> StatusCode {
         match self {
-            IngestError::MalformedJson(_) | IngestError::Body(_) => StatusCode::BAD_REQUEST,
+            IngestError::MalformedJson(_) | IngestError::Body(_) | IngestError::BadIdempotencyKey => {
+                StatusCode::BAD_REQUEST
+            }
             IngestError::PayloadTooLarge { .. } | IngestError::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BadIngestKey => StatusCode::UNAUTHORIZED,
             IngestError::Backpressure | IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -17,6 +17,8 @@ pub mod outcome {
     pub const UNKNOWN_SITE: &str = "unknown_site";
     pub const BACKPRESSURE: &str = "backpressure";
     pub const UNAVAILABLE: &str = "unavailable";
+    /// A retried request whose events were already stored (same Idempotency-Key).
+    pub const DUPLICATE: &str = "duplicate";
 }
 
 impl IngestMetrics {

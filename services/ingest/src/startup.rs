@@ -53,12 +53,7 @@ impl Application {
         });
 
         let state = web::Data::new(AppState {
-            queue: EventQueue::new(
-                redis.clone(),
-                settings.redis.queue_key(),
-                settings.ingest.queue_high_water,
-                timeout,
-            ),
+            queue: EventQueue::new(redis.clone(), &settings.redis, settings.ingest.queue_high_water, timeout),
             identity: Identity::new(redis, settings.redis.key_prefix.clone()),
             sites: sites.clone(),
             metrics,

@@ -304,8 +304,9 @@ impl Pipeline {
 }
 
 /// Sends pageviews to ingest like a well-behaved client: a refused request
-/// (503, connection error) is retried until accepted, so the number accepted
-/// is known exactly.
+/// (503, connection error) is retried with the same Idempotency-Key until
+/// accepted, so the number accepted is known exactly even when a reply was
+/// lost after Redis stored the events.
 #[derive(Clone)]
 pub struct Sender {
     http: reqwest::Client,
@@ -321,6 +322,7 @@ impl Sender {
         let mut accepted = 0i64;
         let mut refused = 0u64;
         let mut sent = 0usize;
+        let mut key = uuid::Uuid::new_v4().to_string();
         while sent < total {
             let n = per_request.min(total - sent);
             let events: Vec<serde_json::Value> = (0..n)
@@ -330,6 +332,7 @@ impl Sender {
                 .http
                 .post(&self.url)
                 .timeout(std::time::Duration::from_secs(5))
+                .header("Idempotency-Key", &key)
                 .json(&serde_json::json!({ "events": events }))
                 .send()
                 .await;
@@ -338,6 +341,7 @@ impl Sender {
                     let body: serde_json::Value = response.json().await.expect("202 body");
                     accepted += body["accepted"].as_i64().expect("accepted count");
                     sent += n;
+                    key = uuid::Uuid::new_v4().to_string();
                 }
                 _ => {
                     refused += 1;

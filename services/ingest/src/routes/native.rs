@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::error::IngestError;
 use crate::metrics::outcome;
 use crate::normalise::{Location, is_app_user_agent, location_from_path, location_from_url, truncate};
+use crate::queue::Pushed;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -87,6 +88,7 @@ pub async fn post_events(
 
 async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, IngestError> {
     let server_side = check_ingest_key(request, state)?;
+    let idempotency_key = idempotency_key(request)?;
     let body = super::read_body(payload, state.settings.max_body_bytes).await?;
     let batch: Batch = serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let max = state.settings.max_events_per_request;
@@ -122,15 +124,19 @@ async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) 
         }
     }
 
-    if let Err(error) = state.queue.push(&encoded).await {
-        let reason = match error {
-            IngestError::Backpressure => outcome::BACKPRESSURE,
-            _ => outcome::UNAVAILABLE,
-        };
-        state.metrics.count(reason, encoded.len());
-        return Err(error);
+    match state.queue.push(&encoded, idempotency_key.as_deref()).await {
+        Ok(Pushed::Stored) => state.metrics.count(outcome::ACCEPTED, encoded.len()),
+        // A retry of a request already stored: same answer, nothing added.
+        Ok(Pushed::AlreadyStored) => state.metrics.count(outcome::DUPLICATE, encoded.len()),
+        Err(error) => {
+            let reason = match error {
+                IngestError::Backpressure => outcome::BACKPRESSURE,
+                _ => outcome::UNAVAILABLE,
+            };
+            state.metrics.count(reason, encoded.len());
+            return Err(error);
+        }
     }
-    state.metrics.count(outcome::ACCEPTED, encoded.len());
     state.metrics.push_size.observe(encoded.len() as f64);
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "accepted": encoded.len(), "rejected": rejected })))
 }
@@ -144,6 +150,18 @@ fn check_ingest_key(request: &HttpRequest, state: &AppState) -> Result<bool, Ing
     let expected = state.settings.ingest_key().ok_or(IngestError::BadIngestKey)?;
     let equal: bool = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into();
     if equal { Ok(true) } else { Err(IngestError::BadIngestKey) }
+}
+
+/// The optional `Idempotency-Key` header: a client that retries a request
+/// with the same key is counted once, even when the first attempt was stored
+/// but its answer lost.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, IngestError> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    let valid = !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic());
+    if valid { Ok(Some(key.to_owned())) } else { Err(IngestError::BadIdempotencyKey) }
 }
 
 fn header(request: &HttpRequest, name: &str) -> String {

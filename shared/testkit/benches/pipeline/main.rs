@@ -2,6 +2,7 @@
 //! stage against a ceiling taken in the same run, and prints a Markdown
 //! section for docs/BENCHMARKS.md. `deploy/bench/run.sh` runs them all.
 
+mod aggregator;
 mod cpu;
 mod forwarder;
 mod sample;
@@ -12,5 +13,8 @@ async fn main() {
     let all = what.is_empty();
     if all || what.iter().any(|w| w == "forwarder") {
         forwarder::run().await;
+    }
+    if all || what.iter().any(|w| w == "aggregator") {
+        aggregator::run().await;
     }
 }

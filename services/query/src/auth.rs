@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::QueryError;
 
-fn bearer(request: &HttpRequest) -> Option<&str> {
+pub fn bearer(request: &HttpRequest) -> Option<&str> {
     let value = request.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())

@@ -9,6 +9,8 @@ pub enum QueryError {
     Unauthorized,
     #[error("this token does not give access to site {0:?}")]
     Forbidden(String),
+    #[error("this route needs the admin token")]
+    AdminOnly,
     #[error("site: unknown site {0:?}")]
     UnknownSite(String),
     #[error("{name}: {reason}")]
@@ -27,7 +29,7 @@ impl ResponseError for QueryError {
     fn status_code(&self) -> StatusCode {
         match self {
             QueryError::Unauthorized => StatusCode::UNAUTHORIZED,
-            QueryError::Forbidden(_) => StatusCode::FORBIDDEN,
+            QueryError::Forbidden(_) | QueryError::AdminOnly => StatusCode::FORBIDDEN,
             QueryError::UnknownSite(_) => StatusCode::NOT_FOUND,
             QueryError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,10 +2,17 @@
 //! aggregator's rollups; ranges are local days in the site's own time zone.
 
 mod auth;
+mod cache;
+mod calendar;
+mod countries;
 mod error;
+mod params;
+mod persian;
 mod routes;
 mod settings;
+mod speed;
 mod startup;
+mod stats;
 
 pub use settings::{QuerySettings, Settings};
 pub use startup::Application;

@@ -7,15 +7,19 @@ use actix_web::dev::Service;
 use actix_web::{App, HttpServer, web};
 use analytics_store::PgPool;
 use analytics_store::sites::SiteDirectory;
-use analytics_telemetry::{Ops, Shutdown};
+use analytics_telemetry::{Ops, Shutdown, register};
 use anyhow::Context;
-use prometheus::{HistogramOpts, HistogramVec, exponential_buckets};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, exponential_buckets};
 
+use crate::cache::Cache;
+use crate::routes;
 use crate::settings::Settings;
 
 pub struct AppState {
     pub pool: PgPool,
     pub sites: SiteDirectory,
+    pub cache: Cache,
+    pub admin_token: Option<String>,
 }
 
 pub struct Application {
@@ -26,9 +30,25 @@ pub struct Application {
     settings: Settings,
 }
 
+/// Every dashboard path, with and without its trailing slash.
+fn site_routes(cfg: &mut web::ServiceConfig) {
+    let get = |path: &str, handler| {
+        let bare = format!("/api/analytics/{path}");
+        web::resource([bare.clone(), format!("{bare}/")]).route(handler)
+    };
+    cfg.service(get("overview", web::get().to(routes::overview::overview)))
+        .service(get("chart", web::get().to(routes::chart::chart)))
+        .service(get("top-pages", web::get().to(routes::top::top_pages)))
+        .service(get("top-countries", web::get().to(routes::top::top_countries)))
+        .service(get("breakdown", web::get().to(routes::top::breakdown)))
+        .service(get("speed", web::get().to(routes::speed::speed)))
+        .service(get("clear-cache", web::post().to(routes::admin::clear_cache)));
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = analytics_store::pg_pool(&settings.postgres)?;
+        let redis = analytics_store::redis_manager(settings.redis.url(), Duration::from_millis(500)).await?;
         let sites = SiteDirectory::new(pool.clone());
         if let Err(error) = sites.refresh().await {
             tracing::warn!(error = format!("{error:#}"), "initial site load failed");
@@ -38,7 +58,7 @@ impl Application {
             let pool = pool.clone();
             Arc::new(move || Box::pin(analytics_store::pg_probe(pool.clone())))
         });
-        let request_duration = analytics_telemetry::register(
+        let request_duration = register(
             &ops.registry,
             HistogramVec::new(
                 HistogramOpts::new("analytics_query_request_duration_seconds", "Time to answer a dashboard request")
@@ -47,12 +67,37 @@ impl Application {
             )
             .expect("valid metric"),
         );
-        let state = web::Data::new(AppState { pool, sites: sites.clone() });
+        let cache_lookups = register(
+            &ops.registry,
+            IntCounterVec::new(Opts::new("analytics_query_cache_total", "Response cache lookups"), &["outcome"])
+                .expect("valid metric"),
+        );
+        for outcome in ["hit", "miss", "error"] {
+            cache_lookups.with_label_values(&[outcome]);
+        }
+        let cache = Cache::new(
+            redis,
+            &settings.redis,
+            Duration::from_secs(settings.query.cache_live_seconds),
+            Duration::from_secs(settings.query.cache_closed_seconds),
+            cache_lookups,
+        );
+        let state =
+            web::Data::new(AppState { pool, sites: sites.clone(), cache, admin_token: settings.query.admin_token() });
+        let origins = settings.query.cors_origins();
         let server = HttpServer::new({
             let ops = ops.clone();
             move || {
                 let request_duration = request_duration.clone();
+                let cors = origins.iter().fold(
+                    actix_cors::Cors::default()
+                        .allowed_methods(["GET", "POST"])
+                        .allowed_headers(["Authorization", "Content-Type"])
+                        .max_age(3600),
+                    |cors, origin| cors.allowed_origin(origin),
+                );
                 App::new()
+                    .wrap(cors)
                     .wrap_fn(move |request, service| {
                         // Route patterns only, so the label set stays bounded.
                         let endpoint = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
@@ -66,11 +111,11 @@ impl Application {
                         }
                     })
                     .app_data(state.clone())
+                    .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                        crate::error::QueryError::BadParameter { name: "query", reason: error.to_string() }.into()
+                    }))
                     .configure(analytics_telemetry::ops_routes(ops.clone()))
-                    .service(
-                        web::resource(["/api/analytics/overview", "/api/analytics/overview/"])
-                            .route(web::get().to(crate::routes::overview::overview)),
-                    )
+                    .configure(site_routes)
             }
         })
         .disable_signals()

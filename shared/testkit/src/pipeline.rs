@@ -10,6 +10,9 @@ use crate::stores::Stores;
 /// count (an empty or library user agent is dropped as a bot).
 pub const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0";
 
+/// The admin token of the in-process query service.
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token";
+
 /// The ingest key the in-process ingest accepts for server-side events.
 pub const TEST_INGEST_KEY: &str = "test-ingest-key";
 
@@ -55,6 +58,9 @@ pub struct PipelineOptions {
     pub forwarders: Instances,
     pub aggregators: Instances,
     pub heartbeat_ttl_ms: u64,
+    /// Query cache TTL for answers covering today; 0 (the default in tests)
+    /// so that polling tests see every commit at once.
+    pub query_cache_live_seconds: u64,
 }
 
 impl Default for PipelineOptions {
@@ -65,6 +71,7 @@ impl Default for PipelineOptions {
             forwarders: Instances::InProcess,
             aggregators: Instances::InProcess,
             heartbeat_ttl_ms: 15_000,
+            query_cache_live_seconds: 0,
         }
     }
 }
@@ -149,6 +156,9 @@ impl Pipeline {
         let mut query: analytics_query::Settings = defaults(analytics_query::Settings::DEFAULTS);
         query.http = any_port();
         query.postgres = namespace.postgres.clone();
+        query.redis = namespace.redis.clone();
+        query.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
+        query.query.cache_live_seconds = options.query_cache_live_seconds;
         let query = analytics_query::Application::build(query).await.expect("query builds");
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped(shutdown.clone())));

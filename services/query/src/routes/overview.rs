@@ -1,94 +1,86 @@
 //! `GET /api/analytics/overview/`: today, yesterday, this month, the last 30
-//! days and all time, each with pageviews, visitors and events, plus the split
-//! by source.
+//! days and all time, each with pageviews, visitors and events; the split by
+//! source and the site's speed over the last 30 days (or `days`/`from`/`to`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Datelike, Days, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{Datelike, Days, NaiveDate};
+use serde_json::json;
 
+use super::{SiteRequest, cached, change_percent};
 use crate::error::QueryError;
+use crate::params::{DayRange, Params};
+use crate::speed::Summary;
 use crate::startup::AppState;
+use crate::stats::{self, Totals};
 
-#[derive(Deserialize)]
-pub struct Params {
-    site: Option<String>,
-}
-
-#[derive(Serialize, Default, Debug, PartialEq)]
-pub struct Totals {
-    pub pageviews: i64,
-    pub visitors: i64,
-    pub events: i64,
-}
-
-#[derive(Serialize)]
-struct SourceTotals {
-    source: String,
-    pageviews: i64,
-    visitors: i64,
-}
-
-/// All five periods in one scan of the site's hourly rows. Visitors are HLL
-/// unions over each period, never sums of smaller periods' uniques.
-const PERIODS_SQL: &str = "
-SELECT
-  coalesce(sum(pageviews) FILTER (WHERE local_day = $2), 0)::int8,
-  coalesce(round(hll_cardinality(hll_union_agg(visitors) FILTER (WHERE local_day = $2))), 0)::int8,
-  coalesce(sum(events) FILTER (WHERE local_day = $2), 0)::int8,
-  coalesce(sum(pageviews) FILTER (WHERE local_day = $3), 0)::int8,
-  coalesce(round(hll_cardinality(hll_union_agg(visitors) FILTER (WHERE local_day = $3))), 0)::int8,
-  coalesce(sum(events) FILTER (WHERE local_day = $3), 0)::int8,
-  coalesce(sum(pageviews) FILTER (WHERE local_day >= $4), 0)::int8,
-  coalesce(round(hll_cardinality(hll_union_agg(visitors) FILTER (WHERE local_day >= $4))), 0)::int8,
-  coalesce(sum(events) FILTER (WHERE local_day >= $4), 0)::int8,
-  coalesce(sum(pageviews) FILTER (WHERE local_day >= $5), 0)::int8,
-  coalesce(round(hll_cardinality(hll_union_agg(visitors) FILTER (WHERE local_day >= $5))), 0)::int8,
-  coalesce(sum(events) FILTER (WHERE local_day >= $5), 0)::int8,
-  coalesce(sum(pageviews), 0)::int8,
-  coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8,
-  coalesce(sum(events), 0)::int8
-FROM hourly_totals
-WHERE site_id = $1 AND local_day <= $2";
-
-const BY_SOURCE_SQL: &str = "
-SELECT source, sum(pageviews)::int8, coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8
-FROM hourly_totals
-WHERE site_id = $1 AND local_day BETWEEN $2 AND $3
-GROUP BY source
-ORDER BY source";
+const PERIODS: [&str; 5] = ["today", "yesterday", "this_month", "last_30_days", "total"];
 
 pub async fn overview(
     request: HttpRequest,
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let site_param = super::require_site(&params.site)?;
-    let site = crate::auth::authorize_site(&request, &state.sites, site_param).await?;
-    let today = Utc::now().with_timezone(&site.timezone).date_naive();
-    let days_back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
-    let yesterday = days_back(1);
-    let month_start = today.with_day(1).unwrap_or(today);
-    let last_30_start = days_back(29);
+    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
+    let source = params.source()?;
+    let compare = params.compare()?;
+    let detail_range = params.range(ctx.today, 30)?;
+    let today = ctx.today;
+    let back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
+    let ranges = [
+        DayRange { from: today, to: today },
+        DayRange { from: back(1), to: back(1) },
+        DayRange { from: today.with_day(1).unwrap_or(today), to: today },
+        DayRange { from: back(29), to: today },
+        DayRange { from: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN), to: today },
+    ];
+    cached(&request, &state, &ctx.site, true, async {
+        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let mut all_ranges = ranges.to_vec();
+        if compare {
+            all_ranges.extend(ranges[..4].iter().map(DayRange::previous));
+        }
+        let totals = stats::totals_per_range(&client, ctx.site.id, &all_ranges, source).await?;
+        let mut body = json!({
+            "site": ctx.site.id,
+            "domain": ctx.site.domain,
+            "timezone": ctx.site.timezone.name(),
+            "identity_window": "day",
+        });
+        for (i, name) in PERIODS.iter().enumerate() {
+            body[*name] = period_json(totals[i], compare.then(|| totals.get(i + 5).copied()).flatten());
+        }
+        let by_source: Vec<serde_json::Value> = stats::by_source(&client, ctx.site.id, detail_range)
+            .await?
+            .into_iter()
+            .map(|r| json!({ "source": r.value, "pageviews": r.pageviews, "visitors": r.visitors }))
+            .collect();
+        body["by_source"] = by_source.into();
+        let speed = stats::speed(&client, ctx.site.id, detail_range, source, 0).await?;
+        let site_speed = speed
+            .iter()
+            .find(|r| r.path.is_none() && r.metric == "load_ms")
+            .or_else(|| speed.iter().find(|r| r.path.is_none() && r.metric == "response_ms"));
+        // Page load time as browsers measured it; server response time when
+        // only a backend reports timings.
+        body["speed"] = match site_speed {
+            Some(r) => json!(Summary::new(r.count, r.sum_ms, &r.histogram)),
+            None => json!(Summary::new(0, 0, &[])),
+        };
+        body["speed"]["metric"] = json!(site_speed.map(|r| r.metric.as_str()));
+        Ok(body)
+    })
+    .await
+}
 
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-    let row = client.query_one(PERIODS_SQL, &[&site.id, &today, &yesterday, &month_start, &last_30_start]).await?;
-    let totals = |i: usize| Totals { pageviews: row.get(i), visitors: row.get(i + 1), events: row.get(i + 2) };
-    let by_source: Vec<SourceTotals> = client
-        .query(BY_SOURCE_SQL, &[&site.id, &last_30_start, &today])
-        .await?
-        .iter()
-        .map(|r| SourceTotals { source: r.get(0), pageviews: r.get(1), visitors: r.get(2) })
-        .collect();
-
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "site": site.id,
-        "domain": site.domain,
-        "timezone": site.timezone.name(),
-        "today": totals(0),
-        "yesterday": totals(3),
-        "this_month": totals(6),
-        "last_30_days": totals(9),
-        "total": totals(12),
-        "by_source": by_source,
-    })))
+fn period_json(current: Totals, previous: Option<Totals>) -> serde_json::Value {
+    let mut value = json!(current);
+    if let Some(previous) = previous {
+        value["previous"] = json!(previous);
+        value["change_percent"] = json!({
+            "pageviews": change_percent(current.pageviews, previous.pageviews),
+            "visitors": change_percent(current.visitors, previous.visitors),
+            "events": change_percent(current.events, previous.events),
+        });
+    }
+    value
 }

@@ -1,0 +1,161 @@
+//! Query-string parameters shared by the dashboard endpoints, checked into
+//! typed values; each error names its parameter (400).
+
+use chrono::{Days, NaiveDate};
+use serde::Deserialize;
+
+use crate::error::QueryError;
+
+/// Every parameter any endpoint takes; each endpoint reads what it needs.
+#[derive(Debug, Default, Deserialize)]
+pub struct Params {
+    pub site: Option<String>,
+    pub days: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub source: Option<String>,
+    pub compare: Option<String>,
+    pub limit: Option<String>,
+    pub dimension: Option<String>,
+    pub period: Option<String>,
+    pub weeks: Option<String>,
+    pub months: Option<String>,
+    pub calendar: Option<String>,
+}
+
+/// An inclusive range of local days.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayRange {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl DayRange {
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+
+    /// The range of the same length that ends the day before this one.
+    pub fn previous(&self) -> DayRange {
+        let to = self.from.pred_opt().unwrap_or(self.from);
+        let from = to.checked_sub_days(Days::new(self.days() as u64 - 1)).unwrap_or(NaiveDate::MIN);
+        DayRange { from, to }
+    }
+
+    pub fn includes(&self, day: NaiveDate) -> bool {
+        self.from <= day && day <= self.to
+    }
+}
+
+pub const SOURCES: [&str; 3] = ["web", "mobile_web", "app"];
+pub const MAX_DAYS: u64 = 3650;
+
+fn bad(name: &'static str, reason: impl Into<String>) -> QueryError {
+    QueryError::BadParameter { name, reason: reason.into() }
+}
+
+/// A whole number in `1..=max`, or `default` when absent.
+pub fn count(value: &Option<String>, name: &'static str, default: u64, max: u64) -> Result<u64, QueryError> {
+    match value.as_deref() {
+        None | Some("") => Ok(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(bad(name, format!("expected a whole number from 1 to {max}, got {text:?}"))),
+        },
+    }
+}
+
+fn date(value: &str, name: &'static str) -> Result<NaiveDate, QueryError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| bad(name, format!("expected YYYY-MM-DD, got {value:?}")))
+}
+
+impl Params {
+    /// `from`/`to` when given (both inclusive), else the `days` local days
+    /// ending `today` (default `default_days`).
+    pub fn range(&self, today: NaiveDate, default_days: u64) -> Result<DayRange, QueryError> {
+        match (self.from.as_deref(), self.to.as_deref()) {
+            (Some(from), to) => {
+                let from = date(from, "from")?;
+                let to = match to {
+                    Some(to) => date(to, "to")?,
+                    None => today,
+                };
+                if from > to {
+                    return Err(bad("from", "must not be after to"));
+                }
+                if (to - from).num_days() as u64 >= MAX_DAYS {
+                    return Err(bad("from", format!("ranges are at most {MAX_DAYS} days")));
+                }
+                Ok(DayRange { from, to })
+            }
+            (None, Some(_)) => Err(bad("from", "required when to is given")),
+            (None, None) => {
+                let days = count(&self.days, "days", default_days, MAX_DAYS)?;
+                let from = today.checked_sub_days(Days::new(days - 1)).unwrap_or(NaiveDate::MIN);
+                Ok(DayRange { from, to: today })
+            }
+        }
+    }
+
+    /// The `source` filter: `None` for all sources.
+    pub fn source(&self) -> Result<Option<&'static str>, QueryError> {
+        match self.source.as_deref() {
+            None | Some("") | Some("all") => Ok(None),
+            Some(text) => SOURCES
+                .iter()
+                .find(|s| **s == text)
+                .map(|s| Some(*s))
+                .ok_or_else(|| bad("source", format!("expected one of web, mobile_web, app, got {text:?}"))),
+        }
+    }
+
+    /// Whether `compare=previous_period` was asked for.
+    pub fn compare(&self) -> Result<bool, QueryError> {
+        match self.compare.as_deref() {
+            None | Some("") => Ok(false),
+            Some("previous_period") => Ok(true),
+            Some(other) => Err(bad("compare", format!("expected previous_period, got {other:?}"))),
+        }
+    }
+
+    pub fn limit(&self) -> Result<i64, QueryError> {
+        Ok(count(&self.limit, "limit", 20, 1000)? as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn days_count_back_from_today_inclusive() {
+        let params = Params { days: Some("7".into()), ..Default::default() };
+        assert_eq!(
+            params.range(d("2026-11-27"), 30).ok(),
+            Some(DayRange { from: d("2026-11-21"), to: d("2026-11-27") })
+        );
+        let range = DayRange { from: d("2026-11-21"), to: d("2026-11-27") };
+        assert_eq!(range.previous(), DayRange { from: d("2026-11-14"), to: d("2026-11-20") });
+    }
+
+    #[test]
+    fn bad_values_name_their_parameter() {
+        let today = d("2026-11-27");
+        let error = |p: Params| match p.range(today, 30) {
+            Err(QueryError::BadParameter { name, .. }) => name,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert_eq!(error(Params { days: Some("0".into()), ..Default::default() }), "days");
+        assert_eq!(error(Params { days: Some("3651".into()), ..Default::default() }), "days");
+        assert_eq!(error(Params { from: Some("2026-13-01".into()), ..Default::default() }), "from");
+        assert_eq!(
+            error(Params { from: Some("2026-11-20".into()), to: Some("2026-11-10".into()), ..Default::default() }),
+            "from"
+        );
+        assert!(Params { source: Some("tv".into()), ..Default::default() }.source().is_err());
+    }
+}

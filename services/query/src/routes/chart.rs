@@ -1,0 +1,89 @@
+//! `GET /api/analytics/chart/`: pageviews and visitors per day, week or month,
+//! in the Gregorian or Persian calendar, oldest first, empty buckets as 0.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::{SiteRequest, cached, change_percent};
+use crate::calendar::{Calendar, Period, buckets};
+use crate::error::QueryError;
+use crate::params::{DayRange, Params, count};
+use crate::startup::AppState;
+use crate::stats;
+
+pub async fn chart(
+    request: HttpRequest,
+    params: web::Query<Params>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, QueryError> {
+    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
+    let (period, n) = match params.period.as_deref().unwrap_or("daily") {
+        "daily" => (Period::Daily, count(&params.days, "days", 30, 3650)?),
+        "weekly" => (Period::Weekly, count(&params.weeks, "weeks", 12, 520)?),
+        "monthly" => (Period::Monthly, count(&params.months, "months", 6, 120)?),
+        other => {
+            return Err(QueryError::BadParameter {
+                name: "period",
+                reason: format!("expected daily, weekly or monthly, got {other:?}"),
+            });
+        }
+    };
+    let calendar = match params.calendar.as_deref().unwrap_or("gregorian") {
+        "gregorian" => Calendar::Gregorian,
+        "persian" => Calendar::Persian,
+        other => {
+            return Err(QueryError::BadParameter {
+                name: "calendar",
+                reason: format!("expected gregorian or persian, got {other:?}"),
+            });
+        }
+    };
+    let source = params.source()?;
+    let compare = params.compare()?;
+    let points = buckets(period, calendar, n as u32, ctx.today);
+    cached(&request, &state, &ctx.site, true, async {
+        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
+        let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
+        // The previous period: as many buckets again, just before the first.
+        let previous = match (compare, points.first()) {
+            (true, Some(first)) => {
+                let end = first.range.from.pred_opt().unwrap_or(first.range.from);
+                let earlier = buckets(period, calendar, n as u32, end);
+                let ranges: Vec<DayRange> = earlier.iter().map(|b| b.range).collect();
+                Some(stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?)
+            }
+            _ => None,
+        };
+        let points: Vec<serde_json::Value> = points
+            .iter()
+            .zip(&totals)
+            .enumerate()
+            .map(|(i, (bucket, t))| {
+                let mut point = json!({
+                    "start": bucket.range.from, "end": bucket.range.to, "label": bucket.label,
+                    "pageviews": t.pageviews, "visitors": t.visitors, "events": t.events,
+                });
+                if let Some(previous) = previous.as_ref().and_then(|p| p.get(i)) {
+                    point["previous"] = json!({ "pageviews": previous.pageviews, "visitors": previous.visitors });
+                    point["change_percent"] = json!({
+                        "pageviews": change_percent(t.pageviews, previous.pageviews),
+                        "visitors": change_percent(t.visitors, previous.visitors),
+                    });
+                }
+                point
+            })
+            .collect();
+        let period_name = match period {
+            Period::Daily => "daily",
+            Period::Weekly => "weekly",
+            Period::Monthly => "monthly",
+        };
+        let calendar_name = match calendar {
+            Calendar::Gregorian => "gregorian",
+            Calendar::Persian => "persian",
+        };
+        Ok(json!({ "period": period_name, "calendar": calendar_name, "timezone": ctx.site.timezone.name(), "points": points }))
+    })
+    .await
+}

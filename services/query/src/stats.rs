@@ -1,0 +1,140 @@
+//! The SQL behind the dashboard. Visitors are always HLL unions over the
+//! rows in range (never sums of smaller periods' uniques); counts are sums.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::params::DayRange;
+
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq)]
+pub struct Totals {
+    pub pageviews: i64,
+    pub visitors: i64,
+    pub events: i64,
+}
+
+/// Totals for each of `ranges` in one scan of the hourly rows (hourly, so
+/// that today is as fresh as the aggregator's last commit).
+pub async fn totals_per_range(
+    client: &Client,
+    site: Uuid,
+    ranges: &[DayRange],
+    source: Option<&str>,
+) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    let froms: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
+    let tos: Vec<NaiveDate> = ranges.iter().map(|r| r.to).collect();
+    let rows = client
+        .query(
+            "SELECT b.i,
+                    coalesce(sum(h.pageviews), 0)::int8,
+                    coalesce(round(hll_cardinality(hll_union_agg(h.visitors))), 0)::int8,
+                    coalesce(sum(h.events), 0)::int8
+             FROM unnest($2::date[], $3::date[]) WITH ORDINALITY AS b(first_day, last_day, i)
+             LEFT JOIN hourly_totals h
+               ON h.site_id = $1 AND h.local_day BETWEEN b.first_day AND b.last_day
+              AND ($4::text IS NULL OR h.source = $4)
+             GROUP BY b.i ORDER BY b.i",
+            &[&site, &froms, &tos, &source],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| Totals { pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }).collect())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub value: String,
+    pub pageviews: i64,
+    pub visitors: i64,
+    pub events: i64,
+}
+
+/// Rows per source over `range`, from the hourly totals.
+pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT source, sum(pageviews)::int8, round(hll_cardinality(hll_union_agg(visitors)))::int8, sum(events)::int8
+             FROM hourly_totals WHERE site_id = $1 AND local_day BETWEEN $2 AND $3
+             GROUP BY source ORDER BY 2 DESC, source",
+            &[&site, &range.from, &range.to],
+        )
+        .await?;
+    Ok(rows.iter().map(row).collect())
+}
+
+/// The top `limit` values of `dimension` over `range`, by pageviews (by
+/// events for the `event` dimension).
+pub async fn top(
+    client: &Client,
+    site: Uuid,
+    dimension: &str,
+    range: DayRange,
+    source: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let order = if dimension == "event" { "4 DESC, 2 DESC" } else { "2 DESC, 4 DESC" };
+    let sql = format!(
+        "SELECT value, sum(pageviews)::int8, round(hll_cardinality(hll_union_agg(visitors)))::int8, sum(events)::int8
+         FROM daily_dimensions
+         WHERE site_id = $1 AND dimension = $2 AND local_day BETWEEN $3 AND $4 AND ($5::text IS NULL OR source = $5)
+         GROUP BY value ORDER BY {order}, value LIMIT $6"
+    );
+    let rows = client.query(&sql, &[&site, &dimension, &range.from, &range.to, &source, &limit]).await?;
+    Ok(rows.iter().map(row).collect())
+}
+
+fn row(r: &tokio_postgres::Row) -> Row {
+    Row { value: r.get(0), pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }
+}
+
+/// The latest title of each of `paths`.
+pub async fn titles(
+    client: &Client,
+    site: Uuid,
+    paths: &[&str],
+) -> Result<std::collections::HashMap<String, String>, tokio_postgres::Error> {
+    let rows = client
+        .query("SELECT path, title FROM page_titles WHERE site_id = $1 AND path = ANY($2)", &[&site, &paths])
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Merged timing histograms per (page or `None` for the whole site, metric).
+pub struct SpeedRow {
+    pub path: Option<String>,
+    pub metric: String,
+    pub count: i64,
+    pub sum_ms: i64,
+    pub histogram: Vec<i64>,
+}
+
+/// Site-wide rows (path `None`) and per-page rows for the `pages` pages with
+/// the most timed views.
+pub async fn speed(
+    client: &Client,
+    site: Uuid,
+    range: DayRange,
+    source: Option<&str>,
+    pages: i64,
+) -> Result<Vec<SpeedRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "WITH r AS (
+                 SELECT path, metric, count, sum_ms, histogram FROM daily_speed
+                 WHERE site_id = $1 AND local_day BETWEEN $2 AND $3 AND ($4::text IS NULL OR source = $4)),
+             top_pages AS (
+                 SELECT path FROM r GROUP BY path ORDER BY sum(count) DESC, path LIMIT $5)
+             SELECT NULL::text, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+             FROM r GROUP BY metric
+             UNION ALL
+             SELECT path, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+             FROM r WHERE path IN (SELECT path FROM top_pages) GROUP BY path, metric",
+            &[&site, &range.from, &range.to, &source, &pages],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| SpeedRow { path: r.get(0), metric: r.get(1), count: r.get(2), sum_ms: r.get(3), histogram: r.get(4) })
+        .collect())
+}

@@ -192,6 +192,9 @@ create_namespace() {
   export ANALYTICS__AMQP__NAMESPACE=$ID
   export ANALYTICS__SHUTDOWN__GRACE_SECONDS=$GRACE_SECONDS
   export ANALYTICS__HTTP__HOST=127.0.0.1
+  # The services run from a scratch directory, so data files get absolute paths.
+  "$REPO/deploy/local/fetch-data.sh"
+  export ANALYTICS__AGGREGATOR__UA_REGEXES=$REPO/.local/data/regexes.yaml
   export ANALYTICS_CONFIG_DIR=$WORK/no-config # no config/*.toml from the checkout
   "$BIN/analytics-ctl" migrate >/dev/null
   "$BIN/analytics-ctl" site add --domain opscheck.example --timezone UTC >"$WORK/site.json"

@@ -7,6 +7,7 @@ mod binaries;
 mod forwarder_faults;
 mod ingest_input;
 mod pipeline;
+mod query_api;
 mod query_auth;
 
 fn pageviews(site: &str, n: usize) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! Query: the dashboard API the admin panel reads. Every number comes from the
 //! aggregator's rollups; ranges are local days in the site's own time zone.
 
+mod api;
 mod auth;
 mod cache;
 mod calendar;
@@ -14,5 +15,6 @@ mod speed;
 mod startup;
 mod stats;
 
+pub use api::ApiDoc;
 pub use settings::{QuerySettings, Settings};
-pub use startup::Application;
+pub use startup::{Application, ROUTES};

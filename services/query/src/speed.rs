@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Summary {
     pub count: i64,
     pub avg_ms: Option<i64>,

@@ -30,19 +30,34 @@ pub struct Application {
     settings: Settings,
 }
 
-/// Every dashboard path, with and without its trailing slash.
+/// Every dashboard endpoint: `/api/analytics/<name>/` and its HTTP method.
+/// The OpenAPI test checks the spec against this list.
+pub const ROUTES: [(&str, &str); 7] = [
+    ("overview", "GET"),
+    ("chart", "GET"),
+    ("top-pages", "GET"),
+    ("top-countries", "GET"),
+    ("breakdown", "GET"),
+    ("speed", "GET"),
+    ("clear-cache", "POST"),
+];
+
+/// Every dashboard path, with and without its trailing slash, and the spec.
 fn site_routes(cfg: &mut web::ServiceConfig) {
-    let get = |path: &str, handler| {
-        let bare = format!("/api/analytics/{path}");
-        web::resource([bare.clone(), format!("{bare}/")]).route(handler)
-    };
-    cfg.service(get("overview", web::get().to(routes::overview::overview)))
-        .service(get("chart", web::get().to(routes::chart::chart)))
-        .service(get("top-pages", web::get().to(routes::top::top_pages)))
-        .service(get("top-countries", web::get().to(routes::top::top_countries)))
-        .service(get("breakdown", web::get().to(routes::top::breakdown)))
-        .service(get("speed", web::get().to(routes::speed::speed)))
-        .service(get("clear-cache", web::post().to(routes::admin::clear_cache)));
+    for (name, _) in ROUTES {
+        let route = match name {
+            "overview" => web::get().to(routes::overview::overview),
+            "chart" => web::get().to(routes::chart::chart),
+            "top-pages" => web::get().to(routes::top::top_pages),
+            "top-countries" => web::get().to(routes::top::top_countries),
+            "breakdown" => web::get().to(routes::top::breakdown),
+            "speed" => web::get().to(routes::speed::speed),
+            _ => web::post().to(routes::admin::clear_cache),
+        };
+        let bare = format!("/api/analytics/{name}");
+        cfg.service(web::resource([bare.clone(), format!("{bare}/")]).route(route));
+    }
+    cfg.route("/openapi.json", web::get().to(crate::api::openapi_json));
 }
 
 impl Application {

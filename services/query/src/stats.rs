@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::params::DayRange;
 
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Totals {
     pub pageviews: i64,
     pub visitors: i64,
@@ -42,7 +42,7 @@ pub async fn totals_per_range(
     Ok(rows.iter().map(|r| Totals { pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }).collect())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub value: String,
     pub pageviews: i64,

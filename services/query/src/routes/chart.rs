@@ -1,16 +1,28 @@
 //! `GET /api/analytics/chart/`: pageviews and visitors per day, week or month,
 //! in the Gregorian or Persian calendar, oldest first, empty buckets as 0.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
-
-use super::{SiteRequest, cached, change_percent};
+use super::{SiteRequest, cached};
+use crate::api::{Change, Chart, ChartPoint};
 use crate::calendar::{Calendar, Period, buckets};
 use crate::error::QueryError;
 use crate::params::{DayRange, Params, count};
 use crate::startup::AppState;
 use crate::stats;
+use actix_web::{HttpRequest, HttpResponse, web};
 
+/// Pageviews and visitors per day, week or month, zero-filled, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/chart/",
+    params(crate::api::ChartParams),
+    responses(
+        (status = 200, description = "The answer", body = Chart),
+        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+    )
+)]
 pub async fn chart(
     request: HttpRequest,
     params: web::Query<Params>,
@@ -55,35 +67,37 @@ pub async fn chart(
             }
             _ => None,
         };
-        let points: Vec<serde_json::Value> = points
+        let points = points
             .iter()
             .zip(&totals)
             .enumerate()
             .map(|(i, (bucket, t))| {
-                let mut point = json!({
-                    "start": bucket.range.from, "end": bucket.range.to, "label": bucket.label,
-                    "pageviews": t.pageviews, "visitors": t.visitors, "events": t.events,
-                });
-                if let Some(previous) = previous.as_ref().and_then(|p| p.get(i)) {
-                    point["previous"] = json!({ "pageviews": previous.pageviews, "visitors": previous.visitors });
-                    point["change_percent"] = json!({
-                        "pageviews": change_percent(t.pageviews, previous.pageviews),
-                        "visitors": change_percent(t.visitors, previous.visitors),
-                    });
+                let previous = previous.as_ref().and_then(|p| p.get(i)).copied();
+                ChartPoint {
+                    start: bucket.range.from,
+                    end: bucket.range.to,
+                    label: bucket.label.clone(),
+                    totals: *t,
+                    change_percent: previous.as_ref().map(|p| Change::between(t, p)),
+                    previous,
                 }
-                point
             })
             .collect();
-        let period_name = match period {
+        let period = match period {
             Period::Daily => "daily",
             Period::Weekly => "weekly",
             Period::Monthly => "monthly",
         };
-        let calendar_name = match calendar {
+        let calendar = match calendar {
             Calendar::Gregorian => "gregorian",
             Calendar::Persian => "persian",
         };
-        Ok(json!({ "period": period_name, "calendar": calendar_name, "timezone": ctx.site.timezone.name(), "points": points }))
+        Ok(Chart {
+            period: period.into(),
+            calendar: calendar.into(),
+            timezone: ctx.site.timezone.name().into(),
+            points,
+        })
     })
     .await
 }

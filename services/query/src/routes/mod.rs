@@ -41,7 +41,7 @@ impl SiteRequest {
 /// stores (short TTL when the answer covers today, long when the range is
 /// closed) and answers. The key is the site and the request's parameters in
 /// a fixed order; the site's token was checked before this is reached.
-pub async fn cached<F>(
+pub async fn cached<F, T>(
     request: &HttpRequest,
     state: &AppState,
     site: &Site,
@@ -49,7 +49,8 @@ pub async fn cached<F>(
     compute: F,
 ) -> Result<HttpResponse, QueryError>
 where
-    F: Future<Output = Result<serde_json::Value, QueryError>>,
+    F: Future<Output = Result<T, QueryError>>,
+    T: serde::Serialize,
 {
     let mut pairs: Vec<&str> = request.query_string().split('&').filter(|p| !p.is_empty()).collect();
     pairs.sort_unstable();
@@ -58,7 +59,7 @@ where
     if let Some(body) = lookup.as_ref().and_then(|l| l.hit.clone()) {
         return Ok(json_response(body, "hit"));
     }
-    let body = compute.await?.to_string();
+    let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;
     let ttl = if live { state.cache.live_ttl } else { state.cache.closed_ttl };
     if let Some(lookup) = lookup.filter(|_| !ttl.is_zero()) {
         state.cache.put(&lookup.generation, &key, &body, ttl).await;
@@ -68,9 +69,4 @@ where
 
 fn json_response(body: String, cache: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").insert_header(("X-Cache", cache)).body(body)
-}
-
-/// Change from `previous` to `current` in percent, one decimal; `None` from zero.
-pub fn change_percent(current: i64, previous: i64) -> Option<f64> {
-    (previous != 0).then(|| ((current - previous) as f64 * 1000.0 / previous as f64).round() / 10.0)
 }

@@ -4,17 +4,27 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Datelike, Days, NaiveDate};
-use serde_json::json;
 
-use super::{SiteRequest, cached, change_percent};
+use super::{SiteRequest, cached};
+use crate::api::{Overview, PeriodTotals, SiteSpeed, SourceTotals, Summary};
 use crate::error::QueryError;
 use crate::params::{DayRange, Params};
-use crate::speed::Summary;
 use crate::startup::AppState;
-use crate::stats::{self, Totals};
+use crate::stats;
 
-const PERIODS: [&str; 5] = ["today", "yesterday", "this_month", "last_30_days", "total"];
-
+/// Totals of the usual periods, by source and speed.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/overview/",
+    params(crate::api::RangeParams),
+    responses(
+        (status = 200, description = "The answer", body = Overview),
+        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+    )
+)]
 pub async fn overview(
     request: HttpRequest,
     params: web::Query<Params>,
@@ -26,7 +36,8 @@ pub async fn overview(
     let detail_range = params.range(ctx.today, 30)?;
     let today = ctx.today;
     let back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
-    let ranges = [
+    // today, yesterday, this month, the last 30 days, all time
+    let periods = [
         DayRange { from: today, to: today },
         DayRange { from: back(1), to: back(1) },
         DayRange { from: today.with_day(1).unwrap_or(today), to: today },
@@ -35,52 +46,37 @@ pub async fn overview(
     ];
     cached(&request, &state, &ctx.site, true, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let mut all_ranges = ranges.to_vec();
+        let mut ranges = periods.to_vec();
         if compare {
-            all_ranges.extend(ranges[..4].iter().map(DayRange::previous));
+            ranges.extend(periods[..4].iter().map(DayRange::previous));
         }
-        let totals = stats::totals_per_range(&client, ctx.site.id, &all_ranges, source).await?;
-        let mut body = json!({
-            "site": ctx.site.id,
-            "domain": ctx.site.domain,
-            "timezone": ctx.site.timezone.name(),
-            "identity_window": "day",
-        });
-        for (i, name) in PERIODS.iter().enumerate() {
-            body[*name] = period_json(totals[i], compare.then(|| totals.get(i + 5).copied()).flatten());
-        }
-        let by_source: Vec<serde_json::Value> = stats::by_source(&client, ctx.site.id, detail_range)
+        let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
+        let period = |i: usize| PeriodTotals::new(totals[i], compare.then(|| totals.get(i + 5).copied()).flatten());
+        let by_source = stats::by_source(&client, ctx.site.id, detail_range)
             .await?
             .into_iter()
-            .map(|r| json!({ "source": r.value, "pageviews": r.pageviews, "visitors": r.visitors }))
+            .map(|r| SourceTotals { source: r.value, pageviews: r.pageviews, visitors: r.visitors })
             .collect();
-        body["by_source"] = by_source.into();
         let speed = stats::speed(&client, ctx.site.id, detail_range, source, 0).await?;
-        let site_speed = speed
+        let site_speed = ["load_ms", "response_ms"]
             .iter()
-            .find(|r| r.path.is_none() && r.metric == "load_ms")
-            .or_else(|| speed.iter().find(|r| r.path.is_none() && r.metric == "response_ms"));
-        // Page load time as browsers measured it; server response time when
-        // only a backend reports timings.
-        body["speed"] = match site_speed {
-            Some(r) => json!(Summary::new(r.count, r.sum_ms, &r.histogram)),
-            None => json!(Summary::new(0, 0, &[])),
-        };
-        body["speed"]["metric"] = json!(site_speed.map(|r| r.metric.as_str()));
-        Ok(body)
+            .find_map(|metric| speed.iter().find(|r| r.path.is_none() && r.metric == *metric));
+        Ok(Overview {
+            site: ctx.site.id.to_string(),
+            domain: ctx.site.domain.clone(),
+            timezone: ctx.site.timezone.name().to_owned(),
+            identity_window: "day".into(),
+            today: period(0),
+            yesterday: period(1),
+            this_month: period(2),
+            last_30_days: period(3),
+            total: PeriodTotals::new(totals[4], None),
+            by_source,
+            speed: SiteSpeed {
+                metric: site_speed.map(|r| r.metric.clone()),
+                summary: site_speed.map_or(Summary::new(0, 0, &[]), |r| Summary::new(r.count, r.sum_ms, &r.histogram)),
+            },
+        })
     })
     .await
-}
-
-fn period_json(current: Totals, previous: Option<Totals>) -> serde_json::Value {
-    let mut value = json!(current);
-    if let Some(previous) = previous {
-        value["previous"] = json!(previous);
-        value["change_percent"] = json!({
-            "pageviews": change_percent(current.pageviews, previous.pageviews),
-            "visitors": change_percent(current.visitors, previous.visitors),
-            "events": change_percent(current.events, previous.events),
-        });
-    }
-    value
 }

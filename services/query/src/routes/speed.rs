@@ -5,15 +5,27 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 
 use super::{SiteRequest, cached};
+use crate::api::{PageSpeed, Speed, Summary, Timings};
 use crate::error::QueryError;
 use crate::params::Params;
-use crate::speed::Summary;
 use crate::startup::AppState;
 use crate::stats;
 
+/// Site-wide and per-page timings.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/speed/",
+    params(crate::api::RangeParams),
+    responses(
+        (status = 200, description = "The answer", body = Speed),
+        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+    )
+)]
 pub async fn speed(
     request: HttpRequest,
     params: web::Query<Params>,
@@ -25,39 +37,18 @@ pub async fn speed(
     let limit = params.limit()?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let rows = stats::speed(&client, ctx.site.id, range, source, limit).await?;
-        let mut overall = serde_json::Map::new();
-        let mut pages: BTreeMap<String, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
-        for row in &rows {
-            let summary = json!(Summary::new(row.count, row.sum_ms, &row.histogram));
-            match &row.path {
-                None => {
-                    overall.insert(row.metric.clone(), summary);
-                }
-                Some(path) => {
-                    pages.entry(path.clone()).or_default().insert(row.metric.clone(), summary);
-                }
+        let mut overall = Timings::default();
+        let mut pages: BTreeMap<String, Timings> = BTreeMap::new();
+        for row in stats::speed(&client, ctx.site.id, range, source, limit).await? {
+            let summary = Summary::new(row.count, row.sum_ms, &row.histogram);
+            match row.path {
+                None => overall.set(&row.metric, summary),
+                Some(path) => pages.entry(path).or_default().set(&row.metric, summary),
             }
         }
-        let mut pages: Vec<serde_json::Value> = pages
-            .into_iter()
-            .map(|(path, metrics)| {
-                let mut page = json!({ "path": path });
-                for (metric, summary) in metrics {
-                    page[metric] = summary;
-                }
-                page
-            })
-            .collect();
-        let views = |p: &serde_json::Value| {
-            ["load_ms", "response_ms", "ttfb_ms"]
-                .iter()
-                .map(|m| p[*m]["count"].as_i64().unwrap_or(0))
-                .max()
-                .unwrap_or(0)
-        };
-        pages.sort_by_key(|p| std::cmp::Reverse(views(p)));
-        Ok(json!({ "from": range.from, "to": range.to, "overall": overall, "pages": pages }))
+        let mut pages: Vec<PageSpeed> = pages.into_iter().map(|(path, timings)| PageSpeed { path, timings }).collect();
+        pages.sort_by_key(|p| std::cmp::Reverse(p.timings.views()));
+        Ok(Speed { from: range.from, to: range.to, overall, pages })
     })
     .await
 }

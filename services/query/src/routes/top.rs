@@ -2,13 +2,13 @@
 //! dimension over a range, with pageviews, visitors and events.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 
 use super::{SiteRequest, cached};
+use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
 use crate::error::QueryError;
-use crate::params::Params;
+use crate::params::{DayRange, Params};
 use crate::startup::AppState;
-use crate::stats;
+use crate::stats::{self, Row};
 
 /// Dimensions of `breakdown`; `page` and `country` also have their own endpoints.
 pub const DIMENSIONS: [&str; 13] = [
@@ -27,89 +27,154 @@ pub const DIMENSIONS: [&str; 13] = [
     "utm_campaign",
 ];
 
+/// Pages by pageviews, with their latest titles.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/top-pages/",
+    params(crate::api::RangeParams),
+    responses(
+        (status = 200, description = "The answer", body = TopPages),
+        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+    )
+)]
 pub async fn top_pages(
     request: HttpRequest,
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    respond(request, params, state, Some("page")).await
+    let top = Top::new(&request, &params, &state, "page").await?;
+    cached(&request, &state, &top.ctx.site, top.live(), async {
+        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let rows = top.rows(&client).await?;
+        let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
+        let titles = stats::titles(&client, top.ctx.site.id, &paths).await?;
+        let results = rows
+            .into_iter()
+            .map(|r| PageRow {
+                title: titles.get(&r.value).cloned().unwrap_or_default(),
+                path: r.value,
+                pageviews: r.pageviews,
+                visitors: r.visitors,
+                events: r.events,
+            })
+            .collect();
+        Ok(TopPages { from: top.range.from, to: top.range.to, results })
+    })
+    .await
 }
 
+/// Countries by pageviews, with English names.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/top-countries/",
+    params(crate::api::RangeParams),
+    responses(
+        (status = 200, description = "The answer", body = TopCountries),
+        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+    )
+)]
 pub async fn top_countries(
     request: HttpRequest,
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    respond(request, params, state, Some("country")).await
+    let top = Top::new(&request, &params, &state, "country").await?;
+    cached(&request, &state, &top.ctx.site, top.live(), async {
+        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let results = top
+            .rows(&client)
+            .await?
+            .into_iter()
+            .map(|r| CountryRow {
+                name: crate::countries::name(&r.value).map(str::to_owned),
+                country: r.value,
+                pageviews: r.pageviews,
+                visitors: r.visitors,
+                events: r.events,
+            })
+            .collect();
+        Ok(TopCountries { from: top.range.from, to: top.range.to, results })
+    })
+    .await
 }
 
+/// The top values of any dimension.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/breakdown/",
+    params(crate::api::BreakdownParams, crate::api::RangeParams),
+    responses(
+        (status = 200, description = "The answer", body = Breakdown),
+        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+    )
+)]
 pub async fn breakdown(
     request: HttpRequest,
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    respond(request, params, state, None).await
-}
-
-async fn respond(
-    request: HttpRequest,
-    params: web::Query<Params>,
-    state: web::Data<AppState>,
-    fixed: Option<&'static str>,
-) -> Result<HttpResponse, QueryError> {
-    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
-    let dimension = match fixed {
-        Some(dimension) => dimension,
+    let asked = params.dimension.as_deref().unwrap_or_default();
+    let dimension = DIMENSIONS.iter().copied().find(|d| *d == asked);
+    let top = match dimension {
+        Some(dimension) => Top::new(&request, &params, &state, dimension).await?,
         None => {
-            let asked = params.dimension.as_deref().unwrap_or_default();
-            DIMENSIONS.iter().copied().find(|d| *d == asked).ok_or_else(|| QueryError::BadParameter {
+            // Authorise first, so a wrong token is a 401 whatever the parameters.
+            SiteRequest::authorize(&request, &params, &state).await?;
+            return Err(QueryError::BadParameter {
                 name: "dimension",
                 reason: format!("expected one of {}, got {asked:?}", DIMENSIONS.join(", ")),
-            })?
+            });
         }
     };
-    let range = params.range(ctx.today, 30)?;
-    let source = params.source()?;
-    let limit = params.limit()?;
-    cached(&request, &state, &ctx.site, range.includes(ctx.today), async {
+    cached(&request, &state, &top.ctx.site, top.live(), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let rows = if dimension == "source" {
-            let mut rows = stats::by_source(&client, ctx.site.id, range).await?;
-            rows.retain(|r| source.is_none_or(|s| s == r.value));
-            rows.truncate(limit as usize);
-            rows
-        } else {
-            stats::top(&client, ctx.site.id, dimension, range, source, limit).await?
-        };
-        let results: Vec<serde_json::Value> = match fixed {
-            Some("page") => {
-                let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
-                let titles = stats::titles(&client, ctx.site.id, &paths).await?;
-                rows.iter()
-                    .map(|r| {
-                        json!({
-                            "path": r.value, "title": titles.get(&r.value).cloned().unwrap_or_default(),
-                            "pageviews": r.pageviews, "visitors": r.visitors, "events": r.events,
-                        })
-                    })
-                    .collect()
-            }
-            Some(_) => rows
-                .iter()
-                .map(|r| {
-                    json!({
-                        "country": r.value, "name": crate::countries::name(&r.value),
-                        "pageviews": r.pageviews, "visitors": r.visitors, "events": r.events,
-                    })
-                })
-                .collect(),
-            None => rows.iter().map(|r| json!(r)).collect(),
-        };
-        let mut body = json!({ "from": range.from, "to": range.to, "results": results });
-        if fixed.is_none() {
-            body["dimension"] = json!(dimension);
-        }
-        Ok(body)
+        let results = top.rows(&client).await?;
+        Ok(Breakdown { dimension: top.dimension.into(), from: top.range.from, to: top.range.to, results })
     })
     .await
+}
+
+/// One top-N request, checked.
+struct Top {
+    ctx: SiteRequest,
+    dimension: &'static str,
+    range: DayRange,
+    source: Option<&'static str>,
+    limit: i64,
+}
+
+impl Top {
+    async fn new(
+        request: &HttpRequest,
+        params: &Params,
+        state: &AppState,
+        dimension: &'static str,
+    ) -> Result<Self, QueryError> {
+        let ctx = SiteRequest::authorize(request, params, state).await?;
+        let range = params.range(ctx.today, 30)?;
+        Ok(Self { dimension, range, source: params.source()?, limit: params.limit()?, ctx })
+    }
+
+    fn live(&self) -> bool {
+        self.range.includes(self.ctx.today)
+    }
+
+    async fn rows(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
+        if self.dimension != "source" {
+            return Ok(stats::top(client, self.ctx.site.id, self.dimension, self.range, self.source, self.limit).await?);
+        }
+        let mut rows = stats::by_source(client, self.ctx.site.id, self.range).await?;
+        rows.retain(|r| self.source.is_none_or(|s| s == r.value));
+        rows.truncate(self.limit as usize);
+        Ok(rows)
+    }
 }

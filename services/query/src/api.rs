@@ -1,0 +1,297 @@
+//! The JSON shapes of the dashboard API. Handlers build these types and the
+//! OpenAPI document (`/openapi.json`) is generated from them, so the spec
+//! cannot drift from what is served.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+pub use crate::speed::Summary;
+pub use crate::stats::{Row, Totals};
+
+/// Change in percent from the previous period; `null` when that was zero.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Change {
+    pub pageviews: Option<f64>,
+    pub visitors: Option<f64>,
+    pub events: Option<f64>,
+}
+
+impl Change {
+    pub fn between(current: &Totals, previous: &Totals) -> Self {
+        Self {
+            pageviews: change_percent(current.pageviews, previous.pageviews),
+            visitors: change_percent(current.visitors, previous.visitors),
+            events: change_percent(current.events, previous.events),
+        }
+    }
+}
+
+/// Change from `previous` to `current` in percent, one decimal; `None` from zero.
+fn change_percent(current: i64, previous: i64) -> Option<f64> {
+    (previous != 0).then(|| ((current - previous) as f64 * 1000.0 / previous as f64).round() / 10.0)
+}
+
+/// A period's totals, with the previous period's when `compare=previous_period`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodTotals {
+    #[serde(flatten)]
+    pub totals: Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Totals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_percent: Option<Change>,
+}
+
+impl PeriodTotals {
+    pub fn new(totals: Totals, previous: Option<Totals>) -> Self {
+        let change_percent = previous.as_ref().map(|p| Change::between(&totals, p));
+        Self { totals, previous, change_percent }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceTotals {
+    /// `web`, `mobile_web` or `app`.
+    pub source: String,
+    pub pageviews: i64,
+    pub visitors: i64,
+}
+
+/// Site speed: page load time measured by browsers (`load_ms`), or the
+/// server's response time (`response_ms`) when only a backend reports timings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteSpeed {
+    pub metric: Option<String>,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Overview {
+    pub site: String,
+    pub domain: String,
+    /// The IANA zone all days are counted in.
+    pub timezone: String,
+    /// Visitor ids rotate with this window (`day`): visitors over longer
+    /// ranges are unions of daily ids, so one person on two days counts twice.
+    pub identity_window: String,
+    pub today: PeriodTotals,
+    pub yesterday: PeriodTotals,
+    pub this_month: PeriodTotals,
+    pub last_30_days: PeriodTotals,
+    pub total: PeriodTotals,
+    /// Over the last 30 days, or `days`/`from`/`to`.
+    pub by_source: Vec<SourceTotals>,
+    pub speed: SiteSpeed,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChartPoint {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// In the calendar's own month names.
+    pub label: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Totals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_percent: Option<Change>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Chart {
+    pub period: String,
+    pub calendar: String,
+    pub timezone: String,
+    /// Oldest first; buckets without data are zeros.
+    pub points: Vec<ChartPoint>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageRow {
+    pub path: String,
+    /// The latest title seen for the page.
+    pub title: String,
+    pub pageviews: i64,
+    pub visitors: i64,
+    pub events: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopPages {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub results: Vec<PageRow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountryRow {
+    /// ISO 3166-1 alpha-2, or `unknown`.
+    pub country: String,
+    /// English name; `null` for `unknown`.
+    pub name: Option<String>,
+    pub pageviews: i64,
+    pub visitors: i64,
+    pub events: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopCountries {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub results: Vec<CountryRow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Breakdown {
+    pub dimension: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub results: Vec<Row>,
+}
+
+/// Timing summaries by metric; absent metrics were never reported.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Timings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_ms: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfb_ms: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_ms: Option<Summary>,
+}
+
+impl Timings {
+    pub fn set(&mut self, metric: &str, summary: Summary) {
+        match metric {
+            "response_ms" => self.response_ms = Some(summary),
+            "ttfb_ms" => self.ttfb_ms = Some(summary),
+            "load_ms" => self.load_ms = Some(summary),
+            _ => {}
+        }
+    }
+
+    /// The most views any of its metrics has, for ordering pages.
+    pub fn views(&self) -> i64 {
+        [&self.response_ms, &self.ttfb_ms, &self.load_ms]
+            .iter()
+            .filter_map(|s| s.as_ref())
+            .map(|s| s.count)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageSpeed {
+    pub path: String,
+    #[serde(flatten)]
+    pub timings: Timings,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Speed {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub overall: Timings,
+    pub pages: Vec<PageSpeed>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Cleared {
+    pub cleared: bool,
+    pub generation: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// One line naming the problem, e.g. `days: expected a whole number from 1 to 3650`.
+    pub error: String,
+}
+
+/// Query parameters, for the spec (handlers read [`crate::params::Params`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RangeParams {
+    /// Site id or one of its domains.
+    site: String,
+    /// The N local days ending today, inclusive (1 to 3650). Default 30.
+    days: Option<u32>,
+    /// First local day, YYYY-MM-DD (instead of `days`).
+    from: Option<NaiveDate>,
+    /// Last local day, YYYY-MM-DD; default today.
+    to: Option<NaiveDate>,
+    /// `web`, `mobile_web` or `app`; all when absent.
+    source: Option<String>,
+    /// `previous_period` adds the previous period's values and the change in percent.
+    compare: Option<String>,
+    /// Most rows (1 to 1000). Default 20.
+    limit: Option<u32>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ChartParams {
+    /// Site id or one of its domains.
+    site: String,
+    /// `daily` (default), `weekly` or `monthly`.
+    period: Option<String>,
+    /// Daily buckets (default 30).
+    days: Option<u32>,
+    /// Weekly buckets (default 12).
+    weeks: Option<u32>,
+    /// Monthly buckets (default 6).
+    months: Option<u32>,
+    /// `gregorian` (default; weeks from Monday) or `persian` (Solar Hijri; weeks from Saturday).
+    calendar: Option<String>,
+    /// `web`, `mobile_web` or `app`.
+    source: Option<String>,
+    /// `previous_period`: each point gets the matching point of the previous period.
+    compare: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct BreakdownParams {
+    /// One of source, device, browser, browser_version, os, referrer,
+    /// referrer_source, country, page, event, utm_source, utm_medium, utm_campaign.
+    dimension: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.components.get_or_insert_default().add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Visit analytics dashboard API", description = "Numbers from the rollups, in each site's time zone."),
+    paths(
+        crate::routes::overview::overview,
+        crate::routes::chart::chart,
+        crate::routes::top::top_pages,
+        crate::routes::top::top_countries,
+        crate::routes::top::breakdown,
+        crate::routes::speed::speed,
+        crate::routes::admin::clear_cache,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
+}

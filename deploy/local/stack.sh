@@ -96,6 +96,7 @@ write_env() {
   {
     cat "$BASE/stores.env"
     echo "ANALYTICS__INGEST__INGEST_KEY=$INGEST_KEY"
+    echo "ANALYTICS__QUERY__ADMIN_TOKEN=$ADMIN_TOKEN"
     echo "INGEST_URL=http://127.0.0.1:${PORT[ingest]}"
     echo "QUERY_URL=http://127.0.0.1:${PORT[query]}"
     echo "FORWARDER_METRICS_URL=http://127.0.0.1:${PORT[forwarder]}/metrics"
@@ -120,6 +121,7 @@ cmd_up() {
   . "$BASE/stores.env"
   secrets
   ANALYTICS__INGEST__INGEST_KEY=$INGEST_KEY
+  ANALYTICS__QUERY__ADMIN_TOKEN=$ADMIN_TOKEN
   set +a
   ctl migrate >/dev/null
   demo_site

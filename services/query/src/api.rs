@@ -33,7 +33,8 @@ fn change_percent(current: i64, previous: i64) -> Option<f64> {
     (previous != 0).then(|| ((current - previous) as f64 * 1000.0 / previous as f64).round() / 10.0)
 }
 
-/// A period's totals, with the previous period's when `compare=previous_period`.
+/// Totals, with the previous period's and the change when
+/// `compare=previous_period` was asked for.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PeriodTotals {
     #[serde(flatten)]
@@ -49,6 +50,24 @@ impl PeriodTotals {
         let change_percent = previous.as_ref().map(|p| Change::between(&totals, p));
         Self { totals, previous, change_percent }
     }
+}
+
+/// The errors every site endpoint may answer, each a one-line JSON error.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum SiteErrors {
+    /// A parameter is invalid; the error names it.
+    #[response(status = 400)]
+    BadParameter(ErrorBody),
+    /// Missing or invalid token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Another site's token.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Unknown site.
+    #[response(status = 404)]
+    UnknownSite(ErrorBody),
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -94,11 +113,7 @@ pub struct ChartPoint {
     /// In the calendar's own month names.
     pub label: String,
     #[serde(flatten)]
-    pub totals: Totals,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous: Option<Totals>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub change_percent: Option<Change>,
+    pub totals: PeriodTotals,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -206,7 +221,7 @@ pub struct Cleared {
     pub generation: i64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, utoipa::ToResponse)]
 pub struct ErrorBody {
     /// One line naming the problem, e.g. `days: expected a whole number from 1 to 3650`.
     pub error: String,

@@ -293,6 +293,14 @@ impl Pipeline {
         response.json().await.expect("overview JSON")
     }
 
+    /// Waits until the metric `series` at `ops_url` reaches at least `min`.
+    pub async fn wait_for_metric(&self, ops_url: &str, series: &str, min: f64) {
+        crate::eventually(&format!("{series} >= {min}"), std::time::Duration::from_secs(30), || async {
+            (self.metric(ops_url, series).await >= min).then_some(())
+        })
+        .await;
+    }
+
     /// The value of a metric series (`name{labels}` exactly as exposed), 0 if absent.
     pub async fn metric(&self, ops_url: &str, series: &str) -> f64 {
         let text =

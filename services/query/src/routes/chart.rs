@@ -2,7 +2,7 @@
 //! in the Gregorian or Persian calendar, oldest first, empty buckets as 0.
 
 use super::{SiteRequest, cached};
-use crate::api::{Change, Chart, ChartPoint};
+use crate::api::{Chart, ChartPoint, PeriodTotals};
 use crate::calendar::{Calendar, Period, buckets};
 use crate::error::QueryError;
 use crate::params::{DayRange, Params, count};
@@ -17,10 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
     params(crate::api::ChartParams),
     responses(
         (status = 200, description = "The answer", body = Chart),
-        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
-        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
-        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+        crate::api::SiteErrors,
     )
 )]
 pub async fn chart(
@@ -77,9 +74,7 @@ pub async fn chart(
                     start: bucket.range.from,
                     end: bucket.range.to,
                     label: bucket.label.clone(),
-                    totals: *t,
-                    change_percent: previous.as_ref().map(|p| Change::between(t, p)),
-                    previous,
+                    totals: PeriodTotals::new(*t, previous),
                 }
             })
             .collect();

@@ -19,10 +19,7 @@ use crate::stats;
     params(crate::api::RangeParams),
     responses(
         (status = 200, description = "The answer", body = Overview),
-        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
-        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
-        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+        crate::api::SiteErrors,
     )
 )]
 pub async fn overview(

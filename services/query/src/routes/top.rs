@@ -34,10 +34,7 @@ pub const DIMENSIONS: [&str; 13] = [
     params(crate::api::RangeParams),
     responses(
         (status = 200, description = "The answer", body = TopPages),
-        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
-        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
-        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+        crate::api::SiteErrors,
     )
 )]
 pub async fn top_pages(
@@ -73,10 +70,7 @@ pub async fn top_pages(
     params(crate::api::RangeParams),
     responses(
         (status = 200, description = "The answer", body = TopCountries),
-        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
-        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
-        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+        crate::api::SiteErrors,
     )
 )]
 pub async fn top_countries(
@@ -111,10 +105,7 @@ pub async fn top_countries(
     params(crate::api::BreakdownParams, crate::api::RangeParams),
     responses(
         (status = 200, description = "The answer", body = Breakdown),
-        (status = 400, description = "A parameter is invalid; the error names it", body = crate::api::ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = crate::api::ErrorBody),
-        (status = 403, description = "Another site's token", body = crate::api::ErrorBody),
-        (status = 404, description = "Unknown site", body = crate::api::ErrorBody),
+        crate::api::SiteErrors,
     )
 )]
 pub async fn breakdown(

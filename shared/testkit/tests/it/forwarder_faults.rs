@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use analytics_events::{Event, EventType, Message, Source};
-use analytics_testkit::{FaultStores, Instances, Pipeline, PipelineOptions, eventually};
+use analytics_testkit::{FaultStores, Instances, Pipeline, PipelineOptions};
 
 async fn pipeline(forwarders: Instances, heartbeat_ttl_ms: u64) -> Pipeline {
     let stores = &FaultStores::get().await.stores;
@@ -52,14 +52,7 @@ async fn inflight(pipeline: &Pipeline, instance: &str) -> i64 {
     redis::cmd("SCARD").arg(key).query_async(&mut redis).await.expect("SCARD")
 }
 
-/// Waits until the forwarder at `url` has had at least one batch confirmed.
-async fn first_confirm(pipeline: &Pipeline, url: &str) {
-    eventually("a first confirmed batch", Duration::from_secs(30), || async {
-        let confirmed = pipeline.metric(url, "analytics_forwarder_batches_total{outcome=\"confirmed\"}").await;
-        (confirmed > 0.0).then_some(())
-    })
-    .await;
-}
+const CONFIRMED: &str = "analytics_forwarder_batches_total{outcome=\"confirmed\"}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_forwarder_killed_mid_flight_republishes_after_restart() {
@@ -69,7 +62,7 @@ async fn faults_forwarder_killed_mid_flight_republishes_after_restart() {
         let sender = pipeline.sender();
         async move { sender.pageviews(30_000, 100).await }
     });
-    first_confirm(&pipeline, &pipeline.forwarder_processes[0].url()).await;
+    pipeline.wait_for_metric(&pipeline.forwarder_processes[0].url(), CONFIRMED, 1.0).await;
     pipeline.forwarder_processes[0].kill9().await;
     // Whatever the kill interrupted, plus one batch surely in flight: claimed,
     // never confirmed.
@@ -89,7 +82,7 @@ async fn faults_dead_forwarders_batches_are_adopted_by_a_live_one() {
         let sender = pipeline.sender();
         async move { sender.pageviews(30_000, 100).await }
     });
-    first_confirm(&pipeline, &pipeline.forwarder_processes[0].url()).await;
+    pipeline.wait_for_metric(&pipeline.forwarder_processes[0].url(), CONFIRMED, 1.0).await;
     pipeline.forwarder_processes[0].kill9().await;
     // A batch the dead instance surely held, and one of an instance (a pod
     // scaled away earlier) that never heartbeats at all.
@@ -112,7 +105,7 @@ async fn faults_rabbitmq_down_for_ten_seconds_under_load() {
         let sender = pipeline.sender();
         async move { sender.pageviews(20_000, 100).await }
     });
-    first_confirm(&pipeline, &pipeline.forwarder_ops_url).await;
+    pipeline.wait_for_metric(&pipeline.forwarder_ops_url, CONFIRMED, 1.0).await;
     stores.control("stop", "rabbitmq").await;
     // The outage itself is the scenario: ingest keeps accepting into Redis
     // while the broker is gone.
@@ -147,7 +140,7 @@ async fn faults_redis_restarted_while_idle_and_while_claiming() {
         let sender = sender.clone();
         async move { sender.pageviews(20_000, 100).await }
     });
-    first_confirm(&pipeline, &pipeline.forwarder_ops_url).await;
+    pipeline.wait_for_metric(&pipeline.forwarder_ops_url, CONFIRMED, 1.0).await;
     stores.control("stop", "redis").await;
     stores.control("start", "redis").await;
     let (third, refused) = load.await.expect("load");

@@ -47,6 +47,22 @@ const VISITORS_CTE: &str = "v AS (
 impl Applier {
     /// Applies `batches` (with their parsed ids) exactly once each.
     pub async fn apply(&self, batches: &[(Uuid, EventBatch)]) -> Result<Outcome, ApplyError> {
+        let result = self.apply_once(batches).await;
+        if let Err(ApplyError(error)) = &result {
+            // "No partition for this row": one was dropped behind our cache's
+            // back (retention in another aggregator); the retry re-creates it.
+            let missing_partition = error
+                .downcast_ref::<tokio_postgres::Error>()
+                .and_then(tokio_postgres::Error::code)
+                .is_some_and(|code| *code == tokio_postgres::error::SqlState::CHECK_VIOLATION);
+            if missing_partition {
+                self.partitions.forget();
+            }
+        }
+        result
+    }
+
+    async fn apply_once(&self, batches: &[(Uuid, EventBatch)]) -> Result<Outcome, ApplyError> {
         let mut client = self.pool.get().await.map_err(anyhow::Error::from)?;
         self.partitions.ensure(&client, &self.days_touched(batches).await).await?;
 
@@ -81,10 +97,7 @@ impl Applier {
             }
         }
         outcome.deltas.finish();
-        upsert_hourly(&transaction, &outcome.deltas).await?;
-        upsert_dimensions(&transaction, &outcome.deltas).await?;
-        upsert_speed(&transaction, &outcome.deltas).await?;
-        upsert_titles(&transaction, &outcome.deltas).await?;
+        write_deltas(&transaction, &outcome.deltas).await?;
         transaction.commit().await?;
         Ok(outcome)
     }
@@ -94,10 +107,10 @@ impl Applier {
         let mut days = Vec::new();
         for (_, batch) in batches {
             for event in &batch.events {
-                if let Some(site) = self.sites.resolve(&event.site_id).await {
-                    if let Some((day, _)) = local_bucket(event.timestamp_ms, site.timezone) {
-                        days.push(day);
-                    }
+                if let Some(site) = self.sites.resolve(&event.site_id).await
+                    && let Some((day, _)) = local_bucket(event.timestamp_ms, site.timezone)
+                {
+                    days.push(day);
                 }
             }
         }
@@ -105,6 +118,15 @@ impl Applier {
         days.dedup();
         days
     }
+}
+
+/// Adds `deltas` to the rollups inside `transaction`: the one write path of
+/// live batches and backfills alike.
+pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    upsert_hourly(transaction, deltas).await?;
+    upsert_dimensions(transaction, deltas).await?;
+    upsert_speed(transaction, deltas).await?;
+    upsert_titles(transaction, deltas).await
 }
 
 /// Row indexes and visitor ids, flattened, for [`VISITORS_CTE`].

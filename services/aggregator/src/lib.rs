@@ -5,9 +5,10 @@
 //! however often RabbitMQ delivers it.
 
 mod apply;
+pub mod backfill;
 mod classify;
 mod consume;
-mod maintenance;
+pub mod maintenance;
 mod metrics;
 mod partitions;
 mod referrer;

@@ -8,11 +8,12 @@ use analytics_telemetry::Shutdown;
 use chrono::{Days, Utc};
 
 use crate::apply::Applier;
+use crate::partitions::Partitions;
 use crate::settings::AggregatorSettings;
 
 pub async fn run(applier: Arc<Applier>, settings: AggregatorSettings, shutdown: Shutdown) {
     loop {
-        if let Err(error) = once(&applier, &settings).await {
+        if let Err(error) = once(&applier.pool, &applier.partitions, &settings).await {
             tracing::warn!(error = format!("{error:#}"), "maintenance failed; retrying next round");
         }
         tokio::select! {
@@ -22,15 +23,31 @@ pub async fn run(applier: Arc<Applier>, settings: AggregatorSettings, shutdown: 
     }
 }
 
-async fn once(applier: &Applier, settings: &AggregatorSettings) -> anyhow::Result<()> {
-    let client = applier.pool.get().await?;
+/// What one maintenance round did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Report {
+    pub dropped_partitions: Vec<String>,
+    pub pruned_batch_ids: u64,
+}
+
+/// One maintenance round, as the timer runs it (public for tests and operators).
+pub async fn run_once(pool: &analytics_store::PgPool, settings: &AggregatorSettings) -> anyhow::Result<Report> {
+    once(pool, &Partitions::default(), settings).await
+}
+
+async fn once(
+    pool: &analytics_store::PgPool,
+    partitions: &Partitions,
+    settings: &AggregatorSettings,
+) -> anyhow::Result<Report> {
+    let client = pool.get().await?;
     // Local days run up to 14 h ahead of and 12 h behind UTC, and events may be 24 h old.
     let today = Utc::now().date_naive();
     let first = today.checked_sub_days(Days::new(2)).unwrap_or(today);
     let days: Vec<_> = first.iter_days().take(settings.partition_days_ahead as usize + 3).collect();
-    applier.partitions.ensure(&client, &days).await?;
+    partitions.ensure(&client, &days).await?;
     let oldest_kept = today.checked_sub_days(Days::new(settings.retention_days)).unwrap_or(today);
-    let dropped = applier.partitions.drop_before(&client, oldest_kept).await?;
+    let dropped = partitions.drop_before(&client, oldest_kept).await?;
     if !dropped.is_empty() {
         tracing::info!(partitions = dropped.len(), %oldest_kept, "dropped rollup partitions past retention");
     }
@@ -38,5 +55,5 @@ async fn once(applier: &Applier, settings: &AggregatorSettings) -> anyhow::Resul
     if pruned > 0 {
         tracing::info!(pruned, "pruned old batch ids");
     }
-    Ok(())
+    Ok(Report { dropped_partitions: dropped, pruned_batch_ids: pruned })
 }

@@ -50,6 +50,12 @@ impl Partitions {
         Ok(())
     }
 
+    /// Forgets which partitions exist, so the next [`Self::ensure`] checks
+    /// again: another aggregator's maintenance may have dropped one.
+    pub fn forget(&self) {
+        self.known.lock().expect("partition cache lock").clear();
+    }
+
     /// Drops every partition of a day before `oldest_kept`; returns their names.
     pub async fn drop_before(
         &self,

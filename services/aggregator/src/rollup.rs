@@ -28,7 +28,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, is_pageview: bool, visitor: i64) {
+    pub(crate) fn add(&mut self, is_pageview: bool, visitor: i64) {
         if is_pageview {
             self.pageviews += 1;
         } else {
@@ -84,7 +84,7 @@ pub fn speed_bucket(ms: u32) -> usize {
 }
 
 impl Histogram {
-    fn add(&mut self, ms: u32) {
+    pub(crate) fn add(&mut self, ms: u32) {
         let bucket = speed_bucket(ms);
         if self.buckets.len() <= bucket {
             self.buckets.resize(bucket + 1, 0);

@@ -23,7 +23,7 @@ enum Command {
         #[command(subcommand)]
         command: SiteCommand,
     },
-    /// Send realistic traffic to ingest (demos, benchmarks).
+    /// Send realistic traffic to ingest, or write a history of rollups (demos, benchmarks).
     Simulate(simulate::Args),
 }
 
@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
             let sites = analytics_store::sites::list_sites(&client).await.context("listing sites")?;
             println!("{}", serde_json::to_string_pretty(&sites)?);
         }
-        Command::Simulate(args) => simulate::run(args).await?,
+        Command::Simulate(args) => simulate::run(args, &settings.postgres).await?,
     }
     Ok(())
 }

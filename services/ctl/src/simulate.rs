@@ -28,6 +28,36 @@ pub struct Args {
     /// Distinct visitors to draw from.
     #[arg(long, default_value_t = 500)]
     visitors: u32,
+    /// Instead of sending traffic, write this many days of rollups ending
+    /// today straight into Postgres, through the aggregator's upsert path.
+    #[arg(long)]
+    backfill_days: Option<u32>,
+    /// With --backfill-days: pageviews per day.
+    #[arg(long, default_value_t = 1_000_000)]
+    pageviews_per_day: u64,
+}
+
+/// `--backfill-days`: a history of rollups for demos and benchmarks.
+async fn backfill(args: &Args, days: u32, postgres: &analytics_config::PostgresSettings) -> anyhow::Result<()> {
+    let client = analytics_store::connect(postgres.url()).await?;
+    let sites = analytics_store::sites::list_sites(&client).await?;
+    let site = sites
+        .iter()
+        .find(|s| s.id.to_string() == args.site || s.domain == args.site)
+        .ok_or_else(|| anyhow::anyhow!("site {:?} not found", args.site))?;
+    let pool = analytics_store::pg_pool(postgres)?;
+    let spec = analytics_aggregator::backfill::BackfillSpec {
+        days,
+        pageviews_per_day: args.pageviews_per_day,
+        pages: 5_000,
+        countries: 150,
+        visitors_per_day: args.pageviews_per_day / 5,
+    };
+    let today = chrono::Utc::now().with_timezone(&site.timezone).date_naive();
+    let started = Instant::now();
+    let rows = analytics_aggregator::backfill::backfill(&pool, site.id, today, &spec).await?;
+    println!("{}", serde_json::json!({ "days": days, "rows": rows, "seconds": started.elapsed().as_secs_f64() }));
+    Ok(())
 }
 
 const PAGES: &[(&str, &str)] = &[
@@ -54,7 +84,10 @@ const USER_AGENTS: &[&str] = &[
 
 const REFERRERS: &[&str] = &["", "", "https://www.google.com/", "https://t.me/", "https://news.ycombinator.com/"];
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args, postgres: &analytics_config::PostgresSettings) -> anyhow::Result<()> {
+    if let Some(days) = args.backfill_days {
+        return backfill(&args, days, postgres).await;
+    }
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let url = format!("{}/v1/events", args.ingest_url.trim_end_matches('/'));
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.1));

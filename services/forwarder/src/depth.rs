@@ -33,11 +33,11 @@ impl DepthReader {
             if side_channel.is_none() {
                 side_channel = self.broker.side_channel().await.ok();
             }
-            if let Some(channel) = &side_channel {
-                if let Err(error) = self.read_broker(channel).await {
-                    tracing::debug!(error = format!("{error:#}"), "reading broker depths failed");
-                    side_channel = None;
-                }
+            if let Some(channel) = &side_channel
+                && let Err(error) = self.read_broker(channel).await
+            {
+                tracing::debug!(error = format!("{error:#}"), "reading broker depths failed");
+                side_channel = None;
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

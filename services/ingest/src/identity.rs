@@ -30,10 +30,10 @@ impl Identity {
     /// The salt of `now`'s UTC day, from memory after the first call of the day.
     pub async fn salt(&self, now: DateTime<Utc>) -> redis::RedisResult<[u8; 32]> {
         let day = now.date_naive();
-        if let Some((cached_day, salt)) = *self.current.lock().expect("salt lock") {
-            if cached_day == day {
-                return Ok(salt);
-            }
+        if let Some((cached_day, salt)) = *self.current.lock().expect("salt lock")
+            && cached_day == day
+        {
+            return Ok(salt);
         }
         let mut candidate = [0u8; 32];
         rand::rng().fill_bytes(&mut candidate);

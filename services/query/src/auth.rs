@@ -20,10 +20,10 @@ pub fn bearer(request: &HttpRequest) -> Option<&str> {
 pub async fn authorize_site(request: &HttpRequest, sites: &SiteDirectory, site: &str) -> Result<Arc<Site>, QueryError> {
     let token_hash = hash_token(bearer(request).ok_or(QueryError::Unauthorized)?);
     let target = sites.resolve(site).await;
-    if let Some(target) = &target {
-        if bool::from(target.api_token_hash.ct_eq(&token_hash)) {
-            return Ok(target.clone());
-        }
+    if let Some(target) = &target
+        && bool::from(target.api_token_hash.ct_eq(&token_hash))
+    {
+        return Ok(target.clone());
     }
     match (sites.by_token_hash(&token_hash).await, target) {
         (None, _) => Err(QueryError::Unauthorized),

@@ -10,6 +10,9 @@ use crate::stores::Stores;
 /// count (an empty or library user agent is dropped as a bot).
 pub const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0";
 
+/// The one browser origin the in-process query service allows (CORS).
+pub const PANEL_ORIGIN: &str = "http://panel.test";
+
 /// The admin token of the in-process query service.
 pub const TEST_ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -159,6 +162,7 @@ impl Pipeline {
         query.redis = namespace.redis.clone();
         query.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
         query.query.cache_live_seconds = options.query_cache_live_seconds;
+        query.query.cors_origins = PANEL_ORIGIN.to_owned();
         let query = analytics_query::Application::build(query).await.expect("query builds");
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped(shutdown.clone())));

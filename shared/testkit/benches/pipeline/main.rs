@@ -5,6 +5,7 @@
 mod aggregator;
 mod cpu;
 mod forwarder;
+mod query;
 mod sample;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -16,5 +17,8 @@ async fn main() {
     }
     if all || what.iter().any(|w| w == "aggregator") {
         aggregator::run().await;
+    }
+    if all || what.iter().any(|w| w == "query") {
+        query::run().await;
     }
 }

@@ -9,6 +9,7 @@ mod ingest_input;
 mod pipeline;
 mod query_api;
 mod query_auth;
+mod retention;
 
 fn pageviews(site: &str, n: usize) -> serde_json::Value {
     let events: Vec<serde_json::Value> = (0..n)

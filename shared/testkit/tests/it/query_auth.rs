@@ -44,3 +44,27 @@ async fn overview_needs_the_sites_own_token() {
     assert!(body["error"].as_str().expect("error text").starts_with("site:"));
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_may_call_only_from_the_allowed_origin() {
+    let pipeline = Pipeline::start("UTC").await;
+    let url = format!("{}/api/analytics/overview/?site={}", pipeline.query_url, pipeline.site_id);
+    let preflight = |origin: &'static str| {
+        let request = pipeline
+            .http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization");
+        async move { request.send().await.expect("query reachable") }
+    };
+    let allowed = preflight(analytics_testkit::PANEL_ORIGIN).await;
+    assert!(allowed.status().is_success());
+    assert_eq!(
+        allowed.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some(analytics_testkit::PANEL_ORIGIN)
+    );
+    let refused = preflight("http://elsewhere.test").await;
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    pipeline.stop().await;
+}

@@ -111,7 +111,7 @@ write_env() {
 cmd_up() {
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   "$SCRIPT_DIR/stores.sh" up >/dev/null
-  "$SCRIPT_DIR/fetch-data.sh"
+  ANALYTICS_DATA_DIR=$BASE/data "$SCRIPT_DIR/fetch-data.sh"
   if [ -z "${ANALYTICS_SKIP_BUILD:-}" ]; then
     log "building release binaries (a first build takes about 6 minutes on 2 cores)"
     (cd "$REPO" && cargo build --release --bins --quiet)
@@ -122,6 +122,8 @@ cmd_up() {
   secrets
   ANALYTICS__INGEST__INGEST_KEY=$INGEST_KEY
   ANALYTICS__QUERY__ADMIN_TOKEN=$ADMIN_TOKEN
+  # Absolute, so the services find it whatever directory this runs from.
+  ANALYTICS__AGGREGATOR__UA_REGEXES=$BASE/data/regexes.yaml
   set +a
   ctl migrate >/dev/null
   demo_site

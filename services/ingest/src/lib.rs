@@ -4,6 +4,7 @@
 //! A sender gets 2xx only after Redis has stored the event.
 
 mod error;
+mod event;
 mod identity;
 mod metrics;
 mod normalise;

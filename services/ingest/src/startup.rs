@@ -66,6 +66,7 @@ impl Application {
                     .app_data(state.clone())
                     .configure(analytics_telemetry::ops_routes(ops.clone()))
                     .route("/v1/events", web::post().to(crate::routes::native::post_events))
+                    .route("/api/event", web::post().to(crate::routes::plausible::post_event))
             }
         })
         .disable_signals()

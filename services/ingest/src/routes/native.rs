@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use analytics_events::{Event, EventType, Message, Protocol, Source, Timing};
+use analytics_events::{Event, EventType, Message, Protocol, Timing};
 use chrono::Utc;
 use serde::Deserialize;
 
 use crate::error::IngestError;
+use crate::event::{Draft, Rejection, invalid, stringify_props};
 use crate::metrics::outcome;
-use crate::normalise::{Location, is_app_user_agent, location_from_path, location_from_url, truncate};
-use crate::queue::Pushed;
+use crate::normalise::{is_app_user_agent, location_from_path, location_from_url};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -68,9 +68,6 @@ struct TimingIn {
     load_ms: Option<u32>,
 }
 
-const MAX_PROPS: usize = 30;
-const MAX_PROP_LEN: usize = 500;
-const MAX_TEXT_LEN: usize = 2000;
 /// Timestamps are accepted from 24 h in the past to 1 min in the future.
 const MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 const MAX_AHEAD_MS: i64 = 60 * 1000;
@@ -97,12 +94,9 @@ async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) 
     }
 
     let now = Utc::now();
-    let salt = state.identity.salt(now).await.map_err(|error| {
-        tracing::warn!(%error, "reading the visitor salt failed");
-        IngestError::Unavailable
-    })?;
+    let salt = super::salt(state, now).await?;
     let peer_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let header_ua = header(request, "user-agent");
+    let header_ua = super::header(request, "user-agent");
     let app_header = server_side && request.headers().contains_key("x-app-source");
 
     let mut encoded = Vec::with_capacity(batch.events.len());
@@ -124,20 +118,7 @@ async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) 
         }
     }
 
-    match state.queue.push(&encoded, idempotency_key.as_deref()).await {
-        Ok(Pushed::Stored) => state.metrics.count(outcome::ACCEPTED, encoded.len()),
-        // A retry of a request already stored: same answer, nothing added.
-        Ok(Pushed::AlreadyStored) => state.metrics.count(outcome::DUPLICATE, encoded.len()),
-        Err(error) => {
-            let reason = match error {
-                IngestError::Backpressure => outcome::BACKPRESSURE,
-                _ => outcome::UNAVAILABLE,
-            };
-            state.metrics.count(reason, encoded.len());
-            return Err(error);
-        }
-    }
-    state.metrics.push_size.observe(encoded.len() as f64);
+    super::enqueue(state, &encoded, idempotency_key.as_deref()).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "accepted": encoded.len(), "rejected": rejected })))
 }
 
@@ -164,22 +145,12 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, IngestError>
     if valid { Ok(Some(key.to_owned())) } else { Err(IngestError::BadIdempotencyKey) }
 }
 
-fn header(request: &HttpRequest, name: &str) -> String {
-    request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
-}
-
 struct EventContext<'a> {
     server_side: bool,
     app_header: bool,
     peer_ip: &'a str,
     header_ua: &'a str,
     now_ms: i64,
-}
-
-type Rejection = (&'static str, String);
-
-fn invalid(message: impl Into<String>) -> Rejection {
-    (outcome::INVALID, message.into())
 }
 
 async fn to_event(
@@ -216,60 +187,30 @@ async fn to_event(
     };
     let props = stringify_props(input.props.unwrap_or_default())?;
     let user_agent = input.user_agent.unwrap_or_else(|| context.header_ua.to_owned());
-    let ip = input.ip.unwrap_or_else(|| context.peer_ip.to_owned());
     let is_app = matches!(input.source, Some(SourceIn::App))
         || input.app.is_some()
         || context.app_header
         || is_app_user_agent(&user_agent);
     let (app_platform, app_version) =
         input.app.map(|a| (a.platform.unwrap_or_default(), a.version.unwrap_or_default())).unwrap_or_default();
-    let site_id = site.id.to_string();
-    let Location { hostname, path, utm_source, utm_medium, utm_campaign } = location;
-
-    Ok(Event {
-        visitor_id: crate::identity::visitor_id(salt, &site_id, &ip, &user_agent),
-        site_id,
-        r#type: event_type as i32,
-        name: truncate(&name, MAX_TEXT_LEN),
-        timestamp_ms,
-        hostname,
-        path,
-        title: truncate(input.title.as_deref().unwrap_or_default(), MAX_TEXT_LEN),
-        referrer: truncate(input.referrer.as_deref().unwrap_or_default(), MAX_TEXT_LEN),
-        source: if is_app { Source::App } else { Source::Web } as i32,
-        user_agent: truncate(&user_agent, MAX_TEXT_LEN),
-        country: String::new(),
+    let draft = Draft {
+        site_id: site.id.to_string(),
+        event_type,
+        name,
+        location,
+        title: input.title.unwrap_or_default(),
+        referrer: input.referrer.unwrap_or_default(),
         props,
-        timing: input.timing.map(|t| Timing { response_ms: t.response_ms, ttfb_ms: t.ttfb_ms, load_ms: t.load_ms }),
-        utm_source,
-        utm_medium,
-        utm_campaign,
+        ip: input.ip.unwrap_or_else(|| context.peer_ip.to_owned()),
+        user_agent,
+        timestamp_ms,
+        is_app,
         app_platform,
         app_version,
         authenticated: input.authenticated.unwrap_or(false),
-        protocol: if context.server_side { Protocol::Server } else { Protocol::Native } as i32,
+        timing: input.timing.map(|t| Timing { response_ms: t.response_ms, ttfb_ms: t.ttfb_ms, load_ms: t.load_ms }),
+        protocol: if context.server_side { Protocol::Server } else { Protocol::Native },
         received_ms: context.now_ms,
-    })
-}
-
-fn stringify_props(props: BTreeMap<String, serde_json::Value>) -> Result<BTreeMap<String, String>, Rejection> {
-    if props.len() > MAX_PROPS {
-        return Err(invalid(format!("props: {} keys, at most {MAX_PROPS}", props.len())));
-    }
-    props
-        .into_iter()
-        .map(|(key, value)| {
-            let value = match value {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
-                    return Err(invalid(format!("props.{key}: must be a string, number or boolean")));
-                }
-                other => other.to_string(),
-            };
-            if key.len() > MAX_PROP_LEN || value.len() > MAX_PROP_LEN {
-                return Err(invalid(format!("props.{key}: longer than {MAX_PROP_LEN} bytes")));
-            }
-            Ok((key, value))
-        })
-        .collect()
+    };
+    Ok(draft.into_event(salt))
 }

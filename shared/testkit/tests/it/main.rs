@@ -7,6 +7,7 @@ mod binaries;
 mod forwarder_faults;
 mod ingest_input;
 mod pipeline;
+mod plausible;
 mod query_api;
 mod query_auth;
 mod retention;

@@ -34,7 +34,7 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
     })
     .await;
     db.execute(
-        "INSERT INTO processed_batches (batch_id, event_count, processed_at) VALUES ($1, 1, now() - interval '8 days')",
+        "INSERT INTO processed_batches (batch_id, event_count, processed_at) VALUES ($1, 1, now() - interval '3 days')",
         &[&uuid::Uuid::now_v7()],
     )
     .await
@@ -42,10 +42,13 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
 
     let mut settings: analytics_aggregator::Settings =
         analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
+    // Shorter than the running aggregator's own settings (760 and 7 days), so
+    // its background round cannot be the one that drops or prunes.
     settings.aggregator.retention_days = 30;
+    settings.aggregator.batch_id_retention_days = 2;
     let pool = analytics_store::pg_pool(&pipeline.namespace.postgres).expect("pool");
     let report = analytics_aggregator::maintenance::run_once(&pool, &settings.aggregator).await.expect("maintenance");
-    assert_eq!(report.pruned_batch_ids, 1, "only the 8-day-old batch id");
+    assert_eq!(report.pruned_batch_ids, 1, "only the 3-day-old batch id");
     let mut dropped = report.dropped_partitions.clone();
     dropped.sort();
     let suffix = old_day.format("%Y%m%d");

@@ -1,0 +1,95 @@
+//! What every intake protocol produces: a checked draft of one event, turned
+//! into the protobuf [`Event`] that goes onto the queue. The client's IP is
+//! used here for the visitor hash and goes no further.
+
+use std::collections::BTreeMap;
+
+use analytics_events::{Event, EventType, Protocol, Source, Timing};
+
+use crate::metrics::outcome;
+use crate::normalise::{Location, truncate};
+
+const MAX_PROPS: usize = 30;
+const MAX_PROP_LEN: usize = 500;
+const MAX_TEXT_LEN: usize = 2000;
+
+/// Why one event was not accepted: the metric outcome and a message naming the field.
+pub type Rejection = (&'static str, String);
+
+pub fn invalid(message: impl Into<String>) -> Rejection {
+    (outcome::INVALID, message.into())
+}
+
+pub struct Draft {
+    pub site_id: String,
+    pub event_type: EventType,
+    pub name: String,
+    pub location: Location,
+    pub title: String,
+    pub referrer: String,
+    pub props: BTreeMap<String, String>,
+    pub user_agent: String,
+    pub ip: String,
+    pub timestamp_ms: i64,
+    pub is_app: bool,
+    pub app_platform: String,
+    pub app_version: String,
+    pub authenticated: bool,
+    pub timing: Option<Timing>,
+    pub protocol: Protocol,
+    pub received_ms: i64,
+}
+
+impl Draft {
+    /// The queued event: texts bounded, the IP reduced to the visitor hash.
+    pub fn into_event(self, salt: &[u8; 32]) -> Event {
+        let Location { hostname, path, utm_source, utm_medium, utm_campaign } = self.location;
+        Event {
+            visitor_id: crate::identity::visitor_id(salt, &self.site_id, &self.ip, &self.user_agent),
+            site_id: self.site_id,
+            r#type: self.event_type as i32,
+            name: truncate(&self.name, MAX_TEXT_LEN),
+            timestamp_ms: self.timestamp_ms,
+            hostname,
+            path,
+            title: truncate(&self.title, MAX_TEXT_LEN),
+            referrer: truncate(&self.referrer, MAX_TEXT_LEN),
+            source: if self.is_app { Source::App } else { Source::Web } as i32,
+            user_agent: truncate(&self.user_agent, MAX_TEXT_LEN),
+            country: String::new(),
+            props: self.props,
+            timing: self.timing,
+            utm_source,
+            utm_medium,
+            utm_campaign,
+            app_platform: self.app_platform,
+            app_version: self.app_version,
+            authenticated: self.authenticated,
+            protocol: self.protocol as i32,
+            received_ms: self.received_ms,
+        }
+    }
+}
+
+/// Custom properties as flat strings: at most 30 keys of at most 500 bytes.
+pub fn stringify_props(props: BTreeMap<String, serde_json::Value>) -> Result<BTreeMap<String, String>, Rejection> {
+    if props.len() > MAX_PROPS {
+        return Err(invalid(format!("props: {} keys, at most {MAX_PROPS}", props.len())));
+    }
+    props
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                    return Err(invalid(format!("props.{key}: must be a string, number or boolean")));
+                }
+                other => other.to_string(),
+            };
+            if key.len() > MAX_PROP_LEN || value.len() > MAX_PROP_LEN {
+                return Err(invalid(format!("props.{key}: longer than {MAX_PROP_LEN} bytes")));
+            }
+            Ok((key, value))
+        })
+        .collect()
+}

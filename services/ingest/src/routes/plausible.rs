@@ -1,0 +1,111 @@
+//! `POST /api/event`: Plausible's tracker protocol, unchanged, so pages with
+//! Plausible's script can send to us as they are. The body is JSON whatever
+//! the content type (the tracker sends `text/plain` to avoid a preflight),
+//! fields have short and long names, and `domain` may list several sites:
+//! the event is recorded once for each. Like Plausible, the answer is 202
+//! `ok` also for events that are not counted (unknown site, bad URL), which
+//! are counted in the metrics instead.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use analytics_events::{EventType, Message, Protocol};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::error::IngestError;
+use crate::event::{Draft, stringify_props};
+use crate::metrics::outcome;
+use crate::normalise::{is_app_user_agent, location_from_url};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+struct PlausibleEvent {
+    #[serde(alias = "n")]
+    name: String,
+    #[serde(alias = "u")]
+    url: String,
+    #[serde(alias = "d")]
+    domain: String,
+    #[serde(alias = "r", default)]
+    referrer: Option<String>,
+    /// An object, or (older trackers) the same object as a JSON string.
+    #[serde(alias = "p", default)]
+    props: Option<serde_json::Value>,
+    /// Single-page apps routing by fragment: the fragment is part of the page.
+    #[serde(rename = "hashMode", alias = "h", default)]
+    hash_mode: Option<serde_json::Value>,
+}
+
+pub async fn post_event(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, IngestError> {
+    let body = super::read_body(payload, state.settings.max_body_bytes).await?;
+    let input: PlausibleEvent = serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let now = Utc::now();
+    let salt = super::salt(&state, now).await?;
+    let mut encoded = Vec::new();
+    for domain in input.domain.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Some(site) = state.sites.resolve(domain).await else {
+            state.metrics.count(outcome::UNKNOWN_SITE, 1);
+            continue;
+        };
+        match draft(&input, site.id.to_string(), &request, now.timestamp_millis()) {
+            Ok(draft) => encoded.push(draft.into_event(&salt).encode_to_vec()),
+            Err((reason, error)) => {
+                state.metrics.count(reason, 1);
+                tracing::debug!(error, "plausible event not counted");
+            }
+        }
+    }
+    super::enqueue(&state, &encoded, None).await?;
+    // The tracker reads nothing but needs CORS to see the answer succeed.
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .content_type("text/plain")
+        .body("ok"))
+}
+
+fn draft(
+    input: &PlausibleEvent,
+    site_id: String,
+    request: &HttpRequest,
+    now_ms: i64,
+) -> Result<Draft, crate::event::Rejection> {
+    let invalid = crate::event::invalid;
+    let mut location = location_from_url(&input.url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?;
+    let hash_mode = matches!(&input.hash_mode, Some(v) if v.as_bool() == Some(true) || v.as_i64() == Some(1));
+    if hash_mode && let Some((_, fragment)) = input.url.split_once('#') {
+        location.path = format!("{}#{fragment}", location.path);
+    }
+    let props = match &input.props {
+        None | Some(serde_json::Value::Null) => BTreeMap::new(),
+        Some(serde_json::Value::String(text)) => {
+            serde_json::from_str(text).map_err(|_| invalid("props: not a JSON object"))?
+        }
+        Some(serde_json::Value::Object(map)) => map.clone().into_iter().collect(),
+        Some(_) => return Err(invalid("props: not a JSON object")),
+    };
+    let user_agent = super::header(request, "user-agent");
+    Ok(Draft {
+        site_id,
+        event_type: if input.name == "pageview" { EventType::Pageview } else { EventType::Custom },
+        name: if input.name == "pageview" { String::new() } else { input.name.clone() },
+        location,
+        title: String::new(),
+        referrer: input.referrer.clone().unwrap_or_default(),
+        props: stringify_props(props)?,
+        ip: request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+        is_app: is_app_user_agent(&user_agent),
+        user_agent,
+        timestamp_ms: now_ms,
+        app_platform: String::new(),
+        app_version: String::new(),
+        authenticated: false,
+        timing: None,
+        protocol: Protocol::Plausible,
+        received_ms: now_ms,
+    })
+}

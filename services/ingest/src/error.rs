@@ -13,6 +13,11 @@ pub enum IngestError {
     TooManyEvents { count: usize, max: usize },
     #[error("Idempotency-Key: 1 to 128 visible ASCII characters")]
     BadIdempotencyKey,
+    #[error("site: unknown site {0:?}")]
+    UnknownSite(String),
+    /// The one event of a single-event protocol was invalid; the message names the field.
+    #[error("{0}")]
+    Rejected(String),
     #[error("X-Ingest-Key: not a valid ingest key")]
     BadIngestKey,
     #[error("queue is over its high-water mark, retry later")]
@@ -42,6 +47,8 @@ impl ResponseError for IngestError {
             }
             IngestError::PayloadTooLarge { .. } | IngestError::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BadIngestKey => StatusCode::UNAUTHORIZED,
+            IngestError::UnknownSite(_) => StatusCode::NOT_FOUND,
+            IngestError::Rejected(_) => StatusCode::BAD_REQUEST,
             IngestError::Backpressure | IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -67,6 +67,11 @@ impl Application {
                     .configure(analytics_telemetry::ops_routes(ops.clone()))
                     .route("/v1/events", web::post().to(crate::routes::native::post_events))
                     .route("/api/event", web::post().to(crate::routes::plausible::post_event))
+                    .route("/api/send", web::post().to(crate::routes::umami::send))
+                    .route(
+                        "/api/send",
+                        web::method(actix_web::http::Method::OPTIONS).to(crate::routes::umami::preflight),
+                    )
             }
         })
         .disable_signals()

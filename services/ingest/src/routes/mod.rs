@@ -3,6 +3,7 @@
 mod body;
 pub mod native;
 pub mod plausible;
+pub mod umami;
 
 use actix_web::HttpRequest;
 pub use body::read_body;

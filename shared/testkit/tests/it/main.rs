@@ -11,6 +11,7 @@ mod plausible;
 mod query_api;
 mod query_auth;
 mod retention;
+mod umami;
 
 fn pageviews(site: &str, n: usize) -> serde_json::Value {
     let events: Vec<serde_json::Value> = (0..n)

@@ -2,10 +2,11 @@
 //! deltas of the batches not seen before, commit. Only then are they acked.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use analytics_events::EventBatch;
 use analytics_store::PgPool;
-use analytics_store::sites::SiteDirectory;
+use analytics_store::sites::{Site, SiteDirectory};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
@@ -63,8 +64,17 @@ impl Applier {
     }
 
     async fn apply_once(&self, batches: &[(Uuid, EventBatch)]) -> Result<Outcome, ApplyError> {
+        // Each event's site, looked up once for both the partitions and the deltas.
+        let mut sites = Vec::with_capacity(batches.len());
+        for (_, batch) in batches {
+            let mut of_batch = Vec::with_capacity(batch.events.len());
+            for event in &batch.events {
+                of_batch.push(self.sites.resolve(&event.site_id).await);
+            }
+            sites.push(of_batch);
+        }
         let mut client = self.pool.get().await.map_err(anyhow::Error::from)?;
-        self.partitions.ensure(&client, &self.days_touched(batches).await).await?;
+        self.partitions.ensure(&client, &days_touched(batches, &sites)).await?;
 
         let transaction = client.transaction().await?;
         let ids: Vec<Uuid> = batches.iter().map(|(id, _)| *id).collect();
@@ -82,16 +92,16 @@ impl Applier {
 
         let mut outcome = Outcome::default();
         let mut taken = HashSet::new();
-        for (id, batch) in batches {
+        for ((id, batch), sites) in batches.iter().zip(&sites) {
             // `taken`: the same id twice in one group (a republish racing its original) counts once.
             if !new.contains(id) || !taken.insert(*id) {
                 outcome.duplicate_batches += 1;
                 continue;
             }
             outcome.applied_batches += 1;
-            for event in &batch.events {
-                match self.sites.resolve(&event.site_id).await {
-                    Some(site) => outcome.deltas.add(event, &site, &self.classifier),
+            for (event, site) in batch.events.iter().zip(sites) {
+                match site {
+                    Some(site) => outcome.deltas.add(event, site, &self.classifier),
                     None => outcome.deltas.drop_event("unknown_site"),
                 }
             }
@@ -101,23 +111,19 @@ impl Applier {
         transaction.commit().await?;
         Ok(outcome)
     }
+}
 
-    /// Local days the batches' events fall on, for [`Partitions::ensure`].
-    async fn days_touched(&self, batches: &[(Uuid, EventBatch)]) -> Vec<chrono::NaiveDate> {
-        let mut days = Vec::new();
-        for (_, batch) in batches {
-            for event in &batch.events {
-                if let Some(site) = self.sites.resolve(&event.site_id).await
-                    && let Some((day, _)) = local_bucket(event.timestamp_ms, site.timezone)
-                {
-                    days.push(day);
-                }
-            }
-        }
-        days.sort_unstable();
-        days.dedup();
-        days
-    }
+/// Local days the batches' events fall on, for [`Partitions::ensure`].
+fn days_touched(batches: &[(Uuid, EventBatch)], sites: &[Vec<Option<Arc<Site>>>]) -> Vec<chrono::NaiveDate> {
+    let mut days: Vec<chrono::NaiveDate> = batches
+        .iter()
+        .zip(sites)
+        .flat_map(|((_, batch), sites)| batch.events.iter().zip(sites))
+        .filter_map(|(event, site)| local_bucket(event.timestamp_ms, site.as_ref()?.timezone).map(|(day, _)| day))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    days
 }
 
 /// Adds `deltas` to the rollups inside `transaction`: the one write path of

@@ -41,6 +41,45 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// A pageview as a browser tracker sends it (Plausible, Umami): the client
+    /// is the request's peer and user agent, the time is now, no app fields.
+    /// Callers set the name, title, referrer and props they have.
+    pub fn from_browser(
+        request: &actix_web::HttpRequest,
+        site_id: String,
+        location: Location,
+        protocol: Protocol,
+        now_ms: i64,
+    ) -> Self {
+        let user_agent = crate::routes::header(request, "user-agent");
+        Self {
+            site_id,
+            event_type: EventType::Pageview,
+            name: String::new(),
+            location,
+            title: String::new(),
+            referrer: String::new(),
+            props: BTreeMap::new(),
+            ip: request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            is_app: crate::normalise::is_app_user_agent(&user_agent),
+            user_agent,
+            timestamp_ms: now_ms,
+            app_platform: String::new(),
+            app_version: String::new(),
+            authenticated: false,
+            timing: None,
+            protocol,
+            received_ms: now_ms,
+        }
+    }
+
+    /// A custom event named `name`, or a pageview when `name` is empty.
+    pub fn named(mut self, name: String) -> Self {
+        self.event_type = if name.is_empty() { EventType::Pageview } else { EventType::Custom };
+        self.name = name;
+        self
+    }
+
     /// The queued event: texts bounded, the IP reduced to the visitor hash.
     pub fn into_event(self, salt: &[u8; 32]) -> Event {
         let Location { hostname, path, utm_source, utm_medium, utm_campaign } = self.location;

@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use analytics_events::{EventType, Message, Protocol};
+use analytics_events::{Message, Protocol};
 use chrono::Utc;
 use serde::Deserialize;
 
 use crate::error::IngestError;
 use crate::event::{Draft, stringify_props};
 use crate::metrics::outcome;
-use crate::normalise::{is_app_user_agent, location_from_url};
+use crate::normalise::location_from_url;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -88,24 +88,9 @@ fn draft(
         Some(serde_json::Value::Object(map)) => map.clone().into_iter().collect(),
         Some(_) => return Err(invalid("props: not a JSON object")),
     };
-    let user_agent = super::header(request, "user-agent");
-    Ok(Draft {
-        site_id,
-        event_type: if input.name == "pageview" { EventType::Pageview } else { EventType::Custom },
-        name: if input.name == "pageview" { String::new() } else { input.name.clone() },
-        location,
-        title: String::new(),
-        referrer: input.referrer.clone().unwrap_or_default(),
-        props: stringify_props(props)?,
-        ip: request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
-        is_app: is_app_user_agent(&user_agent),
-        user_agent,
-        timestamp_ms: now_ms,
-        app_platform: String::new(),
-        app_version: String::new(),
-        authenticated: false,
-        timing: None,
-        protocol: Protocol::Plausible,
-        received_ms: now_ms,
-    })
+    let name = if input.name == "pageview" { String::new() } else { input.name.clone() };
+    let mut draft = Draft::from_browser(request, site_id, location, Protocol::Plausible, now_ms).named(name);
+    draft.referrer = input.referrer.clone().unwrap_or_default();
+    draft.props = stringify_props(props)?;
+    Ok(draft)
 }

@@ -7,14 +7,14 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use analytics_events::{EventType, Message, Protocol};
+use analytics_events::{Message, Protocol};
 use chrono::Utc;
 use serde::Deserialize;
 
 use crate::error::IngestError;
 use crate::event::{Draft, invalid, stringify_props};
 use crate::metrics::outcome;
-use crate::normalise::{is_app_user_agent, location_from_url};
+use crate::normalise::location_from_url;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -96,25 +96,10 @@ fn draft(
     }
     let location = location_from_url(&format!("https://{}{}", payload.hostname, payload.url))
         .ok_or_else(|| invalid("payload.url: not a valid path"))?;
-    let name = payload.name.unwrap_or_default();
-    let user_agent = super::header(request, "user-agent");
-    Ok(Draft {
-        site_id,
-        event_type: if name.is_empty() { EventType::Pageview } else { EventType::Custom },
-        name,
-        location,
-        title: payload.title.unwrap_or_default(),
-        referrer: payload.referrer.unwrap_or_default(),
-        props: stringify_props(payload.data.unwrap_or_default())?,
-        ip: request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
-        is_app: is_app_user_agent(&user_agent),
-        user_agent,
-        timestamp_ms: now_ms,
-        app_platform: String::new(),
-        app_version: String::new(),
-        authenticated: false,
-        timing: None,
-        protocol: Protocol::Umami,
-        received_ms: now_ms,
-    })
+    let mut draft = Draft::from_browser(request, site_id, location, Protocol::Umami, now_ms)
+        .named(payload.name.unwrap_or_default());
+    draft.title = payload.title.unwrap_or_default();
+    draft.referrer = payload.referrer.unwrap_or_default();
+    draft.props = stringify_props(payload.data.unwrap_or_default())?;
+    Ok(draft)
 }

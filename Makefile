@@ -31,6 +31,7 @@ stores: deps
 
 ## test: every test against real Redis, RabbitMQ and Postgres, plus the ops check
 test: stores
+	tracker/check.sh
 	$(CARGO) build --workspace --bins
 	deploy/ops/check.sh
 	$(CARGO) nextest run --workspace --no-fail-fast

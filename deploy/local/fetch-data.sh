@@ -2,11 +2,14 @@
 # Data files the services read at start, fetched once from the npm registry
 # into .local/data/ (or $ANALYTICS_DATA_DIR):
 #   regexes.yaml          user-agent patterns of the uap-core package (Apache-2.0)
+#   country.mmdb          IP to country, ip-location-db's geo-whois-asn-country
+#                         (data CC BY 4.0 by the NRO, nro.net)
 # Idempotent: a file already present is kept.
 set -euo pipefail
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd -P)
 DATA=${ANALYTICS_DATA_DIR:-$REPO/.local/data}
 UAP_VERSION=0.18.0
+GEO_VERSION=2.3.2026061719
 mkdir -p "$DATA"
 
 if ! command -v npm >/dev/null 2>&1; then
@@ -25,3 +28,4 @@ fetch() {
 }
 
 fetch "uap-core@$UAP_VERSION" regexes.yaml regexes.yaml
+fetch "@ip-location-db/geo-whois-asn-country-mmdb@$GEO_VERSION" geo-whois-asn-country.mmdb country.mmdb

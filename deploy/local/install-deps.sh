@@ -16,6 +16,10 @@ PACKAGES=(
   curl ca-certificates
 )
 
+# Node.js builds the tracker and the panel; a machine that has its own node
+# (nvm, NodeSource) keeps it.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -11,15 +11,20 @@
 #   status  one line per service
 #
 # Ports (override with the same variables): INGEST_PORT=8081 QUERY_PORT=8082
-# FORWARDER_PORT=9101 AGGREGATOR_PORT=9102. Store ports: see stores.sh.
+# FORWARDER_PORT=9101 AGGREGATOR_PORT=9102, the admin panel PANEL_PORT=3000.
+# Store ports: see stores.sh.
+# A second stack can share the stores: ANALYTICS_STACK_DIR (its pid files, logs,
+# secrets and stack.env) and ANALYTICS_KEEP_STORES=1 (its `down` leaves the
+# stores running); e2e.sh is that second stack for the tests.
 set -euo pipefail
 
 SCRIPT_DIR=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd -P)
 BASE=${ANALYTICS_LOCAL_DIR:-$REPO/.local}
 BIN=${ANALYTICS_BIN_DIR:-$REPO/target/release}
-RUN_DIR=$BASE/run
-LOG_DIR=$BASE/logs
+STACK_DIR=${ANALYTICS_STACK_DIR:-$BASE}
+RUN_DIR=$STACK_DIR/run
+LOG_DIR=$STACK_DIR/logs
 SERVICES=(ingest forwarder aggregator query)
 DEMO_DOMAIN=${DEMO_DOMAIN:-demo.example.com}
 DEMO_TIMEZONE=${DEMO_TIMEZONE:-Asia/Tehran}
@@ -35,18 +40,76 @@ log() { echo "stack: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 pid_of() {
-  local file=$RUN_DIR/$1.pid pid
+  local file=$RUN_DIR/$1.pid pid exe
   [ -f "$file" ] || return 1
   pid=$(cat "$file")
-  # Ours only if the process still runs our binary: a recycled pid is left alone.
-  [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN/analytics-$1" ] && echo "$pid"
+  # Ours only if the process still runs our binary (or the one a rebuild
+  # replaced, which Linux marks "(deleted)"): a recycled pid is left alone.
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "${exe% (deleted)}" = "$BIN/analytics-$1" ] && echo "$pid"
 }
 
 ctl() { "$BIN/analytics-ctl" "$@"; }
 
+# The admin panel (panel/, Next.js) of the demo site, on PANEL_PORT (3000). A
+# second stack (ANALYTICS_STACK_DIR, e.g. e2e.sh) starts none unless PANEL_PORT
+# is set: the browser tests start their own panel for their own sites.
+PANEL_DIR=$REPO/panel
+if [ -n "${PANEL_PORT:-}" ] || [ "$STACK_DIR" = "$BASE" ]; then PANEL_PORT=${PANEL_PORT:-3000}; else PANEL_PORT=; fi
+
+panel_enabled() {
+  [ -n "$PANEL_PORT" ] && node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+    process.exit(a > 20 || (a == 20 && b >= 9) ? 0 : 1)' 2>/dev/null
+}
+
+panel_pid() {
+  local file=$RUN_DIR/panel.pid pid
+  [ -f "$file" ] || return 1
+  pid=$(cat "$file")
+  # Ours only if still a node process started in panel/ (Next.js renames its
+  # process title, so the command line cannot tell).
+  [ -n "$pid" ] && [ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)")" = node ] &&
+    [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$PANEL_DIR" ] && echo "$pid"
+}
+
+# npm ci and next build when needed (panel/scripts/build.sh), then next start in
+# its own session, so that `down` stops its whole process group and nothing else.
+start_panel() {
+  if ! panel_enabled; then
+    [ -z "$PANEL_PORT" ] || log "panel skipped: it needs Node.js 20.9 or newer (node, npm)"
+    return 0
+  fi
+  if panel_pid >/dev/null; then log "panel already running"; return 0; fi
+  "$PANEL_DIR/scripts/build.sh" || die "the panel did not build"
+  (
+    cd "$PANEL_DIR"
+    QUERY_URL=$QUERY_URL ANALYTICS_SITE=$DEMO_SITE ANALYTICS_TOKEN=$DEMO_TOKEN ANALYTICS_ADMIN_TOKEN=$ADMIN_TOKEN \
+      NEXT_TELEMETRY_DISABLED=1 exec setsid node_modules/.bin/next start -H 127.0.0.1 -p "$PANEL_PORT"
+  ) >>"$LOG_DIR/panel.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/panel.pid"
+  log "panel started (pid $!, port $PANEL_PORT, log $LOG_DIR/panel.log)"
+  local deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "http://127.0.0.1:$PANEL_PORT/api/health" 2>/dev/null; do
+    panel_pid >/dev/null || { tail -n 20 "$LOG_DIR/panel.log" >&2; die "the panel exited"; }
+    [ $SECONDS -lt $deadline ] || { tail -n 20 "$LOG_DIR/panel.log" >&2; die "the panel did not answer in 60 s"; }
+    sleep 0.2
+  done
+}
+
+stop_panel() {
+  local pid deadline=$((SECONDS + 20))
+  if pid=$(panel_pid); then
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    while [ -d "/proc/$pid" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    [ ! -d "/proc/$pid" ] || kill -KILL -- "-$pid" 2>/dev/null || true
+    log "panel stopped"
+  fi
+  rm -f "$RUN_DIR/panel.pid"
+}
+
 # Random secrets for this machine's stack, made once and kept in .local/.
 secrets() {
-  local file=$BASE/secrets.env
+  local file=$STACK_DIR/secrets.env
   if [ ! -f "$file" ]; then
     umask 077
     {
@@ -61,7 +124,7 @@ secrets() {
 # The demo site is created once; its token is only known at creation, so it is
 # kept in .local/demo-site.json. If the database was wiped, it is made again.
 demo_site() {
-  local file=$BASE/demo-site.json id
+  local file=$STACK_DIR/demo-site.json id
   if [ -f "$file" ]; then
     id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$file")
     if ctl site list | grep -q "\"$id\""; then return 0; fi
@@ -91,21 +154,23 @@ wait_ready() {
 
 write_env() {
   local token site
-  site=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$BASE/demo-site.json")
-  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_token"])' "$BASE/demo-site.json")
+  site=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$STACK_DIR/demo-site.json")
+  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_token"])' "$STACK_DIR/demo-site.json")
   {
-    cat "$BASE/stores.env"
-    echo "ANALYTICS__INGEST__INGEST_KEY=$INGEST_KEY"
-    echo "ANALYTICS__QUERY__ADMIN_TOKEN=$ADMIN_TOKEN"
+    # Every service setting this stack runs with, so `analytics-ctl` and
+    # scripts that source this file see the same stores and names.
+    env | grep '^ANALYTICS__' | sort
     echo "INGEST_URL=http://127.0.0.1:${PORT[ingest]}"
     echo "QUERY_URL=http://127.0.0.1:${PORT[query]}"
     echo "FORWARDER_METRICS_URL=http://127.0.0.1:${PORT[forwarder]}/metrics"
     echo "AGGREGATOR_METRICS_URL=http://127.0.0.1:${PORT[aggregator]}/metrics"
     echo "DEMO_SITE=$site"
+    echo "DEMO_DOMAIN=$DEMO_DOMAIN"
     echo "DEMO_TOKEN=$token"
     echo "ADMIN_TOKEN=$ADMIN_TOKEN"
     echo "INGEST_KEY=$INGEST_KEY"
-  } >"$BASE/stack.env"
+    if panel_enabled; then echo "PANEL_URL=http://127.0.0.1:$PANEL_PORT"; fi
+  } >"$STACK_DIR/stack.env"
 }
 
 cmd_up() {
@@ -124,6 +189,7 @@ cmd_up() {
   ANALYTICS__QUERY__ADMIN_TOKEN=$ADMIN_TOKEN
   # Absolute, so the services find it whatever directory this runs from.
   ANALYTICS__AGGREGATOR__UA_REGEXES=$BASE/data/regexes.yaml
+  ANALYTICS__INGEST__GEOIP_DATABASE=$BASE/data/country.mmdb
   set +a
   ctl migrate >/dev/null
   demo_site
@@ -131,10 +197,11 @@ cmd_up() {
   for name in "${SERVICES[@]}"; do wait_ready "$name"; done
   write_env
   # shellcheck disable=SC1091
-  . "$BASE/stack.env"
+  . "$STACK_DIR/stack.env"
+  start_panel
   cat <<MSG
 
-  The stack is up. Settings: .local/stack.env (set -a; . .local/stack.env)
+  The stack is up. Settings: $STACK_DIR/stack.env (set -a; . that file)
 
   Ingest        $INGEST_URL/v1/events
   Query         $QUERY_URL/api/analytics/overview/?site=$DEMO_SITE
@@ -142,6 +209,7 @@ cmd_up() {
                 $FORWARDER_METRICS_URL  $AGGREGATOR_METRICS_URL
   Demo site     $DEMO_SITE ($DEMO_DOMAIN, $DEMO_TIMEZONE)
   Demo token    $DEMO_TOKEN
+  Panel         ${PANEL_URL:-not started}
 
   curl -H "Authorization: Bearer $DEMO_TOKEN" "$QUERY_URL/api/analytics/overview/?site=$DEMO_SITE"
 
@@ -162,10 +230,12 @@ cmd_down() {
     [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN/analytics-ctl" ] && stop_pid simulate "$pid"
     rm -f "$RUN_DIR/simulate.pid"
   fi
+  stop_panel
   for name in "${SERVICES[@]}"; do
     if pid=$(pid_of "$name"); then stop_pid "$name" "$pid"; log "$name stopped"; fi
     rm -f "$RUN_DIR/$name.pid"
   done
+  [ -z "${ANALYTICS_KEEP_STORES:-}" ] || return 0
   "$SCRIPT_DIR/stores.sh" down
   # The fault tests' own store set, if `make test` started one.
   if [ -d "$REPO/.local/faults" ]; then
@@ -178,6 +248,7 @@ cmd_status() {
   for name in "${SERVICES[@]}"; do
     if pid=$(pid_of "$name"); then echo "$name running pid $pid port ${PORT[$name]}"; else echo "$name stopped"; fi
   done
+  if pid=$(panel_pid); then echo "panel running pid $pid port $PANEL_PORT"; elif [ -n "$PANEL_PORT" ]; then echo "panel stopped"; fi
   "$SCRIPT_DIR/stores.sh" status || true
 }
 
@@ -186,7 +257,7 @@ cmd_run() {
   trap 'echo; cmd_down; exit 0' INT TERM
   set -a
   # shellcheck disable=SC1091
-  . "$BASE/stack.env"
+  . "$STACK_DIR/stack.env"
   set +a
   log "sending demo traffic (Ctrl-C stops everything)"
   "$BIN/analytics-ctl" simulate --rate "${DEMO_RATE:-20}" &
@@ -200,5 +271,5 @@ case "${1:-}" in
   down) cmd_down ;;
   run) cmd_run ;;
   status) cmd_status ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -73,6 +73,19 @@ impl Applier {
             }
             sites.push(of_batch);
         }
+        if sites.iter().flatten().any(Option::is_none) {
+            // Ingest only queues events of sites it knows, so a miss is most
+            // likely a site created after our last refresh: refresh now (the
+            // directory's own miss refresh is rate-limited) before dropping.
+            if let Err(error) = self.sites.refresh().await {
+                tracing::warn!(error = format!("{error:#}"), "site directory refresh failed");
+            }
+            for ((_, batch), of_batch) in batches.iter().zip(sites.iter_mut()) {
+                for (event, site) in batch.events.iter().zip(of_batch.iter_mut()).filter(|(_, s)| s.is_none()) {
+                    *site = self.sites.resolve(&event.site_id).await;
+                }
+            }
+        }
         let mut client = self.pool.get().await.map_err(anyhow::Error::from)?;
         self.partitions.ensure(&client, &days_touched(batches, &sites)).await?;
 

@@ -33,41 +33,6 @@ pub struct Classifier {
     cache: Mutex<LruCache<String, Verdict>>,
 }
 
-/// Substrings (lowercase) that mark automated clients before any parsing.
-const BOT_MARKERS: &[(&str, &str)] = &[
-    ("headlesschrome", "headless"),
-    ("phantomjs", "headless"),
-    ("puppeteer", "headless"),
-    ("playwright", "headless"),
-    ("selenium", "headless"),
-    ("uptimerobot", "uptime_monitor"),
-    ("pingdom", "uptime_monitor"),
-    ("statuscake", "uptime_monitor"),
-    ("site24x7", "uptime_monitor"),
-    ("uptime-kuma", "uptime_monitor"),
-    ("better uptime", "uptime_monitor"),
-    ("updown.io", "uptime_monitor"),
-    ("newrelicpinger", "uptime_monitor"),
-    ("curl/", "http_client"),
-    ("wget/", "http_client"),
-    ("python-requests", "http_client"),
-    ("python-urllib", "http_client"),
-    ("python-httpx", "http_client"),
-    ("aiohttp", "http_client"),
-    ("go-http-client", "http_client"),
-    ("node-fetch", "http_client"),
-    ("axios/", "http_client"),
-    ("libwww-perl", "http_client"),
-    ("apache-httpclient", "http_client"),
-    ("scrapy", "crawler"),
-    ("lighthouse", "crawler"),
-    ("pagespeed", "crawler"),
-    ("bot", "crawler"),
-    ("crawl", "crawler"),
-    ("spider", "crawler"),
-    ("slurp", "crawler"),
-];
-
 impl Classifier {
     /// Loads the uap-core `regexes.yaml` (about 0.7 s).
     pub fn load(regexes: &Path, cache_size: usize) -> anyhow::Result<Self> {
@@ -88,13 +53,10 @@ impl Classifier {
     }
 
     fn parse(&self, user_agent: &str) -> Verdict {
-        let lower = user_agent.trim().to_ascii_lowercase();
-        if lower.is_empty() {
-            return Verdict::Bot("empty_user_agent");
-        }
-        if let Some((_, reason)) = BOT_MARKERS.iter().find(|(marker, _)| lower.contains(marker)) {
+        if let Some(reason) = analytics_events::bots::bot_reason(user_agent) {
             return Verdict::Bot(reason);
         }
+        let lower = user_agent.trim().to_ascii_lowercase();
         let device = self.parser.parse_device(user_agent);
         let device_name = device.name.as_deref().unwrap_or("Other");
         if device_name == "Spider" {

@@ -128,8 +128,7 @@ impl Deltas {
         let is_app = event.source() == Source::App;
         let client = match classifier.classify(&event.user_agent) {
             Verdict::Human(client) => client,
-            // An app's own HTTP stack (Dart, okhttp...) is not a bot; crawlers are.
-            Verdict::Bot(reason) if !is_app || reason == "crawler" || reason == "headless" => {
+            Verdict::Bot(reason) if analytics_events::bots::drops(reason, is_app) => {
                 return self.drop_event(reason);
             }
             Verdict::Bot(_) => std::sync::Arc::new(crate::classify::Client {

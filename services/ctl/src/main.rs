@@ -39,6 +39,21 @@ enum SiteCommand {
     },
     /// List sites as JSON.
     List,
+    /// Change what ingest counts for a site; prints the site as JSON.
+    Set {
+        /// The site's id or domain.
+        site: String,
+        /// Hostnames whose pages count, with their subdomains, comma-separated;
+        /// "" allows any hostname.
+        #[arg(long, value_delimiter = ',')]
+        hostnames: Option<Vec<String>>,
+        /// Path prefixes never counted, comma-separated; "" excludes nothing.
+        #[arg(long, value_delimiter = ',')]
+        excluded_paths: Option<Vec<String>>,
+        /// Count signed-in users too (true), or only guests (false).
+        #[arg(long)]
+        count_authenticated: Option<bool>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -73,6 +88,18 @@ async fn main() -> anyhow::Result<()> {
             let client = analytics_store::connect(settings.postgres.url()).await?;
             let sites = analytics_store::sites::list_sites(&client).await.context("listing sites")?;
             println!("{}", serde_json::to_string_pretty(&sites)?);
+        }
+        Command::Site { command: SiteCommand::Set { site, hostnames, excluded_paths, count_authenticated } } => {
+            let client = analytics_store::connect(settings.postgres.url()).await?;
+            // `--hostnames ""` parses as one empty item: it means none.
+            let non_empty = |items: Vec<String>| items.into_iter().filter(|i| !i.trim().is_empty()).collect();
+            let update = analytics_store::sites::RulesUpdate {
+                hostnames: hostnames.map(non_empty),
+                excluded_paths: excluded_paths.map(non_empty),
+                count_authenticated,
+            };
+            let site = analytics_store::sites::update_rules(&client, &site, update).await?;
+            println!("{}", serde_json::to_string_pretty(&site)?);
         }
         Command::Simulate(args) => simulate::run(args, &settings.postgres).await?,
     }

@@ -3,10 +3,13 @@ use actix_web::{HttpResponse, ResponseError};
 
 /// Why a whole request was refused. Problems with a single event of a batch
 /// are reported per index in the 202 body instead.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum IngestError {
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// Not JSON we will parse (invalid UTF-8, too deeply nested); names why.
+    #[error("{0}")]
+    InvalidBody(String),
     #[error("body: over the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("events: {count} events, at most {max} per request")]
@@ -42,9 +45,10 @@ impl IngestError {
 impl ResponseError for IngestError {
     fn status_code(&self) -> StatusCode {
         match self {
-            IngestError::MalformedJson(_) | IngestError::Body(_) | IngestError::BadIdempotencyKey => {
-                StatusCode::BAD_REQUEST
-            }
+            IngestError::MalformedJson(_)
+            | IngestError::InvalidBody(_)
+            | IngestError::Body(_)
+            | IngestError::BadIdempotencyKey => StatusCode::BAD_REQUEST,
             IngestError::PayloadTooLarge { .. } | IngestError::TooManyEvents { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BadIngestKey => StatusCode::UNAUTHORIZED,
             IngestError::UnknownSite(_) => StatusCode::NOT_FOUND,

@@ -1,11 +1,16 @@
 //! What every intake protocol produces: a checked draft of one event, turned
-//! into the protobuf [`Event`] that goes onto the queue. The client's IP is
-//! used here for the visitor hash and goes no further.
+//! into the protobuf [`Event`] that goes onto the queue, or dropped by the
+//! site's rules. The client's IP is used here for the visitor hash and the
+//! country, and goes no further.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use analytics_events::{Event, EventType, Protocol, Source, Timing};
+use analytics_store::sites::Site;
 
+use crate::geo::Countries;
 use crate::metrics::outcome;
 use crate::normalise::{Location, truncate};
 
@@ -21,7 +26,7 @@ pub fn invalid(message: impl Into<String>) -> Rejection {
 }
 
 pub struct Draft {
-    pub site_id: String,
+    pub site: Arc<Site>,
     pub event_type: EventType,
     pub name: String,
     pub location: Location,
@@ -29,7 +34,9 @@ pub struct Draft {
     pub referrer: String,
     pub props: BTreeMap<String, String>,
     pub user_agent: String,
-    pub ip: String,
+    pub ip: Option<IpAddr>,
+    /// An app's stable install id: the visitor, hashed with the site's secret.
+    pub install_id: Option<String>,
     pub timestamp_ms: i64,
     pub is_app: bool,
     pub app_platform: String,
@@ -46,21 +53,23 @@ impl Draft {
     /// Callers set the name, title, referrer and props they have.
     pub fn from_browser(
         request: &actix_web::HttpRequest,
-        site_id: String,
+        client_ip: Option<IpAddr>,
+        site: Arc<Site>,
         location: Location,
         protocol: Protocol,
         now_ms: i64,
     ) -> Self {
         let user_agent = crate::routes::header(request, "user-agent");
         Self {
-            site_id,
+            site,
             event_type: EventType::Pageview,
             name: String::new(),
             location,
             title: String::new(),
             referrer: String::new(),
             props: BTreeMap::new(),
-            ip: request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            ip: client_ip,
+            install_id: None,
             is_app: crate::normalise::is_app_user_agent(&user_agent),
             user_agent,
             timestamp_ms: now_ms,
@@ -80,12 +89,35 @@ impl Draft {
         self
     }
 
-    /// The queued event: texts bounded, the IP reduced to the visitor hash.
-    pub fn into_event(self, salt: &[u8; 32]) -> Event {
+    /// The event to queue, or the outcome that counts why it is not: a bot,
+    /// or excluded by the site's rules (hostname, path, signed-in user).
+    pub fn admit(self, salt: &[u8; 32], countries: &Countries) -> Result<Event, &'static str> {
+        if let Some(reason) = analytics_events::bots::bot_reason(&self.user_agent)
+            && analytics_events::bots::drops(reason, self.is_app)
+        {
+            return Err(outcome::BOT);
+        }
+        if self.site.rules.exclusion(&self.location.hostname, &self.location.path, self.authenticated).is_some() {
+            return Err(outcome::EXCLUDED);
+        }
+        Ok(self.into_event(salt, countries))
+    }
+
+    /// The queued event: texts bounded, the IP reduced to the visitor hash and
+    /// a country.
+    fn into_event(self, salt: &[u8; 32], countries: &Countries) -> Event {
         let Location { hostname, path, utm_source, utm_medium, utm_campaign } = self.location;
+        let site_id = self.site.id.to_string();
+        let visitor_id = match &self.install_id {
+            Some(install_id) => crate::identity::install_visitor_id(&self.site.install_secret, install_id),
+            None => {
+                let ip = self.ip.map(|ip| ip.to_string()).unwrap_or_default();
+                crate::identity::visitor_id(salt, &site_id, &ip, &self.user_agent)
+            }
+        };
         Event {
-            visitor_id: crate::identity::visitor_id(salt, &self.site_id, &self.ip, &self.user_agent),
-            site_id: self.site_id,
+            visitor_id,
+            site_id,
             r#type: self.event_type as i32,
             name: truncate(&self.name, MAX_TEXT_LEN),
             timestamp_ms: self.timestamp_ms,
@@ -95,7 +127,7 @@ impl Draft {
             referrer: truncate(&self.referrer, MAX_TEXT_LEN),
             source: if self.is_app { Source::App } else { Source::Web } as i32,
             user_agent: truncate(&self.user_agent, MAX_TEXT_LEN),
-            country: String::new(),
+            country: self.ip.map(|ip| countries.country(ip)).unwrap_or_default(),
             props: self.props,
             timing: self.timing,
             utm_source,

@@ -70,6 +70,14 @@ pub fn visitor_id(salt: &[u8; 32], site_id: &str, ip: &str, user_agent: &str) ->
     u64::from_le_bytes(id)
 }
 
+/// The visitor id of an app install: 64 bits of BLAKE3 keyed by the site's
+/// secret, so the same install is the same visitor on every day, and the id
+/// itself, which the app may also use elsewhere, never leaves ingest.
+pub fn install_visitor_id(secret: &[u8; 32], install_id: &str) -> u64 {
+    let hash = blake3::keyed_hash(secret, install_id.as_bytes());
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +89,13 @@ mod tests {
         assert_ne!(visitor_id(&a, "s", "1.2.3.4", "UA"), visitor_id(&b, "s", "1.2.3.4", "UA"));
         assert_ne!(visitor_id(&a, "s", "1.2.3.4", "UA"), visitor_id(&a, "s", "1.2.3.5", "UA"));
         assert_ne!(visitor_id(&a, "ab", "c", ""), visitor_id(&a, "a", "bc", ""));
+    }
+
+    #[test]
+    fn install_ids_are_keyed_per_site() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(install_visitor_id(&a, "install-1"), install_visitor_id(&a, "install-1"));
+        assert_ne!(install_visitor_id(&a, "install-1"), install_visitor_id(&b, "install-1"));
+        assert_ne!(install_visitor_id(&a, "install-1"), install_visitor_id(&a, "install-2"));
     }
 }

@@ -3,8 +3,10 @@
 //! further than this process), and pushes protobuf events onto the Redis list.
 //! A sender gets 2xx only after Redis has stored the event.
 
+mod client;
 mod error;
 mod event;
+mod geo;
 mod identity;
 mod metrics;
 mod normalise;

@@ -14,6 +14,10 @@ pub struct IngestMetrics {
 pub mod outcome {
     pub const ACCEPTED: &str = "accepted";
     pub const INVALID: &str = "invalid";
+    /// An automated client (crawler, monitor, headless browser, HTTP library).
+    pub const BOT: &str = "bot";
+    /// Left out by the site's rules: hostname, excluded path, signed-in user.
+    pub const EXCLUDED: &str = "excluded";
     pub const UNKNOWN_SITE: &str = "unknown_site";
     pub const BACKPRESSURE: &str = "backpressure";
     pub const UNAVAILABLE: &str = "unavailable";
@@ -29,9 +33,16 @@ impl IngestMetrics {
                 .expect("valid metric"),
         );
         // Pre-create every label so dashboards show 0 rather than no series.
-        for label in
-            [outcome::ACCEPTED, outcome::INVALID, outcome::UNKNOWN_SITE, outcome::BACKPRESSURE, outcome::UNAVAILABLE]
-        {
+        for label in [
+            outcome::ACCEPTED,
+            outcome::DUPLICATE,
+            outcome::INVALID,
+            outcome::BOT,
+            outcome::EXCLUDED,
+            outcome::UNKNOWN_SITE,
+            outcome::BACKPRESSURE,
+            outcome::UNAVAILABLE,
+        ] {
             events.with_label_values(&[label]);
         }
         let request_duration = register(

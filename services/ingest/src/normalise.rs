@@ -35,6 +35,16 @@ pub fn location_from_url(raw: &str) -> Option<Location> {
     Some(location)
 }
 
+/// Hash-routed single-page apps: a fragment that is a route (`#/settings`,
+/// `#!/settings`) is part of the page. Trackers send one only in hash mode.
+pub fn keep_route_fragment(location: &mut Location, raw_url: &str) {
+    if let Some((_, fragment)) = raw_url.split_once('#')
+        && (fragment.starts_with('/') || fragment.starts_with('!'))
+    {
+        location.path = truncate(&format!("{}#{fragment}", location.path), MAX_PATH_LEN);
+    }
+}
+
 /// A bare path as sent by apps and servers: query and fragment dropped.
 pub fn location_from_path(raw: &str) -> Option<Location> {
     let path = raw.split(['?', '#']).next().unwrap_or_default();
@@ -64,6 +74,19 @@ pub fn is_app_user_agent(user_agent: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_fragments_are_kept_and_anchors_dropped() {
+        let route = |url: &str| {
+            let mut location = location_from_url(url).expect("url");
+            keep_route_fragment(&mut location, url);
+            location.path
+        };
+        assert_eq!(route("https://a.example/app/#/settings?x=1"), "/app/#/settings?x=1");
+        assert_eq!(route("https://a.example/#!/inbox"), "/#!/inbox");
+        assert_eq!(route("https://a.example/docs#install"), "/docs");
+        assert_eq!(route("https://a.example/docs"), "/docs");
+    }
 
     #[test]
     fn url_keeps_utm_and_drops_the_rest() {

@@ -1,9 +1,14 @@
-//! The Redis list every accepted event goes to. One round trip per push: a
-//! script checks the high-water mark and LPUSHes all of a request's events.
+//! The Redis list every accepted event goes to. Requests hand their events to
+//! one batcher, which writes everything that arrived while the previous write
+//! was in flight with a single script call (a group commit): one round trip
+//! per request when traffic is light, ever larger batches when it is not,
+//! and no timer adding latency. The script checks the high-water mark and
+//! LPUSHes the whole batch; each request is answered once Redis replied.
 
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::IngestError;
 
@@ -38,8 +43,106 @@ pub enum Pushed {
     AlreadyStored,
 }
 
+/// One request's events waiting for the batcher.
+struct Pending {
+    events: Vec<Vec<u8>>,
+    reply: oneshot::Sender<Result<(), IngestError>>,
+}
+
 #[derive(Clone)]
 pub struct EventQueue {
+    writer: Writer,
+    batches: mpsc::Sender<Pending>,
+    timeout: Duration,
+    batch_sizes: prometheus::Histogram,
+}
+
+/// Requests waiting for the batcher before new ones are refused with 503:
+/// a bound on memory when Redis is slower than the traffic.
+const PENDING_REQUESTS: usize = 10_000;
+
+impl EventQueue {
+    /// Starts the batcher task; it ends when the last queue handle is dropped.
+    pub fn new(
+        redis: ConnectionManager,
+        settings: &analytics_config::RedisSettings,
+        high_water: u64,
+        timeout: Duration,
+        max_batch_events: usize,
+        batch_sizes: prometheus::Histogram,
+    ) -> Self {
+        let writer = Writer {
+            redis,
+            key: settings.queue_key(),
+            idempotency_prefix: settings.key("idempotency:"),
+            high_water,
+            timeout,
+            script: redis::Script::new(PUSH_SCRIPT),
+        };
+        let (batches, receiver) = mpsc::channel(PENDING_REQUESTS);
+        tokio::spawn(run_batcher(writer.clone(), receiver, max_batch_events.max(1), batch_sizes.clone()));
+        Self { writer, batches, timeout, batch_sizes }
+    }
+
+    /// Returns only after Redis confirmed the write: the caller may then answer
+    /// 2xx. Within the Redis timeout whatever happens, so a request never hangs.
+    pub async fn push(&self, events: Vec<Vec<u8>>, idempotency_key: Option<&str>) -> Result<Pushed, IngestError> {
+        if events.is_empty() {
+            return Ok(Pushed::Stored);
+        }
+        if idempotency_key.is_some() {
+            // The key and its events must be written together: a batch of its own.
+            self.batch_sizes.observe(events.len() as f64);
+            return self.writer.write(&events, idempotency_key).await;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.batches.try_send(Pending { events, reply }).map_err(|_| IngestError::Unavailable)?;
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(result)) => result.map(|()| Pushed::Stored),
+            // The batcher is gone, or Redis did not answer in time.
+            Ok(Err(_)) | Err(_) => Err(IngestError::Unavailable),
+        }
+    }
+}
+
+/// Takes the first waiting request, everything queued behind it up to
+/// `max_events`, writes them in one call and answers each request.
+async fn run_batcher(
+    writer: Writer,
+    mut receiver: mpsc::Receiver<Pending>,
+    max_events: usize,
+    batch_sizes: prometheus::Histogram,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        let mut count = batch[0].events.len();
+        while count < max_events {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    count += next.events.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        // A request that already answered 503 (timed out) must not be stored
+        // after all: its sender will retry.
+        batch.retain(|pending| !pending.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let events: Vec<&[u8]> = batch.iter().flat_map(|p| p.events.iter().map(Vec::as_slice)).collect();
+        batch_sizes.observe(events.len() as f64);
+        let result = writer.write(&events, None).await.map(|_| ());
+        for pending in batch {
+            let _ = pending.reply.send(result.clone());
+        }
+    }
+}
+
+/// One script call: the high-water check and the LPUSH of a batch.
+#[derive(Clone)]
+struct Writer {
     redis: ConnectionManager,
     key: String,
     idempotency_prefix: String,
@@ -48,36 +151,16 @@ pub struct EventQueue {
     script: redis::Script,
 }
 
-impl EventQueue {
-    pub fn new(
-        redis: ConnectionManager,
-        settings: &analytics_config::RedisSettings,
-        high_water: u64,
-        timeout: Duration,
-    ) -> Self {
-        Self {
-            redis,
-            key: settings.queue_key(),
-            idempotency_prefix: settings.key("idempotency:"),
-            high_water,
-            timeout,
-            script: redis::Script::new(PUSH_SCRIPT),
-        }
-    }
-
-    /// Returns only after Redis confirmed the write: the caller may then answer 2xx.
-    pub async fn push(&self, encoded: &[Vec<u8>], idempotency_key: Option<&str>) -> Result<Pushed, IngestError> {
-        if encoded.is_empty() {
-            return Ok(Pushed::Stored);
-        }
+impl Writer {
+    async fn write(&self, events: &[impl AsRef<[u8]>], idempotency_key: Option<&str>) -> Result<Pushed, IngestError> {
         let mut invocation = self.script.key(&self.key);
         invocation
             .key(format!("{}{}", self.idempotency_prefix, idempotency_key.unwrap_or_default()))
             .arg(self.high_water)
             .arg(if idempotency_key.is_some() { "1" } else { "0" })
             .arg(IDEMPOTENCY_TTL_SECONDS);
-        for event in encoded {
-            invocation.arg(event.as_slice());
+        for event in events {
+            invocation.arg(event.as_ref());
         }
         let mut connection = self.redis.clone();
         match tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut connection)).await {

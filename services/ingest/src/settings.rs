@@ -19,6 +19,9 @@ pub struct IngestSettings {
     pub redis_timeout_ms: u64,
     pub ingest_key: SecretString,
     pub site_refresh_seconds: u64,
+    pub trusted_proxies: String,
+    pub geoip_database: String,
+    pub max_batch_events: usize,
 }
 
 impl IngestSettings {

@@ -8,6 +8,8 @@ use analytics_store::sites::SiteDirectory;
 use analytics_telemetry::{Ops, Shutdown};
 use anyhow::Context;
 
+use crate::client::ClientAddress;
+use crate::geo::Countries;
 use crate::identity::Identity;
 use crate::metrics::IngestMetrics;
 use crate::queue::EventQueue;
@@ -20,6 +22,8 @@ pub struct AppState {
     pub identity: Identity,
     pub sites: SiteDirectory,
     pub metrics: IngestMetrics,
+    pub client_address: ClientAddress,
+    pub countries: Countries,
 }
 
 pub struct Application {
@@ -33,6 +37,11 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.ingest.redis_timeout_ms);
+        let client_address = ClientAddress::new(&settings.ingest.trusted_proxies)?;
+        let countries = match settings.ingest.geoip_database.as_str() {
+            "" => Countries::none(),
+            path => Countries::open(std::path::Path::new(path))?,
+        };
         let redis = analytics_store::redis_manager(settings.redis.url(), timeout).await?;
         let pool = analytics_store::pg_pool(&settings.postgres)?;
         let sites = SiteDirectory::new(pool.clone());
@@ -53,25 +62,38 @@ impl Application {
         });
 
         let state = web::Data::new(AppState {
-            queue: EventQueue::new(redis.clone(), &settings.redis, settings.ingest.queue_high_water, timeout),
+            queue: EventQueue::new(
+                redis.clone(),
+                &settings.redis,
+                settings.ingest.queue_high_water,
+                timeout,
+                settings.ingest.max_batch_events,
+                metrics.push_size.clone(),
+            ),
             identity: Identity::new(redis, settings.redis.key_prefix.clone()),
             sites: sites.clone(),
             metrics,
+            client_address,
+            countries,
             settings: settings.ingest.clone(),
         });
         let server = HttpServer::new({
             let ops = ops.clone();
             move || {
+                use crate::routes::{native, plausible, preflight, script, umami};
+                let options = || web::method(actix_web::http::Method::OPTIONS).to(preflight);
                 App::new()
                     .app_data(state.clone())
+                    // Intake is public: trackers post from every origin.
+                    .wrap(actix_web::middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
                     .configure(analytics_telemetry::ops_routes(ops.clone()))
-                    .route("/v1/events", web::post().to(crate::routes::native::post_events))
-                    .route("/api/event", web::post().to(crate::routes::plausible::post_event))
-                    .route("/api/send", web::post().to(crate::routes::umami::send))
-                    .route(
-                        "/api/send",
-                        web::method(actix_web::http::Method::OPTIONS).to(crate::routes::umami::preflight),
-                    )
+                    .route("/v1/events", web::post().to(native::post_events))
+                    .route("/v1/events", options())
+                    .route("/api/event", web::post().to(plausible::post_event))
+                    .route("/api/event", options())
+                    .route("/api/send", web::post().to(umami::send))
+                    .route("/api/send", options())
+                    .route("/js/script.js", web::get().to(script::script))
             }
         })
         .disable_signals()

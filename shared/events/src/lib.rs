@@ -9,6 +9,8 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/analytics.v1.rs"));
 }
 
+pub mod bots;
+
 pub use generated::*;
 pub use prost::Message;
 

@@ -20,6 +20,65 @@ pub struct Site {
     pub timezone: Tz,
     #[serde(skip)]
     pub api_token_hash: [u8; 32],
+    #[serde(flatten)]
+    pub rules: SiteRules,
+    /// Key of the keyed hash that turns an app's install id into a visitor id.
+    #[serde(skip)]
+    pub install_secret: [u8; 32],
+}
+
+/// What ingest counts for a site (`analytics-ctl site set`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SiteRules {
+    /// Hostnames whose pages count, each with its subdomains; empty: any.
+    pub hostnames: Vec<String>,
+    /// Path prefixes never counted.
+    pub excluded_paths: Vec<String>,
+    /// Whether signed-in users count; false: only guests.
+    pub count_authenticated: bool,
+}
+
+/// Why a site's rules leave an event uncounted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Exclusion {
+    Hostname,
+    Path,
+    Authenticated,
+}
+
+impl SiteRules {
+    /// `None` when an event on `hostname` + `path` by a user who is (or is not)
+    /// `authenticated` counts. An empty hostname (a server sent a bare path) passes
+    /// the allow-list: the server is trusted to send its own site's pages.
+    pub fn exclusion(&self, hostname: &str, path: &str, authenticated: bool) -> Option<Exclusion> {
+        if authenticated && !self.count_authenticated {
+            return Some(Exclusion::Authenticated);
+        }
+        if !hostname.is_empty()
+            && !self.hostnames.is_empty()
+            && !self.hostnames.iter().any(|h| host_within(hostname, h))
+        {
+            return Some(Exclusion::Hostname);
+        }
+        if self.excluded_paths.iter().any(|prefix| path.starts_with(prefix.as_str())) {
+            return Some(Exclusion::Path);
+        }
+        None
+    }
+}
+
+/// `hostname` is `allowed` or one of its subdomains (case-insensitive).
+fn host_within(hostname: &str, allowed: &str) -> bool {
+    let (hostname, allowed) = (hostname.to_ascii_lowercase(), allowed.to_ascii_lowercase());
+    hostname == allowed || hostname.strip_suffix(allowed.as_str()).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// A change to a site's rules; `None` fields stay as they are.
+#[derive(Debug, Default)]
+pub struct RulesUpdate {
+    pub hostnames: Option<Vec<String>>,
+    pub excluded_paths: Option<Vec<String>>,
+    pub count_authenticated: Option<bool>,
 }
 
 fn serialize_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
@@ -34,6 +93,10 @@ pub enum SiteError {
     BadDomain(String),
     #[error("a site with domain {0:?} already exists")]
     DuplicateDomain(String),
+    #[error("unknown site {0:?}")]
+    UnknownSite(String),
+    #[error("invalid excluded path {0:?}: expected a prefix starting with /")]
+    BadPath(String),
     #[error(transparent)]
     Database(#[from] tokio_postgres::Error),
 }
@@ -64,38 +127,82 @@ pub async fn add_site(client: &Client, domain: &str, timezone: &str) -> Result<(
     let domain = normalise_domain(domain)?;
     let tz: Tz = timezone.parse().map_err(|_| SiteError::BadTimezone(timezone.to_owned()))?;
     let token = new_token();
-    let site = Site { id: Uuid::now_v7(), domain, timezone: tz, api_token_hash: hash_token(&token) };
+    let id = Uuid::now_v7();
     let inserted = client
         .execute(
             "INSERT INTO sites (id, domain, timezone, api_token_hash) VALUES ($1, $2, $3, $4)
              ON CONFLICT (domain) DO NOTHING",
-            &[&site.id, &site.domain, &tz.name(), &site.api_token_hash.as_slice()],
+            &[&id, &domain, &tz.name(), &hash_token(&token).as_slice()],
         )
         .await?;
     if inserted == 0 {
-        return Err(SiteError::DuplicateDomain(site.domain));
+        return Err(SiteError::DuplicateDomain(domain));
     }
+    // Read back, so the rules are the database's defaults, stated in one place.
+    let site = find_site(client, &id.to_string()).await?.ok_or(SiteError::UnknownSite(domain))?;
     Ok((site, token))
 }
 
+const SITE_COLUMNS: &str =
+    "id, domain, timezone, api_token_hash, hostnames, excluded_paths, count_authenticated, install_secret";
+
 pub async fn list_sites(client: &Client) -> Result<Vec<Site>, tokio_postgres::Error> {
-    let rows =
-        client.query("SELECT id, domain, timezone, api_token_hash FROM sites ORDER BY created_at, domain", &[]).await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| {
-            let timezone: String = row.get(2);
-            let hash: Vec<u8> = row.get(3);
-            Some(Site {
-                id: row.get(0),
-                domain: row.get(1),
-                // A zone name this build does not know is skipped (and logged) rather
-                // than taking the whole directory down.
-                timezone: timezone.parse().inspect_err(|_| tracing::error!(timezone, "unknown zone")).ok()?,
-                api_token_hash: hash.try_into().ok()?,
-            })
-        })
-        .collect())
+    let rows = client.query(&format!("SELECT {SITE_COLUMNS} FROM sites ORDER BY created_at, domain"), &[]).await?;
+    Ok(rows.iter().filter_map(site_from_row).collect())
+}
+
+/// A site by id or domain, read from the database.
+pub async fn find_site(client: &Client, id_or_domain: &str) -> Result<Option<Site>, tokio_postgres::Error> {
+    let id = Uuid::parse_str(id_or_domain).ok();
+    let domain = id_or_domain.trim().to_ascii_lowercase();
+    let row = client
+        .query_opt(&format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1 OR domain = $2"), &[&id, &domain])
+        .await?;
+    Ok(row.as_ref().and_then(site_from_row))
+}
+
+fn site_from_row(row: &tokio_postgres::Row) -> Option<Site> {
+    let timezone: String = row.get(2);
+    let hash: Vec<u8> = row.get(3);
+    let secret: Vec<u8> = row.get(7);
+    Some(Site {
+        id: row.get(0),
+        domain: row.get(1),
+        // A zone name this build does not know is skipped (and logged) rather
+        // than taking the whole directory down.
+        timezone: timezone.parse().inspect_err(|_| tracing::error!(timezone, "unknown zone")).ok()?,
+        api_token_hash: hash.try_into().ok()?,
+        rules: SiteRules { hostnames: row.get(4), excluded_paths: row.get(5), count_authenticated: row.get(6) },
+        install_secret: secret.try_into().ok()?,
+    })
+}
+
+/// Changes a site's rules; returns the site as it is afterwards. Ingest
+/// replicas pick the change up at their next directory refresh.
+pub async fn update_rules(client: &Client, id_or_domain: &str, update: RulesUpdate) -> Result<Site, SiteError> {
+    let site = find_site(client, id_or_domain).await?.ok_or_else(|| SiteError::UnknownSite(id_or_domain.to_owned()))?;
+    let hostnames = update
+        .hostnames
+        .map(|hosts| hosts.iter().map(|h| normalise_domain(h)).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or(site.rules.hostnames);
+    let excluded_paths = match update.excluded_paths {
+        Some(paths) => {
+            if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
+                return Err(SiteError::BadPath(bad.clone()));
+            }
+            paths
+        }
+        None => site.rules.excluded_paths,
+    };
+    let count_authenticated = update.count_authenticated.unwrap_or(site.rules.count_authenticated);
+    client
+        .execute(
+            "UPDATE sites SET hostnames = $2, excluded_paths = $3, count_authenticated = $4 WHERE id = $1",
+            &[&site.id, &hostnames, &excluded_paths, &count_authenticated],
+        )
+        .await?;
+    find_site(client, &site.id.to_string()).await?.ok_or_else(|| SiteError::UnknownSite(id_or_domain.to_owned()))
 }
 
 /// All sites, in memory, refreshed in the background and on a miss (at most
@@ -201,6 +308,25 @@ mod tests {
         assert!(normalise_domain("exa mple.com").is_err());
         assert!(normalise_domain("").is_err());
         assert!(normalise_domain("a..b").is_err());
+    }
+
+    #[test]
+    fn rules_exclude_by_user_hostname_and_path() {
+        let rules = SiteRules {
+            hostnames: vec!["example.com".into()],
+            excluded_paths: vec!["/admin/".into()],
+            count_authenticated: false,
+        };
+        assert_eq!(rules.exclusion("example.com", "/", false), None);
+        assert_eq!(rules.exclusion("shop.Example.com", "/a", false), None);
+        assert_eq!(rules.exclusion("", "/a", false), None, "a bare path from a server passes");
+        assert_eq!(rules.exclusion("badexample.com", "/", false), Some(Exclusion::Hostname));
+        assert_eq!(rules.exclusion("example.com.evil.net", "/", false), Some(Exclusion::Hostname));
+        assert_eq!(rules.exclusion("example.com", "/admin/users", false), Some(Exclusion::Path));
+        assert_eq!(rules.exclusion("example.com", "/administrator", false), None);
+        assert_eq!(rules.exclusion("example.com", "/", true), Some(Exclusion::Authenticated));
+        let everyone = SiteRules { count_authenticated: true, hostnames: vec![], ..rules };
+        assert_eq!(everyone.exclusion("anything.net", "/", true), None);
     }
 
     #[test]

@@ -28,3 +28,8 @@ pub fn binary(name: &str) -> std::path::PathBuf {
 pub fn ua_regexes() -> std::path::PathBuf {
     repo_root().join(".local/data/regexes.yaml")
 }
+
+/// The ip-location-db country database ingest reads (fetched by `make test`).
+pub fn geoip_database() -> std::path::PathBuf {
+    repo_root().join(".local/data/country.mmdb")
+}

@@ -64,6 +64,8 @@ pub struct PipelineOptions {
     /// Query cache TTL for answers covering today; 0 (the default in tests)
     /// so that polling tests see every commit at once.
     pub query_cache_live_seconds: u64,
+    /// Ingest's `trusted_proxies`: whose X-Forwarded-For it believes.
+    pub trusted_proxies: &'static str,
 }
 
 impl Default for PipelineOptions {
@@ -75,6 +77,7 @@ impl Default for PipelineOptions {
             aggregators: Instances::InProcess,
             heartbeat_ttl_ms: 15_000,
             query_cache_live_seconds: 0,
+            trusted_proxies: "",
         }
     }
 }
@@ -104,6 +107,8 @@ impl Pipeline {
         ingest.redis = namespace.redis.clone();
         ingest.postgres = namespace.postgres.clone();
         ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
+        ingest.ingest.geoip_database = crate::geoip_database().display().to_string();
+        ingest.ingest.trusted_proxies = options.trusted_proxies.to_owned();
         let ingest = analytics_ingest::Application::build(ingest).await.expect("ingest builds");
         let ingest_url = format!("http://127.0.0.1:{}", ingest.port());
         tasks.push(tokio::spawn(ingest.run_until_stopped(shutdown.clone())));
@@ -131,7 +136,8 @@ impl Pipeline {
                     env.push(("ANALYTICS__FORWARDER__HEARTBEAT_TTL_MS".into(), options.heartbeat_ttl_ms.to_string()));
                     forwarder_processes.push(ServiceProcess::spawn("analytics-forwarder", env));
                 }
-                forwarder_processes[0].url()
+                // Processes(0): no forwarder, so a test can read the Redis list itself.
+                forwarder_processes.first().map(ServiceProcess::url).unwrap_or_default()
             }
         };
 

@@ -7,6 +7,7 @@ use crate::binary;
 pub struct ServiceProcess {
     name: String,
     env: Vec<(String, String)>,
+    log: Option<std::path::PathBuf>,
     child: tokio::process::Child,
     pub port: u16,
 }
@@ -18,14 +19,31 @@ fn free_port() -> u16 {
 impl ServiceProcess {
     /// Starts `name` (e.g. `analytics-forwarder`) with `env` on a free port.
     pub fn spawn(name: &str, env: Vec<(String, String)>) -> Self {
-        let port = free_port();
-        let child = Self::launch(name, &env, port);
-        Self { name: name.to_owned(), env, child, port }
+        Self::start(name, env, None)
     }
 
-    fn launch(name: &str, env: &[(String, String)], port: u16) -> tokio::process::Child {
-        let log = std::env::var_os("TEST_LOG").is_some();
-        let output = || if log { Stdio::inherit() } else { Stdio::null() };
+    /// Like [`Self::spawn`], with stdout and stderr appended to `log`, for
+    /// tests that read what a service logged.
+    pub fn spawn_logging(name: &str, env: Vec<(String, String)>, log: &std::path::Path) -> Self {
+        Self::start(name, env, Some(log.to_owned()))
+    }
+
+    fn start(name: &str, env: Vec<(String, String)>, log: Option<std::path::PathBuf>) -> Self {
+        let port = free_port();
+        let child = Self::launch(name, &env, port, log.as_deref());
+        Self { name: name.to_owned(), env, log, child, port }
+    }
+
+    fn launch(name: &str, env: &[(String, String)], port: u16, log: Option<&std::path::Path>) -> tokio::process::Child {
+        let inherit = std::env::var_os("TEST_LOG").is_some();
+        let output = || match log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file");
+                Stdio::from(file)
+            }
+            None if inherit => Stdio::inherit(),
+            None => Stdio::null(),
+        };
         tokio::process::Command::new(binary(name))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("ANALYTICS__HTTP__HOST", "127.0.0.1")
@@ -60,7 +78,7 @@ impl ServiceProcess {
 
     /// Starts the same binary again with the same settings and port.
     pub fn restart(&mut self) {
-        self.child = Self::launch(&self.name, &self.env, self.port);
+        self.child = Self::launch(&self.name, &self.env, self.port, self.log.as_deref());
     }
 
     /// SIGTERM, then waits for the exit status.

@@ -3,35 +3,63 @@
 mod body;
 pub mod native;
 pub mod plausible;
+pub mod script;
 pub mod umami;
 
-use actix_web::HttpRequest;
-pub use body::read_body;
+use actix_web::{HttpRequest, HttpResponse};
+use analytics_events::Message;
+pub use body::{parse_json, read_body};
 use chrono::{DateTime, Utc};
 
 use crate::error::IngestError;
+use crate::event::Draft;
 use crate::metrics::outcome;
 use crate::queue::Pushed;
 use crate::startup::AppState;
 
 /// Pushes encoded events and counts what became of them. Returns only after
 /// Redis confirmed the write, so the caller may then answer 2xx.
-pub async fn enqueue(state: &AppState, encoded: &[Vec<u8>], idempotency_key: Option<&str>) -> Result<(), IngestError> {
+pub async fn enqueue(
+    state: &AppState,
+    encoded: Vec<Vec<u8>>,
+    idempotency_key: Option<&str>,
+) -> Result<(), IngestError> {
+    let count = encoded.len();
     match state.queue.push(encoded, idempotency_key).await {
-        Ok(Pushed::Stored) => state.metrics.count(outcome::ACCEPTED, encoded.len()),
+        Ok(Pushed::Stored) => state.metrics.count(outcome::ACCEPTED, count),
         // A retry of a request already stored: same answer, nothing added.
-        Ok(Pushed::AlreadyStored) => state.metrics.count(outcome::DUPLICATE, encoded.len()),
+        Ok(Pushed::AlreadyStored) => state.metrics.count(outcome::DUPLICATE, count),
         Err(error) => {
             let reason = match error {
                 IngestError::Backpressure => outcome::BACKPRESSURE,
                 _ => outcome::UNAVAILABLE,
             };
-            state.metrics.count(reason, encoded.len());
+            state.metrics.count(reason, count);
             return Err(error);
         }
     }
-    state.metrics.push_size.observe(encoded.len() as f64);
     Ok(())
+}
+
+/// The encoded event when `draft` counts; otherwise `None`, the reason counted.
+pub fn admit(state: &AppState, draft: Draft, salt: &[u8; 32]) -> Option<Vec<u8>> {
+    match draft.admit(salt, &state.countries) {
+        Ok(event) => Some(event.encode_to_vec()),
+        Err(reason) => {
+            state.metrics.count(reason, 1);
+            None
+        }
+    }
+}
+
+/// CORS preflight of every intake route: trackers post from any origin. The
+/// answers themselves carry `Access-Control-Allow-Origin: *` (see startup).
+pub async fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header(("Access-Control-Allow-Methods", "POST, OPTIONS"))
+        .insert_header(("Access-Control-Allow-Headers", "Content-Type, x-umami-cache, Idempotency-Key"))
+        .insert_header(("Access-Control-Max-Age", "86400"))
+        .finish()
 }
 
 /// The visitor-hash salt of `now`'s day; without it no event can be accepted.

@@ -1,17 +1,18 @@
 //! `POST /v1/events`: the native batch API for apps and servers.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use analytics_events::{Event, EventType, Message, Protocol, Timing};
+use analytics_events::{EventType, Protocol, Timing};
 use chrono::Utc;
 use serde::Deserialize;
 
 use crate::error::IngestError;
 use crate::event::{Draft, Rejection, invalid, stringify_props};
 use crate::metrics::outcome;
-use crate::normalise::{is_app_user_agent, location_from_path, location_from_url};
+use crate::normalise::{is_app_user_agent, keep_route_fragment, location_from_path, location_from_url};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -32,6 +33,8 @@ struct NativeEvent {
     referrer: Option<String>,
     source: Option<SourceIn>,
     app: Option<AppInfo>,
+    /// An app's stable install id; hashed with the site's secret in ingest.
+    visitor: Option<String>,
     timestamp: Option<i64>,
     timing: Option<TimingIn>,
     authenticated: Option<bool>,
@@ -71,6 +74,7 @@ struct TimingIn {
 /// Timestamps are accepted from 24 h in the past to 1 min in the future.
 const MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 const MAX_AHEAD_MS: i64 = 60 * 1000;
+const MAX_INSTALL_ID_LEN: usize = 200;
 
 pub async fn post_events(
     request: HttpRequest,
@@ -87,7 +91,7 @@ async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) 
     let server_side = check_ingest_key(request, state)?;
     let idempotency_key = idempotency_key(request)?;
     let body = super::read_body(payload, state.settings.max_body_bytes).await?;
-    let batch: Batch = serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let batch: Batch = super::parse_json(&body)?;
     let max = state.settings.max_events_per_request;
     if batch.events.len() > max {
         return Err(IngestError::TooManyEvents { count: batch.events.len(), max });
@@ -95,22 +99,28 @@ async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) 
 
     let now = Utc::now();
     let salt = super::salt(state, now).await?;
-    let peer_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let header_ua = super::header(request, "user-agent");
-    let app_header = server_side && request.headers().contains_key("x-app-source");
+    // A server forwarding an app's request marks it with the app's own signs.
+    let app_header = server_side
+        && (request.headers().contains_key("x-app-source")
+            || super::header(request, "authorization").starts_with("Bearer "));
+    let context = EventContext {
+        server_side,
+        app_header,
+        client_ip: state.client_address.of(request),
+        header_ua: &header_ua,
+        now_ms: now.timestamp_millis(),
+    };
 
     let mut encoded = Vec::with_capacity(batch.events.len());
     let mut rejected = Vec::new();
+    let mut dropped = 0;
     for (index, raw) in batch.events.into_iter().enumerate() {
-        let context = EventContext {
-            server_side,
-            app_header,
-            peer_ip: &peer_ip,
-            header_ua: &header_ua,
-            now_ms: now.timestamp_millis(),
-        };
-        match to_event(raw, &context, state, &salt).await {
-            Ok(event) => encoded.push(event.encode_to_vec()),
+        match to_draft(raw, &context, state).await {
+            Ok(draft) => match super::admit(state, draft, &salt) {
+                Some(event) => encoded.push(event),
+                None => dropped += 1,
+            },
             Err((reason, error)) => {
                 state.metrics.count(reason, 1);
                 rejected.push(serde_json::json!({ "index": index, "error": error }));
@@ -118,8 +128,14 @@ async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) 
         }
     }
 
-    super::enqueue(state, &encoded, idempotency_key.as_deref()).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "accepted": encoded.len(), "rejected": rejected })))
+    let accepted = encoded.len();
+    super::enqueue(state, encoded, idempotency_key.as_deref()).await?;
+    // `dropped`: valid events left uncounted on purpose (bots, the site's rules).
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "accepted": accepted,
+        "dropped": dropped,
+        "rejected": rejected,
+    })))
 }
 
 /// `Ok(true)` for a request carrying the configured ingest key, `Ok(false)`
@@ -148,17 +164,12 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, IngestError>
 struct EventContext<'a> {
     server_side: bool,
     app_header: bool,
-    peer_ip: &'a str,
+    client_ip: Option<IpAddr>,
     header_ua: &'a str,
     now_ms: i64,
 }
 
-async fn to_event(
-    raw: serde_json::Value,
-    context: &EventContext<'_>,
-    state: &AppState,
-    salt: &[u8; 32],
-) -> Result<Event, Rejection> {
+async fn to_draft(raw: serde_json::Value, context: &EventContext<'_>, state: &AppState) -> Result<Draft, Rejection> {
     let input: NativeEvent = serde_json::from_value(raw).map_err(|e| invalid(e.to_string()))?;
     let site = state
         .sites
@@ -169,8 +180,21 @@ async fn to_event(
     if !context.server_side && (input.ip.is_some() || input.user_agent.is_some()) {
         return Err(invalid("ip, user_agent: only allowed with a valid X-Ingest-Key"));
     }
+    let ip = match &input.ip {
+        Some(text) => Some(text.trim().parse::<IpAddr>().map_err(|_| invalid("ip: not an IP address"))?),
+        None => context.client_ip,
+    };
+    if let Some(install_id) = &input.visitor
+        && (install_id.is_empty() || install_id.len() > MAX_INSTALL_ID_LEN)
+    {
+        return Err(invalid(format!("visitor: 1 to {MAX_INSTALL_ID_LEN} bytes")));
+    }
     let location = match (&input.url, &input.path) {
-        (Some(url), _) => location_from_url(url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?,
+        (Some(url), _) => {
+            let mut location = location_from_url(url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?;
+            keep_route_fragment(&mut location, url);
+            location
+        }
         (None, Some(path)) => location_from_path(path).ok_or_else(|| invalid("path: must start with /"))?,
         (None, None) => return Err(invalid("url: missing (or give path)")),
     };
@@ -193,15 +217,16 @@ async fn to_event(
         || is_app_user_agent(&user_agent);
     let (app_platform, app_version) =
         input.app.map(|a| (a.platform.unwrap_or_default(), a.version.unwrap_or_default())).unwrap_or_default();
-    let draft = Draft {
-        site_id: site.id.to_string(),
+    Ok(Draft {
+        site,
         event_type,
         name,
         location,
         title: input.title.unwrap_or_default(),
         referrer: input.referrer.unwrap_or_default(),
         props,
-        ip: input.ip.unwrap_or_else(|| context.peer_ip.to_owned()),
+        ip,
+        install_id: input.visitor,
         user_agent,
         timestamp_ms,
         is_app,
@@ -211,6 +236,5 @@ async fn to_event(
         timing: input.timing.map(|t| Timing { response_ms: t.response_ms, ttfb_ms: t.ttfb_ms, load_ms: t.load_ms }),
         protocol: if context.server_side { Protocol::Server } else { Protocol::Native },
         received_ms: context.now_ms,
-    };
-    Ok(draft.into_event(salt))
+    })
 }

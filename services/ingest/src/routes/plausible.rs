@@ -3,13 +3,16 @@
 //! the content type (the tracker sends `text/plain` to avoid a preflight),
 //! fields have short and long names, and `domain` may list several sites:
 //! the event is recorded once for each. Like Plausible, the answer is 202
-//! `ok` also for events that are not counted (unknown site, bad URL), which
-//! are counted in the metrics instead.
+//! `ok` also for events that are not counted (unknown site, bad URL, bot,
+//! excluded page), which are counted in the metrics instead.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use analytics_events::{Message, Protocol};
+use analytics_events::Protocol;
+use analytics_store::sites::Site;
 use chrono::Utc;
 use serde::Deserialize;
 
@@ -43,35 +46,33 @@ pub async fn post_event(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
     let body = super::read_body(payload, state.settings.max_body_bytes).await?;
-    let input: PlausibleEvent = serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let input: PlausibleEvent = super::parse_json(&body)?;
     let now = Utc::now();
     let salt = super::salt(&state, now).await?;
+    let client_ip = state.client_address.of(&request);
     let mut encoded = Vec::new();
     for domain in input.domain.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let Some(site) = state.sites.resolve(domain).await else {
             state.metrics.count(outcome::UNKNOWN_SITE, 1);
             continue;
         };
-        match draft(&input, site.id.to_string(), &request, now.timestamp_millis()) {
-            Ok(draft) => encoded.push(draft.into_event(&salt).encode_to_vec()),
+        match draft(&input, site, &request, client_ip, now.timestamp_millis()) {
+            Ok(draft) => encoded.extend(super::admit(&state, draft, &salt)),
             Err((reason, error)) => {
                 state.metrics.count(reason, 1);
                 tracing::debug!(error, "plausible event not counted");
             }
         }
     }
-    super::enqueue(&state, &encoded, None).await?;
-    // The tracker reads nothing but needs CORS to see the answer succeed.
-    Ok(HttpResponse::Accepted()
-        .insert_header(("Access-Control-Allow-Origin", "*"))
-        .content_type("text/plain")
-        .body("ok"))
+    super::enqueue(&state, encoded, None).await?;
+    Ok(HttpResponse::Accepted().content_type("text/plain").body("ok"))
 }
 
 fn draft(
     input: &PlausibleEvent,
-    site_id: String,
+    site: Arc<Site>,
     request: &HttpRequest,
+    client_ip: Option<IpAddr>,
     now_ms: i64,
 ) -> Result<Draft, crate::event::Rejection> {
     let invalid = crate::event::invalid;
@@ -89,7 +90,7 @@ fn draft(
         Some(_) => return Err(invalid("props: not a JSON object")),
     };
     let name = if input.name == "pageview" { String::new() } else { input.name.clone() };
-    let mut draft = Draft::from_browser(request, site_id, location, Protocol::Plausible, now_ms).named(name);
+    let mut draft = Draft::from_browser(request, client_ip, site, location, Protocol::Plausible, now_ms).named(name);
     draft.referrer = input.referrer.clone().unwrap_or_default();
     draft.props = stringify_props(props)?;
     Ok(draft)

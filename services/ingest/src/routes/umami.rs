@@ -5,9 +5,12 @@
 //! empty. Unlike Plausible, an unknown site is a 4xx, as Umami answers.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use analytics_events::{Message, Protocol};
+use analytics_events::Protocol;
+use analytics_store::sites::Site;
 use chrono::Utc;
 use serde::Deserialize;
 
@@ -41,16 +44,10 @@ struct Payload {
     data: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// The CORS headers Umami's tracker needs, on the answer and the preflight.
-fn cors(response: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResponseBuilder {
-    response
-        .insert_header(("Access-Control-Allow-Origin", "*"))
-        .insert_header(("Access-Control-Allow-Methods", "POST, OPTIONS"))
-        .insert_header(("Access-Control-Allow-Headers", "Content-Type, x-umami-cache"))
-}
-
-pub async fn preflight() -> HttpResponse {
-    cors(&mut HttpResponse::NoContent()).insert_header(("Access-Control-Max-Age", "86400")).finish()
+/// What the tracker expects back: a `cache` token it would return in
+/// `x-umami-cache`; we need no such state, so it is empty.
+fn answer() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "cache": "" }))
 }
 
 pub async fn send(
@@ -59,10 +56,10 @@ pub async fn send(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
     let body = super::read_body(body, state.settings.max_body_bytes).await?;
-    let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let envelope: Envelope = super::parse_json(&body)?;
     if envelope.kind == "identify" {
         // Session data Umami keeps per visitor; we keep no visitor state.
-        return Ok(cors(&mut HttpResponse::Ok()).json(serde_json::json!({ "cache": "" })));
+        return Ok(answer());
     }
     if envelope.kind != "event" {
         return Err(IngestError::Rejected(format!("type: expected event or identify, got {:?}", envelope.kind)));
@@ -74,21 +71,25 @@ pub async fn send(
     };
     let now = Utc::now();
     let salt = super::salt(&state, now).await?;
-    let draft = match draft(payload, site.id.to_string(), &request, now.timestamp_millis()) {
+    let client_ip = state.client_address.of(&request);
+    let draft = match draft(payload, site, &request, client_ip, now.timestamp_millis()) {
         Ok(draft) => draft,
         Err((reason, error)) => {
             state.metrics.count(reason, 1);
             return Err(IngestError::Rejected(error));
         }
     };
-    super::enqueue(&state, &[draft.into_event(&salt).encode_to_vec()], None).await?;
-    Ok(cors(&mut HttpResponse::Ok()).json(serde_json::json!({ "cache": "" })))
+    // A bot or an excluded page is answered like any other: the tracker needs no news.
+    let encoded: Vec<_> = super::admit(&state, draft, &salt).into_iter().collect();
+    super::enqueue(&state, encoded, None).await?;
+    Ok(answer())
 }
 
 fn draft(
     payload: Payload,
-    site_id: String,
+    site: Arc<Site>,
     request: &HttpRequest,
+    client_ip: Option<IpAddr>,
     now_ms: i64,
 ) -> Result<Draft, crate::event::Rejection> {
     if !payload.url.starts_with('/') || payload.hostname.is_empty() {
@@ -96,7 +97,7 @@ fn draft(
     }
     let location = location_from_url(&format!("https://{}{}", payload.hostname, payload.url))
         .ok_or_else(|| invalid("payload.url: not a valid path"))?;
-    let mut draft = Draft::from_browser(request, site_id, location, Protocol::Umami, now_ms)
+    let mut draft = Draft::from_browser(request, client_ip, site, location, Protocol::Umami, now_ms)
         .named(payload.name.unwrap_or_default());
     draft.title = payload.title.unwrap_or_default();
     draft.referrer = payload.referrer.unwrap_or_default();

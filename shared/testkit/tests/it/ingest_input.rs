@@ -16,6 +16,20 @@ async fn whole_requests_are_refused_with_a_named_reason() {
     let error: serde_json::Value = malformed.json().await.expect("json");
     assert!(error["error"].as_str().expect("text").starts_with("malformed JSON"));
 
+    for (body, expected) in [
+        (b"{\"events\": [\"\xff\"]}".to_vec(), "body: invalid UTF-8 at byte 13"),
+        (
+            format!("{{\"events\": {}{}}}", "[".repeat(20), "]".repeat(20)).into_bytes(),
+            "body: JSON nested deeper than 10 levels",
+        ),
+    ] {
+        let response = pipeline.http.post(format!("{}/v1/events", pipeline.ingest_url)).body(body).send().await;
+        let response = response.expect("ingest reachable");
+        assert_eq!(response.status(), 400);
+        let error: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(error["error"], expected);
+    }
+
     let too_many = pipeline.send(pageviews(&pipeline.site_id, 101), false).await;
     assert_eq!(too_many.status(), 413);
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make bench`: runs every benchmark on this machine and rewrites
-# docs/BENCHMARKS.md with the results and the conditions they were taken in.
-# Each benchmark reports against a ceiling measured in the same run.
+# `make bench`: runs the benchmarks on this machine and writes their sections
+# into docs/BENCHMARKS.md. Each benchmark reports against a ceiling measured
+# in the same run. `deploy/bench/run.sh ingest query` runs only those parts
+# and replaces only their sections; the others keep their earlier results,
+# each dated with the day and commit it was measured at.
 set -euo pipefail
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd -P)
 cd "$REPO"
@@ -9,21 +11,45 @@ out=docs/BENCHMARKS.md
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 
+command -v wrk >/dev/null || deploy/local/install-deps.sh
 cargo bench -p analytics-testkit --bench pipeline --quiet -- "$@" >"$tmp"
 
-{
-  echo "# Benchmarks"
-  echo
-  echo "Written by \`make bench\` (\`deploy/bench/run.sh\`); every figure is a ratio to a"
-  echo "ceiling measured in the same run, on the same machine, against the private stores"
-  echo "that \`make up\` starts (Redis with AOF everysec, single-node RabbitMQ, Postgres with"
-  echo "fsync off)."
-  echo
-  echo "- Date: $(date -u +%Y-%m-%d) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
-  echo "- CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "- Memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
-  echo "- Build: release profile; load generator, service and stores share the machine"
-  echo
-  cat "$tmp"
-} >"$out"
+header=$(cat <<HEADER
+# Benchmarks
+
+Written by \`make bench\` (\`deploy/bench/run.sh\`); every figure is a ratio to a
+ceiling measured in the same run, on the same machine, against the private stores
+that \`make up\` starts (Redis with AOF everysec, single-node RabbitMQ, Postgres with
+fsync off).
+
+- CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+- Memory: $(free -g | awk '/^Mem:/ {print $2}') GiB
+- Build: release profile; load generator, service and stores share the machine
+HEADER
+)
+stamp="_Measured $(date -u +%Y-%m-%d) at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)._"
+
+HEADER_TEXT=$header STAMP=$stamp python3 - "$out" "$tmp" <<'PY'
+import os, re, sys
+out, new = sys.argv[1], sys.argv[2]
+
+def sections(text):
+    """Sections by their '## ' heading, in order; text before the first is dropped."""
+    parts = re.split(r'(?m)^(?=## )', text)
+    return [(p.splitlines()[0], p.rstrip() + "\n") for p in parts if p.startswith("## ")]
+
+old = sections(open(out).read()) if os.path.exists(out) else []
+fresh = []
+for heading, body in sections(open(new).read()):
+    first, rest = body.split("\n", 1)
+    fresh.append((heading, f"{first}\n\n{os.environ['STAMP']}\n{rest}"))
+merged = dict(old)
+order = [h for h, _ in old]
+for heading, body in fresh:
+    if heading not in merged:
+        order.append(heading)
+    merged[heading] = body
+with open(out, "w") as f:
+    f.write(os.environ["HEADER_TEXT"] + "\n\n" + "\n".join(merged[h] for h in order))
+PY
 echo "bench: wrote $out"

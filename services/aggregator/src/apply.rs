@@ -29,6 +29,8 @@ pub struct Applier {
     pub sites: SiteDirectory,
     pub classifier: Classifier,
     pub partitions: Partitions,
+    /// Keep visits (see `sessions`) in the same transaction as the rollups.
+    pub sessions: bool,
 }
 
 /// What one transaction did.
@@ -121,6 +123,10 @@ impl Applier {
         }
         outcome.deltas.finish();
         write_deltas(&transaction, &outcome.deltas).await?;
+        let hits = std::mem::take(&mut outcome.deltas.hits);
+        if self.sessions {
+            crate::sessions::apply(&transaction, hits).await?;
+        }
         transaction.commit().await?;
         Ok(outcome)
     }

@@ -13,6 +13,7 @@ mod metrics;
 mod partitions;
 mod referrer;
 mod rollup;
+mod sessions;
 mod settings;
 mod startup;
 

@@ -55,5 +55,18 @@ async fn once(
     if pruned > 0 {
         tracing::info!(pruned, "pruned old batch ids");
     }
+    // Visitors silent for 3 days: no event can change their visits any more.
+    let forgotten = client
+        .execute(
+            "DELETE FROM visitor_visits WHERE ctid = ANY(ARRAY(
+                 SELECT ctid FROM visitor_visits WHERE last_seen < now() - interval '3 days' LIMIT 100000))",
+            &[],
+        )
+        .await?;
+    let removed = client.execute("DELETE FROM daily_visits WHERE local_day < $1", &[&oldest_kept]).await?
+        + client.execute("DELETE FROM daily_visit_pages WHERE local_day < $1", &[&oldest_kept]).await?;
+    if forgotten + removed > 0 {
+        tracing::info!(forgotten, removed, "pruned visitor state and visit rollups past retention");
+    }
     Ok(Report { dropped_partitions: dropped, pruned_batch_ids: pruned })
 }

@@ -109,6 +109,8 @@ pub struct Deltas {
     pub titles: BTreeMap<(Uuid, String), (i64, String)>,
     pub counted: usize,
     pub dropped: HashMap<DropReason, usize>,
+    /// Every counted event, for the visits (`sessions`).
+    pub hits: Vec<crate::sessions::Hit>,
 }
 
 impl Deltas {
@@ -202,6 +204,16 @@ impl Deltas {
                 }
             }
         }
+        self.hits.push(crate::sessions::Hit {
+            site_id,
+            visitor,
+            at_ms: event.timestamp_ms,
+            is_view: is_pageview,
+            page: event.path.clone(),
+            source,
+            timezone: site.timezone,
+            gap_ms: i64::from(site.visit_gap_minutes) * 60_000,
+        });
         if is_pageview && !event.title.is_empty() {
             let latest = self.titles.entry((site_id, event.path.clone())).or_insert((i64::MIN, String::new()));
             if event.timestamp_ms >= latest.0 {

@@ -23,6 +23,7 @@ pub struct AggregatorSettings {
     pub retention_days: u64,
     pub batch_id_retention_days: i32,
     pub maintenance_interval_seconds: u64,
+    pub sessions: bool,
 }
 
 impl Settings {

@@ -44,7 +44,13 @@ impl Application {
                 Box::pin(async move { current })
             })
         });
-        let applier = Arc::new(Applier { pool, sites, classifier, partitions: Partitions::default() });
+        let applier = Arc::new(Applier {
+            pool,
+            sites,
+            classifier,
+            partitions: Partitions::default(),
+            sessions: settings.aggregator.sessions,
+        });
         let consumer = Consumer {
             amqp: settings.amqp.clone(),
             prefetch: settings.aggregator.prefetch,

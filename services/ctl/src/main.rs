@@ -53,6 +53,9 @@ enum SiteCommand {
         /// Count signed-in users too (true), or only guests (false).
         #[arg(long)]
         count_authenticated: Option<bool>,
+        /// A visit ends after this many minutes without an event (1-1440).
+        #[arg(long)]
+        visit_gap_minutes: Option<i32>,
     },
 }
 
@@ -89,7 +92,9 @@ async fn main() -> anyhow::Result<()> {
             let sites = analytics_store::sites::list_sites(&client).await.context("listing sites")?;
             println!("{}", serde_json::to_string_pretty(&sites)?);
         }
-        Command::Site { command: SiteCommand::Set { site, hostnames, excluded_paths, count_authenticated } } => {
+        Command::Site {
+            command: SiteCommand::Set { site, hostnames, excluded_paths, count_authenticated, visit_gap_minutes },
+        } => {
             let client = analytics_store::connect(settings.postgres.url()).await?;
             // `--hostnames ""` parses as one empty item: it means none.
             let non_empty = |items: Vec<String>| items.into_iter().filter(|i| !i.trim().is_empty()).collect();
@@ -97,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
                 hostnames: hostnames.map(non_empty),
                 excluded_paths: excluded_paths.map(non_empty),
                 count_authenticated,
+                visit_gap_minutes,
             };
             let site = analytics_store::sites::update_rules(&client, &site, update).await?;
             println!("{}", serde_json::to_string_pretty(&site)?);

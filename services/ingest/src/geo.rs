@@ -94,26 +94,26 @@ mod tests {
             "2001:db8::1",
             "::ffff:10.0.0.1",
         ] {
-            assert!(!is_public(crate::client::canonical(private.parse().unwrap())), "{private}");
+            assert!(!is_public(crate::client::canonical(private.parse().expect("ip"))), "{private}");
         }
         for public in ["8.8.8.8", "1.1.1.1", "2a00:1450:4001::1"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
+            assert!(is_public(public.parse().expect("ip")), "{public}");
         }
     }
 
     #[test]
     fn reads_both_database_layouts() {
         let dir = std::env::temp_dir().join(format!("geo-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("test file");
         for (layout, file) in [("maxmind", "maxmind.mmdb"), ("ip-location-db", "ild.mmdb")] {
             let path = dir.join(file);
-            std::fs::write(&path, tiny_mmdb::database([8, 8, 8, 0], 24, layout, "US")).unwrap();
-            let countries = Countries::open(&path).unwrap();
-            assert_eq!(countries.country("8.8.8.8".parse().unwrap()), "US", "{layout}");
-            assert_eq!(countries.country("9.9.9.9".parse().unwrap()), "", "{layout}: not in the file");
-            assert_eq!(countries.country("10.0.0.1".parse().unwrap()), "", "{layout}: private");
+            std::fs::write(&path, tiny_mmdb::database([8, 8, 8, 0], 24, layout, "US")).expect("test file");
+            let countries = Countries::open(&path).expect("test file");
+            assert_eq!(countries.country("8.8.8.8".parse().expect("ip")), "US", "{layout}");
+            assert_eq!(countries.country("9.9.9.9".parse().expect("ip")), "", "{layout}: not in the file");
+            assert_eq!(countries.country("10.0.0.1".parse().expect("ip")), "", "{layout}: private");
         }
-        assert_eq!(Countries::none().country("8.8.8.8".parse().unwrap()), "");
+        assert_eq!(Countries::none().country("8.8.8.8".parse().expect("ip")), "");
     }
 
     /// Just enough of a MaxMind DB writer for tests: an IPv4 tree holding one

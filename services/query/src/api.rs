@@ -33,12 +33,41 @@ fn change_percent(current: i64, previous: i64) -> Option<f64> {
     (previous != 0).then(|| ((current - previous) as f64 * 1000.0 / previous as f64).round() / 10.0)
 }
 
+/// Visits and how engaged they were. Rates are `null` when there were no visits.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Engagement {
+    /// Runs of one visitor's events without a gap over the site's visit gap
+    /// (30 minutes by default), counted on the local day they began.
+    pub visits: i64,
+    /// Percent of visits with at most one pageview, one decimal.
+    pub bounce_rate: Option<f64>,
+    /// Mean seconds from a visit's first to its last event.
+    pub visit_duration: Option<f64>,
+    /// Mean pageviews per visit, two decimals.
+    pub views_per_visit: Option<f64>,
+}
+
+impl Engagement {
+    pub fn from_sums(sums: crate::stats::VisitSums) -> Self {
+        let visits = sums.visits;
+        let per_visit = |value: f64, scale: f64| (visits > 0).then(|| (value * scale / visits as f64).round() / scale);
+        Self {
+            visits,
+            bounce_rate: per_visit(sums.bounces as f64 * 100.0, 10.0),
+            visit_duration: per_visit(sums.duration_ms as f64 / 1000.0, 10.0),
+            views_per_visit: per_visit(sums.pageviews as f64, 100.0),
+        }
+    }
+}
+
 /// Totals, with the previous period's and the change when
 /// `compare=previous_period` was asked for.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PeriodTotals {
     #[serde(flatten)]
     pub totals: Totals,
+    #[serde(flatten)]
+    pub engagement: Engagement,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<Totals>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,9 +75,9 @@ pub struct PeriodTotals {
 }
 
 impl PeriodTotals {
-    pub fn new(totals: Totals, previous: Option<Totals>) -> Self {
+    pub fn new(totals: Totals, previous: Option<Totals>, visits: crate::stats::VisitSums) -> Self {
         let change_percent = previous.as_ref().map(|p| Change::between(&totals, p));
-        Self { totals, previous, change_percent }
+        Self { totals, engagement: Engagement::from_sums(visits), previous, change_percent }
     }
 }
 
@@ -300,6 +329,7 @@ impl Modify for BearerAuth {
         crate::routes::top::top_countries,
         crate::routes::top::breakdown,
         crate::routes::speed::speed,
+        crate::routes::realtime::realtime,
         crate::routes::admin::clear_cache,
     ),
     modifiers(&BearerAuth),

@@ -32,13 +32,14 @@ pub struct Application {
 
 /// Every dashboard endpoint: `/api/analytics/<name>/` and its HTTP method.
 /// The OpenAPI test checks the spec against this list.
-pub const ROUTES: [(&str, &str); 7] = [
+pub const ROUTES: [(&str, &str); 8] = [
     ("overview", "GET"),
     ("chart", "GET"),
     ("top-pages", "GET"),
     ("top-countries", "GET"),
     ("breakdown", "GET"),
     ("speed", "GET"),
+    ("realtime", "GET"),
     ("clear-cache", "POST"),
 ];
 
@@ -52,6 +53,7 @@ fn site_routes(cfg: &mut web::ServiceConfig) {
             "top-countries" => web::get().to(routes::top::top_countries),
             "breakdown" => web::get().to(routes::top::breakdown),
             "speed" => web::get().to(routes::speed::speed),
+            "realtime" => web::get().to(routes::realtime::realtime),
             _ => web::post().to(routes::admin::clear_cache),
         };
         let bare = format!("/api/analytics/{name}");

@@ -42,12 +42,84 @@ pub async fn totals_per_range(
     Ok(rows.iter().map(|r| Totals { pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }).collect())
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// Sums of the visit rollups over a range.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct VisitSums {
+    pub visits: i64,
+    pub bounces: i64,
+    pub duration_ms: i64,
+    pub pageviews: i64,
+}
+
+/// Visit sums for each of `ranges` (visits belong to the local day they began).
+pub async fn visits_per_range(
+    client: &Client,
+    site: Uuid,
+    ranges: &[DayRange],
+    source: Option<&str>,
+) -> Result<Vec<VisitSums>, tokio_postgres::Error> {
+    let froms: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
+    let tos: Vec<NaiveDate> = ranges.iter().map(|r| r.to).collect();
+    let rows = client
+        .query(
+            "SELECT b.i, coalesce(sum(v.visits), 0)::int8, coalesce(sum(v.bounces), 0)::int8,
+                    coalesce(sum(v.duration_ms), 0)::int8, coalesce(sum(v.pageviews), 0)::int8
+             FROM unnest($2::date[], $3::date[]) WITH ORDINALITY AS b(first_day, last_day, i)
+             LEFT JOIN daily_visits v
+               ON v.site_id = $1 AND v.local_day BETWEEN b.first_day AND b.last_day
+              AND ($4::text IS NULL OR v.source = $4)
+             GROUP BY b.i ORDER BY b.i",
+            &[&site, &froms, &tos, &source],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| VisitSums { visits: r.get(1), bounces: r.get(2), duration_ms: r.get(3), pageviews: r.get(4) })
+        .collect())
+}
+
+/// The pages most visits began (`entry`) or ended (`exit`) on.
+pub async fn visit_pages(
+    client: &Client,
+    site: Uuid,
+    kind: &str,
+    range: DayRange,
+    source: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT page, sum(visits)::int8 FROM daily_visit_pages
+             WHERE site_id = $1 AND kind = $2 AND local_day BETWEEN $3 AND $4 AND ($5::text IS NULL OR source = $5)
+             GROUP BY page HAVING sum(visits) > 0 ORDER BY 2 DESC, page LIMIT $6",
+            &[&site, &kind, &range.from, &range.to, &source, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| Row { value: r.get(0), visits: Some(r.get(1)), ..Row::default() }).collect())
+}
+
+/// Visitors whose latest event is at most `seconds` old.
+pub async fn live_visitors(client: &Client, site: Uuid, seconds: i64) -> Result<i64, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM visitor_visits
+             WHERE site_id = $1 AND last_seen >= now() - make_interval(secs => $2::int8)",
+            &[&site, &seconds],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub value: String,
     pub pageviews: i64,
     pub visitors: i64,
     pub events: i64,
+    /// Only for `entry_page` and `exit_page`: visits that began or ended on
+    /// the page (the other figures are then 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visits: Option<i64>,
 }
 
 /// Rows per source over `range`, from the hourly totals.
@@ -85,7 +157,7 @@ pub async fn top(
 }
 
 fn row(r: &tokio_postgres::Row) -> Row {
-    Row { value: r.get(0), pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }
+    Row { value: r.get(0), pageviews: r.get(1), visitors: r.get(2), events: r.get(3), visits: None }
 }
 
 /// The latest title of each of `paths`.

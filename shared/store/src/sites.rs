@@ -25,6 +25,8 @@ pub struct Site {
     /// Key of the keyed hash that turns an app's install id into a visitor id.
     #[serde(skip)]
     pub install_secret: [u8; 32],
+    /// A visit ends after this long without an event.
+    pub visit_gap_minutes: i32,
 }
 
 /// What ingest counts for a site (`analytics-ctl site set`).
@@ -79,6 +81,7 @@ pub struct RulesUpdate {
     pub hostnames: Option<Vec<String>>,
     pub excluded_paths: Option<Vec<String>>,
     pub count_authenticated: Option<bool>,
+    pub visit_gap_minutes: Option<i32>,
 }
 
 fn serialize_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
@@ -97,6 +100,8 @@ pub enum SiteError {
     UnknownSite(String),
     #[error("invalid excluded path {0:?}: expected a prefix starting with /")]
     BadPath(String),
+    #[error("invalid visit gap {0} minutes: expected 1 to 1440")]
+    BadVisitGap(i32),
     #[error(transparent)]
     Database(#[from] tokio_postgres::Error),
 }
@@ -143,8 +148,8 @@ pub async fn add_site(client: &Client, domain: &str, timezone: &str) -> Result<(
     Ok((site, token))
 }
 
-const SITE_COLUMNS: &str =
-    "id, domain, timezone, api_token_hash, hostnames, excluded_paths, count_authenticated, install_secret";
+const SITE_COLUMNS: &str = "id, domain, timezone, api_token_hash, hostnames, excluded_paths, count_authenticated, \
+     install_secret, visit_gap_minutes";
 
 pub async fn list_sites(client: &Client) -> Result<Vec<Site>, tokio_postgres::Error> {
     let rows = client.query(&format!("SELECT {SITE_COLUMNS} FROM sites ORDER BY created_at, domain"), &[]).await?;
@@ -174,6 +179,7 @@ fn site_from_row(row: &tokio_postgres::Row) -> Option<Site> {
         api_token_hash: hash.try_into().ok()?,
         rules: SiteRules { hostnames: row.get(4), excluded_paths: row.get(5), count_authenticated: row.get(6) },
         install_secret: secret.try_into().ok()?,
+        visit_gap_minutes: row.get(8),
     })
 }
 
@@ -196,10 +202,15 @@ pub async fn update_rules(client: &Client, id_or_domain: &str, update: RulesUpda
         None => site.rules.excluded_paths,
     };
     let count_authenticated = update.count_authenticated.unwrap_or(site.rules.count_authenticated);
+    let visit_gap_minutes = update.visit_gap_minutes.unwrap_or(site.visit_gap_minutes);
+    if !(1..=1440).contains(&visit_gap_minutes) {
+        return Err(SiteError::BadVisitGap(visit_gap_minutes));
+    }
     client
         .execute(
-            "UPDATE sites SET hostnames = $2, excluded_paths = $3, count_authenticated = $4 WHERE id = $1",
-            &[&site.id, &hostnames, &excluded_paths, &count_authenticated],
+            "UPDATE sites SET hostnames = $2, excluded_paths = $3, count_authenticated = $4, visit_gap_minutes = $5
+             WHERE id = $1",
+            &[&site.id, &hostnames, &excluded_paths, &count_authenticated, &visit_gap_minutes],
         )
         .await?;
     find_site(client, &site.id.to_string()).await?.ok_or_else(|| SiteError::UnknownSite(id_or_domain.to_owned()))

@@ -210,7 +210,10 @@ impl Pipeline {
     /// Waits until exactly `expected` pageviews are counted and nothing is left
     /// anywhere that could still change that: the Redis list and every
     /// in-flight set are empty, the aggregate queue has no ready message, and
-    /// the applied batches hold exactly `expected` events. Panics on more.
+    /// the applied batches hold exactly `expected` events, and the visits hold
+    /// exactly `expected` pageviews (every counted pageview in exactly one
+    /// visit, so the per-visitor state was changed once per event too).
+    /// Panics on more.
     pub async fn assert_exactly(&self, expected: i64, forwarder_instances: &[String]) {
         let redis = self.namespace.redis().await;
         let db = self.namespace.db().await;
@@ -243,11 +246,23 @@ impl Pipeline {
                     Ok(row) => row.get(0),
                     Err(_) => -1,
                 };
-            if total == expected && queued == 0 && inflight == 0 && ready == 0 && applied == expected {
+            let in_visits: i64 =
+                match db.query_one("SELECT coalesce(sum(pageviews), 0)::int8 FROM daily_visits", &[]).await {
+                    Ok(row) => row.get(0),
+                    Err(_) => -1,
+                };
+            assert!(in_visits <= expected, "{in_visits} pageviews in visits, more than the {expected} accepted");
+            if total == expected
+                && queued == 0
+                && inflight == 0
+                && ready == 0
+                && applied == expected
+                && in_visits == expected
+            {
                 return;
             }
             let last = format!(
-                "counted {total}, redis list {queued}, in-flight batches and claiming events {inflight}, aggregate queue {ready}, applied events {applied}"
+                "counted {total}, redis list {queued}, in-flight batches and claiming events {inflight}, aggregate queue {ready}, applied events {applied}, pageviews in visits {in_visits}"
             );
             assert!(
                 std::time::Instant::now() < deadline,

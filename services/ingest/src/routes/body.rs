@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn refusals_name_the_problem() {
         let deep = format!("{}{}", "[".repeat(11), "]".repeat(11));
-        let message = |body: &[u8]| parse_json::<serde_json::Value>(body).unwrap_err().to_string();
+        let message = |body: &[u8]| parse_json::<serde_json::Value>(body).expect_err("refused").to_string();
         assert_eq!(message(deep.as_bytes()), "body: JSON nested deeper than 10 levels");
         assert_eq!(message(b"{\"a\":\"\xff\"}"), "body: invalid UTF-8 at byte 6");
         assert!(message(b"{\"a\":").starts_with("malformed JSON: EOF"));

@@ -54,6 +54,7 @@ pub async fn chart(
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
+        let visits = stats::visits_per_range(&client, ctx.site.id, &ranges, source).await?;
         // The previous period: as many buckets again, just before the first.
         let previous = match (compare, points.first()) {
             (true, Some(first)) => {
@@ -66,15 +67,15 @@ pub async fn chart(
         };
         let points = points
             .iter()
-            .zip(&totals)
+            .zip(totals.iter().zip(&visits))
             .enumerate()
-            .map(|(i, (bucket, t))| {
+            .map(|(i, (bucket, (t, v)))| {
                 let previous = previous.as_ref().and_then(|p| p.get(i)).copied();
                 ChartPoint {
                     start: bucket.range.from,
                     end: bucket.range.to,
                     label: bucket.label.clone(),
-                    totals: PeriodTotals::new(*t, previous),
+                    totals: PeriodTotals::new(*t, previous, *v),
                 }
             })
             .collect();

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod chart;
 pub mod overview;
+pub mod realtime;
 pub mod speed;
 pub mod top;
 

@@ -48,7 +48,9 @@ pub async fn overview(
             ranges.extend(periods[..4].iter().map(DayRange::previous));
         }
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
-        let period = |i: usize| PeriodTotals::new(totals[i], compare.then(|| totals.get(i + 5).copied()).flatten());
+        let visits = stats::visits_per_range(&client, ctx.site.id, &periods, source).await?;
+        let period =
+            |i: usize| PeriodTotals::new(totals[i], compare.then(|| totals.get(i + 5).copied()).flatten(), visits[i]);
         let by_source = stats::by_source(&client, ctx.site.id, detail_range)
             .await?
             .into_iter()
@@ -67,7 +69,7 @@ pub async fn overview(
             yesterday: period(1),
             this_month: period(2),
             last_30_days: period(3),
-            total: PeriodTotals::new(totals[4], None),
+            total: PeriodTotals::new(totals[4], None, visits[4]),
             by_source,
             speed: SiteSpeed {
                 metric: site_speed.map(|r| r.metric.clone()),

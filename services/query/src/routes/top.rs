@@ -11,7 +11,7 @@ use crate::startup::AppState;
 use crate::stats::{self, Row};
 
 /// Dimensions of `breakdown`; `page` and `country` also have their own endpoints.
-pub const DIMENSIONS: [&str; 13] = [
+pub const DIMENSIONS: [&str; 15] = [
     "source",
     "device",
     "browser",
@@ -25,6 +25,8 @@ pub const DIMENSIONS: [&str; 13] = [
     "utm_source",
     "utm_medium",
     "utm_campaign",
+    "entry_page",
+    "exit_page",
 ];
 
 /// Pages by pageviews, with their latest titles.
@@ -160,8 +162,16 @@ impl Top {
     }
 
     async fn rows(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
-        if self.dimension != "source" {
-            return Ok(stats::top(client, self.ctx.site.id, self.dimension, self.range, self.source, self.limit).await?);
+        let site = self.ctx.site.id;
+        match self.dimension {
+            "entry_page" => {
+                return Ok(stats::visit_pages(client, site, "entry", self.range, self.source, self.limit).await?);
+            }
+            "exit_page" => {
+                return Ok(stats::visit_pages(client, site, "exit", self.range, self.source, self.limit).await?);
+            }
+            "source" => {}
+            dimension => return Ok(stats::top(client, site, dimension, self.range, self.source, self.limit).await?),
         }
         let mut rows = stats::by_source(client, self.ctx.site.id, self.range).await?;
         rows.retain(|r| self.source.is_none_or(|s| s == r.value));

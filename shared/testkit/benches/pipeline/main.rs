@@ -5,6 +5,7 @@
 mod aggregator;
 mod cpu;
 mod forwarder;
+mod ingest;
 mod query;
 mod sample;
 
@@ -12,6 +13,9 @@ mod sample;
 async fn main() {
     let what: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let all = what.is_empty();
+    if all || what.iter().any(|w| w == "ingest") {
+        ingest::run().await;
+    }
     if all || what.iter().any(|w| w == "forwarder") {
         forwarder::run().await;
     }

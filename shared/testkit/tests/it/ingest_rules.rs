@@ -53,6 +53,7 @@ async fn site_rules_and_bots_decide_what_counts() {
             hostnames: Some(vec!["allowed.example".into()]),
             excluded_paths: Some(vec!["/private/".into()]),
             count_authenticated: Some(true),
+            ..Default::default()
         },
     )
     .await

@@ -15,6 +15,7 @@ mod query_api;
 mod query_auth;
 mod retention;
 mod umami;
+mod visits;
 
 fn pageviews(site: &str, n: usize) -> serde_json::Value {
     let events: Vec<serde_json::Value> = (0..n)

@@ -9,14 +9,14 @@ use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Tehran;
 use serde_json::Value;
 
-const WINDOWS: &str =
+pub(crate) const WINDOWS: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 const PERSIAN_MONTHS: [&str; 12] =
     ["فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند"];
 
 /// Noon of a Tehran local day, as Unix ms.
-fn tehran_noon(day: NaiveDate) -> i64 {
+pub(crate) fn tehran_noon(day: NaiveDate) -> i64 {
     Tehran
         .from_local_datetime(&day.and_hms_opt(12, 0, 0).expect("time"))
         .single()
@@ -24,7 +24,7 @@ fn tehran_noon(day: NaiveDate) -> i64 {
         .timestamp_millis()
 }
 
-fn pageview(site: &str, at: i64, path: &str, title: &str, ua: &str, visitor: u64) -> Event {
+pub(crate) fn pageview(site: &str, at: i64, path: &str, title: &str, ua: &str, visitor: u64) -> Event {
     Event {
         site_id: site.to_owned(),
         r#type: EventType::Pageview as i32,
@@ -66,7 +66,7 @@ async fn get(pipeline: &Pipeline, path_and_query: &str) -> (u16, Value, Option<S
     (status, response.json().await.expect("json"), cache)
 }
 
-async fn ok(pipeline: &Pipeline, path_and_query: &str) -> Value {
+pub(crate) async fn ok(pipeline: &Pipeline, path_and_query: &str) -> Value {
     let (status, body, _) = get(pipeline, path_and_query).await;
     assert_eq!(status, 200, "{path_and_query}: {body}");
     body

@@ -1,0 +1,276 @@
+//! Visits without cookies: a visit is a run of one visitor id's events with no
+//! gap longer than the site's visit gap (30 minutes by default).
+//!
+//! Each recent visitor's visits are kept in `visitor_visits` and changed in
+//! the same transaction as the batch's rollups, so a redelivered batch (whose
+//! id is already recorded) changes nothing, and two aggregators serialize on
+//! the visitor's row lock. Rollups follow by difference: for every visitor a
+//! batch touches, the visit rollups get what its visits contribute now minus
+//! what they contributed before. Events may therefore arrive in any order, in
+//! one batch or across batches: a second pageview turns a bounce into a visit
+//! of two, an earlier event moves the entry page and the start, a later one
+//! the exit page, and an event between two visits joins them.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+/// One counted event, as far as visits are concerned.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub site_id: Uuid,
+    pub visitor: i64,
+    pub at_ms: i64,
+    pub is_view: bool,
+    pub page: String,
+    pub source: &'static str,
+    pub timezone: Tz,
+    pub gap_ms: i64,
+}
+
+/// One visit, as stored (JSON) in `visitor_visits.visits`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    pub start: i64,
+    pub last: i64,
+    pub views: i64,
+    pub entry: String,
+    pub exit: String,
+    pub source: String,
+}
+
+/// Visits no event can change any more are forgotten: ingest refuses events
+/// older than 24 h, and delivery may add some hours.
+const KEEP_MS: i64 = 48 * 3600 * 1000;
+
+/// Adds `hit` to a visitor's visits (ordered by start): joins every visit it
+/// is within the gap of, or starts a new one. Ties keep what was there.
+pub fn add_hit(visits: &mut Vec<Visit>, hit: &Hit) {
+    let t = hit.at_ms;
+    let (joined, mut kept): (Vec<Visit>, Vec<Visit>) =
+        visits.drain(..).partition(|v| v.start - hit.gap_ms <= t && t <= v.last + hit.gap_ms);
+    let mut merged = Visit {
+        start: t,
+        last: t,
+        views: i64::from(hit.is_view),
+        entry: hit.page.clone(),
+        exit: hit.page.clone(),
+        source: hit.source.to_owned(),
+    };
+    for visit in joined {
+        if visit.start <= merged.start {
+            merged.start = visit.start;
+            merged.entry = visit.entry;
+            merged.source = visit.source;
+        }
+        if visit.last >= merged.last {
+            merged.last = visit.last;
+            merged.exit = visit.exit;
+        }
+        merged.views += visit.views;
+    }
+    kept.push(merged);
+    kept.sort_by_key(|v| v.start);
+    *visits = kept;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct VisitTotals {
+    pub visits: i64,
+    pub bounces: i64,
+    pub duration_ms: i64,
+    pub pageviews: i64,
+}
+
+/// Changes to the visit rollups. Ordered maps: every transaction touches rows
+/// in the same order, so concurrent aggregators cannot deadlock.
+#[derive(Debug, Default)]
+pub struct VisitDeltas {
+    pub totals: BTreeMap<(Uuid, NaiveDate, String), VisitTotals>,
+    /// (site, day, entry|exit, source, page) -> visits
+    pub pages: BTreeMap<(Uuid, NaiveDate, &'static str, String, String), i64>,
+}
+
+impl VisitDeltas {
+    /// Adds what `visits` contribute, times `sign` (-1 to take it back).
+    pub fn contribute(&mut self, site_id: Uuid, timezone: Tz, visits: &[Visit], sign: i64) {
+        for visit in visits {
+            let Some((day, _)) = crate::rollup::local_bucket(visit.start, timezone) else { continue };
+            let totals = self.totals.entry((site_id, day, visit.source.clone())).or_default();
+            totals.visits += sign;
+            totals.bounces += sign * i64::from(visit.views <= 1);
+            totals.duration_ms += sign * (visit.last - visit.start);
+            totals.pageviews += sign * visit.views;
+            for (kind, page) in [("entry", &visit.entry), ("exit", &visit.exit)] {
+                *self.pages.entry((site_id, day, kind, visit.source.clone(), page.clone())).or_default() += sign;
+            }
+        }
+    }
+
+    /// Drops entries that cancelled out.
+    fn prune(&mut self) {
+        self.totals.retain(|_, t| *t != VisitTotals::default());
+        self.pages.retain(|_, n| *n != 0);
+    }
+}
+
+/// Applies `hits` to the visitors' stored visits and the visit rollups,
+/// inside `transaction` (the one that records the batch ids).
+pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<VisitDeltas, tokio_postgres::Error> {
+    let mut deltas = VisitDeltas::default();
+    if hits.is_empty() {
+        return Ok(deltas);
+    }
+    hits.sort_by_key(|h| (h.site_id, h.visitor, h.at_ms));
+    let mut keys: Vec<(Uuid, i64)> = hits.iter().map(|h| (h.site_id, h.visitor)).collect();
+    keys.dedup();
+    let sites: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let visitors: Vec<i64> = keys.iter().map(|k| k.1).collect();
+    // Creates missing rows and locks all of them, in key order; an existing
+    // row comes back unchanged.
+    let rows = transaction
+        .query(
+            "INSERT INTO visitor_visits AS t (site_id, visitor_id, visits, last_seen)
+             SELECT s, v, '[]'::jsonb, '-infinity' FROM unnest($1::uuid[], $2::int8[]) AS k(s, v)
+             ORDER BY s, v
+             ON CONFLICT (site_id, visitor_id) DO UPDATE SET visits = t.visits
+             RETURNING site_id, visitor_id, visits",
+            &[&sites, &visitors],
+        )
+        .await?;
+    let mut stored: BTreeMap<(Uuid, i64), Vec<Visit>> = rows
+        .iter()
+        .map(|row| {
+            let visits: serde_json::Value = row.get(2);
+            ((row.get(0), row.get(1)), serde_json::from_value(visits).unwrap_or_default())
+        })
+        .collect();
+
+    let mut updated_visits = Vec::with_capacity(keys.len());
+    let mut updated_last = Vec::with_capacity(keys.len());
+    for chunk in hits.chunk_by(|a, b| (a.site_id, a.visitor) == (b.site_id, b.visitor)) {
+        let first = &chunk[0];
+        let before = stored.remove(&(first.site_id, first.visitor)).unwrap_or_default();
+        let mut after = before.clone();
+        for hit in chunk {
+            add_hit(&mut after, hit);
+        }
+        deltas.contribute(first.site_id, first.timezone, &before, -1);
+        deltas.contribute(first.site_id, first.timezone, &after, 1);
+        let last = after.iter().map(|v| v.last).max().unwrap_or(first.at_ms);
+        after.retain(|v| v.last >= last - KEEP_MS);
+        updated_visits.push(serde_json::to_value(&after).unwrap_or_default());
+        updated_last.push(chrono::DateTime::from_timestamp_millis(last).unwrap_or_default());
+    }
+    transaction
+        .execute(
+            "UPDATE visitor_visits AS t SET visits = k.visits, last_seen = k.last_seen
+             FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::timestamptz[]) AS k(s, v, visits, last_seen)
+             WHERE t.site_id = k.s AND t.visitor_id = k.v",
+            &[&sites, &visitors, &updated_visits, &updated_last],
+        )
+        .await?;
+    deltas.prune();
+    write(transaction, &deltas).await?;
+    Ok(deltas)
+}
+
+async fn write(transaction: &Transaction<'_>, deltas: &VisitDeltas) -> Result<(), tokio_postgres::Error> {
+    if !deltas.totals.is_empty() {
+        let keys = deltas.totals.keys();
+        let sites: Vec<Uuid> = keys.clone().map(|k| k.0).collect();
+        let days: Vec<NaiveDate> = keys.clone().map(|k| k.1).collect();
+        let sources: Vec<&str> = keys.map(|k| k.2.as_str()).collect();
+        let column = |f: fn(&VisitTotals) -> i64| deltas.totals.values().map(f).collect::<Vec<i64>>();
+        let (visits, bounces) = (column(|t| t.visits), column(|t| t.bounces));
+        let (durations, pageviews) = (column(|t| t.duration_ms), column(|t| t.pageviews));
+        transaction
+            .execute(
+                "INSERT INTO daily_visits AS t (site_id, local_day, source, visits, bounces, duration_ms, pageviews)
+                 SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+                 ON CONFLICT (site_id, local_day, source) DO UPDATE SET
+                     visits = t.visits + EXCLUDED.visits,
+                     bounces = t.bounces + EXCLUDED.bounces,
+                     duration_ms = t.duration_ms + EXCLUDED.duration_ms,
+                     pageviews = t.pageviews + EXCLUDED.pageviews",
+                &[&sites, &days, &sources, &visits, &bounces, &durations, &pageviews],
+            )
+            .await?;
+    }
+    if !deltas.pages.is_empty() {
+        let keys = deltas.pages.keys();
+        let sites: Vec<Uuid> = keys.clone().map(|k| k.0).collect();
+        let days: Vec<NaiveDate> = keys.clone().map(|k| k.1).collect();
+        let kinds: Vec<&str> = keys.clone().map(|k| k.2).collect();
+        let sources: Vec<&str> = keys.clone().map(|k| k.3.as_str()).collect();
+        let pages: Vec<&str> = keys.map(|k| k.4.as_str()).collect();
+        let visits: Vec<i64> = deltas.pages.values().copied().collect();
+        transaction
+            .execute(
+                "INSERT INTO daily_visit_pages AS t (site_id, local_day, kind, source, page, visits)
+                 SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[])
+                 ON CONFLICT (site_id, local_day, kind, source, page) DO UPDATE SET visits = t.visits + EXCLUDED.visits",
+                &[&sites, &days, &kinds, &sources, &pages, &visits],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn hit(at_min: i64, page: &str) -> Hit {
+        Hit {
+            site_id: Uuid::nil(),
+            visitor: 1,
+            at_ms: at_min * MIN,
+            is_view: true,
+            page: page.into(),
+            source: "web",
+            timezone: chrono_tz::UTC,
+            gap_ms: 30 * MIN,
+        }
+    }
+
+    fn visits_of(hits: &[Hit]) -> Vec<(i64, i64, i64, String, String)> {
+        let mut visits = Vec::new();
+        hits.iter().for_each(|h| add_hit(&mut visits, h));
+        visits.into_iter().map(|v| (v.start / MIN, v.last / MIN, v.views, v.entry, v.exit)).collect()
+    }
+
+    #[test]
+    fn gaps_split_and_late_events_join_or_reorder() {
+        let v = |s: i64, l: i64, n: i64, e: &str, x: &str| (s, l, n, e.to_owned(), x.to_owned());
+        assert_eq!(visits_of(&[hit(0, "/a"), hit(5, "/b"), hit(20, "/c")]), vec![v(0, 20, 3, "/a", "/c")]);
+        assert_eq!(visits_of(&[hit(0, "/a"), hit(31, "/b")]), vec![v(0, 0, 1, "/a", "/a"), v(31, 31, 1, "/b", "/b")]);
+        assert_eq!(visits_of(&[hit(0, "/a"), hit(30, "/b")]), vec![v(0, 30, 2, "/a", "/b")], "30 min is no gap");
+        assert_eq!(visits_of(&[hit(20, "/c"), hit(0, "/a"), hit(10, "/b")]), vec![v(0, 20, 3, "/a", "/c")]);
+        // An event between two visits joins them.
+        assert_eq!(visits_of(&[hit(0, "/p"), hit(60, "/q"), hit(30, "/r")]), vec![v(0, 60, 3, "/p", "/q")]);
+    }
+
+    #[test]
+    fn rollups_follow_by_difference() {
+        let mut deltas = VisitDeltas::default();
+        let mut visits = Vec::new();
+        add_hit(&mut visits, &hit(10, "/x"));
+        deltas.contribute(Uuid::nil(), chrono_tz::UTC, &visits, 1);
+        let before = visits.clone();
+        add_hit(&mut visits, &hit(0, "/w"));
+        deltas.contribute(Uuid::nil(), chrono_tz::UTC, &before, -1);
+        deltas.contribute(Uuid::nil(), chrono_tz::UTC, &visits, 1);
+        deltas.prune();
+        let totals: Vec<_> = deltas.totals.values().copied().collect();
+        assert_eq!(totals, vec![VisitTotals { visits: 1, bounces: 0, duration_ms: 10 * MIN, pageviews: 2 }]);
+        let pages: Vec<_> = deltas.pages.iter().map(|(k, n)| (k.2, k.4.as_str(), *n)).collect();
+        assert_eq!(pages, vec![("entry", "/w", 1), ("exit", "/x", 1)]);
+    }
+}

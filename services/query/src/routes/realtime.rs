@@ -1,0 +1,41 @@
+//! `GET /api/analytics/realtime/`: visitors seen in the last five minutes,
+//! from the aggregator's per-visitor state (fresh within a commit). Never
+//! cached: it is only worth asking because it changes.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::SiteRequest;
+use crate::error::QueryError;
+use crate::params::Params;
+use crate::startup::AppState;
+
+const WINDOW_SECONDS: i64 = 300;
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Realtime {
+    pub site: String,
+    /// Distinct visitor ids whose latest event is within the window.
+    pub visitors: i64,
+    pub window_seconds: i64,
+}
+
+/// Visitors in the last five minutes.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/realtime/",
+    params(("site" = String, Query, description = "Site id or domain")),
+    responses(
+        (status = 200, description = "The answer", body = Realtime),
+        crate::api::SiteErrors,
+    )
+)]
+pub async fn realtime(
+    request: HttpRequest,
+    params: web::Query<Params>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, QueryError> {
+    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
+    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let visitors = crate::stats::live_visitors(&client, ctx.site.id, WINDOW_SECONDS).await?;
+    Ok(HttpResponse::Ok().json(Realtime { site: ctx.site.id.to_string(), visitors, window_seconds: WINDOW_SECONDS }))
+}

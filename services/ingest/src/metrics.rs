@@ -18,6 +18,9 @@ pub mod outcome {
     pub const BOT: &str = "bot";
     /// Left out by the site's rules: hostname, excluded path, signed-in user.
     pub const EXCLUDED: &str = "excluded";
+    /// A tracker message that is no visit: Plausible's engagement pings,
+    /// Umami's identify.
+    pub const IGNORED: &str = "ignored";
     pub const UNKNOWN_SITE: &str = "unknown_site";
     pub const BACKPRESSURE: &str = "backpressure";
     pub const UNAVAILABLE: &str = "unavailable";
@@ -39,6 +42,7 @@ impl IngestMetrics {
             outcome::INVALID,
             outcome::BOT,
             outcome::EXCLUDED,
+            outcome::IGNORED,
             outcome::UNKNOWN_SITE,
             outcome::BACKPRESSURE,
             outcome::UNAVAILABLE,

@@ -47,6 +47,12 @@ pub async fn post_event(
 ) -> Result<HttpResponse, IngestError> {
     let body = super::read_body(payload, state.settings.max_body_bytes).await?;
     let input: PlausibleEvent = super::parse_json(&body)?;
+    if input.name == "engagement" {
+        // Time on page and scroll depth, sent by the tracker on leaving a
+        // page: not a pageview or a custom event, and not kept.
+        state.metrics.count(outcome::IGNORED, 1);
+        return Ok(HttpResponse::Accepted().content_type("text/plain").body("ok"));
+    }
     let now = Utc::now();
     let salt = super::salt(&state, now).await?;
     let client_ip = state.client_address.of(&request);

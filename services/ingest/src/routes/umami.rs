@@ -59,6 +59,7 @@ pub async fn send(
     let envelope: Envelope = super::parse_json(&body)?;
     if envelope.kind == "identify" {
         // Session data Umami keeps per visitor; we keep no visitor state.
+        state.metrics.count(outcome::IGNORED, 1);
         return Ok(answer());
     }
     if envelope.kind != "event" {
@@ -92,15 +93,35 @@ fn draft(
     client_ip: Option<IpAddr>,
     now_ms: i64,
 ) -> Result<Draft, crate::event::Rejection> {
-    if !payload.url.starts_with('/') || payload.hostname.is_empty() {
+    // The tracker sends `encodeURI(url)`, `encodeURI(referrer)` and
+    // `encodeURIComponent(title)`: decoded once, they are what the page had
+    // (a path stays percent-encoded as browsers give it, like other trackers').
+    let url = decode(&payload.url);
+    if !url.starts_with('/') || payload.hostname.is_empty() {
         return Err(invalid("payload.url: expected a path on payload.hostname"));
     }
-    let location = location_from_url(&format!("https://{}{}", payload.hostname, payload.url))
+    let location = location_from_url(&format!("https://{}{url}", payload.hostname))
         .ok_or_else(|| invalid("payload.url: not a valid path"))?;
     let mut draft = Draft::from_browser(request, client_ip, site, location, Protocol::Umami, now_ms)
         .named(payload.name.unwrap_or_default());
-    draft.title = payload.title.unwrap_or_default();
-    draft.referrer = payload.referrer.unwrap_or_default();
+    draft.title = decode(&payload.title.unwrap_or_default());
+    draft.referrer = decode(&payload.referrer.unwrap_or_default());
     draft.props = stringify_props(payload.data.unwrap_or_default())?;
     Ok(draft)
+}
+
+/// Undoes one round of percent-encoding; invalid UTF-8 becomes U+FFFD.
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_round_of_encoding_is_undone() {
+        // encodeURIComponent("خانه « ») and encodeURI of an already encoded path.
+        assert_eq!(super::decode("%D8%AE%D8%A7%D9%86%D9%87%20%C2%AB%20%C2%BB"), "خانه « »");
+        assert_eq!(super::decode("/t/%25D8%25AE?q=1"), "/t/%D8%AE?q=1");
+        assert_eq!(super::decode("100%"), "100%");
+    }
 }

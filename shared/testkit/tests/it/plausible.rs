@@ -31,6 +31,10 @@ async fn plausible_events_are_counted_per_site_with_their_paths() {
     assert_eq!(custom.await.status(), 202);
     let hashed = post(format!(r#"{{"n":"pageview","u":"https://{domain}/app#/settings","d":"{domain}","h":1}}"#));
     assert_eq!(hashed.await.status(), 202);
+    // The tracker's time-on-page ping is answered and not counted.
+    let engagement =
+        post(format!(r#"{{"n":"engagement","u":"https://{domain}/blog","d":"{domain}","sd":40,"e":1200}}"#));
+    assert_eq!(engagement.await.status(), 202);
     // One event, two sites (the second one created after start: found once the
     // site directory's rate limit allows a refresh, so retried until counted).
     let both = format!(r#"{{"n":"pageview","u":"https://{domain}/shared","d":"{domain}, second.example"}}"#);
@@ -71,6 +75,8 @@ async fn plausible_events_are_counted_per_site_with_their_paths() {
     let fixed: Vec<(String, i64, i64)> = pages.into_iter().filter(|r| r.0 != "/shared").collect();
     let page = |p: &str, pv, ev| (p.to_owned(), pv, ev);
     assert_eq!(fixed, vec![page("/app#/settings", 1, 0), page("/blog", 1, 0), page("/join", 0, 1)]);
+    let ignored = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"ignored\"}").await;
+    assert_eq!(ignored, 1.0, "the engagement ping");
     let utm: i64 = db
         .query_one(
             "SELECT coalesce(sum(pageviews), 0)::int8 FROM daily_dimensions

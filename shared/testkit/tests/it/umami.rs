@@ -14,7 +14,9 @@ async fn umami_events_are_counted_and_unknown_sites_refused() {
     };
     let payload = |url: &str, name: Option<&str>| {
         let mut payload = serde_json::json!({
-            "website": site, "hostname": "shop.example", "url": url, "title": "صفحه اصلی",
+            // As the tracker sends it: encodeURIComponent(document.title).
+            "website": site, "hostname": "shop.example", "url": url,
+            "title": "%D8%B5%D9%81%D8%AD%D9%87%20%D8%A7%D8%B5%D9%84%DB%8C",
             "referrer": "https://t.me/", "language": "fa-IR", "screen": "390x844",
         });
         if let Some(name) = name {

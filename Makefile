@@ -29,12 +29,14 @@ stores: deps
 	deploy/local/stores.sh up >/dev/null
 	deploy/local/fetch-data.sh
 
-## test: every test against real Redis, RabbitMQ and Postgres, plus the ops check
+## test: every test against real Redis, RabbitMQ and Postgres, the ops check,
+## then the browser and Django tests against a whole running stack
 test: stores
 	tracker/check.sh
 	$(CARGO) build --workspace --bins
 	deploy/ops/check.sh
 	$(CARGO) nextest run --workspace --no-fail-fast
+	deploy/local/e2e-tests.sh
 
 ## k8s-check: manifests, Dockerfile, alert rules and dashboard (no binaries needed)
 k8s-check:

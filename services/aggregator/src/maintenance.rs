@@ -63,6 +63,7 @@ async fn once(
             &[],
         )
         .await?;
+    client.execute("DELETE FROM live_visitors WHERE minute < now() - interval '1 hour'", &[]).await?;
     let removed = client.execute("DELETE FROM daily_visits WHERE local_day < $1", &[&oldest_kept]).await?
         + client.execute("DELETE FROM daily_visit_pages WHERE local_day < $1", &[&oldest_kept]).await?;
     if forgotten + removed > 0 {

@@ -130,15 +130,23 @@ pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<
     keys.dedup();
     let sites: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
     let visitors: Vec<i64> = keys.iter().map(|k| k.1).collect();
-    // Creates missing rows and locks all of them, in key order; an existing
-    // row comes back unchanged.
-    let rows = transaction
-        .query(
-            "INSERT INTO visitor_visits AS t (site_id, visitor_id, visits, last_seen)
+    // Creates the rows of new visitors, then locks every row, both in key
+    // order (so concurrent aggregators cannot deadlock). A row is written
+    // once per transaction: by the UPDATE below.
+    transaction
+        .execute(
+            "INSERT INTO visitor_visits (site_id, visitor_id, visits, last_seen)
              SELECT s, v, '[]'::jsonb, '-infinity' FROM unnest($1::uuid[], $2::int8[]) AS k(s, v)
              ORDER BY s, v
-             ON CONFLICT (site_id, visitor_id) DO UPDATE SET visits = t.visits
-             RETURNING site_id, visitor_id, visits",
+             ON CONFLICT (site_id, visitor_id) DO NOTHING",
+            &[&sites, &visitors],
+        )
+        .await?;
+    let rows = transaction
+        .query(
+            "SELECT t.site_id, t.visitor_id, t.visits FROM visitor_visits t
+             JOIN unnest($1::uuid[], $2::int8[]) AS k(s, v) ON t.site_id = k.s AND t.visitor_id = k.v
+             ORDER BY t.site_id, t.visitor_id FOR UPDATE OF t",
             &[&sites, &visitors],
         )
         .await?;
@@ -176,7 +184,30 @@ pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<
         .await?;
     deltas.prune();
     write(transaction, &deltas).await?;
+    write_live(transaction, &hits).await?;
     Ok(deltas)
+}
+
+/// Adds each hit's visitor to the sketch of its minute (event time).
+async fn write_live(transaction: &Transaction<'_>, hits: &[Hit]) -> Result<(), tokio_postgres::Error> {
+    let sites: Vec<Uuid> = hits.iter().map(|h| h.site_id).collect();
+    let minutes: Vec<chrono::DateTime<chrono::Utc>> = hits
+        .iter()
+        .map(|h| chrono::DateTime::from_timestamp_millis(h.at_ms - h.at_ms.rem_euclid(60_000)).unwrap_or_default())
+        .collect();
+    let visitors: Vec<i64> = hits.iter().map(|h| h.visitor).collect();
+    transaction
+        .execute(
+            "INSERT INTO live_visitors AS t (site_id, minute, visitors)
+             SELECT s, m, hll_add_agg(hll_hash_bigint(v))
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[]) AS k(s, m, v)
+             WHERE m > now() - interval '1 hour'
+             GROUP BY s, m ORDER BY s, m
+             ON CONFLICT (site_id, minute) DO UPDATE SET visitors = hll_union(t.visitors, EXCLUDED.visitors)",
+            &[&sites, &minutes, &visitors],
+        )
+        .await?;
+    Ok(())
 }
 
 async fn write(transaction: &Transaction<'_>, deltas: &VisitDeltas) -> Result<(), tokio_postgres::Error> {

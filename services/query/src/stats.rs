@@ -23,23 +23,34 @@ pub async fn totals_per_range(
     ranges: &[DayRange],
     source: Option<&str>,
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
+    let aggregates = "coalesce(sum(t.pageviews), 0)::int8,
+                      coalesce(round(hll_cardinality(hll_union_agg(t.visitors))), 0)::int8,
+                      coalesce(sum(t.events), 0)::int8";
+    let rows = per_range(client, site, ranges, source, "hourly_totals", aggregates).await?;
+    Ok(rows.iter().map(|r| Totals { pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }).collect())
+}
+
+/// `aggregates` (over rows `t` of `table`) for each of `ranges`, in one
+/// query, in the order of `ranges`; column 0 is the range's position.
+async fn per_range(
+    client: &Client,
+    site: Uuid,
+    ranges: &[DayRange],
+    source: Option<&str>,
+    table: &str,
+    aggregates: &str,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
     let froms: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
     let tos: Vec<NaiveDate> = ranges.iter().map(|r| r.to).collect();
-    let rows = client
-        .query(
-            "SELECT b.i,
-                    coalesce(sum(h.pageviews), 0)::int8,
-                    coalesce(round(hll_cardinality(hll_union_agg(h.visitors))), 0)::int8,
-                    coalesce(sum(h.events), 0)::int8
-             FROM unnest($2::date[], $3::date[]) WITH ORDINALITY AS b(first_day, last_day, i)
-             LEFT JOIN hourly_totals h
-               ON h.site_id = $1 AND h.local_day BETWEEN b.first_day AND b.last_day
-              AND ($4::text IS NULL OR h.source = $4)
-             GROUP BY b.i ORDER BY b.i",
-            &[&site, &froms, &tos, &source],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| Totals { pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }).collect())
+    let sql = format!(
+        "SELECT b.i, {aggregates}
+         FROM unnest($2::date[], $3::date[]) WITH ORDINALITY AS b(first_day, last_day, i)
+         LEFT JOIN {table} t
+           ON t.site_id = $1 AND t.local_day BETWEEN b.first_day AND b.last_day
+          AND ($4::text IS NULL OR t.source = $4)
+         GROUP BY b.i ORDER BY b.i"
+    );
+    client.query(&sql, &[&site, &froms, &tos, &source]).await
 }
 
 /// Sums of the visit rollups over a range.
@@ -58,20 +69,9 @@ pub async fn visits_per_range(
     ranges: &[DayRange],
     source: Option<&str>,
 ) -> Result<Vec<VisitSums>, tokio_postgres::Error> {
-    let froms: Vec<NaiveDate> = ranges.iter().map(|r| r.from).collect();
-    let tos: Vec<NaiveDate> = ranges.iter().map(|r| r.to).collect();
-    let rows = client
-        .query(
-            "SELECT b.i, coalesce(sum(v.visits), 0)::int8, coalesce(sum(v.bounces), 0)::int8,
-                    coalesce(sum(v.duration_ms), 0)::int8, coalesce(sum(v.pageviews), 0)::int8
-             FROM unnest($2::date[], $3::date[]) WITH ORDINALITY AS b(first_day, last_day, i)
-             LEFT JOIN daily_visits v
-               ON v.site_id = $1 AND v.local_day BETWEEN b.first_day AND b.last_day
-              AND ($4::text IS NULL OR v.source = $4)
-             GROUP BY b.i ORDER BY b.i",
-            &[&site, &froms, &tos, &source],
-        )
-        .await?;
+    let aggregates = "coalesce(sum(t.visits), 0)::int8, coalesce(sum(t.bounces), 0)::int8,
+                      coalesce(sum(t.duration_ms), 0)::int8, coalesce(sum(t.pageviews), 0)::int8";
+    let rows = per_range(client, site, ranges, source, "daily_visits", aggregates).await?;
     Ok(rows
         .iter()
         .map(|r| VisitSums { visits: r.get(1), bounces: r.get(2), duration_ms: r.get(3), pageviews: r.get(4) })
@@ -98,12 +98,13 @@ pub async fn visit_pages(
     Ok(rows.iter().map(|r| Row { value: r.get(0), visits: Some(r.get(1)), ..Row::default() }).collect())
 }
 
-/// Visitors whose latest event is at most `seconds` old.
+/// Distinct visitors with an event in the minutes of the last `seconds`
+/// (the current minute included).
 pub async fn live_visitors(client: &Client, site: Uuid, seconds: i64) -> Result<i64, tokio_postgres::Error> {
     let row = client
         .query_one(
-            "SELECT count(*) FROM visitor_visits
-             WHERE site_id = $1 AND last_seen >= now() - make_interval(secs => $2::int8)",
+            "SELECT coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8 FROM live_visitors
+             WHERE site_id = $1 AND minute > now() - make_interval(secs => $2::int8)",
             &[&site, &seconds],
         )
         .await?;

@@ -9,15 +9,24 @@ ALTER TABLE sites
 -- [{start, last, views, entry, exit, source}] in ms since the epoch. Row locks
 -- on these rows serialize concurrent aggregators per visitor. Rows silent for
 -- longer than events may arrive late are deleted by maintenance.
+-- Only the primary key is indexed and free space is left in every page, so
+-- the rewrite of a row is a HOT update (no index writes).
 CREATE TABLE visitor_visits (
     site_id    uuid NOT NULL,
     visitor_id bigint NOT NULL,
     visits     jsonb NOT NULL,
     last_seen  timestamptz NOT NULL,
     PRIMARY KEY (site_id, visitor_id)
+) WITH (fillfactor = 70);
+
+-- Visitors per minute of event time, for "live visitors": a handful of rows
+-- per site, pruned after an hour.
+CREATE TABLE live_visitors (
+    site_id  uuid NOT NULL,
+    minute   timestamptz NOT NULL,
+    visitors hll NOT NULL,
+    PRIMARY KEY (site_id, minute)
 );
--- Live visitors: whose last event is recent.
-CREATE INDEX visitor_visits_last_seen ON visitor_visits (site_id, last_seen);
 
 -- Per local day of the visit's start and the source of its first event.
 CREATE TABLE daily_visits (

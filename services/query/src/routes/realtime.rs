@@ -1,6 +1,6 @@
 //! `GET /api/analytics/realtime/`: visitors seen in the last five minutes,
-//! from the aggregator's per-visitor state (fresh within a commit). Never
-//! cached: it is only worth asking because it changes.
+//! from the aggregator's per-minute visitor sketches (fresh within a commit).
+//! Never cached: it is only worth asking because it changes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -14,7 +14,7 @@ const WINDOW_SECONDS: i64 = 300;
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Realtime {
     pub site: String,
-    /// Distinct visitor ids whose latest event is within the window.
+    /// Distinct visitor ids with an event in the window's minutes.
     pub visitors: i64,
     pub window_seconds: i64,
 }

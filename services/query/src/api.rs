@@ -28,6 +28,22 @@ impl Change {
     }
 }
 
+/// A row's figures in the previous period and the change since, present only
+/// with `compare=previous_period`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Comparison {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Totals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_percent: Option<Change>,
+}
+
+impl Comparison {
+    pub fn between(current: &Totals, previous: Totals) -> Self {
+        Self { change_percent: Some(Change::between(current, &previous)), previous: Some(previous) }
+    }
+}
+
 /// Change from `previous` to `current` in percent, one decimal; `None` from zero.
 fn change_percent(current: i64, previous: i64) -> Option<f64> {
     (previous != 0).then(|| ((current - previous) as f64 * 1000.0 / previous as f64).round() / 10.0)
@@ -162,6 +178,8 @@ pub struct PageRow {
     pub pageviews: i64,
     pub visitors: i64,
     pub events: i64,
+    #[serde(flatten)]
+    pub comparison: Comparison,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -180,6 +198,8 @@ pub struct CountryRow {
     pub pageviews: i64,
     pub visitors: i64,
     pub events: i64,
+    #[serde(flatten)]
+    pub comparison: Comparison,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

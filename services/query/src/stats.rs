@@ -121,6 +121,15 @@ pub struct Row {
     /// the page (the other figures are then 0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visits: Option<i64>,
+    /// With `compare=previous_period`: this value's figures then, and the change.
+    #[serde(flatten)]
+    pub comparison: crate::api::Comparison,
+}
+
+impl Row {
+    pub fn totals(&self) -> Totals {
+        Totals { pageviews: self.pageviews, visitors: self.visitors, events: self.events }
+    }
 }
 
 /// Rows per source over `range`, from the hourly totals.
@@ -138,6 +147,7 @@ pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<V
 
 /// The top `limit` values of `dimension` over `range`, by pageviews (by
 /// events for the `event` dimension).
+/// With `only`, just those values (a comparison's previous period).
 pub async fn top(
     client: &Client,
     site: Uuid,
@@ -145,20 +155,22 @@ pub async fn top(
     range: DayRange,
     source: Option<&str>,
     limit: i64,
+    only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
     let order = if dimension == "event" { "4 DESC, 2 DESC" } else { "2 DESC, 4 DESC" };
     let sql = format!(
         "SELECT value, sum(pageviews)::int8, round(hll_cardinality(hll_union_agg(visitors)))::int8, sum(events)::int8
          FROM daily_dimensions
          WHERE site_id = $1 AND dimension = $2 AND local_day BETWEEN $3 AND $4 AND ($5::text IS NULL OR source = $5)
+           AND ($7::text[] IS NULL OR value = ANY($7))
          GROUP BY value ORDER BY {order}, value LIMIT $6"
     );
-    let rows = client.query(&sql, &[&site, &dimension, &range.from, &range.to, &source, &limit]).await?;
+    let rows = client.query(&sql, &[&site, &dimension, &range.from, &range.to, &source, &limit, &only]).await?;
     Ok(rows.iter().map(row).collect())
 }
 
 fn row(r: &tokio_postgres::Row) -> Row {
-    Row { value: r.get(0), pageviews: r.get(1), visitors: r.get(2), events: r.get(3), visits: None }
+    Row { value: r.get(0), pageviews: r.get(1), visitors: r.get(2), events: r.get(3), ..Row::default() }
 }
 
 /// The latest title of each of `paths`.

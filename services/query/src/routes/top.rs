@@ -47,7 +47,7 @@ pub async fn top_pages(
     let top = Top::new(&request, &params, &state, "page").await?;
     cached(&request, &state, &top.ctx.site, top.live(), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let rows = top.rows(&client).await?;
+        let rows = top.compared(&client).await?;
         let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
         let titles = stats::titles(&client, top.ctx.site.id, &paths).await?;
         let results = rows
@@ -58,6 +58,7 @@ pub async fn top_pages(
                 pageviews: r.pageviews,
                 visitors: r.visitors,
                 events: r.events,
+                comparison: r.comparison,
             })
             .collect();
         Ok(TopPages { from: top.range.from, to: top.range.to, results })
@@ -84,7 +85,7 @@ pub async fn top_countries(
     cached(&request, &state, &top.ctx.site, top.live(), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top
-            .rows(&client)
+            .compared(&client)
             .await?
             .into_iter()
             .map(|r| CountryRow {
@@ -93,6 +94,7 @@ pub async fn top_countries(
                 pageviews: r.pageviews,
                 visitors: r.visitors,
                 events: r.events,
+                comparison: r.comparison,
             })
             .collect();
         Ok(TopCountries { from: top.range.from, to: top.range.to, results })
@@ -130,7 +132,7 @@ pub async fn breakdown(
     };
     cached(&request, &state, &top.ctx.site, top.live(), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let results = top.rows(&client).await?;
+        let results = top.compared(&client).await?;
         Ok(Breakdown { dimension: top.dimension.into(), from: top.range.from, to: top.range.to, results })
     })
     .await
@@ -143,6 +145,7 @@ struct Top {
     range: DayRange,
     source: Option<&'static str>,
     limit: i64,
+    compare: bool,
 }
 
 impl Top {
@@ -154,28 +157,51 @@ impl Top {
     ) -> Result<Self, QueryError> {
         let ctx = SiteRequest::authorize(request, params, state).await?;
         let range = params.range(ctx.today, 30)?;
-        Ok(Self { dimension, range, source: params.source()?, limit: params.limit()?, ctx })
+        Ok(Self { dimension, range, source: params.source()?, limit: params.limit()?, compare: params.compare()?, ctx })
     }
 
     fn live(&self) -> bool {
         self.range.includes(self.ctx.today)
     }
 
-    async fn rows(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
-        let site = self.ctx.site.id;
-        match self.dimension {
-            "entry_page" => {
-                return Ok(stats::visit_pages(client, site, "entry", self.range, self.source, self.limit).await?);
+    /// The top rows over the range; with `compare`, each with its figures
+    /// over the previous period of the same length (0 where it had none).
+    async fn compared(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
+        let mut rows = self.rows(client, self.range, None).await?;
+        // Entry and exit pages count visits, which the comparison's totals do not hold.
+        if self.compare && !matches!(self.dimension, "entry_page" | "exit_page") {
+            let values: Vec<String> = rows.iter().map(|r| r.value.clone()).collect();
+            let before = self.rows(client, self.range.previous(), Some(&values)).await?;
+            for row in &mut rows {
+                let previous = before.iter().find(|b| b.value == row.value).map(Row::totals).unwrap_or_default();
+                row.comparison = crate::api::Comparison::between(&row.totals(), previous);
             }
-            "exit_page" => {
-                return Ok(stats::visit_pages(client, site, "exit", self.range, self.source, self.limit).await?);
-            }
-            "source" => {}
-            dimension => return Ok(stats::top(client, site, dimension, self.range, self.source, self.limit).await?),
         }
-        let mut rows = stats::by_source(client, self.ctx.site.id, self.range).await?;
-        rows.retain(|r| self.source.is_none_or(|s| s == r.value));
-        rows.truncate(self.limit as usize);
+        Ok(rows)
+    }
+
+    /// The top rows over `range`, or with `only` just those values.
+    async fn rows(
+        &self,
+        client: &tokio_postgres::Client,
+        range: DayRange,
+        only: Option<&[String]>,
+    ) -> Result<Vec<Row>, QueryError> {
+        let (site, source, limit) = (self.ctx.site.id, self.source, self.limit);
+        let mut rows = match self.dimension {
+            "entry_page" => stats::visit_pages(client, site, "entry", range, source, limit).await?,
+            "exit_page" => stats::visit_pages(client, site, "exit", range, source, limit).await?,
+            "source" => {
+                let mut rows = stats::by_source(client, site, range).await?;
+                rows.retain(|r| source.is_none_or(|s| s == r.value));
+                rows.truncate(limit as usize);
+                rows
+            }
+            dimension => return Ok(stats::top(client, site, dimension, range, source, limit, only).await?),
+        };
+        if let Some(only) = only {
+            rows.retain(|r| only.contains(&r.value));
+        }
         Ok(rows)
     }
 }

@@ -168,6 +168,19 @@ async fn every_endpoint_answers_exact_numbers() {
         rows,
         vec![page("/a", "A", 5, 4), page("/b", "B", 1, 1), page("/c", "C", 1, 1), page("/home", "Home", 1, 1)]
     );
+    // Today against yesterday: /a had 3 pageviews (2 visitors) then 2 (2); /b is new.
+    let compared = ok(&pipeline, &format!("top-pages/?site={site}&days=1&compare=previous_period")).await;
+    let first = &compared["results"][0];
+    assert_eq!((first["path"].as_str(), first["pageviews"].as_i64()), (Some("/a"), Some(3)), "{compared}");
+    assert_eq!(first["previous"], serde_json::json!({ "pageviews": 2, "visitors": 2, "events": 0 }));
+    assert_eq!(first["change_percent"]["pageviews"], 50.0);
+    let new_page = compared["results"].as_array().expect("list").iter().find(|r| r["path"] == "/b").expect("/b");
+    assert_eq!(
+        (new_page["previous"]["pageviews"].as_i64(), &new_page["change_percent"]["pageviews"]),
+        (Some(0), &Value::Null)
+    );
+    let plain = ok(&pipeline, &format!("top-pages/?site={site}&days=1")).await;
+    assert!(plain["results"][0].get("previous").is_none(), "no comparison unless asked");
     let limited = ok(&pipeline, &format!("top-pages?site={site}&days=30&limit=1")).await;
     assert_eq!(limited["results"].as_array().map(Vec::len), Some(1));
 

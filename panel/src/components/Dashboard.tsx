@@ -1,0 +1,185 @@
+import Link from "next/link";
+
+import { ClearCacheButton } from "@/components/ClearCacheButton";
+import { OverviewCards } from "@/components/OverviewCards";
+import { RankTable, type RankRow } from "@/components/RankTable";
+import { SpeedPanel } from "@/components/SpeedPanel";
+import { Switch } from "@/components/Switch";
+import { TrafficChart } from "@/components/TrafficChart";
+import { type Lang, type Texts, countryName, dir, flag, formatNumber, formatTime, readablePath, texts } from "@/lib/i18n";
+import { type Calendar, type Dashboard as Data, type Period, type Schemas, loadDashboard } from "@/lib/query";
+
+export interface DashboardProps {
+  lang: Lang;
+  period: Period;
+  calendar: Calendar;
+  /** Where this page lives, for its own links (switches keep the other choices). */
+  href: (choice: { lang?: Lang; period?: Period; calendar?: Calendar }) => string;
+}
+
+function rows(breakdown: Schemas["Breakdown"], label: (value: string) => string): RankRow[] {
+  return breakdown.results.map((r) => ({
+    key: r.value,
+    label: label(r.value),
+    pageviews: r.pageviews,
+    visitors: r.visitors,
+    events: r.events,
+    data: { value: r.value },
+  }));
+}
+
+/** Entry or exit pages: the path people read (decoded), ranked by visits. */
+function pageRows(breakdown: Schemas["Breakdown"]): RankRow[] {
+  return breakdown.results.map((r) => ({
+    key: r.value,
+    label: <bdi dir="ltr">{readablePath(r.value)}</bdi>,
+    pageviews: r.pageviews,
+    visitors: r.visitors,
+    visits: r.visits ?? 0,
+    data: { path: r.value },
+  }));
+}
+
+/** "Live: 3 visitors in the last 5 minutes", with a dot; the number as of this render. */
+function LiveIndicator({ lang, t, realtime }: { lang: Lang; t: Texts; realtime: Schemas["Realtime"] }) {
+  const minutes = Math.max(1, Math.round(realtime.window_seconds / 60));
+  return (
+    <p className="live" data-testid="live" data-visitors={realtime.visitors} data-window-seconds={realtime.window_seconds}>
+      <span className={realtime.visitors > 0 ? "pulse on" : "pulse"} aria-hidden="true" />
+      {t.live(formatNumber(lang, realtime.visitors), realtime.visitors, formatNumber(lang, minutes))}
+    </p>
+  );
+}
+
+/**
+ * The whole dashboard of one site. A server component: it reads the query
+ * service with the token from the environment and renders HTML; only the
+ * Clear cache button runs in the browser. Copy it with its components and
+ * src/lib into another Next.js app, and render it from any page.
+ */
+export async function Dashboard(props: DashboardProps) {
+  const { lang, period, calendar } = props;
+  const t = texts(lang);
+  let data: Data | null = null;
+  let error: string | null = null;
+  try {
+    data = await loadDashboard(period, calendar);
+  } catch (e) {
+    console.error("dashboard:", e);
+    error = e instanceof Error ? e.message : String(e);
+  }
+  const renderedAt = new Date();
+  const label = (value: string) => t.dimension[value.toLowerCase()] ?? value;
+
+  return (
+    <div className="dashboard" lang={lang} dir={dir(lang)} data-testid="dashboard" data-rendered-at={renderedAt.getTime()}>
+      <header>
+        <div>
+          <h1>{t.title}</h1>
+          {data && (
+            <p className="site" data-testid="site">
+              <span dir="ltr">{data.overview.domain}</span> · {t.timezone}: <span dir="ltr">{data.overview.timezone}</span>{" "}
+              · {t.updated}: <time dateTime={renderedAt.toISOString()}>{formatTime(lang, renderedAt, data.overview.timezone)}</time>
+            </p>
+          )}
+          {data?.realtime && <LiveIndicator lang={lang} t={t} realtime={data.realtime} />}
+        </div>
+        <div className="actions">
+          <ClearCacheButton label={t.clearCache} busyLabel={t.clearing} doneLabel={t.cleared} failedLabel={t.clearFailed} />
+          <Link className="lang" href={props.href({ lang: lang === "fa" ? "en" : "fa" })} data-testid="language" hrefLang={lang === "fa" ? "en" : "fa"}>
+            {t.language}
+          </Link>
+        </div>
+      </header>
+
+      {error || !data ? (
+        <p className="error" role="alert" data-testid="error">
+          {t.error}: <code dir="ltr">{error}</code>
+        </p>
+      ) : (
+        <>
+          <OverviewCards lang={lang} overview={data.overview} bySource={data.bySource} />
+
+          <section className="panel chart-panel">
+            <div className="chart-head">
+              <h2>{t.chart}</h2>
+              <Switch
+                id="period"
+                label={t.chart}
+                current={period}
+                options={(["daily", "weekly", "monthly"] as const).map((p) => ({ value: p, label: t[p], href: props.href({ period: p }) }))}
+              />
+              <Switch
+                id="calendar"
+                label={t.chart}
+                current={calendar}
+                options={(["gregorian", "persian"] as const).map((c) => ({ value: c, label: t[c], href: props.href({ calendar: c }) }))}
+              />
+            </div>
+            <TrafficChart chart={data.chart} lang={lang} />
+          </section>
+
+          <div className="grid">
+            <RankTable
+              id="top-pages"
+              title={t.topPages}
+              lang={lang}
+              valueHeading={`${t.page} / ${t.pageTitle}`}
+              rows={data.topPages.results.map((p) => ({
+                key: p.path,
+                label: <bdi dir="ltr">{readablePath(p.path)}</bdi>,
+                detail: p.title ? <bdi>{p.title}</bdi> : undefined,
+                pageviews: p.pageviews,
+                visitors: p.visitors,
+                events: p.events,
+                data: { path: p.path, title: p.title },
+              }))}
+            />
+            <RankTable id="entry-pages" title={t.entryPages} lang={lang} valueHeading={t.page} rankBy="visits" rows={pageRows(data.entryPages)} />
+            <RankTable id="exit-pages" title={t.exitPages} lang={lang} valueHeading={t.page} rankBy="visits" rows={pageRows(data.exitPages)} />
+            <RankTable
+              id="top-countries"
+              title={t.topCountries}
+              lang={lang}
+              valueHeading={t.country}
+              rows={data.topCountries.results.map((c) => ({
+                key: c.country,
+                label: (
+                  <>
+                    <span className="flag" aria-hidden="true">
+                      {flag(c.country)}
+                    </span>{" "}
+                    {countryName(lang, c.country, c.name)}
+                  </>
+                ),
+                pageviews: c.pageviews,
+                visitors: c.visitors,
+                events: c.events,
+                data: { country: c.country },
+              }))}
+            />
+            <RankTable id="devices" title={t.devices} lang={lang} valueHeading={t.devices} rows={rows(data.devices, label)} />
+            <RankTable id="browsers" title={t.browsers} lang={lang} valueHeading={t.browsers} rows={rows(data.browsers, label)} />
+            <RankTable id="os" title={t.os} lang={lang} valueHeading={t.os} rows={rows(data.os, label)} />
+            <RankTable
+              id="referrers"
+              title={t.referrers}
+              lang={lang}
+              valueHeading={t.referrers}
+              rows={rows(data.referrers, (v) => (v ? v : t.direct))}
+            />
+            <RankTable
+              id="events"
+              title={t.customEvents}
+              lang={lang}
+              valueHeading={t.customEvents}
+              rankBy="events"
+              rows={rows(data.events, (v) => v)}
+            />
+            <SpeedPanel speed={data.speed} lang={lang} />
+          </div>
+        </>
+      )}
+    </div>
+  );
+}

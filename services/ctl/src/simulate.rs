@@ -145,15 +145,48 @@ fn random_event(args: &Args) -> serde_json::Value {
         "referrer": REFERRERS.choose(&mut rng).copied().unwrap_or_default(),
     });
     if args.ingest_key.is_some() {
-        // Documentation range addresses (RFC 5737), one per simulated visitor.
-        event["ip"] = format!("198.51.{}.{}", visitor / 250, visitor % 250 + 1).into();
+        event["ip"] = visitor_address(u64::from(visitor)).into();
         event["user_agent"] = user_agent.into();
     }
     event
 }
 
+/// Public /16 blocks that the bundled country database places in these
+/// countries (checked against ip-location-db), weighted like the audience of
+/// an Iranian site, so the demo shows countries. Ingest drops the address.
+const BLOCKS: [(&str, &str); 14] = [
+    ("IR", "2.176"),
+    ("IR", "94.182"),
+    ("IR", "5.112"),
+    ("IR", "78.38"),
+    ("IR", "217.218"),
+    ("IR", "151.232"),
+    ("IR", "37.255"),
+    ("US", "104.16"),
+    ("US", "8.8"),
+    ("DE", "46.4"),
+    ("DE", "91.98"),
+    ("TR", "88.224"),
+    ("FR", "51.15"),
+    ("JP", "126.0"),
+];
+
+/// One stable address per simulated visitor.
+fn visitor_address(visitor: u64) -> String {
+    let (_, block) = BLOCKS[visitor as usize % BLOCKS.len()];
+    let host = visitor / BLOCKS.len() as u64;
+    format!("{block}.{}.{}", host / 250 % 250, host % 250 + 1)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn visitors_have_distinct_public_addresses() {
+        let addresses: std::collections::HashSet<String> = (0..5000).map(super::visitor_address).collect();
+        assert_eq!(addresses.len(), 5000);
+        assert!(addresses.iter().all(|a| a.parse::<std::net::Ipv4Addr>().is_ok()));
+    }
+
     #[test]
     fn pages_have_titles() {
         assert!(super::PAGES.iter().all(|(path, title)| path.starts_with('/') && !title.is_empty()));

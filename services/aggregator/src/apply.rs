@@ -1,7 +1,7 @@
 //! One transaction per group of deliveries: record their batch ids, apply the
 //! deltas of the batches not seen before, commit. Only then are they acked.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use analytics_events::EventBatch;
@@ -149,6 +149,7 @@ fn days_touched(batches: &[(Uuid, EventBatch)], sites: &[Vec<Option<Arc<Site>>>]
 /// live batches and backfills alike.
 pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
     upsert_hourly(transaction, deltas).await?;
+    upsert_daily(transaction, deltas).await?;
     upsert_dimensions(transaction, deltas).await?;
     upsert_speed(transaction, deltas).await?;
     upsert_titles(transaction, deltas).await
@@ -168,26 +169,57 @@ fn flatten_visitors<'a>(rows: impl Iterator<Item = &'a Counts>) -> (Vec<i64>, Ve
 }
 
 async fn upsert_hourly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
-    if deltas.hourly.is_empty() {
+    let rows: Vec<TotalsRow> =
+        deltas.hourly.iter().map(|(k, c)| (k.site_id, k.local_day, Some(k.local_hour), k.source, c)).collect();
+    upsert_totals(transaction, "hourly_totals", &rows).await
+}
+
+/// The day's totals, summed from the hourly deltas: what the dashboard reads
+/// for any range (a few rows a day, not 24 per source).
+async fn upsert_daily(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    let mut daily: BTreeMap<(Uuid, chrono::NaiveDate, &'static str), Counts> = BTreeMap::new();
+    for (key, counts) in &deltas.hourly {
+        let day = daily.entry((key.site_id, key.local_day, key.source)).or_default();
+        day.pageviews += counts.pageviews;
+        day.events += counts.events;
+        day.visitors.extend_from_slice(&counts.visitors);
+    }
+    for counts in daily.values_mut() {
+        counts.visitors.sort_unstable();
+        counts.visitors.dedup();
+    }
+    let rows: Vec<TotalsRow> = daily.iter().map(|((site, day, source), c)| (*site, *day, None, *source, c)).collect();
+    upsert_totals(transaction, "daily_totals", &rows).await
+}
+
+/// Site, local day, local hour (hourly table only), source, counts.
+type TotalsRow<'a> = (Uuid, chrono::NaiveDate, Option<i16>, &'static str, &'a Counts);
+
+async fn upsert_totals(
+    transaction: &Transaction<'_>,
+    table: &str,
+    rows: &[TotalsRow<'_>],
+) -> Result<(), tokio_postgres::Error> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let (indexes, visitors) = flatten_visitors(deltas.hourly.values());
-    let keys = deltas.hourly.keys();
-    let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
-    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.local_day).collect();
-    let hours: Vec<i16> = keys.clone().map(|k| k.local_hour).collect();
-    let sources: Vec<&str> = keys.map(|k| k.source).collect();
-    let pageviews: Vec<i64> = deltas.hourly.values().map(|c| c.pageviews).collect();
-    let events: Vec<i64> = deltas.hourly.values().map(|c| c.events).collect();
+    let (indexes, visitors) = flatten_visitors(rows.iter().map(|r| r.4));
+    let sites: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let days: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.1).collect();
+    let hours: Vec<i16> = rows.iter().map(|r| r.2.unwrap_or_default()).collect();
+    let sources: Vec<&str> = rows.iter().map(|r| r.3).collect();
+    let pageviews: Vec<i64> = rows.iter().map(|r| r.4.pageviews).collect();
+    let events: Vec<i64> = rows.iter().map(|r| r.4.events).collect();
+    let (hour_column, hour_value) = if rows[0].2.is_some() { ("local_hour, ", "r.local_hour, ") } else { ("", "") };
     let sql = format!(
         "WITH {VISITORS_CTE}
-         INSERT INTO hourly_totals AS t (site_id, local_day, local_hour, source, pageviews, events, visitors)
-         SELECT r.site_id, r.local_day, r.local_hour, r.source, r.pageviews, r.events, coalesce(v.h, hll_empty())
+         INSERT INTO {table} AS t (site_id, local_day, {hour_column}source, pageviews, events, visitors)
+         SELECT r.site_id, r.local_day, {hour_value}r.source, r.pageviews, r.events, coalesce(v.h, hll_empty())
          FROM unnest($3::uuid[], $4::date[], $5::int2[], $6::text[], $7::int8[], $8::int8[]) WITH ORDINALITY
               AS r(site_id, local_day, local_hour, source, pageviews, events, idx)
          LEFT JOIN v ON v.idx = r.idx
          ORDER BY r.idx
-         ON CONFLICT (site_id, local_day, local_hour, source) DO UPDATE SET
+         ON CONFLICT (site_id, local_day, {hour_column}source) DO UPDATE SET
              pageviews = t.pageviews + EXCLUDED.pageviews,
              events = t.events + EXCLUDED.events,
              visitors = hll_union(t.visitors, EXCLUDED.visitors)"

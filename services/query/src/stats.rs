@@ -15,8 +15,9 @@ pub struct Totals {
     pub events: i64,
 }
 
-/// Totals for each of `ranges` in one scan of the hourly rows (hourly, so
-/// that today is as fresh as the aggregator's last commit).
+/// Totals for each of `ranges` in one scan of the daily totals (written in
+/// the same transaction as everything else, so today is as fresh as the
+/// aggregator's last commit).
 pub async fn totals_per_range(
     client: &Client,
     site: Uuid,
@@ -26,7 +27,7 @@ pub async fn totals_per_range(
     let aggregates = "coalesce(sum(t.pageviews), 0)::int8,
                       coalesce(round(hll_cardinality(hll_union_agg(t.visitors))), 0)::int8,
                       coalesce(sum(t.events), 0)::int8";
-    let rows = per_range(client, site, ranges, source, "hourly_totals", aggregates).await?;
+    let rows = per_range(client, site, ranges, source, "daily_totals", aggregates).await?;
     Ok(rows.iter().map(|r| Totals { pageviews: r.get(1), visitors: r.get(2), events: r.get(3) }).collect())
 }
 
@@ -132,12 +133,12 @@ impl Row {
     }
 }
 
-/// Rows per source over `range`, from the hourly totals.
+/// Rows per source over `range`, from the daily totals.
 pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<Vec<Row>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT source, sum(pageviews)::int8, round(hll_cardinality(hll_union_agg(visitors)))::int8, sum(events)::int8
-             FROM hourly_totals WHERE site_id = $1 AND local_day BETWEEN $2 AND $3
+             FROM daily_totals WHERE site_id = $1 AND local_day BETWEEN $2 AND $3
              GROUP BY source ORDER BY 2 DESC, source",
             &[&site, &range.from, &range.to],
         )

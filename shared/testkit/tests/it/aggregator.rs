@@ -143,6 +143,23 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
             (day("2026-11-27"), 1, src("web"), 1, 1, 2),
         ]
     );
+    // The daily totals the dashboard reads are the hourly rows, summed per day.
+    let daily_sql = |table: &str| {
+        format!(
+            "SELECT local_day::text, source, sum(pageviews)::int8, sum(events)::int8,
+                    hll_cardinality(hll_union_agg(visitors))::int8
+             FROM {table} WHERE site_id = $1 GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    };
+    let mut per_table = Vec::new();
+    for table in ["hourly_totals", "daily_totals"] {
+        let rows = db.query(&daily_sql(table), &[&site_id]).await.expect("daily");
+        let rows: Vec<(String, String, i64, i64, i64)> =
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
+        per_table.push(rows);
+    }
+    assert_eq!(per_table[0].len(), 4, "two days, four day-and-source rows");
+    assert_eq!(per_table[0], per_table[1]);
 
     let dimensions: Vec<DimensionRow> = db
         .query(

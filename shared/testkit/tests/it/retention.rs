@@ -60,6 +60,8 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
     assert!(!exists, "{partition} dropped");
     let left: i64 = db.query_one("SELECT sum(pageviews)::int8 FROM hourly_totals", &[]).await.expect("sum").get(0);
     assert_eq!(left, 1, "today's rollups untouched");
+    let daily: i64 = db.query_one("SELECT sum(pageviews)::int8 FROM daily_totals", &[]).await.expect("sum").get(0);
+    assert_eq!(daily, 1, "the old day's totals deleted, today's kept");
     let batches: i64 = db.query_one("SELECT count(*) FROM processed_batches", &[]).await.expect("count").get(0);
     assert_eq!(batches, 1, "the recent batch id kept");
     pipeline.stop().await;

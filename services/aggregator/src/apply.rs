@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::classify::Classifier;
 use crate::partitions::Partitions;
-use crate::rollup::{Counts, Deltas, local_bucket};
+use crate::rollup::{Counts, Deltas, Histogram, local_bucket};
 
 #[derive(Debug, thiserror::Error)]
 #[error("database: {0:#}")]
@@ -152,6 +152,7 @@ pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas)
     upsert_daily(transaction, deltas).await?;
     upsert_dimensions(transaction, deltas).await?;
     upsert_speed(transaction, deltas).await?;
+    upsert_site_speed(transaction, deltas).await?;
     upsert_titles(transaction, deltas).await
 }
 
@@ -261,36 +262,60 @@ async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Re
 }
 
 async fn upsert_speed(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
-    if deltas.speed.is_empty() {
+    let rows: Vec<SpeedRow> = deltas
+        .speed
+        .iter()
+        .map(|(k, h)| (k.site_id, k.local_day, k.metric, k.source, Some(k.path.as_str()), h))
+        .collect();
+    upsert_histograms(transaction, "daily_speed", &rows).await
+}
+
+/// The whole site's speed per day, merged from the per-page deltas.
+async fn upsert_site_speed(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    let mut site: BTreeMap<(Uuid, chrono::NaiveDate, &'static str, &'static str), Histogram> = BTreeMap::new();
+    for (key, histogram) in &deltas.speed {
+        site.entry((key.site_id, key.local_day, key.metric, key.source)).or_default().merge(histogram);
+    }
+    let rows: Vec<SpeedRow> = site.iter().map(|(k, h)| (k.0, k.1, k.2, k.3, None, h)).collect();
+    upsert_histograms(transaction, "daily_site_speed", &rows).await
+}
+
+/// Site, local day, metric, source, page (per-page table only), histogram.
+type SpeedRow<'a> = (Uuid, chrono::NaiveDate, &'static str, &'static str, Option<&'a str>, &'a Histogram);
+
+async fn upsert_histograms(
+    transaction: &Transaction<'_>,
+    table: &str,
+    rows: &[SpeedRow<'_>],
+) -> Result<(), tokio_postgres::Error> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let keys = deltas.speed.keys();
-    let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
-    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.local_day).collect();
-    let metrics: Vec<&str> = keys.clone().map(|k| k.metric).collect();
-    let sources: Vec<&str> = keys.clone().map(|k| k.source).collect();
-    let paths: Vec<&str> = keys.map(|k| k.path.as_str()).collect();
-    let counts: Vec<i64> = deltas.speed.values().map(|h| h.count).collect();
-    let sums: Vec<i64> = deltas.speed.values().map(|h| h.sum_ms).collect();
+    let sites: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let days: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.1).collect();
+    let metrics: Vec<&str> = rows.iter().map(|r| r.2).collect();
+    let sources: Vec<&str> = rows.iter().map(|r| r.3).collect();
+    let paths: Vec<&str> = rows.iter().map(|r| r.4.unwrap_or_default()).collect();
+    let counts: Vec<i64> = rows.iter().map(|r| r.5.count).collect();
+    let sums: Vec<i64> = rows.iter().map(|r| r.5.sum_ms).collect();
     // Histograms differ in length, so each travels as an array literal.
-    let histograms: Vec<String> = deltas
-        .speed
-        .values()
-        .map(|h| format!("{{{}}}", h.buckets.iter().map(i64::to_string).collect::<Vec<_>>().join(",")))
+    let histograms: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{{{}}}", r.5.buckets.iter().map(i64::to_string).collect::<Vec<_>>().join(",")))
         .collect();
-    transaction
-        .execute(
-            "INSERT INTO daily_speed AS t (site_id, local_day, metric, source, path, count, sum_ms, histogram)
-             SELECT site_id, local_day, metric, source, path, count, sum_ms, histogram::int8[]
-             FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[])
-                  AS r(site_id, local_day, metric, source, path, count, sum_ms, histogram)
-             ON CONFLICT (site_id, local_day, metric, source, path) DO UPDATE SET
-                 count = t.count + EXCLUDED.count,
-                 sum_ms = t.sum_ms + EXCLUDED.sum_ms,
-                 histogram = analytics_histogram_add(t.histogram, EXCLUDED.histogram)",
-            &[&sites, &days, &metrics, &sources, &paths, &counts, &sums, &histograms],
-        )
-        .await?;
+    let (path_column, path_value) = if rows[0].4.is_some() { ("path, ", "path, ") } else { ("", "") };
+    let sql = format!(
+        "INSERT INTO {table} AS t (site_id, local_day, metric, source, {path_column}count, sum_ms, histogram)
+         SELECT site_id, local_day, metric, source, {path_value}count, sum_ms, histogram::int8[]
+         FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[])
+              AS r(site_id, local_day, metric, source, path, count, sum_ms, histogram)
+         ON CONFLICT (site_id, local_day, metric, source{}) DO UPDATE SET
+             count = t.count + EXCLUDED.count,
+             sum_ms = t.sum_ms + EXCLUDED.sum_ms,
+             histogram = analytics_histogram_add(t.histogram, EXCLUDED.histogram)",
+        if path_column.is_empty() { "" } else { ", path" }
+    );
+    transaction.execute(&sql, &[&sites, &days, &metrics, &sources, &paths, &counts, &sums, &histograms]).await?;
     Ok(())
 }
 

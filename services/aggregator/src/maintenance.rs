@@ -66,7 +66,7 @@ async fn once(
     client.execute("DELETE FROM live_visitors WHERE minute < now() - interval '1 hour'", &[]).await?;
     // The unpartitioned rollups: a few rows a day, deleted rather than dropped.
     let mut removed = 0;
-    for table in ["daily_totals", "daily_visits", "daily_visit_pages"] {
+    for table in ["daily_totals", "daily_site_speed", "daily_visits", "daily_visit_pages"] {
         removed += client.execute(&format!("DELETE FROM {table} WHERE local_day < $1"), &[&oldest_kept]).await?;
     }
     if forgotten + removed > 0 {

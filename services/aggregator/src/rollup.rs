@@ -93,6 +93,16 @@ impl Histogram {
         self.count += 1;
         self.sum_ms += i64::from(ms);
     }
+
+    /// Adds `other`'s measurements to these.
+    pub(crate) fn merge(&mut self, other: &Histogram) {
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
+        self.buckets.iter_mut().zip(&other.buckets).for_each(|(a, b)| *a += b);
+        self.count += other.count;
+        self.sum_ms += other.sum_ms;
+    }
 }
 
 /// Why an event was not counted; labels the drop metric.

@@ -85,7 +85,8 @@ impl EventQueue {
     }
 
     /// Returns only after Redis confirmed the write: the caller may then answer
-    /// 2xx. Within the Redis timeout whatever happens, so a request never hangs.
+    /// 2xx. Within twice the Redis timeout whatever happens (the write in
+    /// flight when it arrived, then its own), so a request never hangs.
     pub async fn push(&self, events: Vec<Vec<u8>>, idempotency_key: Option<&str>) -> Result<Pushed, IngestError> {
         if events.is_empty() {
             return Ok(Pushed::Stored);
@@ -97,7 +98,7 @@ impl EventQueue {
         }
         let (reply, answer) = oneshot::channel();
         self.batches.try_send(Pending { events, reply }).map_err(|_| IngestError::Unavailable)?;
-        match tokio::time::timeout(self.timeout, answer).await {
+        match tokio::time::timeout(self.timeout * 2, answer).await {
             Ok(Ok(result)) => result.map(|()| Pushed::Stored),
             // The batcher is gone, or Redis did not answer in time.
             Ok(Err(_)) | Err(_) => Err(IngestError::Unavailable),

@@ -204,21 +204,33 @@ pub async fn speed(
     source: Option<&str>,
     pages: i64,
 ) -> Result<Vec<SpeedRow>, tokio_postgres::Error> {
-    let rows = client
+    // The site's figures from its own small table; pages (only when asked
+    // for) from the per-page rows, the most measured first.
+    let mut rows = client
         .query(
-            "WITH r AS (
-                 SELECT path, metric, count, sum_ms, histogram FROM daily_speed
-                 WHERE site_id = $1 AND local_day BETWEEN $2 AND $3 AND ($4::text IS NULL OR source = $4)),
-             top_pages AS (
-                 SELECT path FROM r GROUP BY path ORDER BY sum(count) DESC, path LIMIT $5)
-             SELECT NULL::text, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
-             FROM r GROUP BY metric
-             UNION ALL
-             SELECT path, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
-             FROM r WHERE path IN (SELECT path FROM top_pages) GROUP BY path, metric",
-            &[&site, &range.from, &range.to, &source, &pages],
+            "SELECT NULL::text, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+             FROM daily_site_speed
+             WHERE site_id = $1 AND local_day BETWEEN $2 AND $3 AND ($4::text IS NULL OR source = $4)
+             GROUP BY metric",
+            &[&site, &range.from, &range.to, &source],
         )
         .await?;
+    if pages > 0 {
+        rows.extend(
+            client
+                .query(
+                    "WITH r AS (
+                         SELECT path, metric, count, sum_ms, histogram FROM daily_speed
+                         WHERE site_id = $1 AND local_day BETWEEN $2 AND $3 AND ($4::text IS NULL OR source = $4)),
+                     top_pages AS (
+                         SELECT path FROM r GROUP BY path ORDER BY sum(count) DESC, path LIMIT $5)
+                     SELECT path, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+                     FROM r WHERE path IN (SELECT path FROM top_pages) GROUP BY path, metric",
+                    &[&site, &range.from, &range.to, &source, &pages],
+                )
+                .await?,
+        );
+    }
     Ok(rows
         .iter()
         .map(|r| SpeedRow { path: r.get(0), metric: r.get(1), count: r.get(2), sum_ms: r.get(3), histogram: r.get(4) })

@@ -17,3 +17,21 @@ INSERT INTO daily_totals (site_id, local_day, source, pageviews, events, visitor
 SELECT site_id, local_day, source, sum(pageviews), sum(events), hll_union_agg(visitors)
 FROM hourly_totals
 GROUP BY site_id, local_day, source;
+
+-- Page speed of the whole site per local day, metric and source: the site's
+-- figures without summing every page's histogram (daily_speed keeps those).
+CREATE TABLE daily_site_speed (
+    site_id    uuid NOT NULL,
+    local_day  date NOT NULL,
+    metric     text NOT NULL,
+    source     text NOT NULL,
+    count      bigint NOT NULL,
+    sum_ms     bigint NOT NULL,
+    histogram  bigint[] NOT NULL,
+    PRIMARY KEY (site_id, local_day, metric, source)
+);
+
+INSERT INTO daily_site_speed (site_id, local_day, metric, source, count, sum_ms, histogram)
+SELECT site_id, local_day, metric, source, sum(count), sum(sum_ms), analytics_histogram_sum(histogram)
+FROM daily_speed
+GROUP BY site_id, local_day, metric, source;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: runs the benchmarks on this machine and writes their sections
 # into docs/BENCHMARKS.md. Each benchmark reports against a ceiling measured
-# in the same run. `deploy/bench/run.sh ingest query` runs only those parts
-# and replaces only their sections; the others keep their earlier results,
-# each dated with the day and commit it was measured at.
+# in the same run. `deploy/bench/run.sh ingest query django` runs only those
+# parts and replaces only their sections; the others keep their earlier
+# results, each dated with the day and commit it was measured at.
 set -euo pipefail
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd -P)
 cd "$REPO"
@@ -12,7 +12,22 @@ tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 
 command -v wrk >/dev/null || deploy/local/install-deps.sh
-cargo bench -p analytics-testkit --bench pipeline --quiet -- "$@" >"$tmp"
+# The Rust benchmarks: ingest, forwarder, aggregator, query (all when no names are given).
+rust=()
+for what in "$@"; do [ "$what" = django ] || rust+=("$what"); done
+if [ $# -eq 0 ] || [ ${#rust[@]} -gt 0 ]; then
+  cargo bench -p analytics-testkit --bench pipeline --quiet -- "${rust[@]}" >"$tmp"
+fi
+# The Django middleware next to the old one, against the end-to-end stack
+# started on the release binaries for the occasion.
+if [ $# -eq 0 ] || [[ " $* " == *" django "* ]]; then
+  cargo build --release --bins --quiet
+  deploy/local/e2e.sh down >/dev/null 2>&1 || true # a test stack on the debug binaries
+  export E2E_BIN_DIR=$REPO/target/release
+  deploy/local/e2e.sh up >/dev/null
+  ANALYTICS_BIN_DIR=$E2E_BIN_DIR integrations/django/bench/run.sh >>"$tmp" || { deploy/local/e2e.sh down >/dev/null; exit 1; }
+  deploy/local/e2e.sh down >/dev/null
+fi
 
 header=$(cat <<HEADER
 # Benchmarks

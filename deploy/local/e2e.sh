@@ -10,7 +10,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd -P)
 
 export ANALYTICS_STACK_DIR=$REPO/.local/e2e
-export ANALYTICS_BIN_DIR=$REPO/target/debug
+# E2E_BIN_DIR=target/release for benchmarks.
+export ANALYTICS_BIN_DIR=${E2E_BIN_DIR:-$REPO/target/debug}
 export ANALYTICS_SKIP_BUILD=1
 export ANALYTICS_KEEP_STORES=1
 export INGEST_PORT=${E2E_INGEST_PORT:-18081} QUERY_PORT=${E2E_QUERY_PORT:-18082}

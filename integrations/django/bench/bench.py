@@ -321,7 +321,8 @@ def report(results, new_requests, counted, old_queue, old_keys, load_before, ela
         f"- The new middleware's own work (rules and the queue append) costs "
         f"{'%.1f µs' % cost if cost is not None else 'n/a'} per request, timed in process; the worker CPU column "
         "adds the sender thread's share (encoding and posting batches).",
-        f"- The pipeline (ingest, forwarder, aggregator; debug builds; Postgres not included) used "
+        f"- The pipeline (ingest, forwarder, aggregator; {os.path.basename(os.environ.get('ANALYTICS_BIN_DIR', 'debug'))} "
+        "builds; Postgres not included) used "
         f"{pipeline['cpu_s']:.1f} CPU-s during the `new` runs, "
         f"{(pipeline['cpu_s'] * 1e6 / pipeline['events']) if pipeline['events'] else 0:.0f} µs per event, taken "
         "from the same 2 CPUs the site runs on; a site whose ingest runs on other machines does not pay it.",

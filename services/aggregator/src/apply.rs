@@ -7,12 +7,13 @@ use std::sync::Arc;
 use analytics_events::EventBatch;
 use analytics_store::PgPool;
 use analytics_store::sites::{Site, SiteDirectory};
+use chrono::Datelike;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::classify::Classifier;
 use crate::partitions::Partitions;
-use crate::rollup::{Counts, Deltas, Histogram, local_bucket};
+use crate::rollup::{Counts, Deltas, DimensionKey, Histogram, local_bucket};
 
 #[derive(Debug, thiserror::Error)]
 #[error("database: {0:#}")]
@@ -151,6 +152,7 @@ pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas)
     upsert_hourly(transaction, deltas).await?;
     upsert_daily(transaction, deltas).await?;
     upsert_dimensions(transaction, deltas).await?;
+    upsert_monthly(transaction, deltas).await?;
     upsert_speed(transaction, deltas).await?;
     upsert_site_speed(transaction, deltas).await?;
     upsert_titles(transaction, deltas).await
@@ -180,15 +182,9 @@ async fn upsert_hourly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result
 async fn upsert_daily(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
     let mut daily: BTreeMap<(Uuid, chrono::NaiveDate, &'static str), Counts> = BTreeMap::new();
     for (key, counts) in &deltas.hourly {
-        let day = daily.entry((key.site_id, key.local_day, key.source)).or_default();
-        day.pageviews += counts.pageviews;
-        day.events += counts.events;
-        day.visitors.extend_from_slice(&counts.visitors);
+        daily.entry((key.site_id, key.local_day, key.source)).or_default().merge(counts);
     }
-    for counts in daily.values_mut() {
-        counts.visitors.sort_unstable();
-        counts.visitors.dedup();
-    }
+    daily.values_mut().for_each(Counts::finish);
     let rows: Vec<TotalsRow> = daily.iter().map(|((site, day, source), c)| (*site, *day, None, *source, c)).collect();
     upsert_totals(transaction, "daily_totals", &rows).await
 }
@@ -230,27 +226,49 @@ async fn upsert_totals(
 }
 
 async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
-    if deltas.dimensions.is_empty() {
+    upsert_dimension_rows(transaction, "daily_dimensions", "local_day", &deltas.dimensions).await
+}
+
+/// The same rows summed per calendar month (keyed by its first day), for
+/// long ranges.
+async fn upsert_monthly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    let mut monthly: BTreeMap<DimensionKey, Counts> = BTreeMap::new();
+    for (key, counts) in &deltas.dimensions {
+        let month = key.local_day.with_day(1).unwrap_or(key.local_day);
+        monthly.entry(DimensionKey { local_day: month, ..key.clone() }).or_default().merge(counts);
+    }
+    monthly.values_mut().for_each(Counts::finish);
+    upsert_dimension_rows(transaction, "monthly_dimensions", "month", &monthly).await
+}
+
+/// Upserts dimension rows into `table`, whose date column is `day_column`.
+async fn upsert_dimension_rows(
+    transaction: &Transaction<'_>,
+    table: &str,
+    day_column: &str,
+    rows: &BTreeMap<DimensionKey, Counts>,
+) -> Result<(), tokio_postgres::Error> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let (indexes, visitors) = flatten_visitors(deltas.dimensions.values());
-    let keys = deltas.dimensions.keys();
+    let (indexes, visitors) = flatten_visitors(rows.values());
+    let keys = rows.keys();
     let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
     let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.local_day).collect();
     let dimensions: Vec<&str> = keys.clone().map(|k| k.dimension).collect();
     let sources: Vec<&str> = keys.clone().map(|k| k.source).collect();
     let values: Vec<&str> = keys.map(|k| k.value.as_str()).collect();
-    let pageviews: Vec<i64> = deltas.dimensions.values().map(|c| c.pageviews).collect();
-    let events: Vec<i64> = deltas.dimensions.values().map(|c| c.events).collect();
+    let pageviews: Vec<i64> = rows.values().map(|c| c.pageviews).collect();
+    let events: Vec<i64> = rows.values().map(|c| c.events).collect();
     let sql = format!(
         "WITH {VISITORS_CTE}
-         INSERT INTO daily_dimensions AS t (site_id, local_day, dimension, source, value, pageviews, events, visitors)
-         SELECT r.site_id, r.local_day, r.dimension, r.source, r.value, r.pageviews, r.events, coalesce(v.h, hll_empty())
+         INSERT INTO {table} AS t (site_id, {day_column}, dimension, source, value, pageviews, events, visitors)
+         SELECT r.site_id, r.day, r.dimension, r.source, r.value, r.pageviews, r.events, coalesce(v.h, hll_empty())
          FROM unnest($3::uuid[], $4::date[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[]) WITH ORDINALITY
-              AS r(site_id, local_day, dimension, source, value, pageviews, events, idx)
+              AS r(site_id, day, dimension, source, value, pageviews, events, idx)
          LEFT JOIN v ON v.idx = r.idx
          ORDER BY r.idx
-         ON CONFLICT (site_id, local_day, dimension, source, value) DO UPDATE SET
+         ON CONFLICT (site_id, {day_column}, dimension, source, value) DO UPDATE SET
              pageviews = t.pageviews + EXCLUDED.pageviews,
              events = t.events + EXCLUDED.events,
              visitors = hll_union(t.visitors, EXCLUDED.visitors)"

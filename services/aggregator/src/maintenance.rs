@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analytics_telemetry::Shutdown;
-use chrono::{Days, Utc};
+use chrono::{Datelike, Days, Utc};
 
 use crate::apply::Applier;
 use crate::partitions::Partitions;
@@ -69,6 +69,8 @@ async fn once(
     for table in ["daily_totals", "daily_site_speed", "daily_visits", "daily_visit_pages"] {
         removed += client.execute(&format!("DELETE FROM {table} WHERE local_day < $1"), &[&oldest_kept]).await?;
     }
+    let first_kept_month = oldest_kept.with_day(1).unwrap_or(oldest_kept);
+    removed += client.execute("DELETE FROM monthly_dimensions WHERE month < $1", &[&first_kept_month]).await?;
     if forgotten + removed > 0 {
         tracing::info!(forgotten, removed, "pruned visitor state and small rollups past retention");
     }

@@ -37,8 +37,15 @@ impl Counts {
         self.visitors.push(visitor);
     }
 
+    /// Adds `other`'s counts and visitors (call [`Self::finish`] after the last).
+    pub(crate) fn merge(&mut self, other: &Counts) {
+        self.pageviews += other.pageviews;
+        self.events += other.events;
+        self.visitors.extend_from_slice(&other.visitors);
+    }
+
     /// Sorted and deduplicated ids: fewer values to hash into the sketch.
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.visitors.sort_unstable();
         self.visitors.dedup();
     }

@@ -1,7 +1,7 @@
 //! Query-string parameters shared by the dashboard endpoints, checked into
 //! typed values; each error names its parameter (400).
 
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use serde::Deserialize;
 
 use crate::error::QueryError;
@@ -30,7 +30,48 @@ pub struct DayRange {
     pub to: NaiveDate,
 }
 
+/// A range cut into whole calendar months (read from monthly rows) and the
+/// days before and after them (read from daily rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthSplit {
+    /// First days of the whole months.
+    pub months: Vec<NaiveDate>,
+    pub days: Vec<DayRange>,
+}
+
 impl DayRange {
+    /// A month counts as whole when the range holds all of it, or all of it
+    /// up to `today` (no later day has data yet).
+    pub fn split_months(&self, today: NaiveDate) -> MonthSplit {
+        let mut months = Vec::new();
+        let mut month = self.from.with_day(1).unwrap_or(self.from);
+        if month < self.from {
+            month = next_month(month);
+        }
+        while month <= self.to {
+            let last = next_month(month).pred_opt().unwrap_or(month);
+            if last > self.to && self.to < today {
+                break;
+            }
+            months.push(month);
+            month = next_month(month);
+        }
+        let mut days = Vec::new();
+        match (months.first(), months.last()) {
+            (Some(first), Some(last)) => {
+                if self.from < *first {
+                    days.push(DayRange { from: self.from, to: first.pred_opt().unwrap_or(*first) });
+                }
+                let after = next_month(*last);
+                if after <= self.to {
+                    days.push(DayRange { from: after, to: self.to });
+                }
+            }
+            _ => days.push(*self),
+        }
+        MonthSplit { months, days }
+    }
+
     pub fn days(&self) -> i64 {
         (self.to - self.from).num_days() + 1
     }
@@ -45,6 +86,12 @@ impl DayRange {
     pub fn includes(&self, day: NaiveDate) -> bool {
         self.from <= day && day <= self.to
     }
+}
+
+/// The first day of the month after `month`'s.
+fn next_month(month: NaiveDate) -> NaiveDate {
+    let first = month.with_day(1).unwrap_or(month);
+    first.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX)
 }
 
 pub const SOURCES: [&str; 3] = ["web", "mobile_web", "app"];
@@ -126,6 +173,27 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_split_into_whole_months_and_edge_days() {
+        let range = |a: &str, b: &str| DayRange { from: d(a), to: d(b) };
+        let today = d("2026-11-27");
+        // 30 days up to today: three days of October, November so far as a month.
+        let split = range("2026-10-29", "2026-11-27").split_months(today);
+        assert_eq!(split.months, vec![d("2026-11-01")]);
+        assert_eq!(split.days, vec![range("2026-10-29", "2026-10-31")]);
+        // A year up to today: a few days, then twelve months.
+        let split = range("2025-11-28", "2026-11-27").split_months(today);
+        assert_eq!(split.months.len(), 12);
+        assert_eq!(split.days, vec![range("2025-11-28", "2025-11-30")]);
+        // A closed range inside a month, and one ending mid-month in the past.
+        assert_eq!(range("2026-10-05", "2026-10-20").split_months(today).days, vec![range("2026-10-05", "2026-10-20")]);
+        let split = range("2026-08-01", "2026-10-15").split_months(today);
+        assert_eq!(split.months, vec![d("2026-08-01"), d("2026-09-01")]);
+        assert_eq!(split.days, vec![range("2026-10-01", "2026-10-15")]);
+        // Today only: the current month is not whole unless it started today.
+        assert_eq!(range("2026-11-27", "2026-11-27").split_months(today).days, vec![range("2026-11-27", "2026-11-27")]);
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")

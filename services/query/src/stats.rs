@@ -148,25 +148,47 @@ pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<V
 
 /// The top `limit` values of `dimension` over `range`, by pageviews (by
 /// events for the `event` dimension).
-/// With `only`, just those values (a comparison's previous period).
+/// With `only`, just those values (a comparison's previous period). Whole
+/// months come from the monthly rows, the days around them from the daily
+/// ones (see [`DayRange::split_months`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn top(
     client: &Client,
     site: Uuid,
     dimension: &str,
     range: DayRange,
+    today: NaiveDate,
     source: Option<&str>,
     limit: i64,
     only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let split = range.split_months(today);
+    let filters = "site_id = $1 AND dimension = $2 AND ($3::text IS NULL OR source = $3)
+                   AND ($4::text[] IS NULL OR value = ANY($4))";
+    let mut parts = vec![format!(
+        "SELECT value, pageviews, events, visitors FROM monthly_dimensions WHERE {filters} AND month = ANY($5::date[])"
+    )];
+    let mut bounds = Vec::new();
+    for days in &split.days {
+        // $1-$6 are the filters, the months and the limit; day bounds follow.
+        let (first, last) = (bounds.len() + 7, bounds.len() + 8);
+        parts.push(format!(
+            "SELECT value, pageviews, events, visitors FROM daily_dimensions
+             WHERE {filters} AND local_day BETWEEN ${first}::date AND ${last}::date"
+        ));
+        bounds.extend([days.from, days.to]);
+    }
     let order = if dimension == "event" { "4 DESC, 2 DESC" } else { "2 DESC, 4 DESC" };
     let sql = format!(
         "SELECT value, sum(pageviews)::int8, round(hll_cardinality(hll_union_agg(visitors)))::int8, sum(events)::int8
-         FROM daily_dimensions
-         WHERE site_id = $1 AND dimension = $2 AND local_day BETWEEN $3 AND $4 AND ($5::text IS NULL OR source = $5)
-           AND ($7::text[] IS NULL OR value = ANY($7))
-         GROUP BY value ORDER BY {order}, value LIMIT $6"
+         FROM ({}) AS r
+         GROUP BY value ORDER BY {order}, value LIMIT $6",
+        parts.join(" UNION ALL ")
     );
-    let rows = client.query(&sql, &[&site, &dimension, &range.from, &range.to, &source, &limit, &only]).await?;
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        vec![&site, &dimension, &source, &only, &split.months, &limit];
+    params.extend(bounds.iter().map(|d| d as &(dyn tokio_postgres::types::ToSql + Sync)));
+    let rows = client.query(&sql, &params).await?;
     Ok(rows.iter().map(row).collect())
 }
 

@@ -197,7 +197,9 @@ impl Top {
                 rows.truncate(limit as usize);
                 rows
             }
-            dimension => return Ok(stats::top(client, site, dimension, range, source, limit, only).await?),
+            dimension => {
+                return Ok(stats::top(client, site, dimension, range, self.ctx.today, source, limit, only).await?);
+            }
         };
         if let Some(only) = only {
             rows.retain(|r| only.contains(&r.value));

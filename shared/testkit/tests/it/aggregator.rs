@@ -160,6 +160,23 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
     }
     assert_eq!(per_table[0].len(), 4, "two days, four day-and-source rows");
     assert_eq!(per_table[0], per_table[1]);
+    // And the monthly dimension rows are the daily ones, summed per month.
+    let monthly_sql = |table: &str, day: &str| {
+        format!(
+            "SELECT date_trunc('month', {day})::date::text, dimension, source, value, sum(pageviews)::int8,
+                    sum(events)::int8, hll_cardinality(hll_union_agg(visitors))::int8
+             FROM {table} WHERE site_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
+    };
+    let mut per_table = Vec::new();
+    for (table, day) in [("daily_dimensions", "local_day"), ("monthly_dimensions", "month")] {
+        let rows = db.query(&monthly_sql(table, day), &[&site_id]).await.expect("monthly");
+        let rows: Vec<DimensionRow> =
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect();
+        per_table.push(rows);
+    }
+    assert!(per_table[0].len() > 10, "{:?}", per_table[0]);
+    assert_eq!(per_table[0], per_table[1]);
 
     let dimensions: Vec<DimensionRow> = db
         .query(

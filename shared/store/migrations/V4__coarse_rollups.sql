@@ -1,3 +1,6 @@
+-- Coarser copies of the rollups, written by the aggregator in the same transaction
+-- as the fine ones, so the dashboard reads few rows for long ranges.
+
 -- Totals per site, local day and source: what the dashboard reads for every
 -- range (overview, chart), a few rows a day instead of 24 per source. Not
 -- partitioned, so a year-long range plans and scans one small table. The
@@ -35,3 +38,25 @@ INSERT INTO daily_site_speed (site_id, local_day, metric, source, count, sum_ms,
 SELECT site_id, local_day, metric, source, sum(count), sum(sum_ms), analytics_histogram_sum(histogram)
 FROM daily_speed
 GROUP BY site_id, local_day, metric, source;
+
+-- daily_dimensions summed per calendar month (`month` is its first day): a
+-- range of whole months reads 12 rows a value for a year instead of 365, and
+-- daily rows only for the days before and after them. Not partitioned; rows
+-- of months past retention are deleted by maintenance.
+CREATE TABLE monthly_dimensions (
+    site_id    uuid NOT NULL,
+    dimension  text NOT NULL,
+    month      date NOT NULL,
+    source     text NOT NULL,
+    value      text NOT NULL,
+    pageviews  bigint NOT NULL DEFAULT 0,
+    events     bigint NOT NULL DEFAULT 0,
+    visitors   hll NOT NULL DEFAULT hll_empty(),
+    PRIMARY KEY (site_id, dimension, month, source, value)
+);
+
+INSERT INTO monthly_dimensions (site_id, dimension, month, source, value, pageviews, events, visitors)
+SELECT site_id, dimension, date_trunc('month', local_day)::date, source, value,
+       sum(pageviews), sum(events), hll_union_agg(visitors)
+FROM daily_dimensions
+GROUP BY site_id, dimension, date_trunc('month', local_day)::date, source, value;

@@ -150,7 +150,9 @@ pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<V
 /// events for the `event` dimension).
 /// With `only`, just those values (a comparison's previous period). Whole
 /// months come from the monthly rows, the days around them from the daily
-/// ones (see [`DayRange::split_months`]).
+/// ones (see [`DayRange::split_months`]). In two steps: values are ranked by
+/// their counts (small rows: the sketches are stored out of line), then only
+/// the top values' sketches are read to count their visitors.
 #[allow(clippy::too_many_arguments)]
 pub async fn top(
     client: &Client,
@@ -162,34 +164,76 @@ pub async fn top(
     limit: i64,
     only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let split = range.split_months(today);
-    let filters = "site_id = $1 AND dimension = $2 AND ($3::text IS NULL OR source = $3)
-                   AND ($4::text[] IS NULL OR value = ANY($4))";
-    let mut parts = vec![format!(
-        "SELECT value, pageviews, events, visitors FROM monthly_dimensions WHERE {filters} AND month = ANY($5::date[])"
-    )];
-    let mut bounds = Vec::new();
-    for days in &split.days {
-        // $1-$6 are the filters, the months and the limit; day bounds follow.
-        let (first, last) = (bounds.len() + 7, bounds.len() + 8);
-        parts.push(format!(
-            "SELECT value, pageviews, events, visitors FROM daily_dimensions
-             WHERE {filters} AND local_day BETWEEN ${first}::date AND ${last}::date"
-        ));
-        bounds.extend([days.from, days.to]);
+    let rows = DimensionRows { client, site, dimension, split: range.split_months(today), source };
+    let order = if dimension == "event" { "3 DESC, 2 DESC" } else { "2 DESC, 3 DESC" };
+    let ranked = rows
+        .query(
+            "value, sum(pageviews)::int8, sum(events)::int8",
+            &format!("GROUP BY value ORDER BY {order}, value LIMIT {limit}"),
+            only,
+        )
+        .await?;
+    let values: Vec<String> = ranked.iter().map(|r| r.get(0)).collect();
+    let visitors: std::collections::HashMap<String, i64> = rows
+        .query("value, round(hll_cardinality(hll_union_agg(visitors)))::int8", "GROUP BY value", Some(&values))
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(ranked
+        .iter()
+        .map(|r| {
+            let value: String = r.get(0);
+            Row {
+                visitors: visitors.get(&value).copied().unwrap_or_default(),
+                value,
+                pageviews: r.get(1),
+                events: r.get(2),
+                ..Row::default()
+            }
+        })
+        .collect())
+}
+
+/// One dimension's rows over a range split into months and days.
+struct DimensionRows<'a> {
+    client: &'a Client,
+    site: Uuid,
+    dimension: &'a str,
+    split: crate::params::MonthSplit,
+    source: Option<&'a str>,
+}
+
+impl DimensionRows<'_> {
+    /// `SELECT {select} FROM (the monthly and daily rows) {tail}`, with `only`
+    /// restricting the values.
+    async fn query(
+        &self,
+        select: &str,
+        tail: &str,
+        only: Option<&[String]>,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let filters = "site_id = $1 AND dimension = $2 AND ($3::text IS NULL OR source = $3)
+                       AND ($4::text[] IS NULL OR value = ANY($4))";
+        let mut parts = vec![format!(
+            "SELECT value, pageviews, events, visitors FROM monthly_dimensions WHERE {filters} AND month = ANY($5::date[])"
+        )];
+        let mut bounds = Vec::new();
+        for days in &self.split.days {
+            // $1-$5 are the filters and the months; each day range adds two.
+            let (first, last) = (bounds.len() + 6, bounds.len() + 7);
+            parts.push(format!(
+                "SELECT value, pageviews, events, visitors FROM daily_dimensions
+                 WHERE {filters} AND local_day BETWEEN ${first}::date AND ${last}::date"
+            ));
+            bounds.extend([days.from, days.to]);
+        }
+        let sql = format!("SELECT {select} FROM ({}) AS r {tail}", parts.join(" UNION ALL "));
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            vec![&self.site, &self.dimension, &self.source, &only, &self.split.months];
+        params.extend(bounds.iter().map(|d| d as &(dyn tokio_postgres::types::ToSql + Sync)));
+        self.client.query(&sql, &params).await
     }
-    let order = if dimension == "event" { "4 DESC, 2 DESC" } else { "2 DESC, 4 DESC" };
-    let sql = format!(
-        "SELECT value, sum(pageviews)::int8, round(hll_cardinality(hll_union_agg(visitors)))::int8, sum(events)::int8
-         FROM ({}) AS r
-         GROUP BY value ORDER BY {order}, value LIMIT $6",
-        parts.join(" UNION ALL ")
-    );
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-        vec![&site, &dimension, &source, &only, &split.months, &limit];
-    params.extend(bounds.iter().map(|d| d as &(dyn tokio_postgres::types::ToSql + Sync)));
-    let rows = client.query(&sql, &params).await?;
-    Ok(rows.iter().map(row).collect())
 }
 
 fn row(r: &tokio_postgres::Row) -> Row {

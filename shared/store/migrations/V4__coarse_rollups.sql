@@ -60,3 +60,17 @@ SELECT site_id, dimension, date_trunc('month', local_day)::date, source, value,
        sum(pageviews), sum(events), hll_union_agg(visitors)
 FROM daily_dimensions
 GROUP BY site_id, dimension, date_trunc('month', local_day)::date, source, value;
+
+-- Dimension sketches (up to ~1.3 KB each) are moved out of line, so ranking
+-- values by their counts reads small rows, and only the top values' sketches
+-- are read back to count their visitors. New daily partitions get the same
+-- setting when the aggregator creates them.
+ALTER TABLE monthly_dimensions SET (toast_tuple_target = 128);
+DO $$
+DECLARE
+    part regclass;
+BEGIN
+    FOR part IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'daily_dimensions'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s SET (toast_tuple_target = 128)', part);
+    END LOOP;
+END $$;

@@ -120,11 +120,11 @@ impl VisitDeltas {
 
 /// Applies `hits` to the visitors' stored visits and the visit rollups,
 /// inside `transaction` (the one that records the batch ids).
-pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<VisitDeltas, tokio_postgres::Error> {
-    let mut deltas = VisitDeltas::default();
+pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<(), tokio_postgres::Error> {
     if hits.is_empty() {
-        return Ok(deltas);
+        return Ok(());
     }
+    let mut deltas = VisitDeltas::default();
     hits.sort_by_key(|h| (h.site_id, h.visitor, h.at_ms));
     let mut keys: Vec<(Uuid, i64)> = hits.iter().map(|h| (h.site_id, h.visitor)).collect();
     keys.dedup();
@@ -184,8 +184,7 @@ pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<
         .await?;
     deltas.prune();
     write(transaction, &deltas).await?;
-    write_live(transaction, &hits).await?;
-    Ok(deltas)
+    write_live(transaction, &hits).await
 }
 
 /// Adds each hit's visitor to the sketch of its minute (event time).

@@ -30,6 +30,10 @@ impl ClientAddress {
 
     pub fn of(&self, request: &HttpRequest) -> Option<IpAddr> {
         let peer = request.peer_addr()?.ip();
+        if !self.is_trusted(peer) {
+            // The usual case: no header to read.
+            return Some(canonical(peer));
+        }
         let forwarded = request
             .headers()
             .get_all("x-forwarded-for")

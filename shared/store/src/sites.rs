@@ -69,10 +69,12 @@ impl SiteRules {
     }
 }
 
-/// `hostname` is `allowed` or one of its subdomains (case-insensitive).
+/// `hostname` is `allowed` or one of its subdomains (case-insensitive;
+/// checked per event, so without allocating).
 fn host_within(hostname: &str, allowed: &str) -> bool {
-    let (hostname, allowed) = (hostname.to_ascii_lowercase(), allowed.to_ascii_lowercase());
-    hostname == allowed || hostname.strip_suffix(allowed.as_str()).is_some_and(|rest| rest.ends_with('.'))
+    let Some(split) = hostname.len().checked_sub(allowed.len()) else { return false };
+    let suffix_matches = hostname.get(split..).is_some_and(|tail| tail.eq_ignore_ascii_case(allowed));
+    suffix_matches && (split == 0 || hostname.as_bytes()[split - 1] == b'.')
 }
 
 /// A change to a site's rules; `None` fields stay as they are.

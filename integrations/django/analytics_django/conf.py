@@ -34,7 +34,8 @@ DEFAULTS = {
     "TRUSTED_PROXIES": (),
     # Events held in memory per process; past it the oldest are dropped (counted).
     "QUEUE_SIZE": 10000,
-    # Seconds between sends of a partial batch.
+    # Seconds between sends (of everything queued, in batches); the sender
+    # wakes sooner only when the queue is half full.
     "FLUSH_INTERVAL": 1.0,
     # Events per POST (ingest accepts at most 100).
     "BATCH_SIZE": 100,
@@ -97,6 +98,11 @@ def load(raw=None):
         raise ImproperlyConfigured("ANALYTICS: BATCH_SIZE must be between 1 and 100")
     if int(values["QUEUE_SIZE"]) < 1:
         raise ImproperlyConfigured("ANALYTICS: QUEUE_SIZE must be at least 1")
+    # Both go into request headers; http.client would refuse them only when
+    # the sender thread first posts, long after start.
+    for name in ("INGEST_KEY", "INGEST_URL"):
+        if any(c in str(values.get(name) or "") for c in "\r\n\0"):
+            raise ImproperlyConfigured(f"ANALYTICS: {name} must not contain line breaks")
     return Config(
         ingest_url=_events_url(values.get("INGEST_URL") or "http://127.0.0.1:8081"),
         ingest_key=str(values.get("INGEST_KEY") or ""),

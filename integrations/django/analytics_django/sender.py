@@ -9,7 +9,7 @@ the visitor id and the country as if the visitor had called it directly.
 import http.client
 import json
 import socket
-from json.encoder import encode_basestring as _string  # C-accelerated JSON string quoting
+from json.encoder import encode_basestring_ascii as _string  # C-accelerated JSON string quoting
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
@@ -25,7 +25,7 @@ MAX_REFERRER = 2048
 
 def event(site, item):
     """The ingest event for one queued tuple (built by the middleware), as a
-    dict: the reference that `_event_json` must match."""
+    dict: the reference that `encode` must match."""
     timestamp_ms, path, method, status, response_ms, ip, user_agent, referrer, authenticated, source = item
     body = {
         "site": site,
@@ -48,11 +48,20 @@ def event(site, item):
 
 def encode(site, items):
     """Yields (body bytes, event count), each body under MAX_BODY_BYTES. An
-    event too large on its own is yielded as (b"", -1) so it is counted."""
+    event too large on its own is yielded as (b"", -1) so it is counted.
+
+    `json.dumps(event(site, item))`, written out: a fifth of the cost, which
+    the sender thread takes from the same CPUs the requests use. Strings are
+    quoted with ASCII escapes (as json.dumps does by default), so the text is
+    pure ASCII: its length is its size in bytes, and a body is encoded once."""
     prefix = '{"site":' + _string(site) + ',"type":"pageview","path":'
     parts, size = [], 0
-    for item in items:
-        part = _event_json(prefix, item).encode()
+    for timestamp_ms, path, method, status, response_ms, ip, user_agent, referrer, authenticated, source in items:
+        part = prefix + _EVENT % (
+            _string(path[:MAX_PATH]), _string(source), timestamp_ms, response_ms,
+            "true" if authenticated else "false", _string(ip), _string(user_agent[:MAX_USER_AGENT]),
+            _string(method), status, ',"referrer":' + _string(referrer[:MAX_REFERRER]) if referrer else "",
+        )
         if len(part) + 20 > MAX_BODY_BYTES:
             yield b"", -1
             continue
@@ -65,26 +74,16 @@ def encode(site, items):
         yield _body(parts), len(parts)
 
 
-def _event_json(prefix, item):
-    """`json.dumps(event(site, item))`, written out: a quarter of the cost,
-    which the sender thread takes from the same CPUs the requests use."""
-    timestamp_ms, path, method, status, response_ms, ip, user_agent, referrer, authenticated, source = item
-    return "".join((
-        prefix, _string(path[:MAX_PATH]),
-        ',"source":', _string(source),
-        ',"timestamp":', str(int(timestamp_ms)),
-        ',"timing":{"response_ms":', str(int(response_ms)), "}",
-        ',"authenticated":', "true" if authenticated else "false",
-        ',"ip":', _string(ip),
-        ',"user_agent":', _string(user_agent[:MAX_USER_AGENT]),
-        ',"props":{"method":', _string(method), ',"status":', str(int(status)), "}",
-        ',"referrer":' + _string(referrer[:MAX_REFERRER]) if referrer else "",
-        "}",
-    ))
+# The rest of an event after its path, in `event()`'s order; %d truncates as
+# int() does.
+_EVENT = (
+    '%s,"source":%s,"timestamp":%d,"timing":{"response_ms":%d},"authenticated":%s,"ip":%s,'
+    '"user_agent":%s,"props":{"method":%s,"status":%d}%s}'
+)
 
 
 def _body(parts):
-    return b'{"events":[' + b",".join(parts) + b"]}"
+    return ('{"events":[' + ",".join(parts) + "]}").encode("ascii")
 
 
 @dataclass

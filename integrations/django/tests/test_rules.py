@@ -165,6 +165,7 @@ class TestAuthenticated:
     ({"INGEST_URL": "http://x", "INGEST_KEY": "k", "SITE": "s", "TRUSTED_PROXIES": ["nope"]}, "TRUSTED_PROXIES"),
     ({"INGEST_URL": "http://x", "INGEST_KEY": "k", "SITE": "s", "EXCLUDED_PATHS": "/admin/"}, "list"),
     ({"INGEST_URL": "http://x", "INGEST_KEY": "k", "SITE": "s", "BATCH_SIZE": 500}, "BATCH_SIZE"),
+    ({"INGEST_URL": "http://x", "INGEST_KEY": "k\r\nEvil: 1", "SITE": "s"}, "INGEST_KEY must not contain"),
 ])
 def test_bad_settings_fail_at_start_naming_the_key(raw, message):
     with pytest.raises(ImproperlyConfigured, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -154,6 +154,7 @@ pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas)
     upsert_dimensions(transaction, deltas).await?;
     upsert_monthly(transaction, deltas).await?;
     upsert_speed(transaction, deltas).await?;
+    upsert_monthly_speed(transaction, deltas).await?;
     upsert_site_speed(transaction, deltas).await?;
     upsert_titles(transaction, deltas).await
 }
@@ -226,7 +227,8 @@ async fn upsert_totals(
 }
 
 async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
-    upsert_dimension_rows(transaction, "daily_dimensions", "local_day", &deltas.dimensions).await
+    upsert_dimension_rows(transaction, "daily_dimensions", "local_day", &deltas.dimensions).await?;
+    upsert_dimension_counts(transaction, "daily_dimension_counts", "local_day", &deltas.dimensions).await
 }
 
 /// The same rows summed per calendar month (keyed by its first day), for
@@ -234,11 +236,79 @@ async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Re
 async fn upsert_monthly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
     let mut monthly: BTreeMap<DimensionKey, Counts> = BTreeMap::new();
     for (key, counts) in &deltas.dimensions {
-        let month = key.local_day.with_day(1).unwrap_or(key.local_day);
-        monthly.entry(DimensionKey { local_day: month, ..key.clone() }).or_default().merge(counts);
+        monthly
+            .entry(DimensionKey { local_day: first_of_month(key.local_day), ..key.clone() })
+            .or_default()
+            .merge(counts);
     }
     monthly.values_mut().for_each(Counts::finish);
-    upsert_dimension_rows(transaction, "monthly_dimensions", "month", &monthly).await
+    upsert_dimension_rows(transaction, "monthly_dimensions", "month", &monthly).await?;
+    upsert_dimension_counts(transaction, "monthly_dimension_counts", "month", &monthly).await
+}
+
+fn first_of_month(day: chrono::NaiveDate) -> chrono::NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
+
+/// The counts of dimension rows (no sketches) into a ranking table of
+/// migration V5: one row per value, its sources side by side in columns.
+async fn upsert_dimension_counts(
+    transaction: &Transaction<'_>,
+    table: &str,
+    day_column: &str,
+    rows: &BTreeMap<DimensionKey, Counts>,
+) -> Result<(), tokio_postgres::Error> {
+    // Per (site, day, dimension, value): pageviews per source, then events per source.
+    let mut merged: BTreeMap<(Uuid, chrono::NaiveDate, &str, &str), [i64; 6]> = BTreeMap::new();
+    for (key, counts) in rows {
+        let Some(source) = analytics_store::SOURCES.iter().position(|s| *s == key.source) else {
+            continue; // the classifier only produces these sources
+        };
+        let columns = merged.entry((key.site_id, key.local_day, key.dimension, key.value.as_str())).or_default();
+        columns[source] += counts.pageviews;
+        columns[3 + source] += counts.events;
+    }
+    if merged.is_empty() {
+        return Ok(());
+    }
+    let keys = merged.keys();
+    let sites: Vec<Uuid> = keys.clone().map(|k| k.0).collect();
+    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.1).collect();
+    let dimensions: Vec<&str> = keys.clone().map(|k| k.2).collect();
+    let values: Vec<&str> = keys.map(|k| k.3).collect();
+    let column = |i: usize| -> Vec<i64> { merged.values().map(|c| c[i]).collect() };
+    let counts: Vec<Vec<i64>> = (0..6).map(column).collect();
+    let sql = format!(
+        "INSERT INTO {table} AS t (site_id, {day_column}, dimension, value,
+             pageviews_web, pageviews_mobile_web, pageviews_app, events_web, events_mobile_web, events_app)
+         SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[],
+                              $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+         ON CONFLICT (site_id, {day_column}, dimension, value) DO UPDATE SET
+             pageviews_web = t.pageviews_web + EXCLUDED.pageviews_web,
+             pageviews_mobile_web = t.pageviews_mobile_web + EXCLUDED.pageviews_mobile_web,
+             pageviews_app = t.pageviews_app + EXCLUDED.pageviews_app,
+             events_web = t.events_web + EXCLUDED.events_web,
+             events_mobile_web = t.events_mobile_web + EXCLUDED.events_mobile_web,
+             events_app = t.events_app + EXCLUDED.events_app"
+    );
+    transaction
+        .execute(
+            &sql,
+            &[
+                &sites,
+                &days,
+                &dimensions,
+                &values,
+                &counts[0],
+                &counts[1],
+                &counts[2],
+                &counts[3],
+                &counts[4],
+                &counts[5],
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Upserts dimension rows into `table`, whose date column is `day_column`.
@@ -285,7 +355,18 @@ async fn upsert_speed(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<
         .iter()
         .map(|(k, h)| (k.site_id, k.local_day, k.metric, k.source, Some(k.path.as_str()), h))
         .collect();
-    upsert_histograms(transaction, "daily_speed", &rows).await
+    upsert_histograms(transaction, "daily_speed", "local_day", &rows).await
+}
+
+/// The per-page histograms summed per calendar month, for long ranges.
+async fn upsert_monthly_speed(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    let mut monthly: BTreeMap<(Uuid, chrono::NaiveDate, &'static str, &'static str, &str), Histogram> = BTreeMap::new();
+    for (key, histogram) in &deltas.speed {
+        let month = first_of_month(key.local_day);
+        monthly.entry((key.site_id, month, key.metric, key.source, key.path.as_str())).or_default().merge(histogram);
+    }
+    let rows: Vec<SpeedRow> = monthly.iter().map(|(k, h)| (k.0, k.1, k.2, k.3, Some(k.4), h)).collect();
+    upsert_histograms(transaction, "monthly_speed", "month", &rows).await
 }
 
 /// The whole site's speed per day, merged from the per-page deltas.
@@ -295,7 +376,7 @@ async fn upsert_site_speed(transaction: &Transaction<'_>, deltas: &Deltas) -> Re
         site.entry((key.site_id, key.local_day, key.metric, key.source)).or_default().merge(histogram);
     }
     let rows: Vec<SpeedRow> = site.iter().map(|(k, h)| (k.0, k.1, k.2, k.3, None, h)).collect();
-    upsert_histograms(transaction, "daily_site_speed", &rows).await
+    upsert_histograms(transaction, "daily_site_speed", "local_day", &rows).await
 }
 
 /// Site, local day, metric, source, page (per-page table only), histogram.
@@ -304,6 +385,7 @@ type SpeedRow<'a> = (Uuid, chrono::NaiveDate, &'static str, &'static str, Option
 async fn upsert_histograms(
     transaction: &Transaction<'_>,
     table: &str,
+    day_column: &str,
     rows: &[SpeedRow<'_>],
 ) -> Result<(), tokio_postgres::Error> {
     if rows.is_empty() {
@@ -323,11 +405,11 @@ async fn upsert_histograms(
         .collect();
     let (path_column, path_value) = if rows[0].4.is_some() { ("path, ", "path, ") } else { ("", "") };
     let sql = format!(
-        "INSERT INTO {table} AS t (site_id, local_day, metric, source, {path_column}count, sum_ms, histogram)
-         SELECT site_id, local_day, metric, source, {path_value}count, sum_ms, histogram::int8[]
+        "INSERT INTO {table} AS t (site_id, {day_column}, metric, source, {path_column}count, sum_ms, histogram)
+         SELECT site_id, day, metric, source, {path_value}count, sum_ms, histogram::int8[]
          FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[])
-              AS r(site_id, local_day, metric, source, path, count, sum_ms, histogram)
-         ON CONFLICT (site_id, local_day, metric, source{}) DO UPDATE SET
+              AS r(site_id, day, metric, source, path, count, sum_ms, histogram)
+         ON CONFLICT (site_id, {day_column}, metric, source{}) DO UPDATE SET
              count = t.count + EXCLUDED.count,
              sum_ms = t.sum_ms + EXCLUDED.sum_ms,
              histogram = analytics_histogram_add(t.histogram, EXCLUDED.histogram)",

@@ -70,7 +70,9 @@ async fn once(
         removed += client.execute(&format!("DELETE FROM {table} WHERE local_day < $1"), &[&oldest_kept]).await?;
     }
     let first_kept_month = oldest_kept.with_day(1).unwrap_or(oldest_kept);
-    removed += client.execute("DELETE FROM monthly_dimensions WHERE month < $1", &[&first_kept_month]).await?;
+    for table in ["monthly_dimensions", "monthly_dimension_counts", "monthly_speed"] {
+        removed += client.execute(&format!("DELETE FROM {table} WHERE month < $1"), &[&first_kept_month]).await?;
+    }
     if forgotten + removed > 0 {
         tracing::info!(forgotten, removed, "pruned visitor state and small rollups past retention");
     }

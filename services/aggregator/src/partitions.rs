@@ -10,7 +10,8 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 /// The tables partitioned by `local_day`.
-pub const PARTITIONED_TABLES: [&str; 3] = ["hourly_totals", "daily_dimensions", "daily_speed"];
+pub const PARTITIONED_TABLES: [&str; 4] =
+    ["hourly_totals", "daily_dimensions", "daily_dimension_counts", "daily_speed"];
 
 #[derive(Default)]
 pub struct Partitions {
@@ -33,10 +34,8 @@ impl Partitions {
         for day in missing {
             let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
             for table in PARTITIONED_TABLES {
-                // Sketches out of line, so ranking reads small rows (see migration V4).
-                let storage = if table == "daily_dimensions" { " WITH (toast_tuple_target = 128)" } else { "" };
                 let sql = format!(
-                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ('{day}') TO ('{next}'){storage}",
+                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ('{day}') TO ('{next}')",
                     partition_name(table, day)
                 );
                 match client.batch_execute(&sql).await {

@@ -94,7 +94,7 @@ fn next_month(month: NaiveDate) -> NaiveDate {
     first.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX)
 }
 
-pub const SOURCES: [&str; 3] = ["web", "mobile_web", "app"];
+pub use analytics_store::SOURCES;
 pub const MAX_DAYS: u64 = 3650;
 
 fn bad(name: &'static str, reason: impl Into<String>) -> QueryError {

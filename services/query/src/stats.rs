@@ -150,9 +150,10 @@ pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<V
 /// events for the `event` dimension).
 /// With `only`, just those values (a comparison's previous period). Whole
 /// months come from the monthly rows, the days around them from the daily
-/// ones (see [`DayRange::split_months`]). In two steps: values are ranked by
-/// their counts (small rows: the sketches are stored out of line), then only
-/// the top values' sketches are read to count their visitors.
+/// ones (see [`DayRange::split_months`]). In two steps: values are ranked in
+/// the narrow counts tables (one row per value, a column per source; no
+/// sketches), then only the top values' sketches are read to count their
+/// visitors.
 #[allow(clippy::too_many_arguments)]
 pub async fn top(
     client: &Client,
@@ -168,14 +169,21 @@ pub async fn top(
     let order = if dimension == "event" { "3 DESC, 2 DESC" } else { "2 DESC, 3 DESC" };
     let ranked = rows
         .query(
+            Tables::Counts,
             "value, sum(pageviews)::int8, sum(events)::int8",
-            &format!("GROUP BY value ORDER BY {order}, value LIMIT {limit}"),
+            // Zero when the value was only seen from other sources than the one asked for.
+            &format!("GROUP BY value HAVING sum(pageviews) + sum(events) > 0 ORDER BY {order}, value LIMIT {limit}"),
             only,
         )
         .await?;
     let values: Vec<String> = ranked.iter().map(|r| r.get(0)).collect();
     let visitors: std::collections::HashMap<String, i64> = rows
-        .query("value, round(hll_cardinality(hll_union_agg(visitors)))::int8", "GROUP BY value", Some(&values))
+        .query(
+            Tables::Sketches,
+            "value, round(hll_cardinality(hll_union_agg(visitors)))::int8",
+            "GROUP BY value",
+            Some(&values),
+        )
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
@@ -195,6 +203,16 @@ pub async fn top(
         .collect())
 }
 
+/// The two copies of the dimension rows (migration V5).
+#[derive(Clone, Copy)]
+enum Tables {
+    /// `*_dimension_counts`: `pageviews` and `events` of the source asked
+    /// for (or of all), one row per value.
+    Counts,
+    /// `*_dimensions`: `visitors` sketches, a row per value and source.
+    Sketches,
+}
+
 /// One dimension's rows over a range split into months and days.
 struct DimensionRows<'a> {
     client: &'a Client,
@@ -205,35 +223,70 @@ struct DimensionRows<'a> {
 }
 
 impl DimensionRows<'_> {
-    /// `SELECT {select} FROM (the monthly and daily rows) {tail}`, with `only`
-    /// restricting the values.
+    /// `SELECT {select} FROM (the monthly and daily rows of tables) {tail}`,
+    /// with `only` restricting the values.
     async fn query(
         &self,
+        tables: Tables,
         select: &str,
         tail: &str,
         only: Option<&[String]>,
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        let filters = "site_id = $1 AND dimension = $2 AND ($3::text IS NULL OR source = $3)
-                       AND ($4::text[] IS NULL OR value = ANY($4))";
-        let mut parts = vec![format!(
-            "SELECT value, pageviews, events, visitors FROM monthly_dimensions WHERE {filters} AND month = ANY($5::date[])"
-        )];
-        let mut bounds = Vec::new();
-        for days in &self.split.days {
-            // $1-$5 are the filters and the months; each day range adds two.
-            let (first, last) = (bounds.len() + 6, bounds.len() + 7);
-            parts.push(format!(
-                "SELECT value, pageviews, events, visitors FROM daily_dimensions
-                 WHERE {filters} AND local_day BETWEEN ${first}::date AND ${last}::date"
-            ));
-            bounds.extend([days.from, days.to]);
-        }
-        let sql = format!("SELECT {select} FROM ({}) AS r {tail}", parts.join(" UNION ALL "));
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            vec![&self.site, &self.dimension, &self.source, &only, &self.split.months];
-        params.extend(bounds.iter().map(|d| d as &(dyn tokio_postgres::types::ToSql + Sync)));
-        self.client.query(&sql, &params).await
+        let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only];
+        let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))";
+        let (columns, filters, tables) = match tables {
+            Tables::Counts => {
+                (count_columns(self.source), filters.to_owned(), ("monthly_dimension_counts", "daily_dimension_counts"))
+            }
+            Tables::Sketches => {
+                params.push(&self.source);
+                let filters = format!("{filters} AND ($4::text IS NULL OR source = $4)");
+                ("value, visitors".to_owned(), filters, ("monthly_dimensions", "daily_dimensions"))
+            }
+        };
+        let rows = months_and_days(&self.split, tables, &columns, &filters, &mut params);
+        self.client.query(&format!("SELECT {select} FROM ({rows}) AS r {tail}"), &params).await
     }
+}
+
+type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
+
+/// `SELECT {columns}` from the `monthly` table's whole months of `split` and
+/// the `daily` table's days around them, all `WHERE {filters}`, as one UNION
+/// ALL; the months and the days are added to `params`.
+fn months_and_days<'a>(
+    split: &'a crate::params::MonthSplit,
+    (monthly, daily): (&str, &str),
+    columns: &str,
+    filters: &str,
+    params: &mut Vec<Param<'a>>,
+) -> String {
+    params.push(&split.months);
+    let mut parts =
+        vec![format!("SELECT {columns} FROM {monthly} WHERE {filters} AND month = ANY(${}::date[])", params.len())];
+    for days in &split.days {
+        params.extend([&days.from as Param, &days.to as Param]);
+        let (first, last) = (params.len() - 1, params.len());
+        parts.push(format!(
+            "SELECT {columns} FROM {daily} WHERE {filters} AND local_day BETWEEN ${first}::date AND ${last}::date"
+        ));
+    }
+    parts.join(" UNION ALL ")
+}
+
+/// The counts tables' columns for `source` (all sources added up when `None`),
+/// as `value, pageviews, events`. Column names come from
+/// [`analytics_store::SOURCES`] only; a source not in it (which the
+/// parameter check rules out) selects nothing.
+fn count_columns(source: Option<&str>) -> String {
+    let sum = |measure: &str| match source {
+        None => analytics_store::SOURCES.map(|s| format!("{measure}_{s}")).join(" + "),
+        Some(source) => match analytics_store::SOURCES.iter().find(|s| **s == source) {
+            Some(known) => format!("{measure}_{known}"),
+            None => "0".to_owned(),
+        },
+    };
+    format!("value, {} AS pageviews, {} AS events", sum("pageviews"), sum("events"))
 }
 
 fn row(r: &tokio_postgres::Row) -> Row {
@@ -262,16 +315,17 @@ pub struct SpeedRow {
 }
 
 /// Site-wide rows (path `None`) and per-page rows for the `pages` pages with
-/// the most timed views.
+/// the most timed views. Per-page histograms of whole months come from the
+/// monthly rows, the days around them from the daily ones.
 pub async fn speed(
     client: &Client,
     site: Uuid,
     range: DayRange,
+    today: NaiveDate,
     source: Option<&str>,
     pages: i64,
 ) -> Result<Vec<SpeedRow>, tokio_postgres::Error> {
-    // The site's figures from its own small table; pages (only when asked
-    // for) from the per-page rows, the most measured first.
+    // The site's figures from its own small table.
     let mut rows = client
         .query(
             "SELECT NULL::text, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
@@ -282,20 +336,22 @@ pub async fn speed(
         )
         .await?;
     if pages > 0 {
-        rows.extend(
-            client
-                .query(
-                    "WITH r AS (
-                         SELECT path, metric, count, sum_ms, histogram FROM daily_speed
-                         WHERE site_id = $1 AND local_day BETWEEN $2 AND $3 AND ($4::text IS NULL OR source = $4)),
-                     top_pages AS (
-                         SELECT path FROM r GROUP BY path ORDER BY sum(count) DESC, path LIMIT $5)
-                     SELECT path, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
-                     FROM r WHERE path IN (SELECT path FROM top_pages) GROUP BY path, metric",
-                    &[&site, &range.from, &range.to, &source, &pages],
-                )
-                .await?,
+        let split = range.split_months(today);
+        let mut params: Vec<Param> = vec![&site, &source, &pages];
+        let per_page = months_and_days(
+            &split,
+            ("monthly_speed", "daily_speed"),
+            "path, metric, count, sum_ms, histogram",
+            "site_id = $1 AND ($2::text IS NULL OR source = $2)",
+            &mut params,
         );
+        let sql = format!(
+            "WITH r AS ({per_page}),
+             top_pages AS (SELECT path FROM r GROUP BY path ORDER BY sum(count) DESC, path LIMIT $3)
+             SELECT path, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+             FROM r WHERE path IN (SELECT path FROM top_pages) GROUP BY path, metric"
+        );
+        rows.extend(client.query(&sql, &params).await?);
     }
     Ok(rows
         .iter()

@@ -10,3 +10,7 @@ pub mod sites;
 pub use migrations::migrate;
 pub use postgres::{PgPool, connect, pg_pool, pg_probe};
 pub use redis_conn::{redis_manager, redis_probe};
+
+/// Where traffic comes from, in the order of the per-source columns of the
+/// ranking tables (`pageviews_web`, `pageviews_mobile_web`, ...; migration V5).
+pub const SOURCES: [&str; 3] = ["web", "mobile_web", "app"];

@@ -56,7 +56,7 @@ pub async fn overview(
             .into_iter()
             .map(|r| SourceTotals { source: r.value, pageviews: r.pageviews, visitors: r.visitors })
             .collect();
-        let speed = stats::speed(&client, ctx.site.id, detail_range, source, 0).await?;
+        let speed = stats::speed(&client, ctx.site.id, detail_range, ctx.today, source, 0).await?;
         let site_speed = ["load_ms", "response_ms"]
             .iter()
             .find_map(|metric| speed.iter().find(|r| r.path.is_none() && r.metric == *metric));

@@ -36,7 +36,7 @@ pub async fn speed(
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut overall = Timings::default();
         let mut pages: BTreeMap<String, Timings> = BTreeMap::new();
-        for row in stats::speed(&client, ctx.site.id, range, source, limit).await? {
+        for row in stats::speed(&client, ctx.site.id, range, ctx.today, source, limit).await? {
             let summary = Summary::new(row.count, row.sum_ms, &row.histogram);
             match row.path {
                 None => overall.set(&row.metric, summary),

@@ -177,6 +177,30 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
     }
     assert!(per_table[0].len() > 10, "{:?}", per_table[0]);
     assert_eq!(per_table[0], per_table[1]);
+    // The ranking tables hold the same counts, a column per source.
+    for (sketched, counted, day) in [
+        ("daily_dimensions", "daily_dimension_counts", "local_day"),
+        ("monthly_dimensions", "monthly_dimension_counts", "month"),
+    ] {
+        let per_source = format!(
+            "SELECT {day}::text, dimension, s.source, value, s.pageviews, s.events FROM {counted},
+                 LATERAL (VALUES ('web', pageviews_web, events_web),
+                                 ('mobile_web', pageviews_mobile_web, events_mobile_web),
+                                 ('app', pageviews_app, events_app)) AS s(source, pageviews, events)
+             WHERE site_id = $1 AND s.pageviews + s.events > 0 ORDER BY 1, 2, 3, 4"
+        );
+        let expected = count_rows(
+            &db,
+            &format!(
+                "SELECT {day}::text, dimension, source, value, pageviews, events FROM {sketched}
+                 WHERE site_id = $1 ORDER BY 1, 2, 3, 4"
+            ),
+            site_id,
+        )
+        .await;
+        assert!(expected.len() > 10, "{sketched}: {expected:?}");
+        assert_eq!(count_rows(&db, &per_source, site_id).await, expected, "{counted} against {sketched}");
+    }
 
     let dimensions: Vec<DimensionRow> = db
         .query(
@@ -255,6 +279,18 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
             ("ttfb_ms".to_owned(), "/b".to_owned(), 1, 80, histogram(80)),
         ]
     );
+    let summed = speed_rows(
+        &db,
+        "SELECT date_trunc('month', local_day)::date::text, metric, source, path, sum(count)::int8,
+                sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+         FROM daily_speed WHERE site_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        site_id,
+    )
+    .await;
+    assert_eq!(summed.len(), 3);
+    let monthly = "SELECT month::text, metric, source, path, count, sum_ms, histogram
+                   FROM monthly_speed WHERE site_id = $1 ORDER BY 1, 2, 3, 4";
+    assert_eq!(speed_rows(&db, monthly, site_id).await, summed);
 
     let titles: Vec<(String, String)> = db
         .query("SELECT path, title FROM page_titles WHERE site_id = $1 ORDER BY path", &[&site_id])
@@ -273,4 +309,24 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
     };
     assert_eq!(dead, 1, "the poison message is in the dead-letter queue");
     pipeline.stop().await;
+}
+
+/// (period, dimension, source, value, pageviews, events) rows of `sql` for `site`.
+async fn count_rows(
+    db: &tokio_postgres::Client,
+    sql: &str,
+    site: uuid::Uuid,
+) -> Vec<(String, String, String, String, i64, i64)> {
+    let rows = db.query(sql, &[&site]).await.expect("count rows");
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()
+}
+
+/// (month, metric, source, path, count, sum, histogram) rows of `sql` for `site`.
+async fn speed_rows(
+    db: &tokio_postgres::Client,
+    sql: &str,
+    site: uuid::Uuid,
+) -> Vec<(String, String, String, String, i64, i64, Vec<i64>)> {
+    let rows = db.query(sql, &[&site]).await.expect("speed rows");
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect()
 }

@@ -183,6 +183,28 @@ async fn every_endpoint_answers_exact_numbers() {
     assert!(plain["results"][0].get("previous").is_none(), "no comparison unless asked");
     let limited = ok(&pipeline, &format!("top-pages?site={site}&days=30&limit=1")).await;
     assert_eq!(limited["results"].as_array().map(Vec::len), Some(1));
+    // A year: whole months, the 40-day-old view of /a included, and the days before them.
+    let year = ok(&pipeline, &format!("top-pages?site={site}&days=365&limit=1")).await;
+    assert_eq!((year["results"][0]["pageviews"].as_i64(), year["results"][0]["visitors"].as_i64()), (Some(6), Some(5)));
+    // One source: only the pages it viewed, with its own counts.
+    for (source, expected) in [("mobile_web", vec![page("/b", "B", 1, 1)]), ("app", vec![page("/home", "Home", 1, 1)])]
+    {
+        let body = ok(&pipeline, &format!("top-pages?site={site}&days=30&source={source}")).await;
+        let rows: Vec<_> = body["results"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|r| {
+                page(
+                    r["path"].as_str().expect("path"),
+                    r["title"].as_str().expect("title"),
+                    r["pageviews"].as_i64().expect("pv"),
+                    r["visitors"].as_i64().expect("v"),
+                )
+            })
+            .collect();
+        assert_eq!(rows, expected, "source={source}");
+    }
 
     let countries = ok(&pipeline, &format!("top-countries/?site={site}&days=30")).await;
     let rows: Vec<(String, String, i64, i64)> = countries["results"]

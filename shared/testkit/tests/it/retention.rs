@@ -54,7 +54,12 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
     let suffix = old_day.format("%Y%m%d");
     assert_eq!(
         dropped,
-        vec![format!("daily_dimensions_{suffix}"), format!("daily_speed_{suffix}"), format!("hourly_totals_{suffix}")]
+        vec![
+            format!("daily_dimension_counts_{suffix}"),
+            format!("daily_dimensions_{suffix}"),
+            format!("daily_speed_{suffix}"),
+            format!("hourly_totals_{suffix}")
+        ]
     );
     let exists: bool = db.query_one("SELECT to_regclass($1) IS NOT NULL", &[&partition]).await.expect("lookup").get(0);
     assert!(!exists, "{partition} dropped");

@@ -36,7 +36,9 @@ pub struct DayRange {
 pub struct MonthSplit {
     /// First days of the whole months.
     pub months: Vec<NaiveDate>,
-    pub days: Vec<DayRange>,
+    /// Every day outside them, listed: a query pins each, so that an index
+    /// lookup of a few values descends straight to them.
+    pub days: Vec<NaiveDate>,
 }
 
 impl DayRange {
@@ -69,7 +71,7 @@ impl DayRange {
             }
             _ => days.push(*self),
         }
-        MonthSplit { months, days }
+        MonthSplit { months, days: days.iter().flat_map(|d| d.from.iter_days().take(d.days() as usize)).collect() }
     }
 
     pub fn days(&self) -> i64 {
@@ -177,22 +179,23 @@ mod tests {
     #[test]
     fn ranges_split_into_whole_months_and_edge_days() {
         let range = |a: &str, b: &str| DayRange { from: d(a), to: d(b) };
+        let listed = |a: &str, b: &str| d(a).iter_days().take_while(|day| *day <= d(b)).collect::<Vec<_>>();
         let today = d("2026-11-27");
         // 30 days up to today: three days of October, November so far as a month.
         let split = range("2026-10-29", "2026-11-27").split_months(today);
         assert_eq!(split.months, vec![d("2026-11-01")]);
-        assert_eq!(split.days, vec![range("2026-10-29", "2026-10-31")]);
+        assert_eq!(split.days, listed("2026-10-29", "2026-10-31"));
         // A year up to today: a few days, then twelve months.
         let split = range("2025-11-28", "2026-11-27").split_months(today);
         assert_eq!(split.months.len(), 12);
-        assert_eq!(split.days, vec![range("2025-11-28", "2025-11-30")]);
+        assert_eq!(split.days, listed("2025-11-28", "2025-11-30"));
         // A closed range inside a month, and one ending mid-month in the past.
-        assert_eq!(range("2026-10-05", "2026-10-20").split_months(today).days, vec![range("2026-10-05", "2026-10-20")]);
+        assert_eq!(range("2026-10-05", "2026-10-20").split_months(today).days, listed("2026-10-05", "2026-10-20"));
         let split = range("2026-08-01", "2026-10-15").split_months(today);
         assert_eq!(split.months, vec![d("2026-08-01"), d("2026-09-01")]);
-        assert_eq!(split.days, vec![range("2026-10-01", "2026-10-15")]);
+        assert_eq!(split.days, listed("2026-10-01", "2026-10-15"));
         // Today only: the current month is not whole unless it started today.
-        assert_eq!(range("2026-11-27", "2026-11-27").split_months(today).days, vec![range("2026-11-27", "2026-11-27")]);
+        assert_eq!(range("2026-11-27", "2026-11-27").split_months(today).days, listed("2026-11-27", "2026-11-27"));
     }
 
     fn d(s: &str) -> NaiveDate {

@@ -34,8 +34,7 @@ DEFAULTS = {
     "TRUSTED_PROXIES": (),
     # Events held in memory per process; past it the oldest are dropped (counted).
     "QUEUE_SIZE": 10000,
-    # Seconds between sends (of everything queued, in batches); the sender
-    # wakes sooner only when the queue is half full.
+    # Seconds between sends of a partial batch.
     "FLUSH_INTERVAL": 1.0,
     # Events per POST (ingest accepts at most 100).
     "BATCH_SIZE": 100,

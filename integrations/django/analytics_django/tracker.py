@@ -41,14 +41,6 @@ class Tracker:
         self._idle = threading.Condition(self._lock)
         self._queue = deque()
         self._wake = threading.Event()
-        # The queue length at which a put wakes the sender before
-        # FLUSH_INTERVAL is up: half the queue, so that it never fills between
-        # two sends, but not at every batch. Each wake-up costs the process
-        # more than the batch it sends (a thread switch, the GIL handed over
-        # twice, and caches gone cold since the last send: a post costs ~3x
-        # what it does back to back), so at busy sites the sender wakes once
-        # per interval and sends many batches in a row.
-        self._wake_at = min(self.config.queue_size, max(self.config.batch_size, self.config.queue_size // 2))
         self._stop = threading.Event()
         self._thread = None
         self._in_flight = 0
@@ -76,7 +68,7 @@ class Tracker:
                 self.dropped_queue_full += 1
             queue.append(item)
             self.enqueued += 1
-            full = len(queue) >= self._wake_at
+            full = len(queue) >= self.config.batch_size
             if self._thread is None:
                 self._start()
         if full and not self._wake.is_set():
@@ -137,21 +129,14 @@ class Tracker:
             while True:
                 self._wake.wait(self.config.flush_interval)
                 self._wake.clear()
-                # Everything queued at wake-up goes now, in as many batches as
-                # it takes; then more only while full batches are waiting (or
-                # shutdown or a flush() hurries), so that a busy queue is not
-                # sent in small pieces.
-                with self._lock:
-                    pending = len(self._queue)
                 while True:
                     batch = self._take()
                     if not batch:
                         break
                     self._deliver(ingest, batch)
-                    pending -= len(batch)
                     with self._lock:
                         self._in_flight = 0
-                        more = pending > 0 or len(self._queue) >= self.config.batch_size
+                        more = len(self._queue) >= self.config.batch_size
                         hurry = self._stop.is_set() or self._flush_waiters > 0
                         self._idle.notify_all()
                     if not (more or hurry):

@@ -58,20 +58,13 @@ impl DayRange {
             months.push(month);
             month = next_month(month);
         }
-        let mut days = Vec::new();
-        match (months.first(), months.last()) {
-            (Some(first), Some(last)) => {
-                if self.from < *first {
-                    days.push(DayRange { from: self.from, to: first.pred_opt().unwrap_or(*first) });
-                }
-                let after = next_month(*last);
-                if after <= self.to {
-                    days.push(DayRange { from: after, to: self.to });
-                }
-            }
-            _ => days.push(*self),
-        }
-        MonthSplit { months, days: days.iter().flat_map(|d| d.from.iter_days().take(d.days() as usize)).collect() }
+        // The whole months are consecutive: every other day of the range is listed.
+        let whole = match (months.first(), months.last()) {
+            (Some(first), Some(last)) => *first..next_month(*last),
+            _ => self.from..self.from,
+        };
+        let days = self.from.iter_days().take(self.days() as usize).filter(|d| !whole.contains(d)).collect();
+        MonthSplit { months, days }
     }
 
     pub fn days(&self) -> i64 {

@@ -19,6 +19,8 @@ from django.utils.functional import LazyObject, empty
 
 from . import conf, tracker
 
+APP_AGENTS_REMEMBERED = 4096
+
 
 class AnalyticsMiddleware:
     """Which requests count, and what their event says.
@@ -49,7 +51,11 @@ class AnalyticsMiddleware:
         self._app_paths = config.app_paths
         self._track_errors = config.track_errors
         self._track_authenticated = config.track_authenticated
-        self._client_ip = ClientAddress(config) if config.trusted_proxies or config.trust_unix_socket else remote_addr
+        # None: the client is REMOTE_ADDR, read inline (a call costs more).
+        self._client_ip = ClientAddress(config) if config.trusted_proxies or config.trust_unix_socket else None
+        # Whether a user agent names an app framework, per user agent seen:
+        # one dict lookup instead of lower-casing and six searches per request.
+        self._app_agents = {}
 
     def __call__(self, request):
         if self._async:
@@ -79,11 +85,10 @@ class AnalyticsMiddleware:
                 return
             meta = request.META
             user_agent = meta.get("HTTP_USER_AGENT", "")
-            if (
-                meta.get("HTTP_AUTHORIZATION", "").startswith("Bearer ")
-                or "HTTP_X_APP_SOURCE" in meta
-                or is_app_user_agent(user_agent)
-            ):
+            app_agent = self._app_agents.get(user_agent)
+            if app_agent is None:
+                app_agent = self._learn_agent(user_agent)
+            if app_agent or meta.get("HTTP_AUTHORIZATION", "").startswith("Bearer ") or "HTTP_X_APP_SOURCE" in meta:
                 if self._app_paths and not path.startswith(self._app_paths):
                     return
                 source = "app"
@@ -98,7 +103,7 @@ class AnalyticsMiddleware:
                 method,
                 status,
                 int((time.perf_counter() - started) * 1000 + 0.5),
-                self._client_ip(meta),
+                (meta.get("REMOTE_ADDR") or "") if self._client_ip is None else self._client_ip(meta),
                 user_agent,
                 meta.get("HTTP_REFERER", ""),
                 authenticated,
@@ -107,9 +112,13 @@ class AnalyticsMiddleware:
         except Exception:  # tracking must never break a response
             self.tracker.errors += 1
 
-
-def remote_addr(meta):
-    return meta.get("REMOTE_ADDR") or ""
+    def _learn_agent(self, user_agent):
+        """`is_app_user_agent`, remembered for this user agent."""
+        app = is_app_user_agent(user_agent)
+        if len(self._app_agents) >= APP_AGENTS_REMEMBERED:
+            self._app_agents.clear()  # random user agents must not grow it without bound
+        self._app_agents[user_agent] = app
+        return app
 
 
 class ClientAddress:
@@ -171,7 +180,8 @@ def is_authenticated(request):
     if user is None:
         return False
     if issubclass(type(user), LazyObject):  # type(), not isinstance: no evaluation
-        user = user.__dict__.get("_wrapped", empty)
+        # object.__getattribute__ skips LazyObject's own, which is Python code.
+        user = object.__getattribute__(user, "_wrapped")
         if user is empty:
             return False
     return bool(getattr(user, "is_authenticated", False))

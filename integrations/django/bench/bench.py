@@ -41,6 +41,8 @@ LAT_DUR = int(os.environ.get("LAT_DUR", "4"))
 REPS = int(os.environ.get("REPS", "4"))
 REDIS_PORT = os.environ.get("BENCH_REDIS_PORT", "16379")
 REDIS_DB = os.environ.get("BENCH_REDIS_DB", "7")
+PAIR_REPS = int(os.environ.get("PAIR_REPS", "8"))
+PAIR_DUR = int(os.environ.get("PAIR_DUR", "5"))
 # (worker config, connections, seconds per run)
 PLAN = [("sync", 1, LAT_DUR), ("sync", 8, DUR), ("gthread", 8, DUR)]
 
@@ -127,22 +129,29 @@ def workers_cpu_s(master):
     return total
 
 
-def start(cfg, mode, site, sink):
+def start(cfg, mode, site, sink, port=None, workers=None, cpus=None):
+    """gunicorn for one mode; `workers` overrides the count of WORKERS[cfg],
+    `cpus` pins it (and its workers) to those CPUs."""
+    port = port or PORTS[mode]
+    args = list(WORKERS[cfg])
+    if workers is not None:
+        args[args.index("-w") + 1] = str(workers)
     env = dict(os.environ, BENCH_MODE="new" if mode == "sink" else mode, BENCH_SITE=site["id"],
                BENCH_REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}",
                GEOIP_MMDB=str(REPO / ".local" / "data" / "country.mmdb"),
                PYTHONPATH=str(HERE))
     if mode == "sink":
         env["INGEST_URL"] = sink.url
-    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "benchsite.wsgi", "-b", f"127.0.0.1:{PORTS[mode]}",
-                             *WORKERS[cfg], "--log-level", "warning"],
-                            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "benchsite.wsgi", "-b", f"127.0.0.1:{port}",
+                             *args, "--log-level", "warning"],
+                            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn {cfg}/{mode} exited: {proc.stderr.read()[-2000:]}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORTS[mode]}/", timeout=1).read()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
             return proc
         except OSError:
             time.sleep(0.1)
@@ -164,9 +173,16 @@ def ms(text):
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
+def wrk_command(port, conns, dur):
+    return ["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", "-H", f"User-Agent: {UA}", f"http://127.0.0.1:{port}/"]
+
+
 def wrk(port, conns, dur):
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", "-H", f"User-Agent: {UA}",
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=dur + 60).stdout
+    return parse_wrk(subprocess.run(wrk_command(port, conns, dur), capture_output=True, text=True,
+                                    timeout=dur + 60).stdout)
+
+
+def parse_wrk(out):
     result = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
@@ -177,6 +193,63 @@ def wrk(port, conns, dur):
     errors = re.search(r"Socket errors: (.*)", out)
     result["bad"] = (int(bad.group(1)) if bad else 0, errors.group(1) if errors else "")
     return result
+
+
+def same_cpu_pairs(site, sink):
+    """`off` and `sink` side by side: one worker each, both pinned to the same
+    CPU, loaded by two wrk at once from the other CPU. This VM's CPUs change
+    speed by up to a third from one second to the next and differ from each
+    other, which moves req/s between consecutive runs by more than the 5%
+    being measured; two servers sharing one CPU at the same moment see the same
+    speed, so their ratio keeps only the cost of the middleware. Returns
+    {cfg: [(req/s ratio, ratio per worker CPU-second), ...]}; needs 2 CPUs."""
+    load_cpu, server_cpu = {0}, {max(os.sched_getaffinity(0))}
+    if load_cpu == server_cpu:
+        return {}
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, load_cpu)  # this process answers as the stub, and spawns wrk
+    pairs = {}
+    try:
+        for cfg in WORKERS:
+            servers = {mode: start(cfg, mode, site, sink, port=PORTS[mode] + 100, workers=1, cpus=server_cpu)
+                       for mode in ("off", "sink")}
+            try:
+                for mode, proc in servers.items():
+                    wrk(PORTS[mode] + 100, 8, 2)  # warm-up
+                for rep in range(PAIR_REPS):
+                    cpu0 = {mode: workers_cpu_s(proc.pid) for mode, proc in servers.items()}
+                    runs = {mode: subprocess.Popen(wrk_command(PORTS[mode] + 100, 8, PAIR_DUR), stdout=subprocess.PIPE,
+                                                   text=True) for mode in servers}
+                    out = {mode: parse_wrk(run.communicate(timeout=PAIR_DUR + 60)[0]) for mode, run in runs.items()}
+                    cpu = {mode: workers_cpu_s(proc.pid) - cpu0[mode] for mode, proc in servers.items()}
+                    ratio = out["sink"]["rps"] / out["off"]["rps"]
+                    per_cpu = ratio * cpu["off"] / cpu["sink"]
+                    pairs.setdefault(cfg, []).append((ratio, per_cpu))
+                    log(f"pair {cfg:7s} rep{rep} off {out['off']['rps']:7.1f} sink {out['sink']['rps']:7.1f} req/s  "
+                        f"ratio {ratio:.3f}  per CPU-second {per_cpu:.3f}")
+            finally:
+                for proc in servers.values():
+                    stop(proc)
+    finally:
+        os.sched_setaffinity(0, own)
+    return pairs
+
+
+def cpu_speed_ms():
+    """CPU time of one fixed Python loop, 8 times on each CPU: how much this
+    machine's CPUs change speed, which decides how far runs can be compared."""
+    own, times = os.sched_getaffinity(0), []
+    try:
+        for cpu in sorted(own):
+            os.sched_setaffinity(0, {cpu})
+            for _ in range(8):
+                started, total = time.process_time(), 0
+                for i in range(1_000_000):
+                    total += i * i
+                times.append((time.process_time() - started) * 1000)
+    finally:
+        os.sched_setaffinity(0, own)
+    return min(times), max(times)
 
 
 def enqueue_cost_us():
@@ -269,12 +342,16 @@ def main():
             break
         time.sleep(1)
     cost = enqueue_cost_us()
+    sunk = sink.events
+    pairs = same_cpu_pairs(site, sink)
+    speed = cpu_speed_ms()
 
     print(report(results, new_requests, counted, old_queue, old_keys, load_before, elapsed, cost, pipeline,
-                 sink.events))
+                 sunk, pairs, speed))
 
 
-def report(results, new_requests, counted, old_queue, old_keys, load_before, elapsed, cost, pipeline, sunk):
+def report(results, new_requests, counted, old_queue, old_keys, load_before, elapsed, cost, pipeline, sunk, pairs,
+           speed):
     import django
     import gunicorn
 
@@ -334,6 +411,29 @@ def report(results, new_requests, counted, old_queue, old_keys, load_before, ela
         f"{old_keys} keys, nearly all sessions created for cookieless requests.",
         f"- Non-2xx responses or socket errors: {bad if bad else 'none'}.",
     ]
+    if pairs:
+        lines += [
+            "",
+            "### Throughput ratio on one CPU, side by side",
+            "",
+            "Between consecutive runs above, `off` alone moves by more than the 5% being measured: this VM's two "
+            "CPUs differ in speed and each changes speed within seconds (in this run one fixed Python loop took "
+            f"{speed[0]:.0f} to {speed[1]:.0f} ms of CPU time, 8 times on each CPU). So the ratio is also measured with `off` and `sink` running at the same moment on the "
+            "same CPU, where both see the same speed: one gunicorn worker each, both pinned to the second CPU, "
+            f"two `wrk -c8` at once from the first CPU (which also runs the stub), {PAIR_REPS} pairs of {PAIR_DUR} s. "
+            "Per worker CPU-second divides each server's requests by the CPU time its worker used, which removes "
+            "how the scheduler happened to split the CPU between the two.",
+            "",
+            "| workers | sink / off req/s, median (min–max) | sink / off per worker CPU-second, median (min–max) |",
+            "|---|---|---|",
+        ]
+        for cfg, runs in pairs.items():
+            label = f"{cfg}{' x4 threads' if cfg == 'gthread' else ''}, 1 worker, c8"
+            cells = []
+            for i in (0, 1):
+                xs = [r[i] for r in runs]
+                cells.append(f"**{statistics.median(xs):.3f}** ({min(xs):.3f}–{max(xs):.3f})")
+            lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 

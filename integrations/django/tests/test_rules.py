@@ -69,6 +69,25 @@ def test_app_paths_empty_counts_app_traffic_everywhere(client, analytics, ingest
     assert [e["source"] for e in sent(ingest)] == ["app"]
 
 
+def test_user_agents_are_remembered_and_the_memory_is_bounded(analytics, ingest, monkeypatch):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from analytics_django import middleware
+
+    analytics(INGEST_URL=ingest.url, APP_PATHS=[])
+    monkeypatch.setattr(middleware, "APP_AGENTS_REMEMBERED", 3)
+    mw = middleware.AnalyticsMiddleware(lambda request: HttpResponse("x"))
+    agents = [CHROME, DART, CHROME, DART, "a", "b", "Flutter/3", "d", DART, CHROME, "Flutter/3"]
+    sizes = []
+    for agent in agents:
+        mw(RequestFactory().get("/p", HTTP_USER_AGENT=agent))
+        sizes.append(len(mw._app_agents))
+    assert max(sizes) == 3
+    events = sent(ingest, len(agents))
+    assert [e["source"] for e in events] == ["app" if agent in (DART, "Flutter/3") else "web" for agent in agents]
+
+
 def test_excluded_paths_methods_and_errors_are_not_counted(client, analytics, ingest):
     analytics(INGEST_URL=ingest.url)
     client.get("/admin/x")

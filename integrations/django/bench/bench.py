@@ -214,7 +214,8 @@ def same_cpu_pairs(site, sink):
     other, which moves req/s between consecutive runs by more than the 5%
     being measured; two servers sharing one CPU at the same moment see the same
     speed, so their ratio keeps only the cost of the middleware. Returns
-    {cfg: [(req/s ratio, ratio per worker CPU-second), ...]}; needs 2 CPUs."""
+    {cfg: [(req/s ratio, ratio per worker CPU-second, worker CPU µs added per
+    request), ...]}; needs 2 CPUs."""
     load_cpu, server_cpu = {0}, {max(os.sched_getaffinity(0))}
     if load_cpu == server_cpu:
         return {}
@@ -236,9 +237,10 @@ def same_cpu_pairs(site, sink):
                     cpu = {mode: workers_cpu_s(proc.pid) - cpu0[mode] for mode, proc in servers.items()}
                     ratio = out["sink"]["rps"] / out["off"]["rps"]
                     per_cpu = ratio * cpu["off"] / cpu["sink"]
-                    pairs.setdefault(cfg, []).append((ratio, per_cpu))
+                    added_us = (cpu["sink"] / out["sink"]["requests"] - cpu["off"] / out["off"]["requests"]) * 1e6
+                    pairs.setdefault(cfg, []).append((ratio, per_cpu, added_us))
                     log(f"pair {cfg:7s} rep{rep} off {out['off']['rps']:7.1f} sink {out['sink']['rps']:7.1f} req/s  "
-                        f"ratio {ratio:.3f}  per CPU-second {per_cpu:.3f}")
+                        f"ratio {ratio:.3f}  per CPU-second {per_cpu:.3f}  added {added_us:+.1f} us/req")
             finally:
                 for proc in servers.values():
                     stop(proc)
@@ -435,18 +437,21 @@ def report(results, new_requests, counted, old_queue, old_keys, load_before, ela
             "same CPU, where both see the same speed: one gunicorn worker each, both pinned to the second CPU, "
             f"two `wrk -c8` at once from the first CPU (which also runs the stub), {PAIR_REPS} pairs of {PAIR_DUR} s. "
             "Per worker CPU-second divides each server's requests by the CPU time its worker used, which removes "
-            "how the scheduler happened to split the CPU between the two.",
+            "how the scheduler happened to split the CPU between the two. The worker CPU added per request, "
+            "sender thread included, is also what a request waits longer at c1 at most: one request at a time "
+            "is served by one thread, and the sender mostly runs between requests.",
             "",
-            "| workers | sink / off req/s, median (min–max) | sink / off per worker CPU-second, median (min–max) |",
-            "|---|---|---|",
+            "| workers | sink / off req/s, median (min–max) | sink / off per worker CPU-second, median (min–max) "
+            "| worker CPU added per request, median (min–max) |",
+            "|---|---|---|---|",
         ]
         for cfg, runs in pairs.items():
             label = f"{cfg}{' x4 threads' if cfg == 'gthread' else ''}, 1 worker, c8"
             cells = []
-            for i in (0, 1):
+            for i, fmt in ((0, "{:.3f}"), (1, "{:.3f}"), (2, "{:+.0f} µs")):
                 xs = [r[i] for r in runs]
-                cells.append(f"**{statistics.median(xs):.3f}** ({min(xs):.3f}–{max(xs):.3f})")
-            lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+                cells.append(f"**{fmt.format(statistics.median(xs))}** ({fmt.format(min(xs))} – {fmt.format(max(xs))})")
+            lines.append(f"| {label} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -246,7 +246,7 @@ async fn upsert_monthly(transaction: &Transaction<'_>, deltas: &Deltas) -> Resul
     upsert_dimension_counts(transaction, "monthly_dimension_counts", "month", &monthly).await
 }
 
-fn first_of_month(day: chrono::NaiveDate) -> chrono::NaiveDate {
+pub(crate) fn first_of_month(day: chrono::NaiveDate) -> chrono::NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
@@ -258,15 +258,17 @@ async fn upsert_dimension_counts(
     day_column: &str,
     rows: &BTreeMap<DimensionKey, Counts>,
 ) -> Result<(), tokio_postgres::Error> {
-    // Per (site, day, dimension, value): pageviews per source, then events per source.
-    let mut merged: BTreeMap<(Uuid, chrono::NaiveDate, &str, &str), [i64; 6]> = BTreeMap::new();
+    // Per (site, day, dimension, value): pageviews per source, then events
+    // per source, in the order of SOURCES (which the SQL's columns follow).
+    const SOURCES: usize = analytics_store::SOURCES.len();
+    let mut merged: BTreeMap<(Uuid, chrono::NaiveDate, &str, &str), [i64; 2 * SOURCES]> = BTreeMap::new();
     for (key, counts) in rows {
         let Some(source) = analytics_store::SOURCES.iter().position(|s| *s == key.source) else {
             continue; // the classifier only produces these sources
         };
         let columns = merged.entry((key.site_id, key.local_day, key.dimension, key.value.as_str())).or_default();
         columns[source] += counts.pageviews;
-        columns[3 + source] += counts.events;
+        columns[SOURCES + source] += counts.events;
     }
     if merged.is_empty() {
         return Ok(());
@@ -277,7 +279,7 @@ async fn upsert_dimension_counts(
     let dimensions: Vec<&str> = keys.clone().map(|k| k.2).collect();
     let values: Vec<&str> = keys.map(|k| k.3).collect();
     let column = |i: usize| -> Vec<i64> { merged.values().map(|c| c[i]).collect() };
-    let counts: Vec<Vec<i64>> = (0..6).map(column).collect();
+    let counts: Vec<Vec<i64>> = (0..2 * SOURCES).map(column).collect();
     let sql = format!(
         "INSERT INTO {table} AS t (site_id, {day_column}, dimension, value,
              pageviews_web, pageviews_mobile_web, pageviews_app, events_web, events_mobile_web, events_app)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analytics_telemetry::Shutdown;
-use chrono::{Datelike, Days, Utc};
+use chrono::{Days, Utc};
 
 use crate::apply::Applier;
 use crate::partitions::Partitions;
@@ -69,7 +69,7 @@ async fn once(
     for table in ["daily_totals", "daily_site_speed", "daily_visits", "daily_visit_pages"] {
         removed += client.execute(&format!("DELETE FROM {table} WHERE local_day < $1"), &[&oldest_kept]).await?;
     }
-    let first_kept_month = oldest_kept.with_day(1).unwrap_or(oldest_kept);
+    let first_kept_month = crate::apply::first_of_month(oldest_kept);
     for table in ["monthly_dimensions", "monthly_dimension_counts", "monthly_speed"] {
         removed += client.execute(&format!("DELETE FROM {table} WHERE month < $1"), &[&first_kept_month]).await?;
     }

@@ -34,8 +34,9 @@ header=$(cat <<HEADER
 
 Written by \`make bench\` (\`deploy/bench/run.sh\`); every figure is a ratio to a
 ceiling measured in the same run, on the same machine, against the private stores
-that \`make up\` starts (Redis with AOF everysec, single-node RabbitMQ, Postgres with
-fsync off).
+that \`make up\` starts, as durable as production runs them (Redis with AOF everysec,
+single-node RabbitMQ with quorum queues, Postgres with fsync, synchronous_commit and
+full_page_writes on).
 
 - CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 - Memory: $(free -g | awk '/^Mem:/ {print $2}') GiB

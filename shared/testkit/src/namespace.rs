@@ -13,16 +13,35 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// A namespace on the shared test stores.
+    /// A namespace on the shared test stores. Its database commits without
+    /// waiting for the WAL flush: these tests never crash Postgres, and the
+    /// server stays durable for everyone else (`make run` shares it).
     pub async fn create() -> Self {
+        Self::create_with(stores().await, Commits::Fast).await
+    }
+
+    /// A namespace on the shared test stores whose commits are as durable as
+    /// production's: for benchmarks, which must measure what a user runs.
+    pub async fn create_durable() -> Self {
         Self::create_in(stores().await).await
     }
 
-    /// A namespace on the given stores (the fault-test set, for instance).
+    /// A namespace on the given stores (the fault-test set, for instance),
+    /// with every commit durable: fault tests kill Postgres and count on it.
     pub async fn create_in(stores: &Stores) -> Self {
+        Self::create_with(stores, Commits::Durable).await
+    }
+
+    async fn create_with(stores: &Stores, commits: Commits) -> Self {
         let name = format!("t{}", uuid::Uuid::new_v4().simple());
         let admin = analytics_store::connect(&stores.postgres_url).await.expect("postgres admin connection");
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("creating the test database");
+        if commits == Commits::Fast {
+            admin
+                .batch_execute(&format!("ALTER DATABASE {name} SET synchronous_commit = off"))
+                .await
+                .expect("setting the test database's commit mode");
+        }
         let postgres_url = database_url(&stores.postgres_url, &name);
         analytics_store::migrate(&postgres_url).await.expect("migrating the test database");
         Self {
@@ -59,6 +78,12 @@ impl Namespace {
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
+}
+
+#[derive(PartialEq)]
+enum Commits {
+    Fast,
+    Durable,
 }
 
 /// `url` with its database name replaced by `database`.

@@ -17,12 +17,12 @@ const EVENTS: usize = 200_000;
 const BATCH: usize = 500;
 
 pub async fn run() {
-    let ceiling = Namespace::create().await;
+    let ceiling = Namespace::create_durable().await;
     let copy_rate = EVENTS as f64 / raw_copy(&ceiling.db().await, EVENTS).await;
     // Each run on a fresh namespace: its own queue, rollups and visitor state.
     let mut runs = Vec::new();
     for sessions in [false, true] {
-        let namespace = Namespace::create().await;
+        let namespace = Namespace::create_durable().await;
         let db = namespace.db().await;
         let (site, _) = analytics_store::sites::add_site(&db, "bench.example.com", "Asia/Tehran").await.expect("site");
         prefill_queue(&namespace, &encoded_events(&site.id.to_string(), EVENTS)).await;

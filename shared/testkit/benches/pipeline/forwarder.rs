@@ -31,7 +31,7 @@ impl Run {
 }
 
 pub async fn run() {
-    let namespace = Namespace::create().await;
+    let namespace = Namespace::create_durable().await;
     let events = encoded_events("00000000-0000-0000-0000-000000000001", EVENTS);
     let mean_size = events.iter().map(Vec::len).sum::<usize>() / events.len();
 

@@ -20,7 +20,7 @@ struct Measured {
 }
 
 pub async fn run() {
-    let namespace = Namespace::create().await;
+    let namespace = Namespace::create_durable().await;
     let db = namespace.db().await;
     let (site, _) =
         analytics_store::sites::add_site(&db, &format!("{}.example", namespace.name), "UTC").await.expect("site");

@@ -68,7 +68,7 @@ async fn measure(http: &reqwest::Client, url: &str, token: &str, n: usize) -> La
 }
 
 pub async fn run() {
-    let namespace = Namespace::create().await;
+    let namespace = Namespace::create_durable().await;
     let db = namespace.db().await;
     let (site, token) = analytics_store::sites::add_site(&db, "busy.example.com", "Asia/Tehran").await.expect("site");
     let today = chrono::Utc::now().with_timezone(&site.timezone).date_naive();

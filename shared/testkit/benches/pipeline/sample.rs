@@ -45,7 +45,7 @@ pub fn encoded_events(site_id: &str, n: usize) -> Vec<Vec<u8>> {
                 app_platform: if app { "android".into() } else { String::new() },
                 country: country(i),
                 visitor_id: (i as u64 % 20_000).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                timing: Some(Timing { response_ms: Some(40 + (i % 200) as u32), ttfb_ms: None, load_ms: None }),
+                timing: Some(Timing { response_ms: Some(40 + (i % 200) as u32), ..Default::default() }),
                 received_ms: now,
                 ..Default::default()
             }

@@ -1,29 +1,74 @@
 //! One transaction per group of deliveries: record their batch ids, apply the
 //! deltas of the batches not seen before, commit. Only then are they acked.
+//!
+//! When Postgres refuses the data itself (a value it cannot store, a key too
+//! large for an index), retrying the same rows would fail forever and stop
+//! all counting behind them. So a refused group is split until the batch,
+//! then the event, that Postgres refuses is found: that event is dropped and
+//! counted, the rest of its batch is applied exactly once, and a batch that
+//! still cannot be applied is handed back to be dead-lettered. Anything
+//! else (a lost connection, a deadlock, a shutdown) is retried as it is.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
-use analytics_events::EventBatch;
 use analytics_store::PgPool;
 use analytics_store::sites::{Site, SiteDirectory};
-use chrono::Datelike;
+use futures_util::future::BoxFuture;
 use tokio_postgres::Transaction;
+use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use crate::classify::Classifier;
+use crate::incoming::Incoming;
 use crate::partitions::Partitions;
-use crate::rollup::{Counts, Deltas, DimensionKey, Histogram, local_bucket};
+use chrono::Datelike;
 
+use crate::rollup::{Counts, Deltas, DimensionKey, DropReason, Histogram, local_bucket};
+
+/// Why a group was not applied.
 #[derive(Debug, thiserror::Error)]
-#[error("database: {0:#}")]
-pub struct ApplyError(#[from] anyhow::Error);
+pub enum ApplyError {
+    /// Worth retrying as it is: the database or the site list is unreachable,
+    /// a lock or a deadlock, a shutdown, a partition dropped under us.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
+    /// Postgres refuses the data (SQLSTATE class 22, 23 or 54): the same rows
+    /// would be refused again.
+    #[error("refused by Postgres: {0:#}")]
+    Refused(anyhow::Error),
+}
 
 impl From<tokio_postgres::Error> for ApplyError {
     fn from(error: tokio_postgres::Error) -> Self {
-        ApplyError(error.into())
+        match error.code().cloned() {
+            // The code leads the message: it says what was refused, and ends
+            // up in a dead letter's reason header.
+            Some(code) if refuses_data(&code) => {
+                ApplyError::Refused(anyhow::Error::from(error).context(format!("SQLSTATE {}", code.code())))
+            }
+            _ => ApplyError::Transient(error.into()),
+        }
     }
 }
+
+/// Data exceptions (22: invalid text, out-of-range numbers or dates),
+/// integrity violations (23) but the check violation of a row without a
+/// partition (which the retry creates), and program limits (54: an index
+/// row too large). Syntax and schema errors (42) stay transient on purpose:
+/// they are our bug, not the data's, and dropping every event that meets
+/// them would be far worse than stopping.
+fn refuses_data(code: &SqlState) -> bool {
+    match &code.code()[..2] {
+        "22" | "54" => true,
+        "23" => *code != SqlState::CHECK_VIOLATION,
+        _ => false,
+    }
+}
+
+/// Drop reason of an event Postgres refused (found by isolation).
+pub const REFUSED: DropReason = "refused";
 
 pub struct Applier {
     pub pool: PgPool,
@@ -34,12 +79,34 @@ pub struct Applier {
     pub sessions: bool,
 }
 
-/// What one transaction did.
+/// What applying a group did.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub applied_batches: usize,
     pub duplicate_batches: usize,
-    pub deltas: Deltas,
+    pub counted: usize,
+    pub dropped: HashMap<DropReason, usize>,
+    /// Batches that cannot be applied at all, with why: to dead-letter.
+    pub refused_batches: Vec<(Uuid, String)>,
+}
+
+impl Outcome {
+    fn merge(&mut self, other: Outcome) {
+        self.applied_batches += other.applied_batches;
+        self.duplicate_batches += other.duplicate_batches;
+        self.counted += other.counted;
+        for (reason, n) in other.dropped {
+            *self.dropped.entry(reason).or_default() += n;
+        }
+        self.refused_batches.extend(other.refused_batches);
+    }
+}
+
+/// Whether a transaction is kept, or only tried (to find what Postgres refuses).
+#[derive(Clone, Copy, PartialEq)]
+enum Finish {
+    Commit,
+    Rollback,
 }
 
 /// Visitor ids of each row travel flattened as (row index, id) pairs, since
@@ -49,16 +116,91 @@ const VISITORS_CTE: &str = "v AS (
     FROM unnest($1::int8[], $2::int8[]) AS x(idx, vid) GROUP BY idx)";
 
 impl Applier {
-    /// Applies `batches` (with their parsed ids) exactly once each.
-    pub async fn apply(&self, batches: &[(Uuid, EventBatch)]) -> Result<Outcome, ApplyError> {
-        let result = self.apply_once(batches).await;
-        if let Err(ApplyError(error)) = &result {
+    /// Applies `batches` exactly once each; see the module docs for what
+    /// happens to data Postgres refuses. An error is always transient.
+    pub async fn apply(&self, batches: &[Incoming]) -> Result<Outcome, ApplyError> {
+        match self.apply_once(batches, Finish::Commit).await {
+            Err(ApplyError::Refused(error)) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    batches = batches.len(),
+                    "isolating what Postgres refuses"
+                );
+                self.isolate(batches).await
+            }
+            result => result,
+        }
+    }
+
+    /// A refused group in halves, down to one batch; of that batch, every
+    /// event Postgres refuses is dropped and the rest applied.
+    fn isolate<'a>(&'a self, batches: &'a [Incoming]) -> BoxFuture<'a, Result<Outcome, ApplyError>> {
+        Box::pin(async move {
+            if let [batch] = batches {
+                return self.apply_without_refused(batch).await;
+            }
+            let (left, right) = batches.split_at(batches.len() / 2);
+            let mut outcome = self.apply(left).await?;
+            outcome.merge(self.apply(right).await?);
+            Ok(outcome)
+        })
+    }
+
+    async fn apply_without_refused(&self, batch: &Incoming) -> Result<Outcome, ApplyError> {
+        let refused = self.refused_events(batch).await?;
+        let mut kept = batch.clone();
+        kept.events = batch
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !refused.contains(i))
+            .map(|(_, event)| event.clone())
+            .collect();
+        *kept.dropped.entry(REFUSED).or_default() += refused.len();
+        match self.apply_once(std::slice::from_ref(&kept), Finish::Commit).await {
+            Err(ApplyError::Refused(error)) => {
+                // Refused only together (two events whose sum overflows, say):
+                // nothing to single out, so the batch goes to the dead letters.
+                tracing::error!(batch_id = %batch.id, error = format!("{error:#}"), "batch refused as a whole");
+                Ok(Outcome { refused_batches: vec![(batch.id, format!("{error:#}"))], ..Default::default() })
+            }
+            result => {
+                if !refused.is_empty() {
+                    tracing::warn!(batch_id = %batch.id, events = refused.len(), "dropped events Postgres refuses");
+                }
+                result
+            }
+        }
+    }
+
+    /// Indexes of the events of `batch` that Postgres refuses on their own,
+    /// by bisection with transactions that are rolled back.
+    async fn refused_events(&self, batch: &Incoming) -> Result<HashSet<usize>, ApplyError> {
+        let mut refused = HashSet::new();
+        let mut ranges = halves(0..batch.events.len());
+        while let Some(range) = ranges.pop() {
+            let trial = Incoming { events: batch.events[range.clone()].to_vec(), ..batch.clone() };
+            match self.apply_once(std::slice::from_ref(&trial), Finish::Rollback).await {
+                Ok(_) => {}
+                Err(ApplyError::Refused(_)) if range.len() == 1 => {
+                    refused.insert(range.start);
+                }
+                Err(ApplyError::Refused(_)) => ranges.extend(halves(range)),
+                Err(transient) => return Err(transient),
+            }
+        }
+        Ok(refused)
+    }
+
+    async fn apply_once(&self, batches: &[Incoming], finish: Finish) -> Result<Outcome, ApplyError> {
+        let result = self.transaction(batches, finish).await;
+        if let Err(ApplyError::Transient(error)) = &result {
             // "No partition for this row": one was dropped behind our cache's
             // back (retention in another aggregator); the retry re-creates it.
             let missing_partition = error
                 .downcast_ref::<tokio_postgres::Error>()
                 .and_then(tokio_postgres::Error::code)
-                .is_some_and(|code| *code == tokio_postgres::error::SqlState::CHECK_VIOLATION);
+                .is_some_and(|code| *code == SqlState::CHECK_VIOLATION);
             if missing_partition {
                 self.partitions.forget();
             }
@@ -66,35 +208,14 @@ impl Applier {
         result
     }
 
-    async fn apply_once(&self, batches: &[(Uuid, EventBatch)]) -> Result<Outcome, ApplyError> {
-        // Each event's site, looked up once for both the partitions and the deltas.
-        let mut sites = Vec::with_capacity(batches.len());
-        for (_, batch) in batches {
-            let mut of_batch = Vec::with_capacity(batch.events.len());
-            for event in &batch.events {
-                of_batch.push(self.sites.resolve(&event.site_id).await);
-            }
-            sites.push(of_batch);
-        }
-        if sites.iter().flatten().any(Option::is_none) {
-            // Ingest only queues events of sites it knows, so a miss is most
-            // likely a site created after our last refresh: refresh now (the
-            // directory's own miss refresh is rate-limited) before dropping.
-            if let Err(error) = self.sites.refresh().await {
-                tracing::warn!(error = format!("{error:#}"), "site directory refresh failed");
-            }
-            for ((_, batch), of_batch) in batches.iter().zip(sites.iter_mut()) {
-                for (event, site) in batch.events.iter().zip(of_batch.iter_mut()).filter(|(_, s)| s.is_none()) {
-                    *site = self.sites.resolve(&event.site_id).await;
-                }
-            }
-        }
-        let mut client = self.pool.get().await.map_err(anyhow::Error::from)?;
+    async fn transaction(&self, batches: &[Incoming], finish: Finish) -> Result<Outcome, ApplyError> {
+        let sites = self.sites_of(batches).await?;
+        let mut client = self.pool.get().await.map_err(|e| ApplyError::Transient(e.into()))?;
         self.partitions.ensure(&client, &days_touched(batches, &sites)).await?;
 
         let transaction = client.transaction().await?;
-        let ids: Vec<Uuid> = batches.iter().map(|(id, _)| *id).collect();
-        let sizes: Vec<i32> = batches.iter().map(|(_, b)| b.events.len() as i32).collect();
+        let ids: Vec<Uuid> = batches.iter().map(|b| b.id).collect();
+        let sizes: Vec<i32> = batches.iter().map(|b| i32::try_from(b.size).unwrap_or(i32::MAX)).collect();
         let new: HashSet<Uuid> = transaction
             .query(
                 "INSERT INTO processed_batches (batch_id, event_count)
@@ -107,38 +228,103 @@ impl Applier {
             .collect();
 
         let mut outcome = Outcome::default();
+        let mut deltas = Deltas::default();
         let mut taken = HashSet::new();
-        for ((id, batch), sites) in batches.iter().zip(&sites) {
+        for (batch, sites) in batches.iter().zip(&sites) {
             // `taken`: the same id twice in one group (a republish racing its original) counts once.
-            if !new.contains(id) || !taken.insert(*id) {
+            if !new.contains(&batch.id) || !taken.insert(batch.id) {
                 outcome.duplicate_batches += 1;
                 continue;
             }
             outcome.applied_batches += 1;
+            for (reason, n) in &batch.dropped {
+                *outcome.dropped.entry(reason).or_default() += n;
+            }
             for (event, site) in batch.events.iter().zip(sites) {
                 match site {
-                    Some(site) => outcome.deltas.add(event, site, &self.classifier),
-                    None => outcome.deltas.drop_event("unknown_site"),
+                    Some(site) => deltas.add(event, site, &self.classifier),
+                    None => deltas.drop_event("unknown_site"),
                 }
             }
         }
-        outcome.deltas.finish();
-        write_deltas(&transaction, &outcome.deltas).await?;
-        let hits = std::mem::take(&mut outcome.deltas.hits);
+        deltas.finish();
+        write_deltas(&transaction, &deltas).await?;
+        let hits = std::mem::take(&mut deltas.hits);
         if self.sessions {
             crate::sessions::apply(&transaction, hits).await?;
         }
-        transaction.commit().await?;
+        match finish {
+            Finish::Commit => transaction.commit().await?,
+            Finish::Rollback => transaction.rollback().await?,
+        }
+        outcome.counted = deltas.counted;
+        for (reason, n) in deltas.dropped {
+            *outcome.dropped.entry(reason).or_default() += n;
+        }
         Ok(outcome)
+    }
+
+    /// Each event's site, looked up once for both the partitions and the
+    /// deltas. Ingest only queues events of sites it knows, so a site missing
+    /// here is most likely one created after our last read of the list: a
+    /// miss counts as an unknown site only once the list in memory was read
+    /// after ingest accepted the event (with [`CLOCK_MARGIN_MS`] for the two
+    /// clocks). Until then the list is read again, and the group retried if
+    /// that is not yet enough; a read that fails is an error to retry too,
+    /// never a reason to drop.
+    async fn sites_of(&self, batches: &[Incoming]) -> Result<Vec<Vec<Option<Arc<Site>>>>, ApplyError> {
+        let lookup = |batch: &Incoming| -> Vec<Option<Arc<Site>>> {
+            batch.events.iter().map(|event| self.sites.cached(&event.site_id)).collect()
+        };
+        let mut sites: Vec<_> = batches.iter().map(lookup).collect();
+        let Some(needed) = newest_miss(batches, &sites) else {
+            return Ok(sites);
+        };
+        if !self.sites.read_after(needed) {
+            self.sites.refresh().await.map_err(ApplyError::Transient)?;
+            sites = batches.iter().map(lookup).collect();
+            if let Some(needed) = newest_miss(batches, &sites)
+                && !self.sites.read_after(needed)
+            {
+                return Err(ApplyError::Transient(anyhow::anyhow!(
+                    "an event's site is not in a site list read after the event was accepted; reading again"
+                )));
+            }
+        }
+        Ok(sites)
     }
 }
 
+/// Margin for the clocks of ingest (which stamps `received_ms`) and of the
+/// aggregator (which stamps its reads of the site list).
+const CLOCK_MARGIN_MS: i64 = 1000;
+
+/// The moment after which the site list must have been read for the
+/// misses in `sites` to be real: the latest acceptance of a missed event
+/// (no later than now, whatever a publisher wrote), plus the clock margin.
+fn newest_miss(batches: &[Incoming], sites: &[Vec<Option<Arc<Site>>>]) -> Option<i64> {
+    let now = chrono::Utc::now().timestamp_millis();
+    batches
+        .iter()
+        .zip(sites)
+        .flat_map(|(batch, sites)| batch.events.iter().zip(sites))
+        .filter(|(_, site)| site.is_none())
+        .map(|(event, _)| event.received_ms.min(now).saturating_add(CLOCK_MARGIN_MS))
+        .max()
+}
+
+/// `range` split in two halves (none when it is empty).
+fn halves(range: Range<usize>) -> Vec<Range<usize>> {
+    let mid = range.start + range.len() / 2;
+    [range.start..mid, mid..range.end].into_iter().filter(|r| !r.is_empty()).collect()
+}
+
 /// Local days the batches' events fall on, for [`Partitions::ensure`].
-fn days_touched(batches: &[(Uuid, EventBatch)], sites: &[Vec<Option<Arc<Site>>>]) -> Vec<chrono::NaiveDate> {
+fn days_touched(batches: &[Incoming], sites: &[Vec<Option<Arc<Site>>>]) -> Vec<chrono::NaiveDate> {
     let mut days: Vec<chrono::NaiveDate> = batches
         .iter()
         .zip(sites)
-        .flat_map(|((_, batch), sites)| batch.events.iter().zip(sites))
+        .flat_map(|(batch, sites)| batch.events.iter().zip(sites))
         .filter_map(|(event, site)| local_bucket(event.timestamp_ms, site.as_ref()?.timezone).map(|(day, _)| day))
         .collect();
     days.sort_unstable();

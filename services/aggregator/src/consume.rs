@@ -4,30 +4,42 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use analytics_config::AmqpSettings;
-use analytics_events::{EventBatch, Message};
-use analytics_telemetry::Shutdown;
+use analytics_telemetry::{Progress, Shutdown};
 use anyhow::Context;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
-use lapin::types::FieldTable;
-use uuid::Uuid;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
 
 use crate::apply::{Applier, Outcome};
+use crate::incoming::{Incoming, TimeWindow};
 use crate::metrics::AggregatorMetrics;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Header of a dead-lettered message that says why it could not be applied.
+pub const REASON_HEADER: &str = "x-analytics-reason";
 
 pub struct Consumer {
     pub amqp: AmqpSettings,
     pub prefetch: u16,
     /// Deliveries already waiting are applied together, up to this many per transaction.
     pub max_group: usize,
+    /// A larger message is dead-lettered unread (see `max_message_bytes`).
+    pub max_message_bytes: usize,
+    /// Events older than this are past the rollups' retention: dropped.
+    pub retention_days: u64,
     pub applier: Arc<Applier>,
     pub metrics: AggregatorMetrics,
     /// Last known broker state, for `/readyz`.
     pub status: Arc<Mutex<Result<(), String>>>,
+    /// Deliveries in hand and commits, for `/healthz`.
+    pub progress: Progress,
     pub name: String,
 }
 
@@ -39,6 +51,7 @@ impl Consumer {
             match self.consume_once(&shutdown).await {
                 Ok(()) => backoff = MIN_BACKOFF,
                 Err(error) => {
+                    self.progress.idle();
                     *self.status.lock().expect("status lock") = Err(format!("rabbitmq: {error:#}"));
                     tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "consumer stopped");
                     tokio::select! {
@@ -59,6 +72,8 @@ impl Consumer {
         let channel = connection.create_channel().await?;
         analytics_store::amqp::declare_topology(&channel, &self.amqp).await?;
         channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let dead_letters = connection.create_channel().await?;
+        dead_letters.confirm_select(ConfirmSelectOptions::default()).await?;
         let mut deliveries = channel
             .basic_consume(
                 self.amqp.queue().as_str().into(),
@@ -82,47 +97,65 @@ impl Consumer {
                     Some(None) | None => break,
                 }
             }
-            self.handle(group, shutdown).await?;
+            self.progress.waiting();
+            self.handle(group, &dead_letters, shutdown).await?;
+            self.progress.idle();
         }
         let _ = connection.close(200, "shutting down".into()).await;
         Ok(())
     }
 
-    async fn handle(&self, group: Vec<Delivery>, shutdown: &Shutdown) -> anyhow::Result<()> {
+    async fn handle(&self, group: Vec<Delivery>, dead_letters: &Channel, shutdown: &Shutdown) -> anyhow::Result<()> {
+        let window = TimeWindow::around(chrono::Utc::now().timestamp_millis(), self.retention_days);
         let mut batches = Vec::with_capacity(group.len());
         let mut deliveries = Vec::with_capacity(group.len());
         for delivery in group {
-            match decode(&delivery.data) {
+            match crate::incoming::decode(&delivery.data, self.max_message_bytes, window) {
                 Ok(batch) => {
                     batches.push(batch);
                     deliveries.push(delivery);
                 }
-                Err(reason) => self.reject(&delivery, &reason).await?,
+                Err(reason) => self.dead_letter(&delivery, &reason, dead_letters).await?,
             }
         }
         if batches.is_empty() {
+            self.progress.progressed();
             return Ok(());
         }
+        let Some(outcome) = self.apply_until_done(&batches, shutdown).await else {
+            // Shutting down; unacked, the broker redelivers them when this connection closes.
+            return Ok(());
+        };
+        for (delivery, batch) in deliveries.iter().zip(&batches) {
+            match outcome.refused_batches.iter().find(|(id, _)| *id == batch.id) {
+                Some((_, reason)) => self.dead_letter(delivery, reason, dead_letters).await?,
+                None => {
+                    delivery.ack(BasicAckOptions::default()).await.context("ack")?;
+                }
+            }
+        }
+        self.progress.progressed();
+        self.record(&batches, outcome);
+        Ok(())
+    }
+
+    /// Applies `batches`, retrying transient failures in place rather than
+    /// nacking (a Postgres outage must not use up the queue's delivery limit
+    /// and dead-letter good batches). `None` when shutdown came first.
+    async fn apply_until_done(&self, batches: &[Incoming], shutdown: &Shutdown) -> Option<Outcome> {
         let mut backoff = MIN_BACKOFF;
         loop {
             let started = std::time::Instant::now();
-            match self.applier.apply(&batches).await {
+            match self.applier.apply(batches).await {
                 Ok(outcome) => {
                     self.metrics.apply_duration.observe(started.elapsed().as_secs_f64());
-                    for delivery in &deliveries {
-                        delivery.ack(BasicAckOptions::default()).await.context("ack")?;
-                    }
-                    self.record(&batches, outcome);
-                    return Ok(());
+                    return Some(outcome);
                 }
                 Err(error) => {
-                    // Retried here rather than nacked: a Postgres outage must not
-                    // use up the queue's delivery limit and dead-letter good batches.
                     self.metrics.batches.with_label_values(&["retried"]).inc_by(batches.len() as u64);
-                    tracing::warn!(%error, retry_in = ?backoff, "apply failed");
+                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "apply failed");
                     tokio::select! {
-                        // Unacked: the broker redelivers them when this connection closes.
-                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = shutdown.cancelled() => return None,
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -131,32 +164,52 @@ impl Consumer {
         }
     }
 
-    /// Sends an undecodable or invalid message to the dead-letter queue.
-    async fn reject(&self, delivery: &Delivery, reason: &str) -> anyhow::Result<()> {
+    /// Moves a message that cannot be applied to the dead-letter queue, with
+    /// the reason in [`REASON_HEADER`]: published there (confirmed) and then
+    /// acked. Should that publish fail, the message is rejected instead,
+    /// which the queue dead-letters too, only without our header.
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str, channel: &Channel) -> anyhow::Result<()> {
         self.metrics.batches.with_label_values(&["poison"]).inc();
         tracing::error!(reason, bytes = delivery.data.len(), "dead-lettering a message that cannot be applied");
-        delivery.reject(BasicRejectOptions { requeue: false }).await.map(|_| ()).context("reject")
-    }
-
-    fn record(&self, batches: &[(Uuid, EventBatch)], outcome: Outcome) {
-        self.metrics.batches.with_label_values(&["applied"]).inc_by(outcome.applied_batches as u64);
-        self.metrics.batches.with_label_values(&["duplicate"]).inc_by(outcome.duplicate_batches as u64);
-        self.metrics.events.with_label_values(&["counted"]).inc_by(outcome.deltas.counted as u64);
-        for (reason, n) in &outcome.deltas.dropped {
-            self.metrics.dropped.with_label_values(&[reason]).inc_by(*n as u64);
+        let mut headers = FieldTable::default();
+        headers.insert(REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
+        let mut properties = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+        if let Some(id) = delivery.properties.message_id() {
+            properties = properties.with_message_id(id.clone());
         }
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        for (_, batch) in batches {
-            if let Some(oldest) = batch.events.iter().map(|e| e.received_ms).min() {
-                self.metrics.lag.observe((now_ms - oldest).max(0) as f64 / 1000.0);
+        let published = async {
+            let confirm = channel
+                .basic_publish(
+                    self.amqp.dead_letter_exchange().as_str().into(),
+                    "".into(),
+                    BasicPublishOptions::default(),
+                    &delivery.data,
+                    properties,
+                )
+                .await?;
+            anyhow::Ok(confirm.await?.is_ack())
+        };
+        match published.await {
+            Ok(true) => delivery.ack(BasicAckOptions::default()).await.map(|_| ()).context("ack"),
+            outcome => {
+                tracing::warn!(?outcome, "publishing the dead letter failed; rejecting it instead");
+                delivery.reject(BasicRejectOptions { requeue: false }).await.map(|_| ()).context("reject")
             }
         }
     }
-}
 
-/// A message is applicable when it decodes and carries a UUID batch id.
-fn decode(data: &[u8]) -> Result<(Uuid, EventBatch), String> {
-    let batch = EventBatch::decode(data).map_err(|e| format!("undecodable: {e}"))?;
-    let id = Uuid::parse_str(&batch.batch_id).map_err(|_| format!("batch_id {:?} is not a UUID", batch.batch_id))?;
-    Ok((id, batch))
+    fn record(&self, batches: &[Incoming], outcome: Outcome) {
+        self.metrics.batches.with_label_values(&["applied"]).inc_by(outcome.applied_batches as u64);
+        self.metrics.batches.with_label_values(&["duplicate"]).inc_by(outcome.duplicate_batches as u64);
+        self.metrics.events.with_label_values(&["counted"]).inc_by(outcome.counted as u64);
+        for (reason, n) in &outcome.dropped {
+            self.metrics.dropped.with_label_values(&[reason]).inc_by(*n as u64);
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for batch in batches {
+            if let Some(oldest) = batch.events.iter().map(|e| e.received_ms).min() {
+                self.metrics.lag.observe(now_ms.saturating_sub(oldest).max(0) as f64 / 1000.0);
+            }
+        }
+    }
 }

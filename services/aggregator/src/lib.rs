@@ -8,6 +8,7 @@ mod apply;
 pub mod backfill;
 mod classify;
 mod consume;
+mod incoming;
 pub mod maintenance;
 mod metrics;
 mod partitions;

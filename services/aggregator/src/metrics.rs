@@ -1,5 +1,5 @@
 use analytics_telemetry::register;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry, exponential_buckets};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, exponential_buckets};
 
 /// The aggregator's metrics; every name is listed in the README.
 #[derive(Clone)]
@@ -14,11 +14,25 @@ pub struct AggregatorMetrics {
     pub apply_duration: Histogram,
     /// Seconds from ingest's acceptance of a batch's oldest event to its commit.
     pub lag: Histogram,
+    /// `analytics_aggregator_last_commit_timestamp_seconds`: when deliveries
+    /// were last applied (or the process started).
+    pub last_commit: Gauge,
 }
 
-/// Every drop reason, pre-created so dashboards show 0 rather than nothing.
-pub const DROP_REASONS: [&str; 7] =
-    ["crawler", "headless", "uptime_monitor", "http_client", "empty_user_agent", "unknown_site", "bad_timestamp"];
+/// Every drop reason, pre-created so dashboards show 0 rather than nothing:
+/// the bot verdicts, an unknown site, then what fails the checks of
+/// incoming events and what Postgres refuses.
+pub const DROP_REASONS: [&str; 9] = [
+    "crawler",
+    "headless",
+    "uptime_monitor",
+    "http_client",
+    "empty_user_agent",
+    "unknown_site",
+    crate::incoming::reason::BAD_TIMESTAMP,
+    crate::incoming::reason::INVALID,
+    crate::apply::REFUSED,
+];
 
 impl AggregatorMetrics {
     pub fn new(registry: &Registry) -> Self {
@@ -55,6 +69,11 @@ impl AggregatorMetrics {
         let apply_duration =
             histogram("analytics_aggregator_apply_duration_seconds", "One transaction of grouped deliveries", 0.0005);
         let lag = histogram("analytics_aggregator_lag_seconds", "Ingest acceptance to rollup commit", 0.005);
-        Self { batches, events, dropped, apply_duration, lag }
+        let last_commit = register(
+            registry,
+            Gauge::new("analytics_aggregator_last_commit_timestamp_seconds", "When deliveries were last applied")
+                .expect("valid metric"),
+        );
+        Self { batches, events, dropped, apply_duration, lag, last_commit }
     }
 }

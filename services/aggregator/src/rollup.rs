@@ -173,13 +173,27 @@ impl Deltas {
         let is_pageview = matches!(event.r#type(), EventType::Pageview | EventType::ScreenView);
         let visitor = event.visitor_id as i64;
         let site_id = site.id;
+        let page = page_of(&event.path);
+        if let Some(timing) = &event.timing {
+            for (metric, value) in timing.measurements() {
+                self.speed
+                    .entry(SpeedKey { site_id, local_day, metric, source, path: page.to_owned() })
+                    .or_default()
+                    .add(value);
+            }
+        }
+        if event.r#type() == EventType::Performance {
+            // Timings of a page already counted by its pageview: nothing else.
+            self.counted += 1;
+            return;
+        }
 
         self.hourly.entry(HourKey { site_id, local_day, local_hour, source }).or_default().add(is_pageview, visitor);
         let country = if event.country.is_empty() { "unknown".to_owned() } else { event.country.clone() };
         let own_hosts = [event.hostname.as_str(), site.domain.as_str()];
         let referral = referral(&event.referrer, &own_hosts);
         let mut dimensions: Vec<(&'static str, String)> = vec![
-            ("page", event.path.clone()),
+            ("page", page.to_owned()),
             ("country", country),
             ("device", device.to_owned()),
             ("browser", client.browser.clone()),
@@ -209,30 +223,18 @@ impl Deltas {
                 .add(is_pageview, visitor);
         }
 
-        if let Some(timing) = &event.timing {
-            for (metric, value) in
-                [("response_ms", timing.response_ms), ("ttfb_ms", timing.ttfb_ms), ("load_ms", timing.load_ms)]
-            {
-                if let Some(ms) = value {
-                    self.speed
-                        .entry(SpeedKey { site_id, local_day, metric, source, path: event.path.clone() })
-                        .or_default()
-                        .add(ms);
-                }
-            }
-        }
         self.hits.push(crate::sessions::Hit {
             site_id,
             visitor,
             at_ms: event.timestamp_ms,
             is_view: is_pageview,
-            page: event.path.clone(),
+            page: page.to_owned(),
             source,
             timezone: site.timezone,
             gap_ms: i64::from(site.visit_gap_minutes) * 60_000,
         });
         if is_pageview && !event.title.is_empty() {
-            let latest = self.titles.entry((site_id, event.path.clone())).or_insert((i64::MIN, String::new()));
+            let latest = self.titles.entry((site_id, page.to_owned())).or_insert((i64::MIN, String::new()));
             if event.timestamp_ms >= latest.0 {
                 *latest = (event.timestamp_ms, event.title.clone());
             }
@@ -240,6 +242,14 @@ impl Deltas {
         self.counted += 1;
     }
 }
+
+/// The page dimension's value: an event sent without a page (a server-side
+/// event of Umami's Node client, say) is counted under `(none)`.
+pub fn page_of(path: &str) -> &str {
+    if path.is_empty() { NO_PAGE } else { path }
+}
+
+pub const NO_PAGE: &str = "(none)";
 
 fn app_device(platform: &str) -> Option<&'static str> {
     match platform.to_ascii_lowercase().as_str() {

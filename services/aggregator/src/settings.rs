@@ -16,6 +16,8 @@ pub struct Settings {
 pub struct AggregatorSettings {
     pub prefetch: u16,
     pub max_group: usize,
+    pub max_message_bytes: usize,
+    pub stall_seconds: u64,
     pub site_refresh_seconds: u64,
     pub ua_regexes: PathBuf,
     pub ua_cache_size: usize,

@@ -51,13 +51,21 @@ impl Application {
             partitions: Partitions::default(),
             sessions: settings.aggregator.sessions,
         });
+        let progress = analytics_telemetry::Progress::new(
+            Duration::from_secs(settings.aggregator.stall_seconds),
+            metrics.last_commit.clone(),
+        );
+        ops.liveness.watch("consumer", progress.clone());
         let consumer = Consumer {
             amqp: settings.amqp.clone(),
             prefetch: settings.aggregator.prefetch,
             max_group: settings.aggregator.max_group.max(1),
+            max_message_bytes: settings.aggregator.max_message_bytes,
+            retention_days: settings.aggregator.retention_days,
             applier,
             metrics,
             status,
+            progress,
             name: format!("aggregator-{}", uuid::Uuid::new_v4()),
         };
         let (ops_server, port) = analytics_telemetry::serve_ops(&settings.http.address(), ops.clone())

@@ -28,21 +28,36 @@ pub struct ClaimedBatch {
 }
 
 /// Builds batch ARGV[2]: first whatever waits in the claiming list, then up to
-/// ARGV[1] events in all from the tail (oldest end) of the queue, in order.
+/// ARGV[1] events in all from the tail (oldest end) of the queue, in order,
+/// as long as the encoded batch stays within ARGV[3] bytes (but at least one
+/// event: ingest bounds each event far below any sane ceiling). Each event
+/// costs its length and at most 6 bytes of framing, the batch id 64.
 /// Registers the batch in the instance's set and returns its events; returns
 /// nothing (and registers nothing) when there was nothing to claim.
 /// KEYS: queue, claiming list, batch list, in-flight set.
 const CLAIM_SCRIPT: &str = r"
 local batch = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
+local max_bytes = tonumber(ARGV[3])
+local bytes = 64
+for i = 1, #batch do
+  bytes = bytes + #batch[i] + 6
+end
 local room = tonumber(ARGV[1]) - #batch
-if room > 0 then
+if room > 0 and bytes < max_bytes then
   local items = redis.call('LRANGE', KEYS[1], -room, -1)
-  if #items > 0 then
-    redis.call('LTRIM', KEYS[1], 0, -#items - 1)
-    for i = #items, 1, -1 do
-      batch[#batch + 1] = items[i]
+  local taken = 0
+  for i = #items, 1, -1 do
+    local size = #items[i] + 6
+    if #batch > 0 and bytes + size > max_bytes then
+      break
     end
+    batch[#batch + 1] = items[i]
+    bytes = bytes + size
+    taken = taken + 1
+  end
+  if taken > 0 then
+    redis.call('LTRIM', KEYS[1], 0, -taken - 1)
   end
 end
 if #batch == 0 then
@@ -88,6 +103,7 @@ pub struct Claimer {
     instance_id: String,
     inflight_key: String,
     batch_size: usize,
+    max_batch_bytes: usize,
     linger: Duration,
     claim: redis::Script,
     adopt: redis::Script,
@@ -98,6 +114,7 @@ impl Claimer {
         settings: &RedisSettings,
         instance_id: &str,
         batch_size: usize,
+        max_batch_bytes: usize,
         linger: Duration,
     ) -> anyhow::Result<Self> {
         let redis = analytics_store::redis_manager(settings.url(), Duration::from_secs(2)).await?;
@@ -110,6 +127,7 @@ impl Claimer {
             instance_id: instance_id.to_owned(),
             settings: settings.clone(),
             batch_size: batch_size.max(1),
+            max_batch_bytes,
             linger,
             claim: redis::Script::new(CLAIM_SCRIPT),
             adopt: redis::Script::new(ADOPT_SCRIPT),
@@ -167,6 +185,7 @@ impl Claimer {
             .key(&self.inflight_key)
             .arg(limit)
             .arg(&id)
+            .arg(self.max_batch_bytes)
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok((!events.is_empty()).then_some(ClaimedBatch { id, events }))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use analytics_config::{AmqpSettings, RedisSettings};
 use analytics_events::{Event, Message};
-use analytics_telemetry::Shutdown;
+use analytics_telemetry::{Progress, Shutdown};
 use redis::aio::ConnectionManager;
 
 use crate::metrics::ForwarderMetrics;
@@ -21,6 +21,8 @@ pub struct DepthReader {
     pub broker: Arc<Broker>,
     pub metrics: ForwarderMetrics,
     pub interval: Duration,
+    /// Told whether events wait (in the list or in flight), for `/healthz`.
+    pub progress: Progress,
 }
 
 impl DepthReader {
@@ -56,9 +58,14 @@ impl DepthReader {
             .await?;
         self.metrics.queue_depth.with_label_values(&["redis"]).set(length);
         self.metrics.inflight_batches.set(inflight);
+        if length > 0 || inflight > 0 {
+            self.progress.waiting();
+        } else {
+            self.progress.idle();
+        }
         let age = oldest
             .and_then(|bytes| Event::decode(bytes.as_slice()).ok())
-            .map(|event| (chrono_now_ms() - event.received_ms).max(0) as f64 / 1000.0)
+            .map(|event| now_ms().saturating_sub(event.received_ms).max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
         self.metrics.oldest_event_age.set(age);
         Ok(())
@@ -75,6 +82,6 @@ impl DepthReader {
     }
 }
 
-fn chrono_now_ms() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }

@@ -13,6 +13,9 @@ pub struct ForwarderMetrics {
     pub queue_depth: IntGaugeVec,
     pub inflight_batches: IntGauge,
     pub oldest_event_age: prometheus::Gauge,
+    /// `analytics_forwarder_last_confirm_timestamp_seconds`: when a batch was
+    /// last confirmed by the broker (or the process started).
+    pub last_confirm: prometheus::Gauge,
 }
 
 impl ForwarderMetrics {
@@ -59,6 +62,14 @@ impl ForwarderMetrics {
             )
             .expect("valid metric"),
         );
-        Self { batches, events, confirm_duration, queue_depth, inflight_batches, oldest_event_age }
+        let last_confirm = register(
+            registry,
+            prometheus::Gauge::new(
+                "analytics_forwarder_last_confirm_timestamp_seconds",
+                "When the broker last confirmed a batch of this forwarder",
+            )
+            .expect("valid metric"),
+        );
+        Self { batches, events, confirm_duration, queue_depth, inflight_batches, oldest_event_age, last_confirm }
     }
 }

@@ -14,6 +14,8 @@ pub struct Settings {
 pub struct ForwarderSettings {
     pub instance_id: String,
     pub batch_size: usize,
+    pub max_message_bytes: usize,
+    pub stall_seconds: u64,
     pub linger_ms: u64,
     pub max_in_flight: usize,
     pub confirm_timeout_ms: u64,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use analytics_telemetry::{Ops, Shutdown};
+use analytics_telemetry::{Ops, Progress, Shutdown};
 use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -18,6 +18,7 @@ pub struct Application {
     settings: Settings,
     ops: Ops,
     metrics: ForwarderMetrics,
+    progress: Progress,
     claimer: Claimer,
     broker: Arc<Broker>,
     ops_server: actix_web::dev::Server,
@@ -36,6 +37,7 @@ impl Application {
             &settings.redis,
             &instance_id,
             settings.forwarder.batch_size,
+            settings.forwarder.max_message_bytes,
             Duration::from_millis(settings.forwarder.linger_ms),
         )
         .await?;
@@ -53,9 +55,12 @@ impl Application {
                 Box::pin(async move { status })
             })
         });
+        let progress =
+            Progress::new(Duration::from_secs(settings.forwarder.stall_seconds), metrics.last_confirm.clone());
+        ops.liveness.watch("forwarding", progress.clone());
         let (ops_server, port) = analytics_telemetry::serve_ops(&settings.http.address(), ops.clone())
             .with_context(|| format!("binding {}", settings.http.address()))?;
-        Ok(Self { settings, ops, metrics, claimer, broker, ops_server, port })
+        Ok(Self { settings, ops, metrics, progress, claimer, broker, ops_server, port })
     }
 
     /// Port of the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
@@ -79,6 +84,7 @@ impl Application {
                 broker: self.broker.clone(),
                 metrics: self.metrics.clone(),
                 interval: Duration::from_millis(self.settings.forwarder.depth_interval_ms),
+                progress: self.progress.clone(),
             }
             .run(shutdown.clone()),
         );
@@ -87,6 +93,7 @@ impl Application {
             claimer: self.claimer.clone(),
             broker: self.broker.clone(),
             metrics: self.metrics.clone(),
+            progress: self.progress.clone(),
             confirm_timeout: Duration::from_millis(self.settings.forwarder.confirm_timeout_ms),
             shutdown: shutdown.clone(),
             active: Arc::default(),
@@ -192,6 +199,7 @@ struct Publisher {
     claimer: Claimer,
     broker: Arc<Broker>,
     metrics: ForwarderMetrics,
+    progress: Progress,
     confirm_timeout: Duration,
     shutdown: Shutdown,
     /// Ids of the batches being published now, so recovery does not start a
@@ -222,6 +230,7 @@ impl Publisher {
                     self.metrics.confirm_duration.observe(latency.as_secs_f64());
                     self.metrics.batches.with_label_values(&["confirmed"]).inc();
                     self.metrics.events.with_label_values(&["confirmed"]).inc_by(events);
+                    self.progress.progressed();
                     self.complete(&batch.id).await;
                     return;
                 }

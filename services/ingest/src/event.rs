@@ -12,11 +12,9 @@ use analytics_store::sites::Site;
 
 use crate::geo::Countries;
 use crate::metrics::outcome;
-use crate::normalise::{Location, truncate};
+use analytics_events::clean::limits;
 
-const MAX_PROPS: usize = 30;
-const MAX_PROP_LEN: usize = 500;
-const MAX_TEXT_LEN: usize = 2000;
+use crate::normalise::Location;
 
 /// Why one event was not accepted: the metric outcome and a message naming the field.
 pub type Rejection = (&'static str, String);
@@ -103,8 +101,9 @@ impl Draft {
         Ok(self.into_event(salt, countries))
     }
 
-    /// The queued event: texts bounded, the IP reduced to the visitor hash and
-    /// a country.
+    /// The queued event: every value cleaned and bounded the way the
+    /// aggregator and Postgres can store it, the IP reduced to the visitor
+    /// hash and a country.
     fn into_event(self, salt: &[u8; 32], countries: &Countries) -> Event {
         let Location { hostname, path, utm_source, utm_medium, utm_campaign } = self.location;
         let site_id = self.site.id.to_string();
@@ -115,18 +114,18 @@ impl Draft {
                 crate::identity::visitor_id(salt, &site_id, &ip, &self.user_agent)
             }
         };
-        Event {
+        let mut event = Event {
             visitor_id,
             site_id,
             r#type: self.event_type as i32,
-            name: truncate(&self.name, MAX_TEXT_LEN),
+            name: self.name,
             timestamp_ms: self.timestamp_ms,
             hostname,
             path,
-            title: truncate(&self.title, MAX_TEXT_LEN),
-            referrer: truncate(&self.referrer, MAX_TEXT_LEN),
+            title: self.title,
+            referrer: self.referrer,
             source: if self.is_app { Source::App } else { Source::Web } as i32,
-            user_agent: truncate(&self.user_agent, MAX_TEXT_LEN),
+            user_agent: self.user_agent,
             country: self.ip.map(|ip| countries.country(ip)).unwrap_or_default(),
             props: self.props,
             timing: self.timing,
@@ -138,14 +137,17 @@ impl Draft {
             authenticated: self.authenticated,
             protocol: self.protocol as i32,
             received_ms: self.received_ms,
-        }
+        };
+        analytics_events::clean::sanitize(&mut event);
+        event
     }
 }
 
-/// Custom properties as flat strings: at most 30 keys of at most 500 bytes.
+/// Custom properties as flat strings: at most [`limits::PROPS`] keys, each
+/// key and value within its cap (a 4xx names the one that is not).
 pub fn stringify_props(props: BTreeMap<String, serde_json::Value>) -> Result<BTreeMap<String, String>, Rejection> {
-    if props.len() > MAX_PROPS {
-        return Err(invalid(format!("props: {} keys, at most {MAX_PROPS}", props.len())));
+    if props.len() > limits::PROPS {
+        return Err(invalid(format!("props: {} keys, at most {}", props.len(), limits::PROPS)));
     }
     props
         .into_iter()
@@ -153,12 +155,19 @@ pub fn stringify_props(props: BTreeMap<String, serde_json::Value>) -> Result<BTr
             let value = match value {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
-                    return Err(invalid(format!("props.{key}: must be a string, number or boolean")));
+                    return Err(invalid(format!("props.{}: must be a string, number or boolean", key.escape_debug())));
                 }
                 other => other.to_string(),
             };
-            if key.len() > MAX_PROP_LEN || value.len() > MAX_PROP_LEN {
-                return Err(invalid(format!("props.{key}: longer than {MAX_PROP_LEN} bytes")));
+            if key.is_empty() || key.len() > limits::PROP_KEY {
+                let shown = analytics_events::clean::truncate(&key, 40).escape_debug();
+                return Err(invalid(format!(
+                    "props: key \"{shown}\" is empty or longer than {} bytes",
+                    limits::PROP_KEY
+                )));
+            }
+            if value.len() > limits::PROP_VALUE {
+                return Err(invalid(format!("props.{}: longer than {} bytes", key.escape_debug(), limits::PROP_VALUE)));
             }
             Ok((key, value))
         })

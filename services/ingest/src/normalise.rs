@@ -1,5 +1,7 @@
 //! Turns what trackers send into the fields we store: a URL becomes a host and
-//! a path without query string (but for `utm_*`) or fragment.
+//! a path without query string (but for `utm_*`) or fragment (but for routes).
+
+use analytics_events::clean::{limits, truncate};
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Location {
@@ -10,17 +12,28 @@ pub struct Location {
     pub utm_campaign: String,
 }
 
-const MAX_PATH_LEN: usize = 2000;
+/// Which fragment (`#...`) of a URL is part of the page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fragment {
+    /// None: an anchor within the page (`#install`).
+    Drop,
+    /// Only a route of a hash-routed app (`#/settings`, `#!/inbox`).
+    Routes,
+    /// Any fragment (Plausible's hash mode: the site says it routes by fragment).
+    All,
+}
 
-/// Parses an absolute URL. `None` when it is not an http(s) URL.
-pub fn location_from_url(raw: &str) -> Option<Location> {
+/// Parses an absolute URL. `None` when it is not an http(s) URL. Values are
+/// only cut to their caps here; [`analytics_events::clean`] cleans them
+/// before the event is queued.
+pub fn location_from_url(raw: &str, fragment: Fragment) -> Option<Location> {
     let url = url::Url::parse(raw.trim()).ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
     let mut location = Location {
-        hostname: url.host_str().unwrap_or_default().trim_start_matches("www.").to_owned(),
-        path: truncate(url.path(), MAX_PATH_LEN),
+        hostname: truncate(url.host_str().unwrap_or_default().trim_start_matches("www."), limits::HOSTNAME).to_owned(),
+        path: truncate(url.path(), limits::PATH).to_owned(),
         ..Default::default()
     };
     for (key, value) in url.query_pairs() {
@@ -30,19 +43,24 @@ pub fn location_from_url(raw: &str) -> Option<Location> {
             "utm_campaign" => &mut location.utm_campaign,
             _ => continue,
         };
-        *slot = value.chars().take(200).collect();
+        *slot = truncate(&value, limits::UTM).to_owned();
+    }
+    if let Some(route) = url.fragment().and_then(|f| page_fragment(f, fragment)) {
+        location.path = truncate(&format!("{}#{route}", location.path), limits::PATH).to_owned();
     }
     Some(location)
 }
 
-/// Hash-routed single-page apps: a fragment that is a route (`#/settings`,
-/// `#!/settings`) is part of the page. Trackers send one only in hash mode.
-pub fn keep_route_fragment(location: &mut Location, raw_url: &str) {
-    if let Some((_, fragment)) = raw_url.split_once('#')
-        && (fragment.starts_with('/') || fragment.starts_with('!'))
-    {
-        location.path = truncate(&format!("{}#{fragment}", location.path), MAX_PATH_LEN);
-    }
+/// The part of a fragment that belongs to the page: its query string is
+/// dropped like a page's own (it carries reset tokens and e-mail addresses).
+fn page_fragment(fragment: &str, keep: Fragment) -> Option<&str> {
+    let route = fragment.split('?').next().unwrap_or_default();
+    let wanted = match keep {
+        Fragment::Drop => false,
+        Fragment::Routes => route.starts_with('/') || route.starts_with('!'),
+        Fragment::All => !route.is_empty(),
+    };
+    wanted.then_some(route)
 }
 
 /// A bare path as sent by apps and servers: query and fragment dropped.
@@ -51,16 +69,7 @@ pub fn location_from_path(raw: &str) -> Option<Location> {
     if !path.starts_with('/') {
         return None;
     }
-    Some(Location { path: truncate(path, MAX_PATH_LEN), ..Default::default() })
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-pub fn truncate(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
+    Some(Location { path: truncate(path, limits::PATH).to_owned(), ..Default::default() })
 }
 
 /// Apps built with these frameworks announce themselves in the user agent;
@@ -77,21 +86,31 @@ mod tests {
 
     #[test]
     fn route_fragments_are_kept_and_anchors_dropped() {
-        let route = |url: &str| {
-            let mut location = location_from_url(url).expect("url");
-            keep_route_fragment(&mut location, url);
-            location.path
-        };
-        assert_eq!(route("https://a.example/app/#/settings?x=1"), "/app/#/settings?x=1");
+        let route = |url: &str| location_from_url(url, Fragment::Routes).expect("url").path;
+        assert_eq!(route("https://a.example/app/#/settings"), "/app/#/settings");
         assert_eq!(route("https://a.example/#!/inbox"), "/#!/inbox");
         assert_eq!(route("https://a.example/docs#install"), "/docs");
         assert_eq!(route("https://a.example/docs"), "/docs");
+        let hash_mode = |url: &str| location_from_url(url, Fragment::All).expect("url").path;
+        assert_eq!(hash_mode("https://a.example/docs#install"), "/docs#install");
+        assert_eq!(location_from_url("https://a.example/#/a", Fragment::Drop).expect("url").path, "/");
+    }
+
+    #[test]
+    fn query_strings_inside_route_fragments_are_dropped() {
+        let path = |url: &str, keep| location_from_url(url, keep).expect("url").path;
+        assert_eq!(path("https://a.example/app#/reset?token=s3cret&email=a@b.c", Fragment::Routes), "/app#/reset");
+        assert_eq!(path("https://a.example/#/confirm?code=1", Fragment::All), "/#/confirm");
+        assert_eq!(path("https://a.example/#?only=query", Fragment::All), "/");
     }
 
     #[test]
     fn url_keeps_utm_and_drops_the_rest() {
-        let l = location_from_url("https://www.example.com/blog/post?id=3&utm_source=news&utm_campaign=fall#top")
-            .expect("valid");
+        let l = location_from_url(
+            "https://www.example.com/blog/post?id=3&utm_source=news&utm_campaign=fall#top",
+            Fragment::Routes,
+        )
+        .expect("valid");
         assert_eq!(l.hostname, "example.com");
         assert_eq!(l.path, "/blog/post");
         assert_eq!(l.utm_source, "news");
@@ -101,16 +120,17 @@ mod tests {
 
     #[test]
     fn non_http_urls_and_relative_paths_are_refused() {
-        assert!(location_from_url("javascript:alert(1)").is_none());
-        assert!(location_from_url("/relative").is_none());
+        assert!(location_from_url("javascript:alert(1)", Fragment::Drop).is_none());
+        assert!(location_from_url("/relative", Fragment::Drop).is_none());
         assert!(location_from_path("no-slash").is_none());
         assert_eq!(location_from_path("/a/b?x=1#f").map(|l| l.path).as_deref(), Some("/a/b"));
     }
 
     #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("abc", 10), "abc");
+    fn long_values_are_cut_to_their_caps() {
+        let long = format!("https://a.example/{}?utm_source={}#/{}", "p".repeat(3000), "s".repeat(999), "r".repeat(99));
+        let location = location_from_url(&long, Fragment::Routes).expect("url");
+        assert_eq!((location.path.len(), location.utm_source.len()), (limits::PATH, limits::UTM));
     }
 
     #[test]

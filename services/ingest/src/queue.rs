@@ -16,7 +16,9 @@ use crate::error::IngestError;
 /// With an idempotency key (ARGV[2] = '1'), a push whose key was seen in the
 /// last ARGV[3] seconds is skipped: a client retrying after a lost reply
 /// (Redis stored the events, the 2xx never arrived) is not counted twice.
-/// KEYS: the queue, the idempotency key. Returns the new length, -1 when
+/// The events go in runs of 1,000: Lua's `unpack` fails past about 8,000
+/// values, and one write must never fail for how many events share it.
+/// KEYS: the queue, the idempotency key. Returns 0 when stored, -1 when
 /// refused, -2 when already stored.
 const PUSH_SCRIPT: &str = r"
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
@@ -28,7 +30,10 @@ end
 if ARGV[2] == '1' then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 end
-return redis.call('LPUSH', KEYS[1], unpack(ARGV, 4))
+for i = 4, #ARGV, 1000 do
+  redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return 0
 ";
 
 /// How long an idempotency key is remembered: events older than this are
@@ -55,11 +60,45 @@ pub struct EventQueue {
     batches: mpsc::Sender<Pending>,
     timeout: Duration,
     batch_sizes: prometheus::Histogram,
+    pending: PendingBytes,
 }
 
 /// Requests waiting for the batcher before new ones are refused with 503:
-/// a bound on memory when Redis is slower than the traffic.
+/// a bound on memory when Redis is slower than the traffic (with
+/// [`PendingBytes`], which bounds the same by size).
 const PENDING_REQUESTS: usize = 10_000;
+
+/// Bytes of events accepted by handlers and not yet written (or refused):
+/// past the limit new requests get 503, so a flood of large events cannot
+/// hold more memory than that while Redis is slow.
+#[derive(Clone)]
+struct PendingBytes {
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+/// Releases its bytes from [`PendingBytes`] when the push ends, however it ends.
+struct Held {
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    bytes: usize,
+}
+
+impl PendingBytes {
+    fn take(&self, bytes: usize) -> Option<Held> {
+        use std::sync::atomic::Ordering;
+        let before = self.held.fetch_add(bytes, Ordering::AcqRel);
+        let held = Held { held: self.held.clone(), bytes };
+        // One request alone may exceed the limit (it fits the body limit), but
+        // only when nothing else is pending.
+        (before == 0 || before + bytes <= self.limit).then_some(held)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 impl EventQueue {
     /// Starts the batcher task; it ends when the last queue handle is dropped.
@@ -69,6 +108,7 @@ impl EventQueue {
         high_water: u64,
         timeout: Duration,
         max_batch_events: usize,
+        max_pending_bytes: usize,
         batch_sizes: prometheus::Histogram,
     ) -> Self {
         let writer = Writer {
@@ -81,7 +121,8 @@ impl EventQueue {
         };
         let (batches, receiver) = mpsc::channel(PENDING_REQUESTS);
         tokio::spawn(run_batcher(writer.clone(), receiver, max_batch_events.max(1), batch_sizes.clone()));
-        Self { writer, batches, timeout, batch_sizes }
+        let pending = PendingBytes { held: Default::default(), limit: max_pending_bytes };
+        Self { writer, batches, timeout, batch_sizes, pending }
     }
 
     /// Returns only after Redis confirmed the write: the caller may then answer
@@ -91,6 +132,7 @@ impl EventQueue {
         if events.is_empty() {
             return Ok(Pushed::Stored);
         }
+        let _held = self.pending.take(events.iter().map(Vec::len).sum()).ok_or(IngestError::Unavailable)?;
         if idempotency_key.is_some() {
             // The key and its events must be written together: a batch of its own.
             self.batch_sizes.observe(events.len() as f64);

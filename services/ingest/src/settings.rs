@@ -22,6 +22,7 @@ pub struct IngestSettings {
     pub trusted_proxies: String,
     pub geoip_database: String,
     pub max_batch_events: usize,
+    pub max_pending_bytes: usize,
 }
 
 impl IngestSettings {

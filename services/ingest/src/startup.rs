@@ -68,6 +68,7 @@ impl Application {
                 settings.ingest.queue_high_water,
                 timeout,
                 settings.ingest.max_batch_events,
+                settings.ingest.max_pending_bytes,
                 metrics.push_size.clone(),
             ),
             identity: Identity::new(redis, settings.redis.key_prefix.clone()),

@@ -217,7 +217,10 @@ pub struct Breakdown {
     pub results: Vec<Row>,
 }
 
-/// Timing summaries by metric; absent metrics were never reported.
+/// Timing summaries by metric; absent metrics were never reported. Web
+/// vitals (`lcp_ms`, `fcp_ms`, `inp_ms`, `cls_thousandths`) come from Umami's
+/// tracker with `data-performance`; `cls_thousandths` is the layout-shift
+/// score times 1000, so its `avg_ms`, `p50_ms` and `p95_ms` are thousandths.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Timings {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,26 +229,52 @@ pub struct Timings {
     pub ttfb_ms: Option<Summary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_ms: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lcp_ms: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fcp_ms: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inp_ms: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cls_thousandths: Option<Summary>,
 }
 
 impl Timings {
+    fn slots(&mut self) -> [(&'static str, &mut Option<Summary>); 7] {
+        use analytics_events::speed::*;
+        [
+            (RESPONSE_MS, &mut self.response_ms),
+            (TTFB_MS, &mut self.ttfb_ms),
+            (LOAD_MS, &mut self.load_ms),
+            (LCP_MS, &mut self.lcp_ms),
+            (FCP_MS, &mut self.fcp_ms),
+            (INP_MS, &mut self.inp_ms),
+            (CLS_THOUSANDTHS, &mut self.cls_thousandths),
+        ]
+    }
+
     pub fn set(&mut self, metric: &str, summary: Summary) {
-        match metric {
-            "response_ms" => self.response_ms = Some(summary),
-            "ttfb_ms" => self.ttfb_ms = Some(summary),
-            "load_ms" => self.load_ms = Some(summary),
-            _ => {}
+        if let Some((_, slot)) = self.slots().into_iter().find(|(name, _)| *name == metric) {
+            *slot = Some(summary);
         }
     }
 
     /// The most views any of its metrics has, for ordering pages.
     pub fn views(&self) -> i64 {
-        [&self.response_ms, &self.ttfb_ms, &self.load_ms]
-            .iter()
-            .filter_map(|s| s.as_ref())
-            .map(|s| s.count)
-            .max()
-            .unwrap_or(0)
+        [
+            &self.response_ms,
+            &self.ttfb_ms,
+            &self.load_ms,
+            &self.lcp_ms,
+            &self.fcp_ms,
+            &self.inp_ms,
+            &self.cls_thousandths,
+        ]
+        .iter()
+        .filter_map(|s| s.as_ref())
+        .map(|s| s.count)
+        .max()
+        .unwrap_or(0)
     }
 }
 

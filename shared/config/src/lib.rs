@@ -25,10 +25,28 @@ pub fn load<T: DeserializeOwned>(service: &str, defaults_toml: &str) -> Result<T
 /// Only the built-in defaults: no file, no environment. Tests start from this
 /// and set what they need, so the machine's environment cannot leak in.
 pub fn from_defaults<T: DeserializeOwned>(defaults_toml: &str) -> Result<T, ConfigError> {
+    from_defaults_with(defaults_toml, &[])
+}
+
+/// The built-in defaults with `overrides` on top, given as environment
+/// variables would be (`ANALYTICS__SECTION__KEY`, value) but read from the
+/// list only: how a test sets what it needs, the same way for a service in
+/// its process and one it starts as a child process.
+pub fn from_defaults_with<T: DeserializeOwned>(
+    defaults_toml: &str,
+    overrides: &[(String, String)],
+) -> Result<T, ConfigError> {
+    let environment: HashMap<String, String> = overrides.iter().cloned().collect();
     config::Config::builder()
         .add_source(config::File::from_str(defaults_toml, config::FileFormat::Toml))
+        .add_source(environment_source(Some(environment)))
         .build()?
         .try_deserialize()
+}
+
+/// `ANALYTICS__SECTION__KEY` variables, from the process environment or `vars`.
+fn environment_source(vars: Option<HashMap<String, String>>) -> config::Environment {
+    config::Environment::with_prefix("ANALYTICS").prefix_separator("__").separator("__").try_parsing(true).source(vars)
 }
 
 /// [`load`] with the config directory and (for tests) the environment given.
@@ -42,13 +60,7 @@ fn load_layers<T: DeserializeOwned>(
     config::Config::builder()
         .add_source(config::File::from_str(defaults_toml, config::FileFormat::Toml))
         .add_source(config::File::from(file).required(false))
-        .add_source(
-            config::Environment::with_prefix("ANALYTICS")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true)
-                .source(environment),
-        )
+        .add_source(environment_source(environment))
         .build()?
         .try_deserialize()
 }

@@ -4,12 +4,15 @@
 //! claimed run of entries into an encoded [`EventBatch`] without decoding them:
 //! a repeated message field is just each element's bytes behind a tag and a length.
 
-#![allow(clippy::all)]
+// Generated code follows prost's style, not our lints.
+#[allow(clippy::all)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/analytics.v1.rs"));
 }
 
 pub mod bots;
+pub mod clean;
+pub mod speed;
 
 pub use generated::*;
 pub use prost::Message;

@@ -234,6 +234,18 @@ struct DirectoryState {
     by_domain: HashMap<String, Arc<Site>>,
     by_token_hash: HashMap<[u8; 32], Arc<Site>>,
     refreshed_at: Option<Instant>,
+    /// When (Unix ms) the read that filled this state began: every site
+    /// created before then is in it.
+    read_from_ms: i64,
+}
+
+impl DirectoryState {
+    fn by_id_or_domain(&self, id_or_domain: &str) -> Option<Arc<Site>> {
+        match Uuid::parse_str(id_or_domain) {
+            Ok(id) => self.by_id.get(&id).cloned(),
+            Err(_) => self.by_domain.get(&id_or_domain.to_ascii_lowercase()).cloned(),
+        }
+    }
 }
 
 impl SiteDirectory {
@@ -244,8 +256,9 @@ impl SiteDirectory {
     /// Reloads every site from Postgres.
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let client = self.pool.get().await?;
+        let read_from_ms = chrono::Utc::now().timestamp_millis();
         let sites = list_sites(&client).await?;
-        let mut next = DirectoryState { refreshed_at: Some(Instant::now()), ..Default::default() };
+        let mut next = DirectoryState { refreshed_at: Some(Instant::now()), read_from_ms, ..Default::default() };
         for site in sites {
             let site = Arc::new(site);
             next.by_domain.insert(site.domain.clone(), site.clone());
@@ -278,11 +291,18 @@ impl SiteDirectory {
 
     /// A site by id or by one of its domains.
     pub async fn resolve(&self, id_or_domain: &str) -> Option<Arc<Site>> {
-        self.find(|state| match Uuid::parse_str(id_or_domain) {
-            Ok(id) => state.by_id.get(&id).cloned(),
-            Err(_) => state.by_domain.get(&id_or_domain.to_ascii_lowercase()).cloned(),
-        })
-        .await
+        self.find(|state| state.by_id_or_domain(id_or_domain)).await
+    }
+
+    /// A site by id or domain as last loaded, without going to Postgres.
+    pub fn cached(&self, id_or_domain: &str) -> Option<Arc<Site>> {
+        self.state.read().expect("site directory lock").by_id_or_domain(id_or_domain)
+    }
+
+    /// Whether the sites in memory were read after `moment_ms` (Unix ms):
+    /// then a site missing from them did not exist at that moment either.
+    pub fn read_after(&self, moment_ms: i64) -> bool {
+        self.state.read().expect("site directory lock").read_from_ms > moment_ms
     }
 
     /// The site whose API token hashes to `token_hash`, if any.

@@ -2,11 +2,13 @@
 //! registry served on `/metrics`, `/healthz` and `/readyz`, and the shutdown
 //! signal that starts a graceful stop.
 
+mod liveness;
 mod logging;
 mod ops;
 mod readiness;
 mod shutdown;
 
+pub use liveness::{Liveness, Progress};
 pub use logging::init_tracing;
 pub use ops::{Ops, ops_routes, run_http_until_stopped, serve_ops};
 pub use readiness::{Probe, Readiness};

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use prometheus::{Encoder, Registry, TextEncoder};
 
-use crate::Readiness;
+use crate::{Liveness, Readiness};
 
 /// State behind the ops endpoints. Each service instance owns its own
 /// registry, so tests running several instances in one process never mix metrics.
@@ -9,11 +9,12 @@ use crate::Readiness;
 pub struct Ops {
     pub registry: Registry,
     pub readiness: Readiness,
+    pub liveness: Liveness,
 }
 
 impl Ops {
     pub fn new() -> Self {
-        Self { registry: Registry::new(), readiness: Readiness::default() }
+        Self { registry: Registry::new(), readiness: Readiness::default(), liveness: Liveness::default() }
     }
 }
 
@@ -53,8 +54,10 @@ async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
     }
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "alive" }))
+/// 200 while the process runs and no watched loop is stalled.
+async fn healthz(ops: web::Data<Ops>) -> HttpResponse {
+    let (alive, report) = ops.liveness.check();
+    if alive { HttpResponse::Ok().json(report) } else { HttpResponse::ServiceUnavailable().json(report) }
 }
 
 async fn readyz(ops: web::Data<Ops>) -> HttpResponse {

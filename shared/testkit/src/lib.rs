@@ -11,7 +11,7 @@ mod wait;
 
 pub use namespace::Namespace;
 pub use pipeline::Pipeline;
-pub use pipeline::{BROWSER_USER_AGENT, Instances, PANEL_ORIGIN, PipelineOptions, Sender, TEST_ADMIN_TOKEN};
+pub use pipeline::{BROWSER_USER_AGENT, Expect, Instances, PANEL_ORIGIN, PipelineOptions, Sender, TEST_ADMIN_TOKEN};
 pub use process::ServiceProcess;
 pub use stores::{FaultStores, Stores, repo_root, stores};
 pub use wait::eventually;

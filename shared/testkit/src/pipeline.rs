@@ -34,6 +34,8 @@ pub struct Pipeline {
     pub forwarder_processes: Vec<ServiceProcess>,
     /// The aggregators run as child processes ([`Instances::Processes`]).
     pub aggregator_processes: Vec<ServiceProcess>,
+    /// Ingest as a child process ([`Instances::Processes`]).
+    pub ingest_processes: Vec<ServiceProcess>,
     shutdown: Shutdown,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -42,8 +44,9 @@ fn any_port() -> HttpSettings {
     HttpSettings { host: "127.0.0.1".into(), port: 0 }
 }
 
-fn defaults<T: serde::de::DeserializeOwned>(toml: &str) -> T {
-    analytics_config::from_defaults(toml).expect("built-in defaults parse")
+/// A service's settings: its built-in defaults and the test's overrides.
+fn settings<T: serde::de::DeserializeOwned>(toml: &str, overrides: &[(String, String)]) -> T {
+    analytics_config::from_defaults_with(toml, overrides).expect("built-in defaults and overrides parse")
 }
 
 /// Where a service runs: in this process, or as `n` child processes that a
@@ -58,6 +61,8 @@ pub struct PipelineOptions {
     pub timezone: &'static str,
     /// Stores to use; the shared test stores when `None`.
     pub stores: Option<&'static Stores>,
+    /// `Processes(1)` for a test that kills ingest (more are not supported).
+    pub ingest: Instances,
     pub forwarders: Instances,
     pub aggregators: Instances,
     pub heartbeat_ttl_ms: u64,
@@ -66,6 +71,9 @@ pub struct PipelineOptions {
     pub query_cache_live_seconds: u64,
     /// Ingest's `trusted_proxies`: whose X-Forwarded-For it believes.
     pub trusted_proxies: &'static str,
+    /// Settings of every service, as `ANALYTICS__SECTION__KEY` variables
+    /// would give them (each service reads its own sections).
+    pub overrides: Vec<(String, String)>,
 }
 
 impl Default for PipelineOptions {
@@ -73,11 +81,13 @@ impl Default for PipelineOptions {
         Self {
             timezone: "UTC",
             stores: None,
+            ingest: Instances::InProcess,
             forwarders: Instances::InProcess,
             aggregators: Instances::InProcess,
             heartbeat_ttl_ms: 15_000,
             query_cache_live_seconds: 0,
             trusted_proxies: "",
+            overrides: Vec::new(),
         }
     }
 }
@@ -102,21 +112,40 @@ impl Pipeline {
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
 
-        let mut ingest: analytics_ingest::Settings = defaults(analytics_ingest::Settings::DEFAULTS);
-        ingest.http = any_port();
-        ingest.redis = namespace.redis.clone();
-        ingest.postgres = namespace.postgres.clone();
-        ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
-        ingest.ingest.geoip_database = crate::geoip_database().display().to_string();
-        ingest.ingest.trusted_proxies = options.trusted_proxies.to_owned();
-        let ingest = analytics_ingest::Application::build(ingest).await.expect("ingest builds");
-        let ingest_url = format!("http://127.0.0.1:{}", ingest.port());
-        tasks.push(tokio::spawn(ingest.run_until_stopped(shutdown.clone())));
+        let mut ingest_processes = Vec::new();
+        let ingest_url = match options.ingest {
+            Instances::InProcess => {
+                let mut ingest: analytics_ingest::Settings =
+                    settings(analytics_ingest::Settings::DEFAULTS, &options.overrides);
+                ingest.http = any_port();
+                ingest.redis = namespace.redis.clone();
+                ingest.postgres = namespace.postgres.clone();
+                ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
+                ingest.ingest.geoip_database = crate::geoip_database().display().to_string();
+                ingest.ingest.trusted_proxies = options.trusted_proxies.to_owned();
+                let ingest = analytics_ingest::Application::build(ingest).await.expect("ingest builds");
+                let url = format!("http://127.0.0.1:{}", ingest.port());
+                tasks.push(tokio::spawn(ingest.run_until_stopped(shutdown.clone())));
+                url
+            }
+            Instances::Processes(_) => {
+                let mut env = namespace.environment();
+                env.extend(options.overrides.iter().cloned());
+                env.push(("ANALYTICS__INGEST__INGEST_KEY".into(), TEST_INGEST_KEY.into()));
+                env.push(("ANALYTICS__INGEST__GEOIP_DATABASE".into(), crate::geoip_database().display().to_string()));
+                env.push(("ANALYTICS__INGEST__TRUSTED_PROXIES".into(), options.trusted_proxies.to_owned()));
+                let process = ServiceProcess::spawn("analytics-ingest", env);
+                let url = process.url();
+                ingest_processes.push(process);
+                url
+            }
+        };
 
         let mut forwarder_processes = Vec::new();
         let forwarder_ops_url = match options.forwarders {
             Instances::InProcess => {
-                let mut forwarder: analytics_forwarder::Settings = defaults(analytics_forwarder::Settings::DEFAULTS);
+                let mut forwarder: analytics_forwarder::Settings =
+                    settings(analytics_forwarder::Settings::DEFAULTS, &options.overrides);
                 forwarder.http = any_port();
                 forwarder.redis = namespace.redis.clone();
                 forwarder.amqp = namespace.amqp.clone();
@@ -131,6 +160,7 @@ impl Pipeline {
             Instances::Processes(n) => {
                 for i in 0..n {
                     let mut env = namespace.environment();
+                    env.extend(options.overrides.iter().cloned());
                     env.push(("ANALYTICS__FORWARDER__INSTANCE_ID".into(), format!("{}-forwarder-{i}", namespace.name)));
                     env.push(("ANALYTICS__FORWARDER__DEPTH_INTERVAL_MS".into(), "200".into()));
                     env.push(("ANALYTICS__FORWARDER__HEARTBEAT_TTL_MS".into(), options.heartbeat_ttl_ms.to_string()));
@@ -144,7 +174,8 @@ impl Pipeline {
         let mut aggregator_processes = Vec::new();
         let aggregator_ops_url = match options.aggregators {
             Instances::InProcess => {
-                let mut aggregator: analytics_aggregator::Settings = defaults(analytics_aggregator::Settings::DEFAULTS);
+                let mut aggregator: analytics_aggregator::Settings =
+                    settings(analytics_aggregator::Settings::DEFAULTS, &options.overrides);
                 aggregator.http = any_port();
                 aggregator.amqp = namespace.amqp.clone();
                 aggregator.postgres = namespace.postgres.clone();
@@ -156,13 +187,15 @@ impl Pipeline {
             }
             Instances::Processes(n) => {
                 for _ in 0..n {
-                    aggregator_processes.push(ServiceProcess::spawn("analytics-aggregator", namespace.environment()));
+                    let mut env = namespace.environment();
+                    env.extend(options.overrides.iter().cloned());
+                    aggregator_processes.push(ServiceProcess::spawn("analytics-aggregator", env));
                 }
                 aggregator_processes[0].url()
             }
         };
 
-        let mut query: analytics_query::Settings = defaults(analytics_query::Settings::DEFAULTS);
+        let mut query: analytics_query::Settings = settings(analytics_query::Settings::DEFAULTS, &options.overrides);
         query.http = any_port();
         query.postgres = namespace.postgres.clone();
         query.redis = namespace.redis.clone();
@@ -173,7 +206,7 @@ impl Pipeline {
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped(shutdown.clone())));
 
-        for process in forwarder_processes.iter().chain(&aggregator_processes) {
+        for process in ingest_processes.iter().chain(&forwarder_processes).chain(&aggregator_processes) {
             process.wait_ready().await;
         }
         Self {
@@ -188,6 +221,7 @@ impl Pipeline {
             http: reqwest::Client::builder().user_agent(BROWSER_USER_AGENT).build().expect("http client"),
             forwarder_processes,
             aggregator_processes,
+            ingest_processes,
             shutdown,
             tasks,
         }
@@ -215,13 +249,37 @@ impl Pipeline {
     /// visit, so the per-visitor state was changed once per event too).
     /// Panics on more.
     pub async fn assert_exactly(&self, expected: i64, forwarder_instances: &[String]) {
+        let own = Expect { site: self.site_id.clone(), token: self.token.clone(), pageviews: expected, events: 0 };
+        self.assert_counted(&[own], expected, forwarder_instances).await;
+    }
+
+    /// [`Self::assert_exactly`] for several sites: each of `sites` has exactly
+    /// its pageviews and custom events counted, the applied batches hold
+    /// `applied_events` events in all (counted or dropped by the aggregator),
+    /// the visits hold every site's pageviews, and every queue is drained.
+    pub async fn assert_counted(&self, sites: &[Expect], applied_events: i64, forwarder_instances: &[String]) {
         let redis = self.namespace.redis().await;
         let db = self.namespace.db().await;
         let amqp = analytics_store::amqp::amqp_connect(&self.namespace.amqp, "test-observer").await.expect("amqp");
+        let all_pageviews: i64 = sites.iter().map(|s| s.pageviews).sum();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         loop {
-            let total = self.overview().await["total"]["pageviews"].as_i64().unwrap_or(-1);
-            assert!(total <= expected, "counted {total}, more than the {expected} accepted");
+            let mut counted = Vec::new();
+            for site in sites {
+                // A site created a moment ago may not be known to the query service yet.
+                let overview = self.try_overview_of(&site.site, &site.token).await.unwrap_or_default();
+                let total = &overview["total"];
+                let (pageviews, events) =
+                    (total["pageviews"].as_i64().unwrap_or(-1), total["events"].as_i64().unwrap_or(-1));
+                assert!(
+                    pageviews <= site.pageviews && events <= site.events,
+                    "site {}: counted {pageviews} pageviews and {events} events, more than the {} and {} accepted",
+                    site.site,
+                    site.pageviews,
+                    site.events
+                );
+                counted.push((pageviews, events));
+            }
             let queued: i64 = redis::cmd("LLEN")
                 .arg(self.namespace.redis.queue_key())
                 .query_async(&mut redis.clone())
@@ -251,25 +309,36 @@ impl Pipeline {
                     Ok(row) => row.get(0),
                     Err(_) => -1,
                 };
-            assert!(in_visits <= expected, "{in_visits} pageviews in visits, more than the {expected} accepted");
-            if total == expected
+            assert!(
+                in_visits <= all_pageviews,
+                "{in_visits} pageviews in visits, more than the {all_pageviews} accepted"
+            );
+            let all_counted = sites.iter().zip(&counted).all(|(site, c)| *c == (site.pageviews, site.events));
+            if all_counted
                 && queued == 0
                 && inflight == 0
                 && ready == 0
-                && applied == expected
-                && in_visits == expected
+                && applied == applied_events
+                && in_visits == all_pageviews
             {
                 return;
             }
             let last = format!(
-                "counted {total}, redis list {queued}, in-flight batches and claiming events {inflight}, aggregate queue {ready}, applied events {applied}, pageviews in visits {in_visits}"
+                "counted (pageviews, events) {counted:?}, redis list {queued}, in-flight batches and claiming events {inflight}, aggregate queue {ready}, applied events {applied}, pageviews in visits {in_visits}"
             );
             assert!(
                 std::time::Instant::now() < deadline,
-                "expected exactly {expected} counted with queues drained; last seen: {last}"
+                "expected exactly {sites:?} counted and {applied_events} events applied, with queues drained; last seen: {last}"
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+
+    /// Creates another site in this pipeline's database; returns its id and token.
+    pub async fn add_site(&self, domain: &str) -> (String, String) {
+        let db = self.namespace.db().await;
+        let (site, token) = analytics_store::sites::add_site(&db, domain, "UTC").await.expect("creating a site");
+        (site.id.to_string(), token)
     }
 
     /// Publishes raw bytes to the pipeline's exchange as the forwarder would
@@ -280,6 +349,8 @@ impl Pipeline {
         let connection =
             analytics_store::amqp::amqp_connect(&self.namespace.amqp, "test-publisher").await.expect("amqp");
         let channel = connection.create_channel().await.expect("channel");
+        // Before any service has: a message must not be unroutable for lack of a queue.
+        analytics_store::amqp::declare_topology(&channel, &self.namespace.amqp).await.expect("topology");
         channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
         let confirmation = channel
             .basic_publish(
@@ -293,7 +364,9 @@ impl Pipeline {
             .expect("publish")
             .await
             .expect("confirm");
-        assert!(confirmation.is_ack() && confirmation.take_message().is_none(), "broker took the message");
+        let acked = confirmation.is_ack();
+        let returned = confirmation.take_message().map(|m| m.reply_text.to_string());
+        assert!(acked && returned.is_none(), "broker did not take the message: ack {acked}, returned {returned:?}");
         let _ = connection.close(200, "done".into()).await;
     }
 
@@ -307,15 +380,17 @@ impl Pipeline {
 
     /// The overview JSON for this pipeline's site, with its token.
     pub async fn overview(&self) -> serde_json::Value {
-        let response = self
-            .http
-            .get(format!("{}/api/analytics/overview/?site={}", self.query_url, self.site_id))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("query reachable");
-        assert!(response.status().is_success(), "overview answered {}", response.status());
-        response.json().await.expect("overview JSON")
+        self.try_overview_of(&self.site_id, &self.token).await.expect("the overview answered 200")
+    }
+
+    /// The overview JSON of `site`, read with `token`; `None` unless answered 200.
+    pub async fn try_overview_of(&self, site: &str, token: &str) -> Option<serde_json::Value> {
+        let url = format!("{}/api/analytics/overview/?site={site}", self.query_url);
+        let response = self.http.get(url).bearer_auth(token).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.json().await.ok()
     }
 
     /// Waits until the metric `series` at `ops_url` reaches at least `min`.
@@ -346,6 +421,15 @@ impl Pipeline {
     }
 }
 
+/// What one site should have counted, for [`Pipeline::assert_counted`].
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub site: String,
+    pub token: String,
+    pub pageviews: i64,
+    pub events: i64,
+}
+
 /// Sends pageviews to ingest like a well-behaved client: a refused request
 /// (503, connection error) is retried with the same Idempotency-Key until
 /// accepted, so the number accepted is known exactly even when a reply was
@@ -365,26 +449,38 @@ impl Sender {
         let mut accepted = 0i64;
         let mut refused = 0u64;
         let mut sent = 0usize;
-        let mut key = uuid::Uuid::new_v4().to_string();
         while sent < total {
             let n = per_request.min(total - sent);
             let events: Vec<serde_json::Value> = (0..n)
                 .map(|i| serde_json::json!({ "site": self.site_id, "type": "pageview", "path": format!("/load/{}", i % 10) }))
                 .collect();
+            let (taken, refusals) = self.post(&serde_json::json!({ "events": events })).await;
+            accepted += taken;
+            refused += refusals;
+            sent += n;
+        }
+        (accepted, refused)
+    }
+
+    /// Posts one batch until ingest takes it (202), with one Idempotency-Key
+    /// for every attempt; returns how many events it accepted and how many
+    /// attempts were refused (503, no connection) before that.
+    pub async fn post(&self, body: &serde_json::Value) -> (i64, u64) {
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut refused = 0u64;
+        loop {
             let response = self
                 .http
                 .post(&self.url)
                 .timeout(std::time::Duration::from_secs(5))
                 .header("Idempotency-Key", &key)
-                .json(&serde_json::json!({ "events": events }))
+                .json(body)
                 .send()
                 .await;
             match response {
                 Ok(response) if response.status() == 202 => {
                     let body: serde_json::Value = response.json().await.expect("202 body");
-                    accepted += body["accepted"].as_i64().expect("accepted count");
-                    sent += n;
-                    key = uuid::Uuid::new_v4().to_string();
+                    return (body["accepted"].as_i64().expect("accepted count"), refused);
                 }
                 _ => {
                     refused += 1;
@@ -392,6 +488,5 @@ impl Sender {
                 }
             }
         }
-        (accepted, refused)
     }
 }

@@ -71,6 +71,18 @@ impl ServiceProcess {
         .await;
     }
 
+    /// The most resident memory the running process has held (`VmHWM`), in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let pid = self.child.id().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM in /proc/<pid>/status");
+        kib * 1024
+    }
+
     /// SIGKILL: no cleanup of any kind, as in a crashed or evicted pod.
     pub async fn kill9(&mut self) {
         self.child.kill().await.expect("kill -9");

@@ -44,6 +44,12 @@ pub async fn enqueue(
 /// The encoded event when `draft` counts; otherwise `None`, the reason counted.
 pub fn admit(state: &AppState, draft: Draft, salt: &[u8; 32]) -> Option<Vec<u8>> {
     match draft.admit(salt, &state.countries) {
+        // Cleaning caps every field, so this holds; checked all the same,
+        // since every later hop sizes its buffers by it.
+        Ok(event) if event.encoded_len() > analytics_events::clean::limits::EVENT_BYTES => {
+            state.metrics.count(outcome::INVALID, 1);
+            None
+        }
         Ok(event) => Some(event.encode_to_vec()),
         Err(reason) => {
             state.metrics.count(reason, 1);

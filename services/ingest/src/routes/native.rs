@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::IngestError;
 use crate::event::{Draft, Rejection, invalid, stringify_props};
 use crate::metrics::outcome;
-use crate::normalise::{is_app_user_agent, keep_route_fragment, location_from_path, location_from_url};
+use crate::normalise::{Fragment, is_app_user_agent, location_from_path, location_from_url};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -191,9 +191,7 @@ async fn to_draft(raw: serde_json::Value, context: &EventContext<'_>, state: &Ap
     }
     let location = match (&input.url, &input.path) {
         (Some(url), _) => {
-            let mut location = location_from_url(url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?;
-            keep_route_fragment(&mut location, url);
-            location
+            location_from_url(url, Fragment::Routes).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?
         }
         (None, Some(path)) => location_from_path(path).ok_or_else(|| invalid("path: must start with /"))?,
         (None, None) => return Err(invalid("url: missing (or give path)")),
@@ -233,7 +231,12 @@ async fn to_draft(raw: serde_json::Value, context: &EventContext<'_>, state: &Ap
         app_platform,
         app_version,
         authenticated: input.authenticated.unwrap_or(false),
-        timing: input.timing.map(|t| Timing { response_ms: t.response_ms, ttfb_ms: t.ttfb_ms, load_ms: t.load_ms }),
+        timing: input.timing.map(|t| Timing {
+            response_ms: t.response_ms,
+            ttfb_ms: t.ttfb_ms,
+            load_ms: t.load_ms,
+            ..Default::default()
+        }),
         protocol: if context.server_side { Protocol::Server } else { Protocol::Native },
         received_ms: context.now_ms,
     })

@@ -19,12 +19,13 @@ use serde::Deserialize;
 use crate::error::IngestError;
 use crate::event::{Draft, stringify_props};
 use crate::metrics::outcome;
-use crate::normalise::location_from_url;
+use crate::normalise::{Fragment, location_from_url};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
 struct PlausibleEvent {
-    #[serde(alias = "n")]
+    /// A string, or a number (the tracker's 404 events) taken as its text.
+    #[serde(alias = "n", deserialize_with = "string_or_number")]
     name: String,
     #[serde(alias = "u")]
     url: String,
@@ -38,6 +39,14 @@ struct PlausibleEvent {
     /// Single-page apps routing by fragment: the fragment is part of the page.
     #[serde(rename = "hashMode", alias = "h", default)]
     hash_mode: Option<serde_json::Value>,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(text),
+        serde_json::Value::Number(number) => Ok(number.to_string()),
+        _ => Err(serde::de::Error::custom("name: expected a string")),
+    }
 }
 
 pub async fn post_event(
@@ -57,7 +66,14 @@ pub async fn post_event(
     let salt = super::salt(&state, now).await?;
     let client_ip = state.client_address.of(&request);
     let mut encoded = Vec::new();
-    for domain in input.domain.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+    let (domains, excess) = domain_list(&input.domain, MAX_DOMAINS.min(state.settings.max_events_per_request));
+    if excess > 0 {
+        // Not one event per listed name: a list of thousands would multiply a
+        // single request into thousands of pageviews.
+        state.metrics.count(outcome::INVALID, excess);
+        tracing::debug!(excess, "plausible domain list over its cap");
+    }
+    for domain in domains {
         let Some(site) = state.sites.resolve(domain).await else {
             state.metrics.count(outcome::UNKNOWN_SITE, 1);
             continue;
@@ -74,6 +90,34 @@ pub async fn post_event(
     Ok(HttpResponse::Accepted().content_type("text/plain").body("ok"))
 }
 
+/// Most sites one Plausible event is recorded for: the domain list exists to
+/// roll a page's views up into a few sites (the site and an all-sites view),
+/// not to multiply them.
+const MAX_DOMAINS: usize = 10;
+
+/// The distinct names of a comma-separated `domain` list (case-insensitive,
+/// first occurrence kept), at most `max` of them, and how many more distinct
+/// names there were.
+fn domain_list(list: &str, max: usize) -> (Vec<&str>, usize) {
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut excess = 0;
+    for domain in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if distinct.iter().any(|seen| seen.eq_ignore_ascii_case(domain)) {
+            continue;
+        }
+        if distinct.len() < max {
+            distinct.push(domain);
+        } else {
+            excess += 1;
+            if excess > max {
+                // Past twice the cap the list is abuse; stop reading it.
+                break;
+            }
+        }
+    }
+    (distinct, excess)
+}
+
 fn draft(
     input: &PlausibleEvent,
     site: Arc<Site>,
@@ -82,11 +126,10 @@ fn draft(
     now_ms: i64,
 ) -> Result<Draft, crate::event::Rejection> {
     let invalid = crate::event::invalid;
-    let mut location = location_from_url(&input.url).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?;
     let hash_mode = matches!(&input.hash_mode, Some(v) if v.as_bool() == Some(true) || v.as_i64() == Some(1));
-    if hash_mode && let Some((_, fragment)) = input.url.split_once('#') {
-        location.path = format!("{}#{fragment}", location.path);
-    }
+    let fragment = if hash_mode { Fragment::All } else { Fragment::Drop };
+    let location =
+        location_from_url(&input.url, fragment).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?;
     let props = match &input.props {
         None | Some(serde_json::Value::Null) => BTreeMap::new(),
         Some(serde_json::Value::String(text)) => {
@@ -100,4 +143,19 @@ fn draft(
     draft.referrer = input.referrer.clone().unwrap_or_default();
     draft.props = stringify_props(props)?;
     Ok(draft)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::domain_list;
+
+    #[test]
+    fn domain_lists_are_deduplicated_and_capped() {
+        assert_eq!(domain_list("a.com, b.com,A.COM,,a.com", 10), (vec!["a.com", "b.com"], 0));
+        let many = (0..5000).map(|i| format!("s{i}.com")).collect::<Vec<_>>().join(",");
+        let (kept, excess) = domain_list(&many, 10);
+        assert_eq!((kept.len(), excess), (10, 11), "counting stops past twice the cap");
+        let copies = vec!["x.com"; 5000].join(",");
+        assert_eq!(domain_list(&copies, 10), (vec!["x.com"], 0));
+    }
 }

@@ -57,7 +57,7 @@ pub async fn overview(
             .map(|r| SourceTotals { source: r.value, pageviews: r.pageviews, visitors: r.visitors })
             .collect();
         let speed = stats::speed(&client, ctx.site.id, detail_range, ctx.today, source, 0).await?;
-        let site_speed = ["load_ms", "response_ms"]
+        let site_speed = [analytics_events::speed::LOAD_MS, analytics_events::speed::RESPONSE_MS]
             .iter()
             .find_map(|metric| speed.iter().find(|r| r.path.is_none() && r.metric == *metric));
         Ok(Overview {

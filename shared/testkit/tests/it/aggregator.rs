@@ -64,7 +64,7 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
     let e2 = event(&site, spec(t2, PIXEL, "DE", "/a", "A2", 2));
     let mut e3 = event(&site, spec(t3, WINDOWS, "US", "/b", "B", 3));
     e3.referrer = format!("https://{domain}/a");
-    e3.timing = Some(Timing { response_ms: Some(120), ttfb_ms: Some(80), load_ms: Some(900) });
+    e3.timing = Some(Timing { response_ms: Some(120), ttfb_ms: Some(80), load_ms: Some(900), ..Default::default() });
     let e4 = event(&site, spec(t4, IPAD, "IR", "/b", "B", 1));
     let mut e5 = event(&site, spec(t4, "Dart/3.4 (dart:io)", "", "/home", "Home", 4));
     e5.r#type = EventType::ScreenView as i32;

@@ -5,6 +5,7 @@ mod aggregator;
 mod aggregator_faults;
 mod binaries;
 mod forwarder_faults;
+mod hostile_input;
 mod ingest_fuzz;
 mod ingest_identity;
 mod ingest_input;

@@ -268,48 +268,46 @@ impl Applier {
     /// deltas. Ingest only queues events of sites it knows, so a site missing
     /// here is most likely one created after our last read of the list: a
     /// miss counts as an unknown site only once the list in memory was read
-    /// after ingest accepted the event (with [`CLOCK_MARGIN_MS`] for the two
-    /// clocks). Until then the list is read again, and the group retried if
-    /// that is not yet enough; a read that fails is an error to retry too,
+    /// after ingest accepted the event (plus [`CLOCK_MARGIN_MS`] for the two
+    /// clocks), so the list is read again first (after waiting out the
+    /// margin, at most that long). A read that fails is an error to retry,
     /// never a reason to drop.
     async fn sites_of(&self, batches: &[Incoming]) -> Result<Vec<Vec<Option<Arc<Site>>>>, ApplyError> {
         let lookup = |batch: &Incoming| -> Vec<Option<Arc<Site>>> {
             batch.events.iter().map(|event| self.sites.cached(&event.site_id)).collect()
         };
-        let mut sites: Vec<_> = batches.iter().map(lookup).collect();
+        let sites: Vec<_> = batches.iter().map(lookup).collect();
         let Some(needed) = newest_miss(batches, &sites) else {
             return Ok(sites);
         };
-        if !self.sites.read_after(needed) {
-            self.sites.refresh().await.map_err(ApplyError::Transient)?;
-            sites = batches.iter().map(lookup).collect();
-            if let Some(needed) = newest_miss(batches, &sites)
-                && !self.sites.read_after(needed)
-            {
-                return Err(ApplyError::Transient(anyhow::anyhow!(
-                    "an event's site is not in a site list read after the event was accepted; reading again"
-                )));
-            }
+        if self.sites.read_after(needed) {
+            return Ok(sites);
         }
-        Ok(sites)
+        let early_ms = needed.saturating_sub(chrono::Utc::now().timestamp_millis());
+        if early_ms >= 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(early_ms as u64 + 1)).await;
+        }
+        self.sites.refresh().await.map_err(ApplyError::Transient)?;
+        Ok(batches.iter().map(lookup).collect())
     }
 }
 
 /// Margin for the clocks of ingest (which stamps `received_ms`) and of the
-/// aggregator (which stamps its reads of the site list).
-const CLOCK_MARGIN_MS: i64 = 1000;
+/// aggregator (which stamps its reads of the site list): far more than
+/// synchronised clocks differ by.
+const CLOCK_MARGIN_MS: i64 = 250;
 
 /// The moment after which the site list must have been read for the
 /// misses in `sites` to be real: the latest acceptance of a missed event
-/// (no later than now, whatever a publisher wrote), plus the clock margin.
+/// (never later than its check, see [`crate::incoming`]), plus the clock
+/// margin.
 fn newest_miss(batches: &[Incoming], sites: &[Vec<Option<Arc<Site>>>]) -> Option<i64> {
-    let now = chrono::Utc::now().timestamp_millis();
     batches
         .iter()
         .zip(sites)
         .flat_map(|(batch, sites)| batch.events.iter().zip(sites))
         .filter(|(_, site)| site.is_none())
-        .map(|(event, _)| event.received_ms.min(now).saturating_add(CLOCK_MARGIN_MS))
+        .map(|(event, _)| event.received_ms.saturating_add(CLOCK_MARGIN_MS))
         .max()
 }
 

@@ -37,13 +37,15 @@ pub struct Incoming {
 pub struct TimeWindow {
     pub earliest_ms: i64,
     pub latest_ms: i64,
+    /// When the check runs: no event was accepted by ingest after it.
+    pub now_ms: i64,
 }
 
 impl TimeWindow {
     pub fn around(now_ms: i64, retention_days: u64) -> Self {
         const DAY_MS: i64 = 24 * 3600 * 1000;
         let retention = i64::try_from(retention_days).unwrap_or(i64::MAX / DAY_MS).saturating_mul(DAY_MS);
-        Self { earliest_ms: now_ms.saturating_sub(retention), latest_ms: now_ms.saturating_add(DAY_MS) }
+        Self { earliest_ms: now_ms.saturating_sub(retention), latest_ms: now_ms.saturating_add(DAY_MS), now_ms }
     }
 
     fn contains(&self, ms: i64) -> bool {
@@ -98,6 +100,9 @@ fn check(encoded: &[u8], window: TimeWindow) -> Result<Event, DropReason> {
     if !window.contains(event.timestamp_ms) {
         return Err(reason::BAD_TIMESTAMP);
     }
+    // Ingest's acceptance time, which later steps compare with their own
+    // clock, is never later than now (a publisher may write anything).
+    event.received_ms = event.received_ms.min(window.now_ms);
     analytics_events::clean::sanitize(&mut event);
     Ok(event)
 }

@@ -100,6 +100,9 @@ impl Pipeline {
     }
 
     pub async fn start_with(options: PipelineOptions) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            analytics_telemetry::init_tracing("test");
+        }
         let timezone = options.timezone;
         let namespace = match options.stores {
             Some(stores) => Namespace::create_in(stores).await,

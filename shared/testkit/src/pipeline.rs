@@ -465,6 +465,19 @@ impl Sender {
         (accepted, refused)
     }
 
+    /// Sends pageviews, `per_request` at a time, until `stop`; like
+    /// [`Self::pageviews`], returns how many were accepted and how many
+    /// attempts refused.
+    pub async fn pageviews_until(&self, stop: Shutdown, per_request: usize) -> (i64, u64) {
+        let (mut accepted, mut refused) = (0, 0);
+        while !stop.is_cancelled() {
+            let (taken, refusals) = self.pageviews(per_request, per_request).await;
+            accepted += taken;
+            refused += refusals;
+        }
+        (accepted, refused)
+    }
+
     /// Posts one batch until ingest takes it (202), with one Idempotency-Key
     /// for every attempt; returns how many events it accepted and how many
     /// attempts were refused (503, no connection) before that.

@@ -100,7 +100,14 @@ async fn faults_dead_forwarders_batches_are_adopted_by_a_live_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_rabbitmq_down_for_ten_seconds_under_load() {
     let stores = FaultStores::get().await;
-    let pipeline = pipeline(Instances::InProcess, 15_000).await;
+    let pipeline = Pipeline::start_with(PipelineOptions {
+        stores: Some(&stores.stores),
+        // Events wait in Redis with nothing confirmed: a stall after 3 s.
+        overrides: vec![("ANALYTICS__FORWARDER__STALL_SECONDS".into(), "3".into())],
+        ..Default::default()
+    })
+    .await;
+    let health = format!("{}/healthz", pipeline.forwarder_ops_url);
     let load = tokio::spawn({
         let sender = pipeline.sender();
         async move { sender.pageviews(20_000, 100).await }
@@ -114,9 +121,14 @@ async fn faults_rabbitmq_down_for_ten_seconds_under_load() {
     assert_eq!(ready.status(), 503, "the forwarder reports the broker outage");
     let reason = ready.text().await.expect("body");
     assert!(reason.contains("rabbitmq"), "{reason}");
+    let alive = pipeline.http.get(&health).send().await.expect("healthz");
+    assert_eq!(alive.status(), 503, "events wait and nothing is confirmed: the forwarder says it is stalled");
+    assert!(alive.text().await.expect("body").contains("no progress"));
     stores.control("start", "rabbitmq").await;
     let (accepted, _) = load.await.expect("load");
     pipeline.assert_exactly(accepted, &pipeline.forwarder_instances()).await;
+    let alive = pipeline.http.get(&health).send().await.expect("healthz");
+    assert_eq!(alive.status(), 200, "alive again once batches are confirmed");
     pipeline.stop().await;
 }
 

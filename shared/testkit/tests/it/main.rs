@@ -4,6 +4,7 @@
 mod aggregator;
 mod aggregator_faults;
 mod binaries;
+mod chaos_faults;
 mod forwarder_faults;
 mod hostile_input;
 mod ingest_fuzz;

@@ -23,6 +23,7 @@ set +a
 CTL=${ANALYTICS_CTL:-${ANALYTICS_BIN_DIR:-$REPO_DIR/target/debug}/analytics-ctl}
 [ -x "$CTL" ] || die "$CTL not found (build the workspace first)"
 UMAMI_VERSION=${UMAMI_VERSION:-2.10.0}
+UMAMI_NODE_VERSION=${UMAMI_NODE_VERSION:-0.4.0}
 
 # Debian's chromium (the wrapper in /usr/bin sets flags; the binary is beside it),
 # and fonts for Persian text and flag emoji.
@@ -63,6 +64,12 @@ trap cleanup EXIT
   { cat "$work/pack.log" >&2; die "npm pack umami@$UMAMI_VERSION failed"; }
 tar -xzf "$work"/umami-*.tgz -C "$work" package/src/tracker/index.js
 UMAMI_TRACKER=$work/package/src/tracker/index.js
+# And Umami's Node client, the same way.
+mkdir -p "$work/node-client"
+(cd "$work/node-client" && npm pack "@umami/node@$UMAMI_NODE_VERSION" --silent >/dev/null 2>"$work/pack.log") ||
+  { cat "$work/pack.log" >&2; die "npm pack @umami/node@$UMAMI_NODE_VERSION failed"; }
+tar -xzf "$work"/node-client/umami-node-*.tgz -C "$work/node-client" package/dist/index.mjs
+UMAMI_NODE=$work/node-client/package/dist/index.mjs
 
 # A fresh site: the tests expect exact counts.
 SITE_DOMAIN=panel-$(date +%s)-$RANDOM.e2e.test
@@ -70,6 +77,10 @@ SITE_DOMAIN=panel-$(date +%s)-$RANDOM.e2e.test
 SITE_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/site.json")
 SITE_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_token"])' "$work/site.json")
 log "site $SITE_ID ($SITE_DOMAIN)"
+# Another for the Node client's events, so the browser tests' counts stay exact.
+"$CTL" site add --domain "node-$SITE_DOMAIN" --timezone UTC >"$work/node-site.json" || die "analytics-ctl site add failed"
+NODE_SITE_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/node-site.json")
+NODE_SITE_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_token"])' "$work/node-site.json")
 
 port=$(free_port)
 PANEL_URL=http://127.0.0.1:$port
@@ -83,8 +94,9 @@ wait_panel "$PANEL_URL" "$panel_pid" "$panel_log"
 log "panel at $PANEL_URL (pid $panel_pid, log $panel_log)"
 
 export PANEL_URL INGEST_URL QUERY_URL SITE_ID SITE_DOMAIN SITE_TOKEN ADMIN_TOKEN CHROMIUM UMAMI_TRACKER
+export UMAMI_NODE NODE_SITE_ID NODE_SITE_TOKEN
 export SCREENSHOT_DIR=$REPO_DIR/target/screenshots
 status=0
-(cd "$PANEL_DIR" && node --test --test-reporter=spec --test-timeout=120000 tests/browser.test.mjs) || status=$?
+(cd "$PANEL_DIR" && node --test --test-reporter=spec --test-timeout=120000 tests/browser.test.mjs tests/umami-node.test.mjs) || status=$?
 log "browser tests took $((SECONDS - started)) s; screenshots in $SCREENSHOT_DIR"
 exit $status

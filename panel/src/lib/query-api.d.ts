@@ -328,8 +328,17 @@ export interface components {
             /** Format: int64 */
             p95_ms?: number | null;
         };
-        /** @description Timing summaries by metric; absent metrics were never reported. */
+        /**
+         * @description Timing summaries by metric; absent metrics were never reported. Web
+         *     vitals (`lcp_ms`, `fcp_ms`, `inp_ms`, `cls_thousandths`) come from Umami's
+         *     tracker with `data-performance`; `cls_thousandths` is the layout-shift
+         *     score times 1000, so its `avg_ms`, `p50_ms` and `p95_ms` are thousandths.
+         */
         Timings: {
+            cls_thousandths?: components["schemas"]["Summary"] | null;
+            fcp_ms?: components["schemas"]["Summary"] | null;
+            inp_ms?: components["schemas"]["Summary"] | null;
+            lcp_ms?: components["schemas"]["Summary"] | null;
             load_ms?: components["schemas"]["Summary"] | null;
             response_ms?: components["schemas"]["Summary"] | null;
             ttfb_ms?: components["schemas"]["Summary"] | null;

@@ -131,13 +131,12 @@ export async function startPageServer() {
   return { server, origin: `http://${env.domain}:${port}` };
 }
 
-/** GET from the query service with the site's token; `fresh` bypasses its cache. */
+/** GET from the query service with the site's token; `fresh` bypasses its cache (Cache-Control: no-cache). */
 export async function query(path, params = {}, { fresh = true } = {}) {
   const qs = new URLSearchParams({ site: env.site, ...params });
-  if (fresh) qs.set("nocache", `${Date.now()}-${Math.random()}`);
-  const response = await fetch(`${env.queryUrl}/api/analytics/${path}/?${qs}`, {
-    headers: { Authorization: `Bearer ${env.token}` },
-  });
+  const headers = { Authorization: `Bearer ${env.token}` };
+  if (fresh) headers["Cache-Control"] = "no-cache";
+  const response = await fetch(`${env.queryUrl}/api/analytics/${path}/?${qs}`, { headers });
   if (!response.ok) throw new Error(`query ${path}: ${response.status} ${await response.text()}`);
   return response.json();
 }

@@ -11,9 +11,9 @@ const site = setting("NODE_SITE_ID");
 const token = setting("NODE_SITE_TOKEN");
 
 async function breakdown(dimension) {
-  const qs = new URLSearchParams({ site, dimension, nocache: `${Date.now()}-${Math.random()}` });
+  const qs = new URLSearchParams({ site, dimension });
   const response = await fetch(`${env.queryUrl}/api/analytics/breakdown/?${qs}`, {
-    headers: { Authorization: `Bearer ${token}` },
+    headers: { Authorization: `Bearer ${token}`, "Cache-Control": "no-cache" },
   });
   if (!response.ok) throw new Error(`breakdown ${dimension}: ${response.status} ${await response.text()}`);
   return (await response.json()).results;

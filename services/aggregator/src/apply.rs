@@ -211,7 +211,7 @@ impl Applier {
     async fn transaction(&self, batches: &[Incoming], finish: Finish) -> Result<Outcome, ApplyError> {
         let sites = self.sites_of(batches).await?;
         let mut client = self.pool.get().await.map_err(|e| ApplyError::Transient(e.into()))?;
-        self.partitions.ensure(&client, &days_touched(batches, &sites)).await?;
+        self.partitions.ensure(&mut client, &days_touched(batches, &sites)).await?;
 
         let transaction = client.transaction().await?;
         let ids: Vec<Uuid> = batches.iter().map(|b| b.id).collect();

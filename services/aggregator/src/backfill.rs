@@ -33,7 +33,7 @@ pub async fn backfill(
         let deltas = day_deltas(site_id, day, spec);
         rows += deltas.hourly.len() + deltas.dimensions.len() + deltas.speed.len();
         let mut client = pool.get().await?;
-        partitions.ensure(&client, &[day]).await?;
+        partitions.ensure(&mut client, &[day]).await?;
         let transaction = client.transaction().await?;
         crate::apply::write_deltas(&transaction, &deltas).await?;
         transaction.commit().await?;

@@ -28,6 +28,7 @@ pub async fn run(applier: Arc<Applier>, settings: AggregatorSettings, shutdown: 
 pub struct Report {
     pub dropped_partitions: Vec<String>,
     pub pruned_batch_ids: u64,
+    pub forgotten_visitors: u64,
 }
 
 /// One maintenance round, as the timer runs it (public for tests and operators).
@@ -40,12 +41,12 @@ async fn once(
     partitions: &Partitions,
     settings: &AggregatorSettings,
 ) -> anyhow::Result<Report> {
-    let client = pool.get().await?;
+    let mut client = pool.get().await?;
     // Local days run up to 14 h ahead of and 12 h behind UTC, and events may be 24 h old.
     let today = Utc::now().date_naive();
     let first = today.checked_sub_days(Days::new(2)).unwrap_or(today);
     let days: Vec<_> = first.iter_days().take(settings.partition_days_ahead as usize + 3).collect();
-    partitions.ensure(&client, &days).await?;
+    partitions.ensure(&mut client, &days).await?;
     let oldest_kept = today.checked_sub_days(Days::new(settings.retention_days)).unwrap_or(today);
     let dropped = partitions.drop_before(&client, oldest_kept).await?;
     if !dropped.is_empty() {
@@ -56,13 +57,7 @@ async fn once(
         tracing::info!(pruned, "pruned old batch ids");
     }
     // Visitors silent for 3 days: no event can change their visits any more.
-    let forgotten = client
-        .execute(
-            "DELETE FROM visitor_visits WHERE ctid = ANY(ARRAY(
-                 SELECT ctid FROM visitor_visits WHERE last_seen < now() - interval '3 days' LIMIT 100000))",
-            &[],
-        )
-        .await?;
+    let forgotten = forget_silent_visitors(&client).await?;
     client.execute("DELETE FROM live_visitors WHERE minute < now() - interval '1 hour'", &[]).await?;
     // The unpartitioned rollups: a few rows a day, deleted rather than dropped.
     let mut removed = 0;
@@ -76,5 +71,27 @@ async fn once(
     if forgotten + removed > 0 {
         tracing::info!(forgotten, removed, "pruned visitor state and small rollups past retention");
     }
-    Ok(Report { dropped_partitions: dropped, pruned_batch_ids: pruned })
+    Ok(Report { dropped_partitions: dropped, pruned_batch_ids: pruned, forgotten_visitors: forgotten })
+}
+
+/// Deletes every visitor silent for 3 days, however many, in chunks: no
+/// statement holds its locks for long, and a busy day's millions of visitors
+/// are all gone by the next round.
+async fn forget_silent_visitors(client: &tokio_postgres::Client) -> Result<u64, tokio_postgres::Error> {
+    const CHUNK: i64 = 50_000;
+    let cutoff = Utc::now() - chrono::Duration::days(3);
+    let mut total = 0;
+    loop {
+        let deleted = client
+            .execute(
+                "DELETE FROM visitor_visits WHERE ctid = ANY(ARRAY(
+                     SELECT ctid FROM visitor_visits WHERE last_seen < $1 LIMIT $2))",
+                &[&cutoff, &CHUNK],
+            )
+            .await?;
+        total += deleted;
+        if deleted < CHUNK as u64 {
+            return Ok(total);
+        }
+    }
 }

@@ -13,6 +13,9 @@ use tokio_postgres::error::SqlState;
 pub const PARTITIONED_TABLES: [&str; 4] =
     ["hourly_totals", "daily_dimensions", "daily_dimension_counts", "daily_speed"];
 
+/// Longest wait, in milliseconds, for the lock that creating a partition needs.
+pub const LOCK_TIMEOUT_MS: u64 = 2000;
+
 #[derive(Default)]
 pub struct Partitions {
     known: Mutex<HashSet<NaiveDate>>,
@@ -24,9 +27,12 @@ fn partition_name(table: &str, day: NaiveDate) -> String {
 
 impl Partitions {
     /// Makes sure every table has a partition for each of `days`. Creating
-    /// one takes a short exclusive lock on its parent, so this runs outside
-    /// (before) the batch transaction; a day seen before costs nothing.
-    pub async fn ensure(&self, client: &Client, days: &[NaiveDate]) -> Result<(), tokio_postgres::Error> {
+    /// one takes an exclusive lock on its parent, so this runs outside
+    /// (before) the batch transaction, and waits at most [`LOCK_TIMEOUT_MS`]
+    /// for that lock: behind a long dashboard query, a waiting DDL would
+    /// queue every later writer behind it, the aggregator included. A lock
+    /// not had in time is an error to retry. A day seen before costs nothing.
+    pub async fn ensure(&self, client: &mut Client, days: &[NaiveDate]) -> Result<(), tokio_postgres::Error> {
         let missing: Vec<NaiveDate> = {
             let known = self.known.lock().expect("partition cache lock");
             days.iter().filter(|d| !known.contains(d)).copied().collect()
@@ -35,11 +41,13 @@ impl Partitions {
             let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
             for table in PARTITIONED_TABLES {
                 let sql = format!(
-                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ('{day}') TO ('{next}')",
+                    "SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS};
+                     CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ('{day}') TO ('{next}')",
                     partition_name(table, day)
                 );
-                match client.batch_execute(&sql).await {
-                    Ok(()) => {}
+                let transaction = client.transaction().await?;
+                match transaction.batch_execute(&sql).await {
+                    Ok(()) => transaction.commit().await?,
                     // Another aggregator created it between our check and our CREATE.
                     Err(e) if matches!(e.code(), Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION) =>
                         {}

@@ -26,7 +26,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let classifier = Classifier::load(&settings.aggregator.ua_regexes, settings.aggregator.ua_cache_size)?;
         let pool = analytics_store::pg_pool(&settings.postgres)?;
-        let sites = SiteDirectory::new(pool.clone());
+        let sites = SiteDirectory::new(pool.clone(), &settings.postgres);
         if let Err(error) = sites.refresh().await {
             tracing::warn!(error = format!("{error:#}"), "initial site load failed");
         }
@@ -86,7 +86,7 @@ impl Application {
         let applier = self.consumer.applier.clone();
         let refresher = applier
             .sites
-            .spawn_refresher(Duration::from_secs(self.settings.aggregator.site_refresh_seconds), shutdown.clone());
+            .spawn_watcher(Duration::from_secs(self.settings.aggregator.site_refresh_seconds), shutdown.clone());
         let maintenance =
             tokio::spawn(crate::maintenance::run(applier, self.settings.aggregator.clone(), shutdown.clone()));
         let consumer = self.consumer;

@@ -29,14 +29,21 @@ pub enum IngestError {
     Unavailable,
     #[error("reading the request body: {0}")]
     Body(String),
+    #[error("body: not received within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    #[error("too many requests from this client, retry later")]
+    RateLimited(std::time::Duration),
+    #[error("Idempotency-Key: already used for a request with another body")]
+    IdempotencyConflict,
 }
 
 impl IngestError {
     /// Seconds a client should wait before retrying a 503.
-    fn retry_after(&self) -> Option<u32> {
+    fn retry_after(&self) -> Option<u64> {
         match self {
             IngestError::Backpressure => Some(5),
             IngestError::Unavailable => Some(1),
+            IngestError::RateLimited(wait) => Some(analytics_telemetry::retry_after_seconds(*wait)),
             _ => None,
         }
     }
@@ -54,6 +61,9 @@ impl ResponseError for IngestError {
             IngestError::UnknownSite(_) => StatusCode::NOT_FOUND,
             IngestError::Rejected(_) => StatusCode::BAD_REQUEST,
             IngestError::Backpressure | IngestError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            IngestError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 

@@ -9,6 +9,9 @@ pub struct IngestMetrics {
     pub events: IntCounterVec,
     pub request_duration: Histogram,
     pub push_size: Histogram,
+    /// `analytics_ingest_rate_limited_requests_total`: requests answered 429
+    /// (their events were not read; the client retries or gives up).
+    pub rate_limited: prometheus::IntCounter,
 }
 
 pub mod outcome {
@@ -65,7 +68,15 @@ impl IngestMetrics {
             )
             .expect("valid metric"),
         );
-        Self { events, request_duration, push_size }
+        let rate_limited = register(
+            registry,
+            prometheus::IntCounter::new(
+                "analytics_ingest_rate_limited_requests_total",
+                "Requests refused with 429: the client was over its rate",
+            )
+            .expect("valid metric"),
+        );
+        Self { events, request_duration, push_size, rate_limited }
     }
 
     pub fn count(&self, outcome: &str, n: usize) {

@@ -13,24 +13,30 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::IngestError;
 
 /// Refuses when the list already holds `high_water` entries, else pushes all.
-/// With an idempotency key (ARGV[2] = '1'), a push whose key was seen in the
-/// last ARGV[3] seconds is skipped: a client retrying after a lost reply
-/// (Redis stored the events, the 2xx never arrived) is not counted twice.
-/// The events go in runs of 1,000: Lua's `unpack` fails past about 8,000
-/// values, and one write must never fail for how many events share it.
-/// KEYS: the queue, the idempotency key. Returns 0 when stored, -1 when
-/// refused, -2 when already stored.
+/// With an idempotency key (ARGV[2] = '1'), a push whose key was stored in
+/// the last ARGV[3] seconds with the same body hash (ARGV[4]) is skipped: a
+/// client retrying after a lost reply (Redis stored the events, the 2xx never
+/// arrived) is not counted twice; the same key with another body is a
+/// conflict, never a silent drop. The events go in runs of 1,000: Lua's
+/// `unpack` fails past about 8,000 values, and one write must never fail for
+/// how many events share it. KEYS: the queue, the idempotency key. Returns 0
+/// when stored, -1 when refused, -2 when already stored, -3 on a conflict.
 const PUSH_SCRIPT: &str = r"
-if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
-  return -2
+if ARGV[2] == '1' then
+  local stored = redis.call('GET', KEYS[2])
+  if stored == ARGV[4] then
+    return -2
+  elseif stored then
+    return -3
+  end
 end
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then
   return -1
 end
 if ARGV[2] == '1' then
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3])
 end
-for i = 4, #ARGV, 1000 do
+for i = 5, #ARGV, 1000 do
   redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 return 0
@@ -39,6 +45,27 @@ return 0
 /// How long an idempotency key is remembered: events older than this are
 /// refused anyway, so a later retry could not be accepted twice either.
 const IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 3600;
+
+/// A request a client may retry: its `Idempotency-Key` within the caller's
+/// scope, and a hash of its body.
+pub struct Idempotency {
+    key: String,
+    body_hash: String,
+}
+
+impl Idempotency {
+    /// `scope` says who the caller is (its ingest key, or the sites it sends
+    /// for), so two callers that number their requests alike never collide.
+    pub fn new(header_key: &str, scope: &[&str], body: &[u8]) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        for part in scope {
+            hasher.update(part.as_bytes());
+            hasher.update(b"\0");
+        }
+        let scope = hasher.finalize().to_hex();
+        Self { key: format!("{}:{header_key}", &scope[..32]), body_hash: blake3::hash(body).to_hex().to_string() }
+    }
+}
 
 /// What became of a push.
 #[derive(Debug, PartialEq)]
@@ -128,15 +155,15 @@ impl EventQueue {
     /// Returns only after Redis confirmed the write: the caller may then answer
     /// 2xx. Within twice the Redis timeout whatever happens (the write in
     /// flight when it arrived, then its own), so a request never hangs.
-    pub async fn push(&self, events: Vec<Vec<u8>>, idempotency_key: Option<&str>) -> Result<Pushed, IngestError> {
+    pub async fn push(&self, events: Vec<Vec<u8>>, idempotency: Option<&Idempotency>) -> Result<Pushed, IngestError> {
         if events.is_empty() {
             return Ok(Pushed::Stored);
         }
         let _held = self.pending.take(events.iter().map(Vec::len).sum()).ok_or(IngestError::Unavailable)?;
-        if idempotency_key.is_some() {
+        if idempotency.is_some() {
             // The key and its events must be written together: a batch of its own.
             self.batch_sizes.observe(events.len() as f64);
-            return self.writer.write(&events, idempotency_key).await;
+            return self.writer.write(&events, idempotency).await;
         }
         let (reply, answer) = oneshot::channel();
         self.batches.try_send(Pending { events, reply }).map_err(|_| IngestError::Unavailable)?;
@@ -195,13 +222,18 @@ struct Writer {
 }
 
 impl Writer {
-    async fn write(&self, events: &[impl AsRef<[u8]>], idempotency_key: Option<&str>) -> Result<Pushed, IngestError> {
+    async fn write(
+        &self,
+        events: &[impl AsRef<[u8]>],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Pushed, IngestError> {
         let mut invocation = self.script.key(&self.key);
         invocation
-            .key(format!("{}{}", self.idempotency_prefix, idempotency_key.unwrap_or_default()))
+            .key(format!("{}{}", self.idempotency_prefix, idempotency.map_or("", |i| i.key.as_str())))
             .arg(self.high_water)
-            .arg(if idempotency_key.is_some() { "1" } else { "0" })
-            .arg(IDEMPOTENCY_TTL_SECONDS);
+            .arg(if idempotency.is_some() { "1" } else { "0" })
+            .arg(IDEMPOTENCY_TTL_SECONDS)
+            .arg(idempotency.map_or("", |i| i.body_hash.as_str()));
         for event in events {
             invocation.arg(event.as_ref());
         }
@@ -209,6 +241,7 @@ impl Writer {
         match tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut connection)).await {
             Ok(Ok(length)) if length >= 0 => Ok(Pushed::Stored),
             Ok(Ok(-2)) => Ok(Pushed::AlreadyStored),
+            Ok(Ok(-3)) => Err(IngestError::IdempotencyConflict),
             Ok(Ok(_)) => Err(IngestError::Backpressure),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "redis push failed");

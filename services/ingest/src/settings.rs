@@ -23,6 +23,13 @@ pub struct IngestSettings {
     pub geoip_database: String,
     pub max_batch_events: usize,
     pub max_pending_bytes: usize,
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: f64,
+    pub keyed_rate_limit_per_second: f64,
+    pub keyed_rate_limit_burst: f64,
+    pub request_head_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub max_connections: usize,
 }
 
 impl IngestSettings {

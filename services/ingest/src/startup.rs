@@ -15,8 +15,15 @@ use crate::metrics::IngestMetrics;
 use crate::queue::EventQueue;
 use crate::settings::{IngestSettings, Settings};
 
+/// The request rates each kind of caller may use (see `routes::read_request`).
+pub struct Limits {
+    pub per_address: analytics_telemetry::RateLimiter<std::net::IpAddr>,
+    pub keyed: analytics_telemetry::RateLimiter<()>,
+}
+
 /// Everything a request handler needs, shared by all workers.
 pub struct AppState {
+    pub limits: Limits,
     pub settings: IngestSettings,
     pub queue: EventQueue,
     pub identity: Identity,
@@ -44,7 +51,7 @@ impl Application {
         };
         let redis = analytics_store::redis_manager(settings.redis.url(), timeout).await?;
         let pool = analytics_store::pg_pool(&settings.postgres)?;
-        let sites = SiteDirectory::new(pool.clone());
+        let sites = SiteDirectory::new(pool.clone(), &settings.postgres);
         if let Err(error) = sites.refresh().await {
             // Not fatal: the directory retries on the first lookup and in the background.
             tracing::warn!(error = format!("{error:#}"), "initial site load failed");
@@ -56,12 +63,25 @@ impl Application {
             let redis = redis.clone();
             Arc::new(move || Box::pin(analytics_store::redis_probe(redis.clone())))
         });
-        ops.readiness.add_probe("postgres", {
-            let pool = pool.clone();
-            Arc::new(move || Box::pin(analytics_store::pg_probe(pool.clone())))
+        // Postgres only refreshes the sites: once they were read, ingest stays
+        // ready without it (degraded), serving the sites it knows.
+        ops.readiness.add_check("postgres", {
+            let sites = sites.clone();
+            Arc::new(move || Box::pin(sites.clone().readiness()))
         });
 
+        let limits = Limits {
+            per_address: analytics_telemetry::RateLimiter::new(
+                settings.ingest.rate_limit_per_second,
+                settings.ingest.rate_limit_burst,
+            ),
+            keyed: analytics_telemetry::RateLimiter::new(
+                settings.ingest.keyed_rate_limit_per_second,
+                settings.ingest.keyed_rate_limit_burst,
+            ),
+        };
         let state = web::Data::new(AppState {
+            limits,
             queue: EventQueue::new(
                 redis.clone(),
                 &settings.redis,
@@ -98,6 +118,9 @@ impl Application {
             }
         })
         .disable_signals()
+        // Slow clients are cut off rather than allowed to pin connections.
+        .client_request_timeout(Duration::from_millis(settings.ingest.request_head_timeout_ms))
+        .max_connections(settings.ingest.max_connections)
         .shutdown_timeout(settings.shutdown.grace_seconds)
         .bind(settings.http.address())
         .with_context(|| format!("binding {}", settings.http.address()))?;
@@ -114,9 +137,8 @@ impl Application {
     /// turns 503, new connections are refused, in-flight requests finish
     /// within the grace period.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let refresher = self
-            .sites
-            .spawn_refresher(Duration::from_secs(self.settings.ingest.site_refresh_seconds), shutdown.clone());
+        let refresher =
+            self.sites.spawn_watcher(Duration::from_secs(self.settings.ingest.site_refresh_seconds), shutdown.clone());
         let result = analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown).await;
         refresher.abort();
         tracing::info!("ingest stopped");

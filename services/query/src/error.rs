@@ -15,6 +15,10 @@ pub enum QueryError {
     UnknownSite(String),
     #[error("{name}: {reason}")]
     BadParameter { name: &'static str, reason: String },
+    #[error("{0}: unknown parameter")]
+    UnknownParameter(String),
+    #[error("too many requests with this token, retry later")]
+    RateLimited(std::time::Duration),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -25,13 +29,30 @@ impl From<tokio_postgres::Error> for QueryError {
     }
 }
 
+impl QueryError {
+    /// The 400 for a query string that does not parse into the parameters:
+    /// an unknown name says which (the rest say what the parser said).
+    pub fn from_query(error: &actix_web::error::QueryPayloadError) -> Self {
+        let message = error.to_string();
+        let unknown = message
+            .split_once("unknown field `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(name, _)| analytics_events::clean::truncate(name, 64).escape_debug().to_string());
+        match unknown {
+            Some(name) => QueryError::UnknownParameter(name),
+            None => QueryError::BadParameter { name: "query", reason: message },
+        }
+    }
+}
+
 impl ResponseError for QueryError {
     fn status_code(&self) -> StatusCode {
         match self {
             QueryError::Unauthorized => StatusCode::UNAUTHORIZED,
             QueryError::Forbidden(_) | QueryError::AdminOnly => StatusCode::FORBIDDEN,
             QueryError::UnknownSite(_) => StatusCode::NOT_FOUND,
-            QueryError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            QueryError::BadParameter { .. } | QueryError::UnknownParameter(_) => StatusCode::BAD_REQUEST,
+            QueryError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -40,6 +61,10 @@ impl ResponseError for QueryError {
         if let QueryError::Internal(error) = self {
             tracing::error!(error = format!("{error:#}"), "request failed");
         }
-        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": self.to_string() }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let QueryError::RateLimited(wait) = self {
+            response.insert_header(("Retry-After", analytics_telemetry::retry_after_seconds(*wait).to_string()));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
     }
 }

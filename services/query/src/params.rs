@@ -6,8 +6,12 @@ use serde::Deserialize;
 
 use crate::error::QueryError;
 
-/// Every parameter any endpoint takes; each endpoint reads what it needs.
+/// Every parameter any endpoint takes; each endpoint reads what it needs and
+/// refuses the others ([`Params::only`]). Any other name is refused when the
+/// query string is read (400 naming it), so nothing a caller adds can vary an
+/// answer's cache key.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Params {
     pub site: Option<String>,
     pub days: Option<String>,
@@ -83,10 +87,25 @@ impl DayRange {
     }
 }
 
+/// As a cache key part: `from..to`.
+impl std::fmt::Display for DayRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.from, self.to)
+    }
+}
+
 /// The first day of the month after `month`'s.
 fn next_month(month: NaiveDate) -> NaiveDate {
     let first = month.with_day(1).unwrap_or(month);
     first.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX)
+}
+
+/// The parameters each kind of endpoint takes (as its OpenAPI text lists them).
+pub mod allowed {
+    pub const RANGE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit"];
+    pub const BREAKDOWN: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "dimension"];
+    pub const CHART: &[&str] = &["site", "period", "days", "weeks", "months", "calendar", "source", "compare"];
+    pub const SITE: &[&str] = &["site"];
 }
 
 pub use analytics_store::SOURCES;
@@ -112,6 +131,29 @@ fn date(value: &str, name: &'static str) -> Result<NaiveDate, QueryError> {
 }
 
 impl Params {
+    /// Refuses a parameter that the endpoint does not take (`allowed` lists
+    /// those it does), naming it.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), QueryError> {
+        let given = [
+            ("site", &self.site),
+            ("days", &self.days),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("source", &self.source),
+            ("compare", &self.compare),
+            ("limit", &self.limit),
+            ("dimension", &self.dimension),
+            ("period", &self.period),
+            ("weeks", &self.weeks),
+            ("months", &self.months),
+            ("calendar", &self.calendar),
+        ];
+        match given.iter().find(|(name, value)| value.is_some() && !allowed.contains(name)) {
+            Some((name, _)) => Err(QueryError::UnknownParameter(format!("{name} (not a parameter of this endpoint)"))),
+            None => Ok(()),
+        }
+    }
+
     /// `from`/`to` when given (both inclusive), else the `days` local days
     /// ending `today` (default `default_days`).
     pub fn range(&self, today: NaiveDate, default_days: u64) -> Result<DayRange, QueryError> {

@@ -18,11 +18,19 @@ pub struct QuerySettings {
     pub cache_live_seconds: u64,
     pub cache_closed_seconds: u64,
     pub site_refresh_seconds: u64,
+    pub cache_redis_url: SecretString,
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: f64,
 }
 
 impl QuerySettings {
     pub fn admin_token(&self) -> Option<String> {
         Some(self.admin_token.expose_secret().to_owned()).filter(|t| !t.is_empty())
+    }
+
+    /// The response cache's Redis, when it is not `redis.url`.
+    pub fn cache_redis_url(&self) -> Option<&str> {
+        Some(self.cache_redis_url.expose_secret()).filter(|u| !u.is_empty())
     }
 
     pub fn cors_origins(&self) -> Vec<String> {

@@ -16,6 +16,10 @@ use crate::routes;
 use crate::settings::Settings;
 
 pub struct AppState {
+    /// Requests per token (see `SiteRequest::authorize`).
+    pub limiter: analytics_telemetry::RateLimiter<[u8; 32]>,
+    /// `analytics_query_rate_limited_requests_total`
+    pub rate_limited: prometheus::IntCounter,
     pub pool: PgPool,
     pub sites: SiteDirectory,
     pub cache: Cache,
@@ -65,15 +69,18 @@ fn site_routes(cfg: &mut web::ServiceConfig) {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = analytics_store::pg_pool(&settings.postgres)?;
-        let redis = analytics_store::redis_manager(settings.redis.url(), Duration::from_millis(500)).await?;
-        let sites = SiteDirectory::new(pool.clone());
+        let cache_url = settings.query.cache_redis_url().unwrap_or(settings.redis.url());
+        let redis = analytics_store::redis_manager(cache_url, Duration::from_millis(500)).await?;
+        let sites = SiteDirectory::new(pool.clone(), &settings.postgres);
         if let Err(error) = sites.refresh().await {
             tracing::warn!(error = format!("{error:#}"), "initial site load failed");
         }
         let ops = Ops::new();
-        ops.readiness.add_probe("postgres", {
-            let pool = pool.clone();
-            Arc::new(move || Box::pin(analytics_store::pg_probe(pool.clone())))
+        // Without Postgres the service still answers from its cache, for the
+        // sites it has read: degraded, not out of the load balancer.
+        ops.readiness.add_check("postgres", {
+            let sites = sites.clone();
+            Arc::new(move || Box::pin(sites.clone().readiness()))
         });
         let request_duration = register(
             &ops.registry,
@@ -99,8 +106,25 @@ impl Application {
             Duration::from_secs(settings.query.cache_closed_seconds),
             cache_lookups,
         );
-        let state =
-            web::Data::new(AppState { pool, sites: sites.clone(), cache, admin_token: settings.query.admin_token() });
+        let rate_limited = register(
+            &ops.registry,
+            prometheus::IntCounter::new(
+                "analytics_query_rate_limited_requests_total",
+                "Requests refused with 429: the token was over its rate",
+            )
+            .expect("valid metric"),
+        );
+        let state = web::Data::new(AppState {
+            limiter: analytics_telemetry::RateLimiter::new(
+                settings.query.rate_limit_per_second,
+                settings.query.rate_limit_burst,
+            ),
+            rate_limited,
+            pool,
+            sites: sites.clone(),
+            cache,
+            admin_token: settings.query.admin_token(),
+        });
         let origins = settings.query.cors_origins();
         let server = HttpServer::new({
             let ops = ops.clone();
@@ -128,9 +152,10 @@ impl Application {
                         }
                     })
                     .app_data(state.clone())
-                    .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                        crate::error::QueryError::BadParameter { name: "query", reason: error.to_string() }.into()
-                    }))
+                    .app_data(
+                        web::QueryConfig::default()
+                            .error_handler(|error, _| crate::error::QueryError::from_query(&error).into()),
+                    )
                     .configure(analytics_telemetry::ops_routes(ops.clone()))
                     .configure(site_routes)
             }
@@ -151,7 +176,7 @@ impl Application {
     /// Serves until `shutdown`, then stops gracefully like ingest does.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let refresher =
-            self.sites.spawn_refresher(Duration::from_secs(self.settings.query.site_refresh_seconds), shutdown.clone());
+            self.sites.spawn_watcher(Duration::from_secs(self.settings.query.site_refresh_seconds), shutdown.clone());
         let result = analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown).await;
         refresher.abort();
         tracing::info!("query stopped");

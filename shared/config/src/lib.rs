@@ -137,6 +137,9 @@ impl AmqpSettings {
 pub struct PostgresSettings {
     pub url: SecretString,
     pub pool_size: usize,
+    /// A statement running longer is cancelled by Postgres (0: no limit).
+    #[serde(default)]
+    pub statement_timeout_ms: u64,
 }
 
 impl PostgresSettings {

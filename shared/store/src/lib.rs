@@ -2,6 +2,7 @@
 //! migrations, Redis connections, and the registry of sites.
 
 pub mod amqp;
+mod directory;
 mod migrations;
 mod postgres;
 mod redis_conn;

@@ -11,7 +11,16 @@ pub type PgPool = Pool;
 /// A pool that connects lazily: a service starts (and reports not ready)
 /// while Postgres is down, instead of crashing in a restart loop.
 pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
-    let config = tokio_postgres::Config::from_str(settings.url()).context("parsing the Postgres URL")?;
+    let mut config = tokio_postgres::Config::from_str(settings.url()).context("parsing the Postgres URL")?;
+    if settings.statement_timeout_ms > 0 {
+        // Appended to what the URL's `options` may already say.
+        let options = format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or_default(),
+            settings.statement_timeout_ms
+        );
+        config.options(options.trim());
+    }
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(settings.pool_size)

@@ -1,10 +1,7 @@
 //! The registry of tracked sites: created by `analytics-ctl site add`, read by
-//! every service through a [`SiteDirectory`] that is cached in memory, so no
-//! event or dashboard request costs a database round trip to resolve its site.
-
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+//! every service through a [`SiteDirectory`] (see `directory.rs`) that holds
+//! them in memory, so no event or dashboard request costs a database round
+//! trip to resolve its site.
 
 use chrono_tz::Tz;
 use rand::RngCore;
@@ -158,6 +155,16 @@ pub async fn list_sites(client: &Client) -> Result<Vec<Site>, tokio_postgres::Er
     Ok(rows.iter().filter_map(site_from_row).collect())
 }
 
+/// The site whose API token hashes to `token_hash`, read from the database.
+pub async fn find_site_by_token_hash(
+    client: &Client,
+    token_hash: &[u8; 32],
+) -> Result<Option<Site>, tokio_postgres::Error> {
+    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE api_token_hash = $1");
+    let row = client.query_opt(&sql, &[&token_hash.as_slice()]).await?;
+    Ok(row.as_ref().and_then(site_from_row))
+}
+
 /// A site by id or domain, read from the database.
 pub async fn find_site(client: &Client, id_or_domain: &str) -> Result<Option<Site>, tokio_postgres::Error> {
     let id = Uuid::parse_str(id_or_domain).ok();
@@ -218,118 +225,7 @@ pub async fn update_rules(client: &Client, id_or_domain: &str, update: RulesUpda
     find_site(client, &site.id.to_string()).await?.ok_or_else(|| SiteError::UnknownSite(id_or_domain.to_owned()))
 }
 
-/// All sites, in memory, refreshed in the background and on a miss (at most
-/// once per `min_refresh_interval`, so a flood of unknown ids cannot turn into
-/// a flood of queries).
-#[derive(Clone)]
-pub struct SiteDirectory {
-    pool: crate::PgPool,
-    state: Arc<RwLock<DirectoryState>>,
-    min_refresh_interval: Duration,
-}
-
-#[derive(Default)]
-struct DirectoryState {
-    by_id: HashMap<Uuid, Arc<Site>>,
-    by_domain: HashMap<String, Arc<Site>>,
-    by_token_hash: HashMap<[u8; 32], Arc<Site>>,
-    refreshed_at: Option<Instant>,
-    /// When (Unix ms) the read that filled this state began: every site
-    /// created before then is in it.
-    read_from_ms: i64,
-}
-
-impl DirectoryState {
-    fn by_id_or_domain(&self, id_or_domain: &str) -> Option<Arc<Site>> {
-        match Uuid::parse_str(id_or_domain) {
-            Ok(id) => self.by_id.get(&id).cloned(),
-            Err(_) => self.by_domain.get(&id_or_domain.to_ascii_lowercase()).cloned(),
-        }
-    }
-}
-
-impl SiteDirectory {
-    pub fn new(pool: crate::PgPool) -> Self {
-        Self { pool, state: Arc::default(), min_refresh_interval: Duration::from_secs(1) }
-    }
-
-    /// Reloads every site from Postgres.
-    pub async fn refresh(&self) -> anyhow::Result<()> {
-        let client = self.pool.get().await?;
-        let read_from_ms = chrono::Utc::now().timestamp_millis();
-        let sites = list_sites(&client).await?;
-        let mut next = DirectoryState { refreshed_at: Some(Instant::now()), read_from_ms, ..Default::default() };
-        for site in sites {
-            let site = Arc::new(site);
-            next.by_domain.insert(site.domain.clone(), site.clone());
-            next.by_token_hash.insert(site.api_token_hash, site.clone());
-            next.by_id.insert(site.id, site);
-        }
-        *self.state.write().expect("site directory lock") = next;
-        Ok(())
-    }
-
-    /// Refreshes every `interval` until `stop` is cancelled.
-    pub fn spawn_refresher(
-        &self,
-        interval: Duration,
-        stop: tokio_util::sync::CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        let directory = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(interval) => {}
-                }
-                if let Err(error) = directory.refresh().await {
-                    tracing::warn!(error = format!("{error:#}"), "site directory refresh failed");
-                }
-            }
-        })
-    }
-
-    /// A site by id or by one of its domains.
-    pub async fn resolve(&self, id_or_domain: &str) -> Option<Arc<Site>> {
-        self.find(|state| state.by_id_or_domain(id_or_domain)).await
-    }
-
-    /// A site by id or domain as last loaded, without going to Postgres.
-    pub fn cached(&self, id_or_domain: &str) -> Option<Arc<Site>> {
-        self.state.read().expect("site directory lock").by_id_or_domain(id_or_domain)
-    }
-
-    /// Whether the sites in memory were read after `moment_ms` (Unix ms):
-    /// then a site missing from them did not exist at that moment either.
-    pub fn read_after(&self, moment_ms: i64) -> bool {
-        self.state.read().expect("site directory lock").read_from_ms > moment_ms
-    }
-
-    /// The site whose API token hashes to `token_hash`, if any.
-    pub async fn by_token_hash(&self, token_hash: &[u8; 32]) -> Option<Arc<Site>> {
-        self.find(|state| state.by_token_hash.get(token_hash).cloned()).await
-    }
-
-    /// Looks up in memory; on a miss, refreshes (rate-limited) and looks again,
-    /// so a site created a moment ago is found without waiting for the timer.
-    async fn find(&self, lookup: impl Fn(&DirectoryState) -> Option<Arc<Site>>) -> Option<Arc<Site>> {
-        if let Some(site) = lookup(&self.state.read().expect("site directory lock")) {
-            return Some(site);
-        }
-        if !self.may_refresh_on_miss() {
-            return None;
-        }
-        if let Err(error) = self.refresh().await {
-            tracing::warn!(error = format!("{error:#}"), "site directory refresh failed");
-        }
-        lookup(&self.state.read().expect("site directory lock"))
-    }
-
-    fn may_refresh_on_miss(&self) -> bool {
-        let state = self.state.read().expect("site directory lock");
-        state.refreshed_at.is_none_or(|at| at.elapsed() >= self.min_refresh_interval)
-    }
-}
+pub use crate::directory::{MISS_LOOKUPS_PER_SECOND, SiteDirectory};
 
 #[cfg(test)]
 mod tests {

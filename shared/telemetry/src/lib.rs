@@ -5,13 +5,15 @@
 mod liveness;
 mod logging;
 mod ops;
+mod rate_limit;
 mod readiness;
 mod shutdown;
 
 pub use liveness::{Liveness, Progress};
 pub use logging::init_tracing;
 pub use ops::{Ops, ops_routes, run_http_until_stopped, serve_ops};
-pub use readiness::{Probe, Readiness};
+pub use rate_limit::{RateLimiter, retry_after_seconds};
+pub use readiness::{Check, CheckProbe, Probe, Readiness};
 pub use shutdown::{Shutdown, wait_for_signal};
 
 /// Registers a collector, turning the registry's duplicate-name error (a

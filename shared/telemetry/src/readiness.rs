@@ -7,12 +7,33 @@ use std::time::Duration;
 /// One dependency check: `Ok` when reachable, `Err(reason)` otherwise.
 pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
+/// A dependency check with a middle ground: [`Check::Degraded`] keeps the
+/// service ready (it still does its job, from what it holds in memory) and
+/// says why in `/readyz`.
+pub type CheckProbe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Check> + Send>> + Send + Sync>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    Ok,
+    Degraded(String),
+    Failed(String),
+}
+
+impl From<Result<(), String>> for Check {
+    fn from(result: Result<(), String>) -> Self {
+        match result {
+            Ok(()) => Check::Ok,
+            Err(reason) => Check::Failed(reason),
+        }
+    }
+}
+
 /// Whether the service should receive work: not while shutting down, and not
 /// while a dependency is unreachable. Cheap to clone; all clones share state.
 #[derive(Clone, Default)]
 pub struct Readiness {
     shutting_down: Arc<AtomicBool>,
-    probes: Arc<std::sync::RwLock<Vec<(&'static str, Probe)>>>,
+    probes: Arc<std::sync::RwLock<Vec<(&'static str, CheckProbe)>>>,
 }
 
 /// A probe that has not answered by then counts as failed: `/readyz` must
@@ -21,6 +42,16 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Readiness {
     pub fn add_probe(&self, name: &'static str, probe: Probe) {
+        self.add_check(
+            name,
+            Arc::new(move || {
+                let outcome = probe();
+                Box::pin(async move { Check::from(outcome.await) })
+            }),
+        );
+    }
+
+    pub fn add_check(&self, name: &'static str, probe: CheckProbe) {
         self.probes.write().expect("probe list lock").push((name, probe));
     }
 
@@ -35,21 +66,26 @@ impl Readiness {
 
     /// Runs every probe concurrently; returns overall readiness and a JSON report.
     pub async fn check(&self) -> (bool, serde_json::Value) {
-        let probes: Vec<(&'static str, Probe)> = self.probes.read().expect("probe list lock").clone();
+        let probes: Vec<(&'static str, CheckProbe)> = self.probes.read().expect("probe list lock").clone();
         let results = futures_util::future::join_all(probes.into_iter().map(|(name, probe)| async move {
             let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+                Ok(check) => check,
+                Err(_) => Check::Failed(format!("no answer within {PROBE_TIMEOUT:?}")),
             };
             (name, outcome)
         }))
         .await;
         let mut ready = !self.is_shutting_down();
+        let mut degraded = false;
         let mut checks = serde_json::Map::new();
         for (name, outcome) in results {
             let value = match outcome {
-                Ok(()) => "ok".to_owned(),
-                Err(reason) => {
+                Check::Ok => "ok".to_owned(),
+                Check::Degraded(reason) => {
+                    degraded = true;
+                    format!("degraded: {reason}")
+                }
+                Check::Failed(reason) => {
                     ready = false;
                     reason
                 }
@@ -58,10 +94,12 @@ impl Readiness {
         }
         let status = if self.is_shutting_down() {
             "shutting down"
-        } else if ready {
-            "ready"
-        } else {
+        } else if !ready {
             "not ready"
+        } else if degraded {
+            "degraded"
+        } else {
+            "ready"
         };
         (ready, serde_json::json!({ "status": status, "checks": checks }))
     }

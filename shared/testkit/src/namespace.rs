@@ -47,7 +47,7 @@ impl Namespace {
         Self {
             redis: RedisSettings { url: SecretString::from(stores.redis_url.clone()), key_prefix: format!("{name}:") },
             amqp: AmqpSettings { url: SecretString::from(stores.amqp_url.clone()), namespace: name.clone() },
-            postgres: PostgresSettings { url: SecretString::from(postgres_url), pool_size: 4 },
+            postgres: PostgresSettings { url: SecretString::from(postgres_url), pool_size: 4, statement_timeout_ms: 0 },
             name,
         }
     }

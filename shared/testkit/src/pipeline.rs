@@ -99,10 +99,15 @@ impl Pipeline {
         Self::start_with(PipelineOptions { timezone, ..Default::default() }).await
     }
 
-    pub async fn start_with(options: PipelineOptions) -> Self {
+    pub async fn start_with(mut options: PipelineOptions) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             analytics_telemetry::init_tracing("test");
         }
+        // Every test client is 127.0.0.1: no rate limits, unless a test sets them.
+        let unlimited =
+            ["INGEST__RATE_LIMIT_PER_SECOND", "INGEST__KEYED_RATE_LIMIT_PER_SECOND", "QUERY__RATE_LIMIT_PER_SECOND"]
+                .map(|name| (format!("ANALYTICS__{name}"), "0".to_owned()));
+        options.overrides.splice(0..0, unlimited);
         let timezone = options.timezone;
         let namespace = match options.stores {
             Some(stores) => Namespace::create_in(stores).await,
@@ -200,7 +205,11 @@ impl Pipeline {
 
         let mut query: analytics_query::Settings = settings(analytics_query::Settings::DEFAULTS, &options.overrides);
         query.http = any_port();
-        query.postgres = namespace.postgres.clone();
+        // The namespace's database, with the service's own statement timeout.
+        query.postgres = analytics_config::PostgresSettings {
+            statement_timeout_ms: query.postgres.statement_timeout_ms,
+            ..namespace.postgres.clone()
+        };
         query.redis = namespace.redis.clone();
         query.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
         query.query.cache_live_seconds = options.query_cache_live_seconds;
@@ -389,7 +398,8 @@ impl Pipeline {
     /// The overview JSON of `site`, read with `token`; `None` unless answered 200.
     pub async fn try_overview_of(&self, site: &str, token: &str) -> Option<serde_json::Value> {
         let url = format!("{}/api/analytics/overview/?site={site}", self.query_url);
-        let response = self.http.get(url).bearer_auth(token).send().await.ok()?;
+        // Fresh figures, whatever the cache holds.
+        let response = self.http.get(url).bearer_auth(token).header("Cache-Control", "no-cache").send().await.ok()?;
         if !response.status().is_success() {
             return None;
         }

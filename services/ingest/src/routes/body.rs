@@ -10,17 +10,25 @@ use crate::error::IngestError;
 const MAX_JSON_DEPTH: usize = 10;
 
 /// Reads the whole body, refusing early (413) once it passes `limit`, so an
-/// oversized or endless body costs at most `limit` bytes of memory.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, IngestError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| IngestError::Body(e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(IngestError::PayloadTooLarge { limit });
+/// oversized or endless body costs at most `limit` bytes of memory, and
+/// within `deadline` (408), so a client trickling it cannot hold it open.
+pub async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<web::BytesMut, IngestError> {
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| IngestError::Body(e.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(IngestError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(deadline, read).await.unwrap_or(Err(IngestError::BodyTimeout(deadline)))
 }
 
 /// Parses a JSON body, whatever its content type, naming what is wrong:

@@ -13,11 +13,23 @@ use crate::error::IngestError;
 use crate::event::{Draft, Rejection, invalid, stringify_props};
 use crate::metrics::outcome;
 use crate::normalise::{Fragment, is_app_user_agent, location_from_path, location_from_url};
+use crate::queue::Idempotency;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
 struct Batch {
     events: Vec<serde_json::Value>,
+}
+
+impl Batch {
+    /// The `site` of every event, distinct and sorted: who a caller without
+    /// the ingest key is, for its idempotency keys.
+    fn sites(&self) -> Vec<&str> {
+        let mut sites: Vec<&str> = self.events.iter().filter_map(|e| e.get("site")?.as_str()).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        sites
+    }
 }
 
 #[derive(Deserialize)]
@@ -90,8 +102,12 @@ pub async fn post_events(
 async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, IngestError> {
     let server_side = check_ingest_key(request, state)?;
     let idempotency_key = idempotency_key(request)?;
-    let body = super::read_body(payload, state.settings.max_body_bytes).await?;
+    let body = super::read_request(state, request, payload, server_side).await?;
     let batch: Batch = super::parse_json(&body)?;
+    let idempotency = idempotency_key.map(|key| {
+        let scope = if server_side { vec!["ingest key"] } else { batch.sites() };
+        Idempotency::new(&key, &scope, &body)
+    });
     let max = state.settings.max_events_per_request;
     if batch.events.len() > max {
         return Err(IngestError::TooManyEvents { count: batch.events.len(), max });
@@ -129,7 +145,7 @@ async fn handle(request: &HttpRequest, payload: web::Payload, state: &AppState) 
     }
 
     let accepted = encoded.len();
-    super::enqueue(state, encoded, idempotency_key.as_deref()).await?;
+    super::enqueue(state, encoded, idempotency.as_ref()).await?;
     // `dropped`: valid events left uncounted on purpose (bots, the site's rules).
     Ok(HttpResponse::Accepted().json(serde_json::json!({
         "accepted": accepted,

@@ -42,11 +42,29 @@ struct PlausibleEvent {
 }
 
 fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(text) => Ok(text),
-        serde_json::Value::Number(number) => Ok(number.to_string()),
-        _ => Err(serde::de::Error::custom("name: expected a string")),
+    struct Name;
+    impl serde::de::Visitor<'_> for Name {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a number")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+            Ok(text.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, text: String) -> Result<String, E> {
+            Ok(text)
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<String, E> {
+            Ok(n.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<String, E> {
+            Ok(n.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<String, E> {
+            Ok(n.to_string())
+        }
     }
+    deserializer.deserialize_any(Name)
 }
 
 pub async fn post_event(
@@ -54,7 +72,7 @@ pub async fn post_event(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
-    let body = super::read_body(payload, state.settings.max_body_bytes).await?;
+    let body = super::read_request(&state, &request, payload, false).await?;
     let input: PlausibleEvent = super::parse_json(&body)?;
     if input.name == "engagement" {
         // Time on page and scroll depth, sent by the tracker on leaving a

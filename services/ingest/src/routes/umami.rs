@@ -89,7 +89,7 @@ pub async fn send(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, IngestError> {
-    let body = super::read_body(body, state.settings.max_body_bytes).await?;
+    let body = super::read_request(&state, &request, body, false).await?;
     let envelope: Envelope = super::parse_json(&body)?;
     let performance = match envelope.kind.as_str() {
         "event" => false,

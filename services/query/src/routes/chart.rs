@@ -1,11 +1,11 @@
 //! `GET /api/analytics/chart/`: pageviews and visitors per day, week or month,
 //! in the Gregorian or Persian calendar, oldest first, empty buckets as 0.
 
-use super::{SiteRequest, cached};
+use super::{CacheKey, SiteRequest, cached};
 use crate::api::{Chart, ChartPoint, PeriodTotals};
 use crate::calendar::{Calendar, Period, buckets};
 use crate::error::QueryError;
-use crate::params::{DayRange, Params, count};
+use crate::params::{DayRange, Params, allowed, count};
 use crate::startup::AppState;
 use crate::stats;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,7 +25,7 @@ pub async fn chart(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
+    let ctx = SiteRequest::authorize(&request, &params, &state, allowed::CHART).await?;
     let (period, n) = match params.period.as_deref().unwrap_or("daily") {
         "daily" => (Period::Daily, count(&params.days, "days", 30, 3650)?),
         "weekly" => (Period::Weekly, count(&params.weeks, "weeks", 12, 520)?),
@@ -50,7 +50,13 @@ pub async fn chart(
     let source = params.source()?;
     let compare = params.compare()?;
     let points = buckets(period, calendar, n as u32, ctx.today);
-    cached(&request, &state, &ctx.site, true, async {
+    let key = CacheKey::new("chart", ctx.today)
+        .with("period", format!("{period:?}"))
+        .with("n", n)
+        .with("calendar", format!("{calendar:?}"))
+        .with("source", source.unwrap_or("all"))
+        .with("compare", compare);
+    cached(&request, &state, &ctx.site, true, key, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;

@@ -26,38 +26,72 @@ pub struct SiteRequest {
 }
 
 impl SiteRequest {
-    pub async fn authorize(request: &HttpRequest, params: &Params, state: &AppState) -> Result<Self, QueryError> {
+    /// Checks the token for the site asked, then that the request has no
+    /// parameter but `allowed` (so a bad token is a 401 whatever else).
+    pub async fn authorize(
+        request: &HttpRequest,
+        params: &Params,
+        state: &AppState,
+        allowed: &[&str],
+    ) -> Result<Self, QueryError> {
         let site_param = params
             .site
             .as_deref()
             .filter(|s| !s.is_empty())
             .ok_or(QueryError::BadParameter { name: "site", reason: "required (a site id or domain)".into() })?;
+        // Per token (whatever it is worth), before any lookup: a dashboard
+        // loads a dozen answers at once, a loop far more.
+        let token = crate::auth::bearer(request).map(analytics_store::sites::hash_token).unwrap_or_default();
+        state.limiter.check(token).map_err(|wait| {
+            state.rate_limited.inc();
+            QueryError::RateLimited(wait)
+        })?;
         let site = crate::auth::authorize_site(request, &state.sites, site_param).await?;
+        params.only(allowed)?;
         let today = Utc::now().with_timezone(&site.timezone).date_naive();
         Ok(Self { site, today })
     }
 }
 
+/// What an answer depends on, parsed and normalised: the cache key. Each
+/// endpoint builds it from its typed parameters (its range as dates, its
+/// limit as a number), never from the raw query string, so spellings of one
+/// request share one entry and nothing a caller adds makes a new one.
+pub struct CacheKey(String);
+
+impl CacheKey {
+    pub fn new(endpoint: &str, today: NaiveDate) -> Self {
+        Self(format!("{endpoint}?today={today}"))
+    }
+
+    pub fn with(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+        use std::fmt::Write;
+        let _ = write!(self.0, "&{name}={value}");
+        self
+    }
+}
+
 /// Answers from the cache when it holds this request's answer, else computes,
 /// stores (short TTL when the answer covers today, long when the range is
-/// closed) and answers. The key is the site and the request's parameters in
-/// a fixed order; the site's token was checked before this is reached.
+/// closed) and answers; the site's token was checked before this is reached.
+/// A request with `Cache-Control: no-cache` skips the lookup (and stores
+/// what it computed), as HTTP caches do.
 pub async fn cached<F, T>(
     request: &HttpRequest,
     state: &AppState,
     site: &Site,
     live: bool,
+    key: CacheKey,
     compute: F,
 ) -> Result<HttpResponse, QueryError>
 where
     F: Future<Output = Result<T, QueryError>>,
     T: serde::Serialize,
 {
-    let mut pairs: Vec<&str> = request.query_string().split('&').filter(|p| !p.is_empty()).collect();
-    pairs.sort_unstable();
-    let key = format!("{}:{}?{}", site.id, request.path().trim_end_matches('/'), pairs.join("&"));
+    let key = format!("{}:{}", site.id, key.0);
     let lookup = state.cache.get(&key).await;
-    if let Some(body) = lookup.as_ref().and_then(|l| l.hit.clone()) {
+    let wanted = !no_cache(request);
+    if let Some(body) = lookup.as_ref().and_then(|l| l.hit.clone()).filter(|_| wanted) {
         return Ok(json_response(body, "hit"));
     }
     let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;
@@ -66,6 +100,14 @@ where
         state.cache.put(&lookup.generation, &key, &body, ttl).await;
     }
     Ok(json_response(body, "miss"))
+}
+
+fn no_cache(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get_all(actix_web::http::header::CACHE_CONTROL)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")))
 }
 
 fn json_response(body: String, cache: &'static str) -> HttpResponse {

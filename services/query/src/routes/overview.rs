@@ -5,10 +5,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Datelike, Days, NaiveDate};
 
-use super::{SiteRequest, cached};
+use super::{CacheKey, SiteRequest, cached};
 use crate::api::{Overview, PeriodTotals, SiteSpeed, SourceTotals, Summary};
 use crate::error::QueryError;
-use crate::params::{DayRange, Params};
+use crate::params::{DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats;
 
@@ -27,10 +27,14 @@ pub async fn overview(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
+    let ctx = SiteRequest::authorize(&request, &params, &state, allowed::RANGE).await?;
     let source = params.source()?;
     let compare = params.compare()?;
     let detail_range = params.range(ctx.today, 30)?;
+    let key = CacheKey::new("overview", ctx.today)
+        .with("range", detail_range)
+        .with("source", source.unwrap_or("all"))
+        .with("compare", compare);
     let today = ctx.today;
     let back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
     // today, yesterday, this month, the last 30 days, all time
@@ -41,7 +45,7 @@ pub async fn overview(
         DayRange { from: back(29), to: today },
         DayRange { from: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN), to: today },
     ];
-    cached(&request, &state, &ctx.site, true, async {
+    cached(&request, &state, &ctx.site, true, key, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut ranges = periods.to_vec();
         if compare {

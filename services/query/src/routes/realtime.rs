@@ -34,7 +34,7 @@ pub async fn realtime(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
+    let ctx = SiteRequest::authorize(&request, &params, &state, crate::params::allowed::SITE).await?;
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
     let visitors = crate::stats::live_visitors(&client, ctx.site.id, WINDOW_SECONDS).await?;
     Ok(HttpResponse::Ok().json(Realtime { site: ctx.site.id.to_string(), visitors, window_seconds: WINDOW_SECONDS }))

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{SiteRequest, cached};
+use super::{CacheKey, SiteRequest, cached};
 use crate::api::{PageSpeed, Speed, Summary, Timings};
 use crate::error::QueryError;
-use crate::params::Params;
+use crate::params::{Params, allowed};
 use crate::startup::AppState;
 use crate::stats;
 
@@ -28,11 +28,15 @@ pub async fn speed(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let ctx = SiteRequest::authorize(&request, &params, &state).await?;
+    let ctx = SiteRequest::authorize(&request, &params, &state, allowed::RANGE).await?;
     let range = params.range(ctx.today, 30)?;
     let source = params.source()?;
     let limit = params.limit()?;
-    cached(&request, &state, &ctx.site, range.includes(ctx.today), async {
+    let key = CacheKey::new("speed", ctx.today)
+        .with("range", range)
+        .with("source", source.unwrap_or("all"))
+        .with("limit", limit);
+    cached(&request, &state, &ctx.site, range.includes(ctx.today), key, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut overall = Timings::default();
         let mut pages: BTreeMap<String, Timings> = BTreeMap::new();

@@ -3,10 +3,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{SiteRequest, cached};
+use super::{CacheKey, SiteRequest, cached};
 use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
 use crate::error::QueryError;
-use crate::params::{DayRange, Params};
+use crate::params::{DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats::{self, Row};
 
@@ -44,8 +44,8 @@ pub async fn top_pages(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let top = Top::new(&request, &params, &state, "page").await?;
-    cached(&request, &state, &top.ctx.site, top.live(), async {
+    let top = Top::new(&request, &params, &state, "page", allowed::RANGE).await?;
+    cached(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let rows = top.compared(&client).await?;
         let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
@@ -81,8 +81,8 @@ pub async fn top_countries(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let top = Top::new(&request, &params, &state, "country").await?;
-    cached(&request, &state, &top.ctx.site, top.live(), async {
+    let top = Top::new(&request, &params, &state, "country", allowed::RANGE).await?;
+    cached(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top
             .compared(&client)
@@ -120,17 +120,17 @@ pub async fn breakdown(
     let asked = params.dimension.as_deref().unwrap_or_default();
     let dimension = DIMENSIONS.iter().copied().find(|d| *d == asked);
     let top = match dimension {
-        Some(dimension) => Top::new(&request, &params, &state, dimension).await?,
+        Some(dimension) => Top::new(&request, &params, &state, dimension, allowed::BREAKDOWN).await?,
         None => {
             // Authorise first, so a wrong token is a 401 whatever the parameters.
-            SiteRequest::authorize(&request, &params, &state).await?;
+            SiteRequest::authorize(&request, &params, &state, allowed::BREAKDOWN).await?;
             return Err(QueryError::BadParameter {
                 name: "dimension",
                 reason: format!("expected one of {}, got {asked:?}", DIMENSIONS.join(", ")),
             });
         }
     };
-    cached(&request, &state, &top.ctx.site, top.live(), async {
+    cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top.compared(&client).await?;
         Ok(Breakdown { dimension: top.dimension.into(), from: top.range.from, to: top.range.to, results })
@@ -154,14 +154,24 @@ impl Top {
         params: &Params,
         state: &AppState,
         dimension: &'static str,
+        allowed: &[&str],
     ) -> Result<Self, QueryError> {
-        let ctx = SiteRequest::authorize(request, params, state).await?;
+        let ctx = SiteRequest::authorize(request, params, state, allowed).await?;
         let range = params.range(ctx.today, 30)?;
         Ok(Self { dimension, range, source: params.source()?, limit: params.limit()?, compare: params.compare()?, ctx })
     }
 
     fn live(&self) -> bool {
         self.range.includes(self.ctx.today)
+    }
+
+    fn key(&self, endpoint: &str) -> CacheKey {
+        CacheKey::new(endpoint, self.ctx.today)
+            .with("dimension", self.dimension)
+            .with("range", self.range)
+            .with("source", self.source.unwrap_or("all"))
+            .with("limit", self.limit)
+            .with("compare", self.compare)
     }
 
     /// The top rows over the range; with `compare`, each with its figures

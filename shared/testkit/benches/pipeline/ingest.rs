@@ -45,6 +45,8 @@ pub async fn run() {
     settings.redis = namespace.redis.clone();
     settings.postgres = namespace.postgres.clone();
     settings.ingest.geoip_database = analytics_testkit::geoip_database().display().to_string();
+    // The load generator is one address: measured without the per-address limit.
+    settings.ingest.rate_limit_per_second = 0.0;
     let ingest = analytics_ingest::Application::build(settings).await.expect("ingest");
     let ingest_url = format!("http://127.0.0.1:{}", ingest.port());
     let shutdown = Shutdown::new();

@@ -104,7 +104,14 @@ async fn send_fuzzed_requests(pipeline: &Pipeline, seed: u64) {
                 .await
                 .unwrap_or_else(|e| panic!("seed {seed}: {path} round {round} got no answer: {e}"));
             let status = response.status().as_u16();
-            assert!(status < 500, "seed {seed}: {path} answered {status} to {:?}", String::from_utf8_lossy(&body));
+            // 503 with Retry-After is ingest saying "later" (Redis slower than
+            // its deadline on a loaded machine), not a failure.
+            let retry_later = status == 503 && response.headers().contains_key("retry-after");
+            assert!(
+                status < 500 || retry_later,
+                "seed {seed}: {path} answered {status} to {:?}",
+                String::from_utf8_lossy(&body)
+            );
             if status >= 400 {
                 let error: Value =
                     response.json().await.unwrap_or_else(|_| panic!("seed {seed}: {status} without JSON"));

@@ -94,7 +94,7 @@ async fn site_rules_and_bots_decide_what_counts() {
     let answer: serde_json::Value = pipeline.send(defaults, false).await.json().await.expect("json");
     assert_eq!((answer["accepted"].as_i64(), answer["dropped"].as_i64()), (Some(1), Some(3)), "{answer}");
 
-    let pages = eventually("the counted pages", Duration::from_secs(30), || async {
+    let pages = eventually("the counted pages", Duration::from_secs(60), || async {
         let pages = rows(&query(&pipeline, &format!("breakdown/?site={site}&dimension=page&days=1"), &token).await?);
         (pages.iter().map(|(_, n)| n).sum::<i64>() == 4).then_some(pages)
     })

@@ -1,10 +1,12 @@
 //! Integration tests against real Redis, RabbitMQ and Postgres: one binary
 //! for the whole workspace, one module per concern.
 
+mod abuse;
 mod aggregator;
 mod aggregator_faults;
 mod binaries;
 mod chaos_faults;
+mod directory_faults;
 mod forwarder_faults;
 mod hostile_input;
 mod ingest_fuzz;

@@ -11,7 +11,9 @@
 #   status  one line per service
 #
 # Ports (override with the same variables): INGEST_PORT=8081 QUERY_PORT=8082
-# FORWARDER_PORT=9101 AGGREGATOR_PORT=9102, the admin panel PANEL_PORT=3000.
+# and their internal ops ports (/metrics, /readyz) INGEST_OPS_PORT=9103
+# QUERY_OPS_PORT=9104; FORWARDER_PORT=9101 AGGREGATOR_PORT=9102 (ops only);
+# the admin panel PANEL_PORT=3000.
 # Store ports: see stores.sh.
 # A second stack can share the stores: ANALYTICS_STACK_DIR (its pid files, logs,
 # secrets and stack.env) and ANALYTICS_KEEP_STORES=1 (its `down` leaves the
@@ -34,6 +36,14 @@ declare -A PORT=(
   [query]=${QUERY_PORT:-8082}
   [forwarder]=${FORWARDER_PORT:-9101}
   [aggregator]=${AGGREGATOR_PORT:-9102}
+)
+# Where each serves /metrics, /healthz and /readyz: ingest and query apart
+# from their public API, the other two on their only port.
+declare -A OPS_PORT=(
+  [ingest]=${INGEST_OPS_PORT:-9103}
+  [query]=${QUERY_OPS_PORT:-9104}
+  [forwarder]=${PORT[forwarder]}
+  [aggregator]=${PORT[aggregator]}
 )
 
 log() { echo "stack: $*" >&2; }
@@ -138,13 +148,14 @@ start_service() {
   local name=$1 port=${PORT[$1]}
   if pid_of "$name" >/dev/null; then log "$name already running"; return 0; fi
   ANALYTICS__HTTP__PORT=$port ANALYTICS__HTTP__HOST=127.0.0.1 \
+    ANALYTICS__OPS__PORT=${OPS_PORT[$name]} ANALYTICS__OPS__HOST=127.0.0.1 \
     nohup "$BIN/analytics-$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/$name.pid"
   log "$name started (pid $!, port $port, log $LOG_DIR/$name.log)"
 }
 
 wait_ready() {
-  local name=$1 url="http://127.0.0.1:${PORT[$1]}/readyz" deadline=$((SECONDS + 60))
+  local name=$1 url="http://127.0.0.1:${OPS_PORT[$1]}/readyz" deadline=$((SECONDS + 60))
   until curl -fsS -o /dev/null "$url" 2>/dev/null; do
     pid_of "$name" >/dev/null || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name exited"; }
     [ $SECONDS -lt $deadline ] || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name not ready after 60 s"; }
@@ -162,8 +173,9 @@ write_env() {
     env | grep '^ANALYTICS__' | sort
     echo "INGEST_URL=http://127.0.0.1:${PORT[ingest]}"
     echo "QUERY_URL=http://127.0.0.1:${PORT[query]}"
-    echo "FORWARDER_METRICS_URL=http://127.0.0.1:${PORT[forwarder]}/metrics"
-    echo "AGGREGATOR_METRICS_URL=http://127.0.0.1:${PORT[aggregator]}/metrics"
+    for name in "${SERVICES[@]}"; do
+      echo "${name^^}_METRICS_URL=http://127.0.0.1:${OPS_PORT[$name]}/metrics"
+    done
     echo "DEMO_SITE=$site"
     echo "DEMO_DOMAIN=$DEMO_DOMAIN"
     echo "DEMO_TOKEN=$token"
@@ -205,7 +217,7 @@ cmd_up() {
 
   Ingest        $INGEST_URL/v1/events
   Query         $QUERY_URL/api/analytics/overview/?site=$DEMO_SITE
-  Metrics       $INGEST_URL/metrics  $QUERY_URL/metrics
+  Metrics       $INGEST_METRICS_URL  $QUERY_METRICS_URL
                 $FORWARDER_METRICS_URL  $AGGREGATOR_METRICS_URL
   Demo site     $DEMO_SITE ($DEMO_DOMAIN, $DEMO_TIMEZONE)
   Demo token    $DEMO_TOKEN

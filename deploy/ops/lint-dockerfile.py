@@ -13,7 +13,7 @@ this keeps the Dockerfile honest about what can be checked without building:
 - every target copies its binary from the build stage and starts it with an
   exec-form ENTRYPOINT of that same path;
 - each binary is a real [[bin]] of the workspace, and EXPOSE matches the
-  service's default port in services/<name>/src/defaults.toml.
+  service's default ports (API, then ops) in services/<name>/src/defaults.toml.
 
 Usage: lint-dockerfile.py [DOCKERFILE]
 """
@@ -128,10 +128,13 @@ def lint(path: Path) -> list:
             errors.append(f"target {target}: ENTRYPOINT must be exec form starting {dest}")
         defaults = (bins.get(binary) or Path("/nonexistent")) / "src/defaults.toml"
         if defaults.exists():
-            port = tomllib.loads(defaults.read_text()).get("http", {}).get("port")
+            settings = tomllib.loads(defaults.read_text())
+            # The API port, then the ops port where a service has one apart.
+            ports = [settings.get(section, {}).get("port") for section in ("http", "ops")]
+            listens = " ".join(str(p) for p in ports if p)
             exposed = [rest for ins, rest in stage["body"] if ins == "EXPOSE"]
-            if port and exposed != [str(port)]:
-                errors.append(f"target {target}: EXPOSE {exposed} but the service listens on {port}")
+            if listens and exposed != [listens]:
+                errors.append(f"target {target}: EXPOSE {exposed} but the service listens on {listens}")
     return errors
 
 

@@ -36,7 +36,7 @@ ID=opscheck_${EPOCHSECONDS}_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 STALE_SECONDS=3600
 DB=$ID
 PREFIX="$ID:"
-declare -A PID=() PORT=()
+declare -A PID=() PORT=() OPS=()
 PROM_PID=
 CREATED_DB=
 
@@ -202,13 +202,15 @@ create_namespace() {
 
 start_services() {
   local ports s
-  read -r -a ports <<<"$(free_ports 6)"
+  read -r -a ports <<<"$(free_ports 8)"
   PORT=([ingest]=${ports[0]} [query]=${ports[1]} [forwarder]=${ports[2]} [aggregator]=${ports[3]}
         [prometheus]=${ports[4]} [closed]=${ports[5]})
+  # /metrics, /healthz, /readyz: ingest and query apart from their API.
+  OPS=([ingest]=${ports[6]} [query]=${ports[7]} [forwarder]=${ports[2]} [aggregator]=${ports[3]})
   for s in "${SERVICES[@]}"; do
     (
       cd "$WORK"
-      export ANALYTICS__HTTP__PORT=${PORT[$s]}
+      export ANALYTICS__HTTP__PORT=${PORT[$s]} ANALYTICS__OPS__PORT=${OPS[$s]}
       if [ "$s" = forwarder ]; then
         # Nothing listens there: the forwarder never claims, the list stays put.
         export ANALYTICS__AMQP__URL="amqp://guest:guest@127.0.0.1:${PORT[closed]}/%2f"
@@ -219,9 +221,9 @@ start_services() {
     ) &
     PID[$s]=$!
   done
-  for s in "${SERVICES[@]}"; do wait_http "http://127.0.0.1:${PORT[$s]}/healthz" "$s" "${PID[$s]}"; done
+  for s in "${SERVICES[@]}"; do wait_http "http://127.0.0.1:${OPS[$s]}/healthz" "$s" "${PID[$s]}"; done
   # Forwarder excepted: its broker is closed on purpose, so it is not ready.
-  for s in ingest query aggregator; do wait_http "http://127.0.0.1:${PORT[$s]}/readyz" "$s readiness" "${PID[$s]}"; done
+  for s in ingest query aggregator; do wait_http "http://127.0.0.1:${OPS[$s]}/readyz" "$s readiness" "${PID[$s]}"; done
   log "services up: ingest :${PORT[ingest]} query :${PORT[query]} forwarder :${PORT[forwarder]} aggregator :${PORT[aggregator]}"
 }
 
@@ -243,7 +245,7 @@ check_metric_names() {
   local s
   mkdir -p "$WORK/metrics"
   for s in "${SERVICES[@]}"; do
-    curl -fsS --max-time 5 "http://127.0.0.1:${PORT[$s]}/metrics" >"$WORK/metrics/$s.txt" \
+    curl -fsS --max-time 5 "http://127.0.0.1:${OPS[$s]}/metrics" >"$WORK/metrics/$s.txt" \
       || fail "GET /metrics of $s failed"
   done
   "$PY" "$SCRIPT_DIR/promql.py" check "$WORK/metrics/"*.txt
@@ -259,7 +261,7 @@ start_prometheus() {
     # Job names as the ServiceMonitor makes them (the Services' app.kubernetes.io/name).
     for s in "${SERVICES[@]}"; do
       echo "  - job_name: analytics-$s"
-      echo "    static_configs: [{ targets: ['127.0.0.1:${PORT[$s]}'] }]"
+      echo "    static_configs: [{ targets: ['127.0.0.1:${OPS[$s]}'] }]"
     done
   } >"$WORK/prometheus.yml"
   "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \

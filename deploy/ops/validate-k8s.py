@@ -256,12 +256,17 @@ def check_probes_and_shutdown(docs):
             ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
             env = {e["name"]: e.get("value") for e in c.get("env", [])}
             port = int(env.get("ANALYTICS__HTTP__PORT") or 0)
-            if ports.get("http") != port:
+            # The ops endpoints: on a port of their own for the public services
+            # (ANALYTICS__OPS__PORT), else on the service's only port.
+            ops = int(env.get("ANALYTICS__OPS__PORT") or port)
+            if component(doc) in PUBLIC and ports.get("http") != port:
                 errors.append(f"{where}: container port 'http' ({ports.get('http')}) differs from ANALYTICS__HTTP__PORT ({port})")
+            if ports.get("ops") != ops:
+                errors.append(f"{where}: container port 'ops' ({ports.get('ops')}) differs from the ops port ({ops})")
             for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
                 get = (c.get(probe) or {}).get("httpGet") or {}
-                if get.get("path") != path or get.get("port") not in ("http", port):
-                    errors.append(f"{where}: {probe} must GET {path} on the http port")
+                if get.get("path") != path or get.get("port") not in ("ops", ops):
+                    errors.append(f"{where}: {probe} must GET {path} on the ops port")
             pre_stop = ((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0)
             if component(doc) in PUBLIC and pre_stop < 1:
                 errors.append(f"{where}: needs a preStop sleep so endpoints drop the pod before SIGTERM")
@@ -436,6 +441,7 @@ def _mutations():
         ("RabbitmqCluster unknown field", edit("RabbitmqCluster", "analytics-rabbitmq", lambda d: d["spec"].update(replica=3))),
         ("kind without a schema", lambda docs: add(docs, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})),
         ("no readiness probe", edit("Deployment", "analytics-ingest", lambda d: container(d).pop("readinessProbe"))),
+        ("readiness on the public port", edit("Deployment", "analytics-query", lambda d: container(d)["readinessProbe"]["httpGet"].update(port="http"))),
         ("grace period shorter than the shutdown", edit("Deployment", "analytics-aggregator", lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=5))),
         ("root filesystem writable", edit("Deployment", "analytics-forwarder", lambda d: container(d)["securityContext"].update(readOnlyRootFilesystem=False))),
         ("privilege escalation allowed", edit("Job", "analytics-migrate", lambda d: container(d)["securityContext"].update(allowPrivilegeEscalation=True))),

@@ -30,8 +30,10 @@ set -a
 # shellcheck disable=SC1090
 . "$STACK_ENV"
 set +a
-if ! curl -sf -o /dev/null "$INGEST_URL/healthz"; then
-  echo "run-tests: ingest does not answer at $INGEST_URL/healthz: start the test stack (deploy/local/e2e.sh up)" >&2
+# Ingest's health is on its ops port, beside its metrics.
+health=${INGEST_METRICS_URL%/metrics}/healthz
+if ! curl -sf -o /dev/null "$health"; then
+  echo "run-tests: ingest does not answer at $health: start the test stack (deploy/local/e2e.sh up)" >&2
   exit 1
 fi
 export ANALYTICS_CTL=${ANALYTICS_CTL:-$REPO/target/debug/analytics-ctl}

@@ -26,7 +26,8 @@ set -a
 # shellcheck disable=SC1090
 . "$STACK_ENV"
 set +a
-curl -sf -o /dev/null "$INGEST_URL/healthz" || { echo "bench: ingest does not answer at $INGEST_URL" >&2; exit 1; }
+# Ingest's health is on its ops port, beside its metrics.
+curl -sf -o /dev/null "${INGEST_METRICS_URL%/metrics}/healthz" || { echo "bench: ingest does not answer at $INGEST_METRICS_URL" >&2; exit 1; }
 redis-cli -p "${BENCH_REDIS_PORT:-16379}" ping >/dev/null || { echo "bench: no Redis on ${BENCH_REDIS_PORT:-16379}" >&2; exit 1; }
 export ANALYTICS_CTL=${ANALYTICS_CTL:-${ANALYTICS_BIN_DIR:-$REPO/target/debug}/analytics-ctl}
 

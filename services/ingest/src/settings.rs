@@ -5,6 +5,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
+    /// `/metrics`, `/healthz` and `/readyz`, apart from the public API.
+    pub ops: HttpSettings,
     pub redis: RedisSettings,
     pub postgres: PostgresSettings,
     pub shutdown: ShutdownSettings,

@@ -36,6 +36,8 @@ pub struct AppState {
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
+    ops_server: actix_web::dev::Server,
+    ops_port: u16,
     ops: Ops,
     sites: SiteDirectory,
     settings: Settings,
@@ -99,7 +101,6 @@ impl Application {
             settings: settings.ingest.clone(),
         });
         let server = HttpServer::new({
-            let ops = ops.clone();
             move || {
                 use crate::routes::{native, plausible, preflight, script, umami};
                 let options = || web::method(actix_web::http::Method::OPTIONS).to(preflight);
@@ -107,7 +108,6 @@ impl Application {
                     .app_data(state.clone())
                     // Intake is public: trackers post from every origin.
                     .wrap(actix_web::middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
-                    .configure(analytics_telemetry::ops_routes(ops.clone()))
                     .route("/v1/events", web::post().to(native::post_events))
                     .route("/v1/events", options())
                     .route("/api/event", web::post().to(plausible::post_event))
@@ -125,12 +125,20 @@ impl Application {
         .bind(settings.http.address())
         .with_context(|| format!("binding {}", settings.http.address()))?;
         let port = server.addrs().first().map(|a| a.port()).context("no bound address")?;
+        // /metrics and /readyz on a port of their own, which only the cluster reaches.
+        let (ops_server, ops_port) = analytics_telemetry::serve_ops(&settings.ops.address(), ops.clone())
+            .with_context(|| format!("binding {}", settings.ops.address()))?;
         tracing::info!(port, "ingest listening");
-        Ok(Self { server: server.run(), port, ops, sites, settings })
+        Ok(Self { server: server.run(), port, ops_server, ops_port, ops, sites, settings })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Port of the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
+    pub fn ops_port(&self) -> u16 {
+        self.ops_port
     }
 
     /// Serves until `shutdown` is cancelled, then stops gracefully: `/readyz`
@@ -139,7 +147,9 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let refresher =
             self.sites.spawn_watcher(Duration::from_secs(self.settings.ingest.site_refresh_seconds), shutdown.clone());
-        let result = analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown).await;
+        let result =
+            analytics_telemetry::run_http_until_stopped(self.server, self.ops_server, &self.ops.readiness, shutdown)
+                .await;
         refresher.abort();
         tracing::info!("ingest stopped");
         result

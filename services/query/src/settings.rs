@@ -5,6 +5,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
+    /// `/metrics`, `/healthz` and `/readyz`, apart from the public API.
+    pub ops: HttpSettings,
     pub postgres: PostgresSettings,
     pub redis: RedisSettings,
     pub shutdown: ShutdownSettings,

@@ -29,6 +29,8 @@ pub struct AppState {
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
+    ops_server: actix_web::dev::Server,
+    ops_port: u16,
     ops: Ops,
     sites: SiteDirectory,
     settings: Settings,
@@ -127,7 +129,6 @@ impl Application {
         });
         let origins = settings.query.cors_origins();
         let server = HttpServer::new({
-            let ops = ops.clone();
             move || {
                 let request_duration = request_duration.clone();
                 let cors = origins.iter().fold(
@@ -156,7 +157,6 @@ impl Application {
                         web::QueryConfig::default()
                             .error_handler(|error, _| crate::error::QueryError::from_query(&error).into()),
                     )
-                    .configure(analytics_telemetry::ops_routes(ops.clone()))
                     .configure(site_routes)
             }
         })
@@ -165,19 +165,29 @@ impl Application {
         .bind(settings.http.address())
         .with_context(|| format!("binding {}", settings.http.address()))?;
         let port = server.addrs().first().map(|a| a.port()).context("no bound address")?;
+        // /metrics and /readyz on a port of their own, which only the cluster reaches.
+        let (ops_server, ops_port) = analytics_telemetry::serve_ops(&settings.ops.address(), ops.clone())
+            .with_context(|| format!("binding {}", settings.ops.address()))?;
         tracing::info!(port, "query listening");
-        Ok(Self { server: server.run(), port, ops, sites, settings })
+        Ok(Self { server: server.run(), port, ops_server, ops_port, ops, sites, settings })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Port of the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
+    pub fn ops_port(&self) -> u16 {
+        self.ops_port
+    }
+
     /// Serves until `shutdown`, then stops gracefully like ingest does.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let refresher =
             self.sites.spawn_watcher(Duration::from_secs(self.settings.query.site_refresh_seconds), shutdown.clone());
-        let result = analytics_telemetry::run_http_until_stopped(self.server, &self.ops.readiness, shutdown).await;
+        let result =
+            analytics_telemetry::run_http_until_stopped(self.server, self.ops_server, &self.ops.readiness, shutdown)
+                .await;
         refresher.abort();
         tracing::info!("query stopped");
         result

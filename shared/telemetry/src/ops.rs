@@ -65,19 +65,23 @@ async fn readyz(ops: web::Data<Ops>) -> HttpResponse {
     if ready { HttpResponse::Ok().json(report) } else { HttpResponse::ServiceUnavailable().json(report) }
 }
 
-/// Runs an API server until `shutdown`, then stops it gracefully: `/readyz`
-/// turns 503 first, new connections are refused, and requests in progress get
-/// the server's shutdown timeout to finish.
+/// Runs a public API server and its internal ops server until `shutdown`,
+/// then stops them gracefully: `/readyz` turns 503 first, the API refuses new
+/// connections and gives requests in progress its shutdown timeout, and the
+/// ops server stops last (so `/metrics` shows the end of the stop).
 pub async fn run_http_until_stopped(
     server: actix_web::dev::Server,
+    ops_server: actix_web::dev::Server,
     readiness: &crate::Readiness,
     shutdown: crate::Shutdown,
 ) -> anyhow::Result<()> {
-    let handle = server.handle();
-    let task = tokio::spawn(server);
+    let (handle, ops_handle) = (server.handle(), ops_server.handle());
+    let (task, ops_task) = (tokio::spawn(server), tokio::spawn(ops_server));
     shutdown.cancelled().await;
     readiness.begin_shutdown();
     handle.stop(true).await;
+    ops_handle.stop(true).await;
     task.await??;
+    ops_task.await??;
     Ok(())
 }

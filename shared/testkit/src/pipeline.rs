@@ -24,6 +24,9 @@ pub struct Pipeline {
     pub namespace: Namespace,
     pub ingest_url: String,
     pub query_url: String,
+    /// Ingest's and query's `/metrics`, `/healthz` and `/readyz`.
+    pub ingest_ops_url: String,
+    pub query_ops_url: String,
     pub forwarder_ops_url: String,
     pub aggregator_ops_url: String,
     pub site_id: String,
@@ -121,20 +124,22 @@ impl Pipeline {
         let mut tasks = Vec::new();
 
         let mut ingest_processes = Vec::new();
-        let ingest_url = match options.ingest {
+        let (ingest_url, ingest_ops_url) = match options.ingest {
             Instances::InProcess => {
                 let mut ingest: analytics_ingest::Settings =
                     settings(analytics_ingest::Settings::DEFAULTS, &options.overrides);
                 ingest.http = any_port();
+                ingest.ops = any_port();
                 ingest.redis = namespace.redis.clone();
                 ingest.postgres = namespace.postgres.clone();
                 ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
                 ingest.ingest.geoip_database = crate::geoip_database().display().to_string();
                 ingest.ingest.trusted_proxies = options.trusted_proxies.to_owned();
                 let ingest = analytics_ingest::Application::build(ingest).await.expect("ingest builds");
-                let url = format!("http://127.0.0.1:{}", ingest.port());
+                let urls =
+                    (format!("http://127.0.0.1:{}", ingest.port()), format!("http://127.0.0.1:{}", ingest.ops_port()));
                 tasks.push(tokio::spawn(ingest.run_until_stopped(shutdown.clone())));
-                url
+                urls
             }
             Instances::Processes(_) => {
                 let mut env = namespace.environment();
@@ -143,9 +148,9 @@ impl Pipeline {
                 env.push(("ANALYTICS__INGEST__GEOIP_DATABASE".into(), crate::geoip_database().display().to_string()));
                 env.push(("ANALYTICS__INGEST__TRUSTED_PROXIES".into(), options.trusted_proxies.to_owned()));
                 let process = ServiceProcess::spawn("analytics-ingest", env);
-                let url = process.url();
+                let urls = (process.url(), process.ops_url());
                 ingest_processes.push(process);
-                url
+                urls
             }
         };
 
@@ -205,6 +210,7 @@ impl Pipeline {
 
         let mut query: analytics_query::Settings = settings(analytics_query::Settings::DEFAULTS, &options.overrides);
         query.http = any_port();
+        query.ops = any_port();
         // The namespace's database, with the service's own statement timeout.
         query.postgres = analytics_config::PostgresSettings {
             statement_timeout_ms: query.postgres.statement_timeout_ms,
@@ -216,6 +222,7 @@ impl Pipeline {
         query.query.cors_origins = PANEL_ORIGIN.to_owned();
         let query = analytics_query::Application::build(query).await.expect("query builds");
         let query_url = format!("http://127.0.0.1:{}", query.port());
+        let query_ops_url = format!("http://127.0.0.1:{}", query.ops_port());
         tasks.push(tokio::spawn(query.run_until_stopped(shutdown.clone())));
 
         for process in ingest_processes.iter().chain(&forwarder_processes).chain(&aggregator_processes) {
@@ -225,6 +232,8 @@ impl Pipeline {
             namespace,
             ingest_url,
             query_url,
+            ingest_ops_url,
+            query_ops_url,
             forwarder_ops_url,
             aggregator_ops_url,
             site_id: site.id.to_string(),

@@ -10,7 +10,13 @@ pub struct ServiceProcess {
     log: Option<std::path::PathBuf>,
     child: tokio::process::Child,
     pub port: u16,
+    /// Where ingest and query serve `/metrics` and `/readyz` (the others serve
+    /// them on `port`, their only one).
+    pub ops_port: u16,
 }
+
+/// The services whose ops endpoints are apart from their public API.
+const SEPARATE_OPS_PORT: [&str; 2] = ["analytics-ingest", "analytics-query"];
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
@@ -30,11 +36,17 @@ impl ServiceProcess {
 
     fn start(name: &str, env: Vec<(String, String)>, log: Option<std::path::PathBuf>) -> Self {
         let port = free_port();
-        let child = Self::launch(name, &env, port, log.as_deref());
-        Self { name: name.to_owned(), env, log, child, port }
+        let ops_port = if SEPARATE_OPS_PORT.contains(&name) { free_port() } else { port };
+        let child = Self::launch(name, &env, (port, ops_port), log.as_deref());
+        Self { name: name.to_owned(), env, log, child, port, ops_port }
     }
 
-    fn launch(name: &str, env: &[(String, String)], port: u16, log: Option<&std::path::Path>) -> tokio::process::Child {
+    fn launch(
+        name: &str,
+        env: &[(String, String)],
+        (port, ops_port): (u16, u16),
+        log: Option<&std::path::Path>,
+    ) -> tokio::process::Child {
         let inherit = std::env::var_os("TEST_LOG").is_some();
         let output = || match log {
             Some(path) => {
@@ -48,6 +60,8 @@ impl ServiceProcess {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("ANALYTICS__HTTP__HOST", "127.0.0.1")
             .env("ANALYTICS__HTTP__PORT", port.to_string())
+            .env("ANALYTICS__OPS__HOST", "127.0.0.1")
+            .env("ANALYTICS__OPS__PORT", ops_port.to_string())
             .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
             .stdout(output())
             .stderr(output())
@@ -60,10 +74,14 @@ impl ServiceProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    pub fn ops_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ops_port)
+    }
+
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&self) {
         let http = reqwest::Client::new();
-        let url = format!("{}/readyz", self.url());
+        let url = format!("{}/readyz", self.ops_url());
         crate::eventually(&format!("{} ready", self.name), Duration::from_secs(30), || async {
             let response = http.get(&url).send().await.ok()?;
             (response.status() == 200).then_some(())
@@ -90,7 +108,7 @@ impl ServiceProcess {
 
     /// Starts the same binary again with the same settings and port.
     pub fn restart(&mut self) {
-        self.child = Self::launch(&self.name, &self.env, self.port, self.log.as_deref());
+        self.child = Self::launch(&self.name, &self.env, (self.port, self.ops_port), self.log.as_deref());
     }
 
     /// SIGTERM, then waits for the exit status.

@@ -164,7 +164,8 @@ async fn idempotency_keys_belong_to_their_caller_and_their_body() {
     let own = Expect { site: pipeline.site_id.clone(), token: pipeline.token.clone(), pageviews: 3, events: 0 };
     let other = Expect { site: other_site, token: other_token, pageviews: 2, events: 0 };
     pipeline.assert_counted(&[own, other], 5, &pipeline.forwarder_instances()).await;
-    let duplicate = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"duplicate\"}").await;
+    let duplicate =
+        pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"duplicate\"}").await;
     assert_eq!(duplicate, 3.0);
     pipeline.stop().await;
 }
@@ -201,7 +202,7 @@ async fn a_client_over_its_rate_gets_429_and_others_do_not() {
     for _ in 0..10 {
         assert_eq!(from("198.51.100.9").await.status(), 202, "another client is unaffected");
     }
-    let counted = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_rate_limited_requests_total").await;
+    let counted = pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_rate_limited_requests_total").await;
     assert!(counted >= 28.0, "{counted}");
     pipeline.assert_exactly(accepted as i64 + 10, &pipeline.forwarder_instances()).await;
     pipeline.stop().await;

@@ -15,11 +15,13 @@ async fn each_service_stops_cleanly_on_sigterm() {
     let namespace = Namespace::create().await;
     let http = reqwest::Client::new();
     for name in ["analytics-ingest", "analytics-forwarder", "analytics-aggregator", "analytics-query"] {
-        let port = free_port();
+        let (port, ops_port) = (free_port(), free_port());
         let mut child = tokio::process::Command::new(binary(name))
             .envs(namespace.environment())
             .env("ANALYTICS__HTTP__HOST", "127.0.0.1")
             .env("ANALYTICS__HTTP__PORT", port.to_string())
+            .env("ANALYTICS__OPS__HOST", "127.0.0.1")
+            .env("ANALYTICS__OPS__PORT", ops_port.to_string())
             .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -27,7 +29,9 @@ async fn each_service_stops_cleanly_on_sigterm() {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e} (run `cargo build --bins` first)"));
         eventually(&format!("{name} ready"), Duration::from_secs(20), || async {
-            let response = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.ok()?;
+            // Ingest and query answer it on their ops port, the others on their only one.
+            let ops = if matches!(name, "analytics-ingest" | "analytics-query") { ops_port } else { port };
+            let response = http.get(format!("http://127.0.0.1:{ops}/readyz")).send().await.ok()?;
             (response.status() == 200).then_some(())
         })
         .await;

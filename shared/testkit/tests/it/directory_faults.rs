@@ -32,10 +32,10 @@ async fn faults_postgres_away_ingest_stays_ready_and_query_answers_from_cache() 
 
     stores.control("stop", "postgres").await;
     let refused_before =
-        pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"unavailable\"}").await;
+        pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"unavailable\"}").await;
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        for (service, url) in [("ingest", &pipeline.ingest_url), ("query", &pipeline.query_url)] {
+        for (service, url) in [("ingest", &pipeline.ingest_ops_url), ("query", &pipeline.query_ops_url)] {
             let ready = pipeline.http.get(format!("{url}/readyz")).send().await.expect("readyz");
             assert_eq!(ready.status(), 200, "{service} stays ready without Postgres");
             let report: Value = ready.json().await.expect("json");
@@ -45,7 +45,8 @@ async fn faults_postgres_away_ingest_stays_ready_and_query_answers_from_cache() 
         assert_eq!(answer.status(), 200, "the cached answer is served");
         assert_eq!(answer.headers().get("x-cache").and_then(|v| v.to_str().ok()), Some("hit"));
     }
-    let refused = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"unavailable\"}").await;
+    let refused =
+        pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"unavailable\"}").await;
     assert_eq!(refused, refused_before, "ingest refused nothing while Postgres was away");
     stores.control("start", "postgres").await;
 

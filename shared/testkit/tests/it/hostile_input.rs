@@ -262,8 +262,8 @@ async fn a_domain_list_records_a_pageview_once_per_distinct_site() {
     let second = Expect { site: second_site, token: second_token, pageviews: 1, events: 0 };
     pipeline.assert_counted(&[own, second], 4, &pipeline.forwarder_instances()).await;
     let ingest = |outcome: &str| format!("analytics_ingest_events_total{{outcome=\"{outcome}\"}}");
-    assert_eq!(pipeline.metric(&pipeline.ingest_url, &ingest("unknown_site")).await, 9.0, "the 10 kept, less ours");
-    assert_eq!(pipeline.metric(&pipeline.ingest_url, &ingest("invalid")).await, 2.0, "names past the cap of 10");
+    assert_eq!(pipeline.metric(&pipeline.ingest_ops_url, &ingest("unknown_site")).await, 9.0, "the 10 kept, less ours");
+    assert_eq!(pipeline.metric(&pipeline.ingest_ops_url, &ingest("invalid")).await, 2.0, "names past the cap of 10");
     pipeline.stop().await;
 }
 

@@ -25,12 +25,13 @@ async fn fuzzed_requests_never_crash_ingest_or_poison_the_queue() {
     let site = pipeline.site_id.clone();
     let now = chrono::Utc::now().timestamp_millis();
     send_fuzzed_requests(&pipeline, seed).await;
-    let health = pipeline.http.get(format!("{}/healthz", pipeline.ingest_url)).send().await.expect("alive");
+    let health = pipeline.http.get(format!("{}/healthz", pipeline.ingest_ops_url)).send().await.expect("alive");
     assert_eq!(health.status(), 200);
 
     let mut redis = pipeline.namespace.redis().await;
     let queued: Vec<Vec<u8>> = redis.lrange(pipeline.namespace.redis.queue_key(), 0, -1).await.expect("list");
-    let accepted = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"accepted\"}").await;
+    let accepted =
+        pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"accepted\"}").await;
     assert_eq!(queued.len() as f64, accepted, "seed {seed}: every accepted event is queued, nothing else");
     assert!(!queued.is_empty(), "seed {seed}: some mutations stay valid");
     for entry in queued {
@@ -126,7 +127,8 @@ async fn every_fuzzed_event_ingest_accepts_is_counted_or_dropped_by_reason() {
     let pipeline = Pipeline::start("UTC").await;
     let seed = fuzz_seed();
     send_fuzzed_requests(&pipeline, seed).await;
-    let accepted = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"accepted\"}").await;
+    let accepted =
+        pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"accepted\"}").await;
     assert!(accepted > 0.0, "seed {seed}: some mutations stay valid");
     // Everything accepted reaches the aggregator, which counts it or says why not.
     let aggregator = pipeline.aggregator_ops_url.clone();
@@ -419,8 +421,8 @@ async fn tracker_script_cors_and_shared_redis_writes() {
     for response in futures_util::future::join_all(requests).await {
         assert_eq!(response.status(), 202);
     }
-    let writes = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_push_events_count").await;
-    let events = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_push_events_sum").await;
+    let writes = pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_push_events_count").await;
+    let events = pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_push_events_sum").await;
     assert_eq!(events, 200.0);
     assert!(writes < 100.0, "{writes} Redis writes for 100 concurrent requests");
     let mut redis = pipeline.namespace.redis().await;

@@ -134,7 +134,7 @@ async fn no_ip_address_leaves_ingest() {
         }
     }
     let accepted = eventually("events queued", Duration::from_secs(10), || async {
-        let text = http.get(format!("{url}/metrics")).send().await.ok()?.text().await.ok()?;
+        let text = http.get(format!("{}/metrics", ingest.ops_url())).send().await.ok()?.text().await.ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix("analytics_ingest_events_total{outcome=\"accepted\"} ")?.parse::<f64>().ok())
             .filter(|n| *n >= 8.0)

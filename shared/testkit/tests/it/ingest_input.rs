@@ -51,7 +51,8 @@ async fn whole_requests_are_refused_with_a_named_reason() {
         .await
         .expect("ingest reachable");
     assert_eq!(bad_key.status(), 401);
-    let accepted = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"accepted\"}").await;
+    let accepted =
+        pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"accepted\"}").await;
     assert_eq!(accepted, 0.0, "nothing refused was queued");
     pipeline.stop().await;
 }
@@ -88,9 +89,9 @@ async fn bad_events_are_rejected_by_index_and_good_ones_kept() {
     assert!(reasons[3].1.starts_with("timestamp:"), "{reasons:?}");
     assert!(reasons[4].1.contains("X-Ingest-Key"), "{reasons:?}");
     assert!(reasons[5].1.starts_with("name:"), "{reasons:?}");
-    let invalid = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"invalid\"}").await;
+    let invalid = pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"invalid\"}").await;
     let unknown =
-        pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"unknown_site\"}").await;
+        pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"unknown_site\"}").await;
     assert_eq!((invalid, unknown), (5.0, 1.0));
     pipeline.stop().await;
 }

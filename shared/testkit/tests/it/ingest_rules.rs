@@ -103,10 +103,10 @@ async fn site_rules_and_bots_decide_what_counts() {
     assert_eq!(pages, expected.map(|(p, n)| (p.to_owned(), n)).to_vec());
 
     let metric = |outcome: &str| format!("analytics_ingest_events_total{{outcome=\"{outcome}\"}}");
-    let excluded = pipeline.metric(&pipeline.ingest_url, &metric("excluded")).await;
+    let excluded = pipeline.metric(&pipeline.ingest_ops_url, &metric("excluded")).await;
     // Probes (at least one), other.example, /private/d, and the three defaults.
     assert!(excluded >= 6.0, "excluded {excluded}");
-    assert_eq!(pipeline.metric(&pipeline.ingest_url, &metric("bot")).await, 2.0);
+    assert_eq!(pipeline.metric(&pipeline.ingest_ops_url, &metric("bot")).await, 2.0);
     pipeline.stop().await;
 }
 

@@ -86,7 +86,9 @@ async fn visitors_are_distinct_clients_and_sources_are_split() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_report_health_readiness_and_metrics() {
     let pipeline = Pipeline::start("UTC").await;
-    for base in [&pipeline.ingest_url, &pipeline.query_url, &pipeline.forwarder_ops_url, &pipeline.aggregator_ops_url] {
+    for base in
+        [&pipeline.ingest_ops_url, &pipeline.query_ops_url, &pipeline.forwarder_ops_url, &pipeline.aggregator_ops_url]
+    {
         let health = pipeline.http.get(format!("{base}/healthz")).send().await.expect("healthz");
         assert_eq!(health.status(), 200, "{base}/healthz");
         eventually(&format!("{base}/readyz"), Duration::from_secs(10), || async {
@@ -99,7 +101,12 @@ async fn services_report_health_readiness_and_metrics() {
         let http = pipeline.http.clone();
         async move { http.get(format!("{url}/metrics")).send().await.expect("metrics").text().await.expect("text") }
     };
-    let ingest = metrics(pipeline.ingest_url.clone()).await;
+    // Only on the ops ports: the public ones serve the API alone.
+    for public in [&pipeline.ingest_url, &pipeline.query_url] {
+        let hidden = pipeline.http.get(format!("{public}/metrics")).send().await.expect("public port");
+        assert_eq!(hidden.status(), 404, "{public}/metrics");
+    }
+    let ingest = metrics(pipeline.ingest_ops_url.clone()).await;
     assert!(ingest.contains("analytics_ingest_events_total{outcome=\"backpressure\"} 0"));
     assert!(ingest.contains("analytics_ingest_request_duration_seconds"));
     let forwarder = metrics(pipeline.forwarder_ops_url.clone()).await;

@@ -75,7 +75,7 @@ async fn plausible_events_are_counted_per_site_with_their_paths() {
     let fixed: Vec<(String, i64, i64)> = pages.into_iter().filter(|r| r.0 != "/shared").collect();
     let page = |p: &str, pv, ev| (p.to_owned(), pv, ev);
     assert_eq!(fixed, vec![page("/app#/settings", 1, 0), page("/blog", 1, 0), page("/join", 0, 1)]);
-    let ignored = pipeline.metric(&pipeline.ingest_url, "analytics_ingest_events_total{outcome=\"ignored\"}").await;
+    let ignored = pipeline.metric(&pipeline.ingest_ops_url, "analytics_ingest_events_total{outcome=\"ignored\"}").await;
     assert_eq!(ignored, 1.0, "the engagement ping");
     let utm: i64 = db
         .query_one(

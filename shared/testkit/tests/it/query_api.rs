@@ -384,7 +384,7 @@ async fn answers_are_cached_until_clear_cache() {
 
     let (_, fresh, cache) = get(&pipeline, &url).await;
     assert_eq!((fresh["today"]["pageviews"].as_i64(), cache.as_deref()), (Some(2), Some("miss")));
-    let hits = pipeline.metric(&pipeline.query_url, "analytics_query_cache_total{outcome=\"hit\"}").await;
+    let hits = pipeline.metric(&pipeline.query_ops_url, "analytics_query_cache_total{outcome=\"hit\"}").await;
     assert!(hits >= 2.0);
     pipeline.stop().await;
 }

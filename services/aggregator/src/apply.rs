@@ -77,6 +77,8 @@ pub struct Applier {
     pub partitions: Partitions,
     /// Keep visits (see `sessions`) in the same transaction as the rollups.
     pub sessions: bool,
+    /// Distinct values per site, day and dimension; more count as `(other)`.
+    pub max_values_per_day: i64,
 }
 
 /// What applying a group did.
@@ -248,6 +250,7 @@ impl Applier {
             }
         }
         deltas.finish();
+        crate::long_tail::fold(&transaction, &mut deltas, self.max_values_per_day).await?;
         write_deltas(&transaction, &deltas).await?;
         let hits = std::mem::take(&mut deltas.hits);
         if self.sessions {
@@ -410,9 +413,12 @@ async fn upsert_totals(
     Ok(())
 }
 
+/// The day's dimension rows, and the count of each day's distinct values
+/// (for the bound of `long_tail`) by the rows that are new.
 async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
     upsert_dimension_rows(transaction, "daily_dimensions", "local_day", &deltas.dimensions).await?;
-    upsert_dimension_counts(transaction, "daily_dimension_counts", "local_day", &deltas.dimensions).await
+    let new = upsert_dimension_counts(transaction, "daily_dimension_counts", "local_day", &deltas.dimensions).await?;
+    crate::long_tail::record_new_values(transaction, &new).await
 }
 
 /// The same rows summed per calendar month (keyed by its first day), for
@@ -427,7 +433,8 @@ async fn upsert_monthly(transaction: &Transaction<'_>, deltas: &Deltas) -> Resul
     }
     monthly.values_mut().for_each(Counts::finish);
     upsert_dimension_rows(transaction, "monthly_dimensions", "month", &monthly).await?;
-    upsert_dimension_counts(transaction, "monthly_dimension_counts", "month", &monthly).await
+    upsert_dimension_counts(transaction, "monthly_dimension_counts", "month", &monthly).await?;
+    Ok(())
 }
 
 pub(crate) fn first_of_month(day: chrono::NaiveDate) -> chrono::NaiveDate {
@@ -436,12 +443,14 @@ pub(crate) fn first_of_month(day: chrono::NaiveDate) -> chrono::NaiveDate {
 
 /// The counts of dimension rows (no sketches) into a ranking table of
 /// migration V5: one row per value, its sources side by side in columns.
+/// Returns the (site, day, dimension) of each row it inserted (a value new
+/// on that day).
 async fn upsert_dimension_counts(
     transaction: &Transaction<'_>,
     table: &str,
     day_column: &str,
     rows: &BTreeMap<DimensionKey, Counts>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<Vec<(Uuid, chrono::NaiveDate, String)>, tokio_postgres::Error> {
     // Per (site, day, dimension, value): pageviews per source, then events
     // per source, in the order of SOURCES (which the SQL's columns follow).
     const SOURCES: usize = analytics_store::SOURCES.len();
@@ -455,7 +464,7 @@ async fn upsert_dimension_counts(
         columns[SOURCES + source] += counts.events;
     }
     if merged.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let keys = merged.keys();
     let sites: Vec<Uuid> = keys.clone().map(|k| k.0).collect();
@@ -464,21 +473,34 @@ async fn upsert_dimension_counts(
     let values: Vec<&str> = keys.map(|k| k.3).collect();
     let column = |i: usize| -> Vec<i64> { merged.values().map(|c| c[i]).collect() };
     let counts: Vec<Vec<i64>> = (0..2 * SOURCES).map(column).collect();
+    // A row whose totals equal what this statement adds was inserted by it
+    // (every row has counts, so an updated one ends higher). Partitioned
+    // tables cannot return `xmax`, which would have said so directly.
     let sql = format!(
-        "INSERT INTO {table} AS t (site_id, {day_column}, dimension, value,
-             pageviews_web, pageviews_mobile_web, pageviews_app, events_web, events_mobile_web, events_app)
-         SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[],
-                              $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
-         ON CONFLICT (site_id, {day_column}, dimension, value) DO UPDATE SET
-             pageviews_web = t.pageviews_web + EXCLUDED.pageviews_web,
-             pageviews_mobile_web = t.pageviews_mobile_web + EXCLUDED.pageviews_mobile_web,
-             pageviews_app = t.pageviews_app + EXCLUDED.pageviews_app,
-             events_web = t.events_web + EXCLUDED.events_web,
-             events_mobile_web = t.events_mobile_web + EXCLUDED.events_mobile_web,
-             events_app = t.events_app + EXCLUDED.events_app"
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[],
+                                  $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+                 AS r(site_id, day, dimension, value, pw, pmw, pa, ew, emw, ea)),
+         upserted AS (
+             INSERT INTO {table} AS t (site_id, {day_column}, dimension, value,
+                 pageviews_web, pageviews_mobile_web, pageviews_app, events_web, events_mobile_web, events_app)
+             SELECT * FROM input
+             ON CONFLICT (site_id, {day_column}, dimension, value) DO UPDATE SET
+                 pageviews_web = t.pageviews_web + EXCLUDED.pageviews_web,
+                 pageviews_mobile_web = t.pageviews_mobile_web + EXCLUDED.pageviews_mobile_web,
+                 pageviews_app = t.pageviews_app + EXCLUDED.pageviews_app,
+                 events_web = t.events_web + EXCLUDED.events_web,
+                 events_mobile_web = t.events_mobile_web + EXCLUDED.events_mobile_web,
+                 events_app = t.events_app + EXCLUDED.events_app
+             RETURNING t.site_id, t.{day_column} AS day, t.dimension, t.value,
+                 t.pageviews_web + t.pageviews_mobile_web + t.pageviews_app
+                     + t.events_web + t.events_mobile_web + t.events_app AS total)
+         SELECT u.site_id, u.day, u.dimension FROM upserted u
+         JOIN input i USING (site_id, day, dimension, value)
+         WHERE u.total = i.pw + i.pmw + i.pa + i.ew + i.emw + i.ea"
     );
-    transaction
-        .execute(
+    let inserted = transaction
+        .query(
             &sql,
             &[
                 &sites,
@@ -494,7 +516,7 @@ async fn upsert_dimension_counts(
             ],
         )
         .await?;
-    Ok(())
+    Ok(inserted.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect())
 }
 
 /// Upserts dimension rows into `table`, whose date column is `day_column`.

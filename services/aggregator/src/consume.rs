@@ -70,7 +70,7 @@ impl Consumer {
     async fn consume_once(&self, shutdown: &Shutdown) -> anyhow::Result<()> {
         let connection = analytics_store::amqp::amqp_connect(&self.amqp, &self.name).await?;
         let channel = connection.create_channel().await?;
-        analytics_store::amqp::declare_topology(&channel, &self.amqp).await?;
+        analytics_store::amqp::declare_topology(&connection, &self.amqp).await?;
         channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let dead_letters = connection.create_channel().await?;
         dead_letters.confirm_select(ConfirmSelectOptions::default()).await?;

@@ -9,6 +9,7 @@ pub mod backfill;
 mod classify;
 mod consume;
 mod incoming;
+mod long_tail;
 pub mod maintenance;
 mod metrics;
 mod partitions;

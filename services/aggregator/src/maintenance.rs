@@ -61,9 +61,12 @@ async fn once(
     client.execute("DELETE FROM live_visitors WHERE minute < now() - interval '1 hour'", &[]).await?;
     // The unpartitioned rollups: a few rows a day, deleted rather than dropped.
     let mut removed = 0;
-    for table in ["daily_totals", "daily_site_speed", "daily_visits", "daily_visit_pages"] {
+    for table in ["daily_totals", "daily_site_speed", "daily_visits", "daily_visit_pages", "daily_value_counts"] {
         removed += client.execute(&format!("DELETE FROM {table} WHERE local_day < $1"), &[&oldest_kept]).await?;
     }
+    // Titles of pages not seen since (random paths would otherwise stay forever).
+    let oldest_seen = Utc::now() - chrono::Duration::days(settings.retention_days as i64);
+    removed += client.execute("DELETE FROM page_titles WHERE seen_at < $1", &[&oldest_seen]).await?;
     let first_kept_month = crate::apply::first_of_month(oldest_kept);
     for table in ["monthly_dimensions", "monthly_dimension_counts", "monthly_speed"] {
         removed += client.execute(&format!("DELETE FROM {table} WHERE month < $1"), &[&first_kept_month]).await?;

@@ -26,6 +26,7 @@ pub struct AggregatorSettings {
     pub batch_id_retention_days: i32,
     pub maintenance_interval_seconds: u64,
     pub sessions: bool,
+    pub max_values_per_day: i64,
 }
 
 impl Settings {

@@ -50,6 +50,7 @@ impl Application {
             classifier,
             partitions: Partitions::default(),
             sessions: settings.aggregator.sessions,
+            max_values_per_day: settings.aggregator.max_values_per_day,
         });
         let progress = analytics_telemetry::Progress::new(
             Duration::from_secs(settings.aggregator.stall_seconds),

@@ -83,7 +83,7 @@ impl Broker {
     async fn connect(&self) -> anyhow::Result<Link> {
         let connection = analytics_store::amqp::amqp_connect(&self.settings, &self.name).await?;
         let channel = connection.create_channel().await?;
-        analytics_store::amqp::declare_topology(&channel, &self.settings).await?;
+        analytics_store::amqp::declare_topology(&connection, &self.settings).await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         Ok(Link { connection, channel })
     }

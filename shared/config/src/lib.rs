@@ -112,6 +112,13 @@ pub struct AmqpSettings {
     /// Exchange and queue names start with this (`analytics.events`, ...), so a
     /// test can have its own topology on a shared broker.
     pub namespace: String,
+    /// Most messages the dead-letter queue keeps (the oldest go first).
+    #[serde(default = "default_dead_letter_limit")]
+    pub dead_letter_limit: i64,
+}
+
+fn default_dead_letter_limit() -> i64 {
+    100_000
 }
 
 impl AmqpSettings {

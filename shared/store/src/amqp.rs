@@ -28,9 +28,11 @@ const HEARTBEAT_SECONDS: u16 = 5;
 
 /// Exchange `<ns>.events` (fanout) -> quorum queue `<ns>.events.aggregate`,
 /// whose rejected or over-delivered messages go through `<ns>.events.dlx` to
-/// `<ns>.events.dead`. Declaring what already exists with the same arguments
-/// is a no-op, so every instance does it at start.
-pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> anyhow::Result<()> {
+/// `<ns>.events.dead`, which keeps at most `dead_letter_limit` messages (the
+/// newest). Declaring what already exists with the same arguments is a
+/// no-op, so every instance does it at start, on a channel of its own.
+pub async fn declare_topology(connection: &Connection, settings: &AmqpSettings) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
     let durable_exchange = ExchangeDeclareOptions { durable: true, ..Default::default() };
     let durable_queue = QueueDeclareOptions { durable: true, ..Default::default() };
     let quorum = |extra: &[(&str, AMQPValue)]| {
@@ -48,8 +50,12 @@ pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> any
             .await
             .with_context(|| format!("declaring exchange {exchange}"))?;
     }
+    let dead_letters = quorum(&[
+        ("x-max-length", AMQPValue::LongLongInt(settings.dead_letter_limit)),
+        ("x-overflow", AMQPValue::LongString("drop-head".into())),
+    ]);
     let queues = [
-        (settings.dead_letter_queue(), settings.dead_letter_exchange(), quorum(&[])),
+        (settings.dead_letter_queue(), settings.dead_letter_exchange(), dead_letters),
         (
             settings.queue(),
             settings.exchange(),
@@ -59,11 +65,22 @@ pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> any
             ]),
         ),
     ];
+    let mut channel = channel;
     for (queue, exchange, args) in queues {
-        channel
-            .queue_declare(queue.as_str().into(), durable_queue, args)
-            .await
-            .with_context(|| format!("declaring queue {queue}"))?;
+        match channel.queue_declare(queue.as_str().into(), durable_queue, args).await {
+            Ok(_) => {}
+            // Declared before with other arguments (an earlier release made the
+            // dead-letter queue without its limit): it stays as it is, and a
+            // policy can add the limit (docs/OPERATING.md). The failed declare
+            // closed the channel.
+            Err(error) if is_precondition_failed(&error) => {
+                tracing::warn!(queue, %error, "queue exists with other arguments; keeping it as it is");
+                channel = connection.create_channel().await?;
+                let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                channel.queue_declare(queue.as_str().into(), passive, FieldTable::default()).await?;
+            }
+            Err(error) => return Err(anyhow::Error::from(error).context(format!("declaring queue {queue}"))),
+        }
         channel
             .queue_bind(
                 queue.as_str().into(),
@@ -76,6 +93,11 @@ pub async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> any
             .with_context(|| format!("binding {queue} to {exchange}"))?;
     }
     Ok(())
+}
+
+fn is_precondition_failed(error: &lapin::Error) -> bool {
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(e)
+        if matches!(e.kind(), lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::PRECONDITIONFAILED)))
 }
 
 /// Messages ready in `queue`, read with a passive declare (no management plugin needed).

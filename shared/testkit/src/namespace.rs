@@ -46,7 +46,11 @@ impl Namespace {
         analytics_store::migrate(&postgres_url).await.expect("migrating the test database");
         Self {
             redis: RedisSettings { url: SecretString::from(stores.redis_url.clone()), key_prefix: format!("{name}:") },
-            amqp: AmqpSettings { url: SecretString::from(stores.amqp_url.clone()), namespace: name.clone() },
+            amqp: AmqpSettings {
+                url: SecretString::from(stores.amqp_url.clone()),
+                namespace: name.clone(),
+                dead_letter_limit: 100_000,
+            },
             postgres: PostgresSettings { url: SecretString::from(postgres_url), pool_size: 4, statement_timeout_ms: 0 },
             name,
         }

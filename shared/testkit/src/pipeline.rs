@@ -161,7 +161,10 @@ impl Pipeline {
                     settings(analytics_forwarder::Settings::DEFAULTS, &options.overrides);
                 forwarder.http = any_port();
                 forwarder.redis = namespace.redis.clone();
-                forwarder.amqp = namespace.amqp.clone();
+                forwarder.amqp = analytics_config::AmqpSettings {
+                    dead_letter_limit: forwarder.amqp.dead_letter_limit,
+                    ..namespace.amqp.clone()
+                };
                 forwarder.forwarder.instance_id = format!("{}-forwarder", namespace.name);
                 forwarder.forwarder.depth_interval_ms = 200;
                 forwarder.forwarder.heartbeat_ttl_ms = options.heartbeat_ttl_ms;
@@ -190,7 +193,10 @@ impl Pipeline {
                 let mut aggregator: analytics_aggregator::Settings =
                     settings(analytics_aggregator::Settings::DEFAULTS, &options.overrides);
                 aggregator.http = any_port();
-                aggregator.amqp = namespace.amqp.clone();
+                aggregator.amqp = analytics_config::AmqpSettings {
+                    dead_letter_limit: aggregator.amqp.dead_letter_limit,
+                    ..namespace.amqp.clone()
+                };
                 aggregator.postgres = namespace.postgres.clone();
                 aggregator.aggregator.ua_regexes = crate::ua_regexes();
                 let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
@@ -371,7 +377,7 @@ impl Pipeline {
             analytics_store::amqp::amqp_connect(&self.namespace.amqp, "test-publisher").await.expect("amqp");
         let channel = connection.create_channel().await.expect("channel");
         // Before any service has: a message must not be unroutable for lack of a queue.
-        analytics_store::amqp::declare_topology(&channel, &self.namespace.amqp).await.expect("topology");
+        analytics_store::amqp::declare_topology(&connection, &self.namespace.amqp).await.expect("topology");
         channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
         let confirmation = channel
             .basic_publish(

@@ -74,8 +74,8 @@ impl CacheKey {
 /// Answers from the cache when it holds this request's answer, else computes,
 /// stores (short TTL when the answer covers today, long when the range is
 /// closed) and answers; the site's token was checked before this is reached.
-/// A request with `Cache-Control: no-cache` skips the lookup (and stores
-/// what it computed), as HTTP caches do.
+/// A request with `Cache-Control: no-cache` bypasses the cache: it neither
+/// reads nor replaces what others are served.
 pub async fn cached<F, T>(
     request: &HttpRequest,
     state: &AppState,
@@ -88,10 +88,13 @@ where
     F: Future<Output = Result<T, QueryError>>,
     T: serde::Serialize,
 {
+    if no_cache(request) {
+        let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;
+        return Ok(json_response(body, "bypass"));
+    }
     let key = format!("{}:{}", site.id, key.0);
     let lookup = state.cache.get(&key).await;
-    let wanted = !no_cache(request);
-    if let Some(body) = lookup.as_ref().and_then(|l| l.hit.clone()).filter(|_| wanted) {
+    if let Some(body) = lookup.as_ref().and_then(|l| l.hit.clone()) {
         return Ok(json_response(body, "hit"));
     }
     let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;

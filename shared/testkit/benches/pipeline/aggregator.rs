@@ -83,7 +83,7 @@ async fn raw_copy(db: &tokio_postgres::Client, n: usize) -> f64 {
 async fn prefill_queue(namespace: &Namespace, events: &[Vec<u8>]) {
     let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, "bench").await.expect("amqp");
     let channel = connection.create_channel().await.expect("channel");
-    analytics_store::amqp::declare_topology(&channel, &namespace.amqp).await.expect("topology");
+    analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
     channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
     for chunk in events.chunks(BATCH) {
         let payload =

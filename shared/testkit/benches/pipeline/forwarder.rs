@@ -37,7 +37,7 @@ pub async fn run() {
 
     let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, "bench").await.expect("amqp");
     let channel = connection.create_channel().await.expect("channel");
-    analytics_store::amqp::declare_topology(&channel, &namespace.amqp).await.expect("topology");
+    analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
     let raw = raw_publish(&channel, &namespace, &events).await;
     channel.queue_purge(namespace.amqp.queue().as_str().into(), QueuePurgeOptions::default()).await.expect("purge");
 

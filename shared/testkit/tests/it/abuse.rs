@@ -133,7 +133,11 @@ async fn junk_parameters_are_refused_and_make_no_cache_entries() {
         .send()
         .await
         .expect("query");
-    assert_eq!(fresh.headers().get("x-cache").and_then(|v| v.to_str().ok()), Some("miss"), "no-cache skips the cache");
+    assert_eq!(
+        fresh.headers().get("x-cache").and_then(|v| v.to_str().ok()),
+        Some("bypass"),
+        "no-cache skips the cache"
+    );
     assert_eq!(keys(&mut redis).await, cached, "the cache holds as many entries as before");
     pipeline.stop().await;
 }
@@ -306,5 +310,104 @@ async fn one_maintenance_round_forgets_every_silent_visitor() {
     assert_eq!(report.forgotten_visitors, 500_000);
     let left: i64 = db.query_one("SELECT count(*) FROM visitor_visits", &[]).await.expect("count").get(0);
     assert_eq!(left, 10);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_values_past_the_daily_bound_count_as_other() {
+    let pipeline = Pipeline::start_with(PipelineOptions {
+        overrides: vec![("ANALYTICS__AGGREGATOR__MAX_VALUES_PER_DAY".into(), "100".into())],
+        ..Default::default()
+    })
+    .await;
+    let site = pipeline.site_id.clone();
+    // 2,000 pageviews on 2,000 random paths, with random referrers too.
+    for _ in 0..20 {
+        let events: Vec<Value> = (0..100)
+            .map(|_| {
+                let random = rand::random::<u64>();
+                json!({ "site": site, "type": "pageview", "path": format!("/scan/{random:x}"),
+                        "referrer": format!("https://spam-{random:x}.example/") })
+            })
+            .collect();
+        assert_eq!(pipeline.send(json!({ "events": events }), false).await.status(), 202);
+    }
+    pipeline.assert_exactly(2000, &pipeline.forwarder_instances()).await;
+    let breakdown = |dimension: &str| {
+        let request = pipeline
+            .http
+            .get(format!(
+                "{}/api/analytics/breakdown/?site={site}&dimension={dimension}&limit=1000",
+                pipeline.query_url
+            ))
+            .bearer_auth(&pipeline.token)
+            .header("Cache-Control", "no-cache");
+        async move { request.send().await.expect("query").json::<Value>().await.expect("json")["results"].clone() }
+    };
+    for dimension in ["page", "referrer"] {
+        let rows = breakdown(dimension).await;
+        let rows = rows.as_array().expect("rows");
+        let other = rows.iter().find(|r| r["value"] == "(other)").expect("an (other) row");
+        assert_eq!(rows.len(), 101, "{dimension}: 100 values and (other)");
+        assert_eq!(other["pageviews"], 1900, "{dimension}");
+        assert_eq!(rows.iter().map(|r| r["pageviews"].as_i64().unwrap_or(0)).sum::<i64>(), 2000);
+    }
+    // A value that made it in keeps counting under its own name.
+    let rows = breakdown("page").await;
+    let kept = rows.as_array().expect("rows").iter().find(|r| r["value"] != "(other)").expect("a kept page")["value"]
+        .as_str()
+        .expect("path")
+        .to_owned();
+    let again: Vec<Value> = (0..10).map(|_| json!({ "site": site, "type": "pageview", "path": kept })).collect();
+    assert_eq!(pipeline.send(json!({ "events": again }), false).await.status(), 202);
+    pipeline.assert_exactly(2010, &pipeline.forwarder_instances()).await;
+    let rows = breakdown("page").await;
+    let row = |value: &str| rows.as_array().expect("rows").iter().find(|r| r["value"] == value).cloned().expect("row");
+    assert_eq!(row(&kept)["pageviews"], 11);
+    assert_eq!(row("(other)")["pageviews"], 1900);
+    // The tables hold the bound, not the traffic.
+    let db = pipeline.namespace.db().await;
+    let stored: i64 = db
+        .query_one("SELECT count(*) FROM daily_dimension_counts WHERE dimension = 'page'", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 101);
+    let speed_pages: i64 =
+        db.query_one("SELECT count(DISTINCT path) FROM page_titles", &[]).await.expect("count").get(0);
+    assert!(speed_pages <= 101);
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_queue_keeps_only_its_newest_messages() {
+    let pipeline = Pipeline::start_with(PipelineOptions {
+        forwarders: analytics_testkit::Instances::Processes(0),
+        overrides: vec![("ANALYTICS__AMQP__DEAD_LETTER_LIMIT".into(), "5".into())],
+        ..Default::default()
+    })
+    .await;
+    // The aggregator declares the queues (with the limit) once it consumes.
+    let ready = format!("{}/readyz", pipeline.aggregator_ops_url);
+    analytics_testkit::eventually("the aggregator consuming", Duration::from_secs(20), || async {
+        (pipeline.http.get(&ready).send().await.ok()?.status() == 200).then_some(())
+    })
+    .await;
+    for i in 0..8u8 {
+        pipeline.publish(&[0xff, i, i, i]).await;
+    }
+    let poison = "analytics_aggregator_batches_total{outcome=\"poison\"}";
+    pipeline.wait_for_metric(&pipeline.aggregator_ops_url, poison, 8.0).await;
+    let amqp = analytics_store::amqp::amqp_connect(&pipeline.namespace.amqp, "test-dead").await.expect("amqp");
+    let channel = amqp.create_channel().await.expect("channel");
+    let queue = pipeline.namespace.amqp.dead_letter_queue();
+    let depth = analytics_store::amqp::queue_depth(&channel, &queue).await.expect("depth");
+    assert_eq!(depth, 5, "the dead-letter queue keeps its limit");
+    let first = channel
+        .basic_get(queue.as_str().into(), lapin::options::BasicGetOptions::default())
+        .await
+        .expect("get")
+        .expect("a message");
+    assert_eq!(first.delivery.data, vec![0xff, 3, 3, 3], "the oldest went first");
     pipeline.stop().await;
 }

@@ -131,11 +131,11 @@ export async function startPageServer() {
   return { server, origin: `http://${env.domain}:${port}` };
 }
 
-/** GET from the query service with the site's token; `fresh` bypasses its cache (Cache-Control: no-cache). */
+/** GET from the query service with the site's token; `fresh` bypasses its cache (X-Skip-Cache). */
 export async function query(path, params = {}, { fresh = true } = {}) {
   const qs = new URLSearchParams({ site: env.site, ...params });
   const headers = { Authorization: `Bearer ${env.token}` };
-  if (fresh) headers["Cache-Control"] = "no-cache";
+  if (fresh) headers["X-Skip-Cache"] = "1";
   const response = await fetch(`${env.queryUrl}/api/analytics/${path}/?${qs}`, { headers });
   if (!response.ok) throw new Error(`query ${path}: ${response.status} ${await response.text()}`);
   return response.json();

@@ -13,7 +13,7 @@ const token = setting("NODE_SITE_TOKEN");
 async function breakdown(dimension) {
   const qs = new URLSearchParams({ site, dimension });
   const response = await fetch(`${env.queryUrl}/api/analytics/breakdown/?${qs}`, {
-    headers: { Authorization: `Bearer ${token}`, "Cache-Control": "no-cache" },
+    headers: { Authorization: `Bearer ${token}`, "X-Skip-Cache": "1" },
   });
   if (!response.ok) throw new Error(`breakdown ${dimension}: ${response.status} ${await response.text()}`);
   return (await response.json()).results;

@@ -414,7 +414,7 @@ impl Pipeline {
     pub async fn try_overview_of(&self, site: &str, token: &str) -> Option<serde_json::Value> {
         let url = format!("{}/api/analytics/overview/?site={site}", self.query_url);
         // Fresh figures, whatever the cache holds.
-        let response = self.http.get(url).bearer_auth(token).header("Cache-Control", "no-cache").send().await.ok()?;
+        let response = self.http.get(url).bearer_auth(token).header("X-Skip-Cache", "1").send().await.ok()?;
         if !response.status().is_success() {
             return None;
         }

@@ -74,8 +74,10 @@ impl CacheKey {
 /// Answers from the cache when it holds this request's answer, else computes,
 /// stores (short TTL when the answer covers today, long when the range is
 /// closed) and answers; the site's token was checked before this is reached.
-/// A request with `Cache-Control: no-cache` bypasses the cache: it neither
-/// reads nor replaces what others are served.
+/// A request with `X-Skip-Cache: 1` bypasses the cache: it neither reads nor
+/// replaces what others are served. (Not `Cache-Control: no-cache`: fetch
+/// clients add that to every request made with `cache: "no-store"`, the
+/// panel's among them, which would turn the cache off.)
 pub async fn cached<F, T>(
     request: &HttpRequest,
     state: &AppState,
@@ -88,7 +90,7 @@ where
     F: Future<Output = Result<T, QueryError>>,
     T: serde::Serialize,
 {
-    if no_cache(request) {
+    if skips_cache(request) {
         let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;
         return Ok(json_response(body, "bypass"));
     }
@@ -105,13 +107,12 @@ where
     Ok(json_response(body, "miss"))
 }
 
-fn no_cache(request: &HttpRequest) -> bool {
-    request
-        .headers()
-        .get_all(actix_web::http::header::CACHE_CONTROL)
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")))
+fn skips_cache(request: &HttpRequest) -> bool {
+    request.headers().get(SKIP_CACHE_HEADER).is_some_and(|v| v.as_bytes() == b"1")
 }
+
+/// The request header that bypasses the response cache (see [`cached`]).
+pub const SKIP_CACHE_HEADER: &str = "x-skip-cache";
 
 fn json_response(body: String, cache: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").insert_header(("X-Cache", cache)).body(body)

@@ -13,7 +13,7 @@ PACKAGES=(
   rabbitmq-server
   postgresql postgresql-15-hll postgresql-contrib
   wrk prometheus
-  curl ca-certificates
+  curl ca-certificates openssl
 )
 
 # Node.js builds the tracker and the panel; a machine that has its own node

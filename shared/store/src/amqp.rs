@@ -14,14 +14,17 @@ pub const DELIVERY_LIMIT: i64 = 20;
 
 pub async fn amqp_connect(settings: &AmqpSettings, name: &str) -> anyhow::Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    let mut uri: lapin::uri::AMQPUri =
-        settings.url().parse().map_err(|e| anyhow::anyhow!("amqp.url: not an AMQP URL: {e}"))?;
+    // `amqps://` is TLS; `sslrootcert=` names a private CA (see `tls`).
+    let (url, root_cert) = crate::tls::take_root_cert_pem(settings.url())?;
+    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|e| anyhow::anyhow!("amqp.url: not an AMQP URL: {e}"))?;
     // A broker that vanished without closing the socket (a killed node, a
     // dropped network) is noticed within two heartbeats; the server's default
     // of 60 s would leave a consumer waiting on a dead connection for minutes.
     // An explicit `?heartbeat=` in the URL wins.
     uri.query.heartbeat.get_or_insert(HEARTBEAT_SECONDS);
-    Connection::connect_uri(uri, properties).await.context("connecting to RabbitMQ")
+    let tls = lapin::tcp::OwnedTLSConfig { identity: None, cert_chain: root_cert };
+    let runtime = lapin::runtime::default_runtime().context("the AMQP client's runtime")?;
+    Connection::connect_uri_with_config(uri, properties, tls, runtime).await.context("connecting to RabbitMQ")
 }
 
 const HEARTBEAT_SECONDS: u16 = 5;

@@ -280,7 +280,7 @@ impl SiteDirectory {
     /// One listener connection's life: LISTEN, then read on every
     /// notification and every tick, until the connection fails or `stop`.
     async fn listen(&self, interval: Duration, stop: &tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
-        let (client, mut connection) = tokio_postgres::connect(self.postgres.url(), tokio_postgres::NoTls).await?;
+        let (client, mut connection) = crate::connect_raw(self.postgres.url()).await?;
         let changed = Arc::new(Notify::new());
         let mut driver = tokio::spawn({
             let changed = changed.clone();

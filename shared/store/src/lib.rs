@@ -7,9 +7,10 @@ mod migrations;
 mod postgres;
 mod redis_conn;
 pub mod sites;
+pub mod tls;
 
 pub use migrations::migrate;
-pub use postgres::{PgPool, connect, pg_pool, pg_probe};
+pub use postgres::{PgPool, connect, connect_raw, pg_pool, pg_probe, postgres_config};
 pub use redis_conn::{redis_manager, redis_probe};
 
 /// Where traffic comes from, in the order of the per-source columns of the

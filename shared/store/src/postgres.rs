@@ -2,16 +2,34 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use analytics_config::PostgresSettings;
 
 pub type PgPool = Pool;
 
+/// A Postgres URL as tokio-postgres takes it, and the TLS it asks for.
+///
+/// TLS is used when the URL asks for it: `sslmode=require` (or `prefer`,
+/// which then also uses it when the server offers it). Unlike libpq, the
+/// server's certificate is always verified, against the Mozilla roots and,
+/// when the URL names one with `sslrootcert=/path/ca.pem` (libpq's
+/// parameter), that CA too, as a managed database's own CA usually must be:
+/// encryption without knowing whom one talks to protects nothing. Without
+/// `sslmode`, the connection is plain (libpq would try TLS unverified).
+pub fn postgres_config(url: &str) -> anyhow::Result<(tokio_postgres::Config, MakeRustlsConnect)> {
+    let (url, root_cert) = crate::tls::take_root_cert(url)?;
+    let mut config = tokio_postgres::Config::from_str(&url).context("parsing the Postgres URL")?;
+    if !url.contains("sslmode=") {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    }
+    Ok((config, crate::tls::postgres_connector(root_cert.as_deref())?))
+}
+
 /// A pool that connects lazily: a service starts (and reports not ready)
 /// while Postgres is down, instead of crashing in a restart loop.
 pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
-    let mut config = tokio_postgres::Config::from_str(settings.url()).context("parsing the Postgres URL")?;
+    let (mut config, tls) = postgres_config(settings.url())?;
     if settings.statement_timeout_ms > 0 {
         // Appended to what the URL's `options` may already say.
         let options = format!(
@@ -21,7 +39,7 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
         );
         config.options(options.trim());
     }
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(settings.pool_size)
         .wait_timeout(Some(std::time::Duration::from_secs(5)))
@@ -33,13 +51,25 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
 
 /// One dedicated connection, for migrations and CLI commands.
 pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.context("connecting to Postgres")?;
+    let (client, connection) = connect_raw(url).await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "postgres connection closed");
         }
     });
     Ok(client)
+}
+
+/// The connection half of a dedicated connection (see [`connect_raw`]).
+pub type PgConnection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
+/// A dedicated connection whose messages (notifications) the caller drives.
+pub async fn connect_raw(url: &str) -> anyhow::Result<(tokio_postgres::Client, PgConnection)> {
+    let (config, tls) = postgres_config(url)?;
+    config.connect(tls).await.context("connecting to Postgres")
 }
 
 /// Readiness check: a pooled connection answers `SELECT 1`.

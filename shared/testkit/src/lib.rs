@@ -13,7 +13,7 @@ pub use namespace::Namespace;
 pub use pipeline::Pipeline;
 pub use pipeline::{BROWSER_USER_AGENT, Expect, Instances, PANEL_ORIGIN, PipelineOptions, Sender, TEST_ADMIN_TOKEN};
 pub use process::ServiceProcess;
-pub use stores::{FaultStores, Stores, repo_root, stores};
+pub use stores::{FaultStores, Stores, TlsStores, repo_root, stores};
 pub use wait::eventually;
 
 /// Path of a workspace binary built next to the running test (run `cargo build

@@ -5,6 +5,7 @@ use crate::stores::{Stores, stores};
 
 /// One test's private corner of the shared servers: a fresh, migrated
 /// database, a Redis key prefix and AMQP exchange/queue names of its own.
+#[derive(Clone)]
 pub struct Namespace {
     pub name: String,
     pub redis: RedisSettings,
@@ -54,6 +55,18 @@ impl Namespace {
             postgres: PostgresSettings { url: SecretString::from(postgres_url), pool_size: 4, statement_timeout_ms: 0 },
             name,
         }
+    }
+
+    /// The same namespace reached over TLS (`stores.tls`), with the stores'
+    /// CA named in every URL, as a service would be configured.
+    pub fn over_tls(&self, tls: &crate::TlsStores) -> Namespace {
+        let ca = &tls.ca_file;
+        let with_ca = |url: &str| format!("{url}{}sslrootcert={ca}", if url.contains('?') { '&' } else { '?' });
+        let mut over = self.clone();
+        over.redis.url = SecretString::from(with_ca(&format!("{}/", tls.redis_url)));
+        over.amqp.url = SecretString::from(with_ca(&tls.amqp_url));
+        over.postgres.url = SecretString::from(with_ca(&format!("{}?sslmode=require", self.postgres.url())));
+        over
     }
 
     /// A connection to this namespace's database.

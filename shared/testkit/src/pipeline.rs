@@ -77,6 +77,8 @@ pub struct PipelineOptions {
     /// Settings of every service, as `ANALYTICS__SECTION__KEY` variables
     /// would give them (each service reads its own sections).
     pub overrides: Vec<(String, String)>,
+    /// The services reach every store over TLS (the test's own checks do not).
+    pub tls: bool,
 }
 
 impl Default for PipelineOptions {
@@ -91,6 +93,7 @@ impl Default for PipelineOptions {
             query_cache_live_seconds: 0,
             trusted_proxies: "",
             overrides: Vec::new(),
+            tls: false,
         }
     }
 }
@@ -116,6 +119,17 @@ impl Pipeline {
             Some(stores) => Namespace::create_in(stores).await,
             None => Namespace::create().await,
         };
+        // What the services are given: the same namespace, over TLS if asked.
+        let services = match options.tls {
+            true => {
+                let stores = match options.stores {
+                    Some(stores) => stores,
+                    None => crate::stores().await,
+                };
+                namespace.over_tls(stores.tls.as_ref().expect("the stores offer TLS (stores.sh up)"))
+            }
+            false => namespace.clone(),
+        };
         let client = namespace.db().await;
         let (site, token) = analytics_store::sites::add_site(&client, &format!("{}.example", namespace.name), timezone)
             .await
@@ -130,8 +144,8 @@ impl Pipeline {
                     settings(analytics_ingest::Settings::DEFAULTS, &options.overrides);
                 ingest.http = any_port();
                 ingest.ops = any_port();
-                ingest.redis = namespace.redis.clone();
-                ingest.postgres = namespace.postgres.clone();
+                ingest.redis = services.redis.clone();
+                ingest.postgres = services.postgres.clone();
                 ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
                 ingest.ingest.geoip_database = crate::geoip_database().display().to_string();
                 ingest.ingest.trusted_proxies = options.trusted_proxies.to_owned();
@@ -142,7 +156,7 @@ impl Pipeline {
                 urls
             }
             Instances::Processes(_) => {
-                let mut env = namespace.environment();
+                let mut env = services.environment();
                 env.extend(options.overrides.iter().cloned());
                 env.push(("ANALYTICS__INGEST__INGEST_KEY".into(), TEST_INGEST_KEY.into()));
                 env.push(("ANALYTICS__INGEST__GEOIP_DATABASE".into(), crate::geoip_database().display().to_string()));
@@ -160,10 +174,10 @@ impl Pipeline {
                 let mut forwarder: analytics_forwarder::Settings =
                     settings(analytics_forwarder::Settings::DEFAULTS, &options.overrides);
                 forwarder.http = any_port();
-                forwarder.redis = namespace.redis.clone();
+                forwarder.redis = services.redis.clone();
                 forwarder.amqp = analytics_config::AmqpSettings {
                     dead_letter_limit: forwarder.amqp.dead_letter_limit,
-                    ..namespace.amqp.clone()
+                    ..services.amqp.clone()
                 };
                 forwarder.forwarder.instance_id = format!("{}-forwarder", namespace.name);
                 forwarder.forwarder.depth_interval_ms = 200;
@@ -175,7 +189,7 @@ impl Pipeline {
             }
             Instances::Processes(n) => {
                 for i in 0..n {
-                    let mut env = namespace.environment();
+                    let mut env = services.environment();
                     env.extend(options.overrides.iter().cloned());
                     env.push(("ANALYTICS__FORWARDER__INSTANCE_ID".into(), format!("{}-forwarder-{i}", namespace.name)));
                     env.push(("ANALYTICS__FORWARDER__DEPTH_INTERVAL_MS".into(), "200".into()));
@@ -195,9 +209,9 @@ impl Pipeline {
                 aggregator.http = any_port();
                 aggregator.amqp = analytics_config::AmqpSettings {
                     dead_letter_limit: aggregator.amqp.dead_letter_limit,
-                    ..namespace.amqp.clone()
+                    ..services.amqp.clone()
                 };
-                aggregator.postgres = namespace.postgres.clone();
+                aggregator.postgres = services.postgres.clone();
                 aggregator.aggregator.ua_regexes = crate::ua_regexes();
                 let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
                 let url = format!("http://127.0.0.1:{}", aggregator.port());
@@ -206,7 +220,7 @@ impl Pipeline {
             }
             Instances::Processes(n) => {
                 for _ in 0..n {
-                    let mut env = namespace.environment();
+                    let mut env = services.environment();
                     env.extend(options.overrides.iter().cloned());
                     aggregator_processes.push(ServiceProcess::spawn("analytics-aggregator", env));
                 }
@@ -220,9 +234,9 @@ impl Pipeline {
         // The namespace's database, with the service's own statement timeout.
         query.postgres = analytics_config::PostgresSettings {
             statement_timeout_ms: query.postgres.statement_timeout_ms,
-            ..namespace.postgres.clone()
+            ..services.postgres.clone()
         };
-        query.redis = namespace.redis.clone();
+        query.redis = services.redis.clone();
         query.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
         query.query.cache_live_seconds = options.query_cache_live_seconds;
         query.query.cors_origins = PANEL_ORIGIN.to_owned();

@@ -10,6 +10,40 @@ pub struct Stores {
     pub amqp_url: String,
     /// A URL of the `postgres` maintenance database; tests create their own.
     pub postgres_url: String,
+    /// The same stores over TLS, when they offer it (the private ones do).
+    pub tls: Option<TlsStores>,
+}
+
+/// Where the stores listen for TLS, and the CA of their certificates.
+#[derive(Debug, Clone)]
+pub struct TlsStores {
+    pub ca_file: String,
+    /// `rediss://host:port`
+    pub redis_url: String,
+    /// `amqps://user:password@host:port/vhost`
+    pub amqp_url: String,
+}
+
+impl Stores {
+    fn from_vars(vars: &HashMap<String, String>) -> Self {
+        let get = |name: &str| vars.get(name).cloned().unwrap_or_else(|| panic!("{name} missing from stores.env"));
+        let tls = match (
+            vars.get("ANALYTICS_TEST_TLS_CA"),
+            vars.get("ANALYTICS_TEST_REDISS_URL"),
+            vars.get("ANALYTICS_TEST_AMQPS_URL"),
+        ) {
+            (Some(ca), Some(redis), Some(amqp)) => {
+                Some(TlsStores { ca_file: ca.clone(), redis_url: redis.clone(), amqp_url: amqp.clone() })
+            }
+            _ => None,
+        };
+        Stores {
+            redis_url: get("ANALYTICS_TEST_REDIS_URL"),
+            amqp_url: get("ANALYTICS_TEST_AMQP_URL"),
+            postgres_url: get("ANALYTICS_TEST_POSTGRES_URL"),
+            tls,
+        }
+    }
 }
 
 static STORES: OnceCell<Stores> = OnceCell::const_new();
@@ -26,7 +60,14 @@ pub async fn stores() -> &'static Stores {
         .get_or_init(|| async {
             let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
             let mut vars: HashMap<String, String> = HashMap::new();
-            for name in ["ANALYTICS_TEST_REDIS_URL", "ANALYTICS_TEST_AMQP_URL", "ANALYTICS_TEST_POSTGRES_URL"] {
+            for name in [
+                "ANALYTICS_TEST_REDIS_URL",
+                "ANALYTICS_TEST_AMQP_URL",
+                "ANALYTICS_TEST_POSTGRES_URL",
+                "ANALYTICS_TEST_TLS_CA",
+                "ANALYTICS_TEST_REDISS_URL",
+                "ANALYTICS_TEST_AMQPS_URL",
+            ] {
                 if let Some(value) = from_env(name) {
                     vars.insert(name.to_owned(), value);
                 }
@@ -34,12 +75,7 @@ pub async fn stores() -> &'static Stores {
             if vars.len() < 3 {
                 vars = start_private_stores().await;
             }
-            let get = |name: &str| vars.get(name).cloned().unwrap_or_else(|| panic!("{name} missing from stores.env"));
-            Stores {
-                redis_url: get("ANALYTICS_TEST_REDIS_URL"),
-                amqp_url: get("ANALYTICS_TEST_AMQP_URL"),
-                postgres_url: get("ANALYTICS_TEST_POSTGRES_URL"),
-            }
+            Stores::from_vars(&vars)
         })
         .await
 }
@@ -106,15 +142,7 @@ impl FaultStores {
                 );
                 run_stores_script(&env, &["up"]).await;
                 let vars = read_env_file(&base.join("stores.env"));
-                let get = |name: &str| vars.get(name).cloned().unwrap_or_else(|| panic!("{name} missing"));
-                FaultStores {
-                    stores: Stores {
-                        redis_url: get("ANALYTICS_TEST_REDIS_URL"),
-                        amqp_url: get("ANALYTICS_TEST_AMQP_URL"),
-                        postgres_url: get("ANALYTICS_TEST_POSTGRES_URL"),
-                    },
-                    env,
-                }
+                FaultStores { stores: Stores::from_vars(&vars), env }
             })
             .await
     }

@@ -18,6 +18,7 @@ mod plausible;
 mod query_api;
 mod query_auth;
 mod retention;
+mod stores_tls;
 mod umami;
 mod visits;
 

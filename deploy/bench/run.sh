@@ -3,7 +3,8 @@
 # into docs/BENCHMARKS.md. Each benchmark reports against a ceiling measured
 # in the same run. `deploy/bench/run.sh ingest query django` runs only those
 # parts and replaces only their sections; the others keep their earlier
-# results, each dated with the day and commit it was measured at.
+# results, each dated with the day and commit it was measured at. Sections:
+# ingest, forwarder, aggregator, query, overload (Rust) and django.
 set -euo pipefail
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd -P)
 cd "$REPO"
@@ -16,6 +17,8 @@ command -v wrk >/dev/null || deploy/local/install-deps.sh
 rust=()
 for what in "$@"; do [ "$what" = django ] || rust+=("$what"); done
 if [ $# -eq 0 ] || [ ${#rust[@]} -gt 0 ]; then
+  # The overload section runs the services as their release binaries.
+  cargo build --release --bins --quiet
   cargo bench -p analytics-testkit --bench pipeline --quiet -- "${rust[@]}" >"$tmp"
 fi
 # The Django middleware next to the old one, against the end-to-end stack

@@ -29,6 +29,17 @@ pub fn ua_regexes() -> std::path::PathBuf {
     repo_root().join(".local/data/regexes.yaml")
 }
 
+/// The memory limit of `service`'s container in the Kubernetes manifests
+/// (`k8s/base/<service>.yaml`), in bytes: what a test holds a process to.
+pub fn manifest_memory_limit(service: &str) -> u64 {
+    let path = repo_root().join(format!("k8s/base/{service}.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let line = text.lines().find(|l| l.trim_start().starts_with("limits:")).expect("a limits line");
+    let memory = line.split("memory:").nth(1).expect("a memory limit").trim().trim_end_matches('}').trim();
+    let mib: u64 = memory.strip_suffix("Mi").expect("a limit in Mi").parse().expect("a number");
+    mib * 1024 * 1024
+}
+
 /// The ip-location-db country database ingest reads (fetched by `make test`).
 pub fn geoip_database() -> std::path::PathBuf {
     repo_root().join(".local/data/country.mmdb")

@@ -6,6 +6,7 @@ mod aggregator;
 mod cpu;
 mod forwarder;
 mod ingest;
+mod overload;
 mod query;
 mod sample;
 
@@ -24,5 +25,8 @@ async fn main() {
     }
     if all || what.iter().any(|w| w == "query") {
         query::run().await;
+    }
+    if all || what.iter().any(|w| w == "overload") {
+        overload::run().await;
     }
 }

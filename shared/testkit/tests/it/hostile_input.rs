@@ -291,16 +291,6 @@ async fn a_huge_request_does_not_fail_the_requests_sharing_its_write() {
     pipeline.stop().await;
 }
 
-/// The memory limit of `service`'s container in the Kubernetes manifests, in bytes.
-fn manifest_memory_limit(service: &str) -> u64 {
-    let path = analytics_testkit::repo_root().join(format!("k8s/base/{service}.yaml"));
-    let text = std::fs::read_to_string(&path).expect("manifest");
-    let line = text.lines().find(|l| l.trim_start().starts_with("limits:")).expect("a limits line");
-    let memory = line.split("memory:").nth(1).expect("a memory limit").trim().trim_end_matches('}').trim();
-    let mib: u64 = memory.strip_suffix("Mi").expect("a limit in Mi").parse().expect("a number");
-    mib * 1024 * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_byte_bomb_is_counted_exactly_within_the_memory_limits() {
     let pipeline = Pipeline::start_with(PipelineOptions {
@@ -339,7 +329,7 @@ async fn a_byte_bomb_is_counted_exactly_within_the_memory_limits() {
         ("forwarder", &pipeline.forwarder_processes[0]),
         ("aggregator", &pipeline.aggregator_processes[0]),
     ] {
-        let (peak, limit) = (process.peak_rss_bytes(), manifest_memory_limit(service));
+        let (peak, limit) = (process.peak_rss_bytes(), analytics_testkit::manifest_memory_limit(service));
         eprintln!("{service}: peak RSS {} MiB, limit {} MiB", peak >> 20, limit >> 20);
         assert!(peak < limit, "{service} peaked at {peak} bytes, over its limit of {limit}");
     }

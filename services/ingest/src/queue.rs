@@ -19,8 +19,11 @@ use crate::error::IngestError;
 /// arrived) is not counted twice; the same key with another body is a
 /// conflict, never a silent drop. The events go in runs of 1,000: Lua's
 /// `unpack` fails past about 8,000 values, and one write must never fail for
-/// how many events share it. KEYS: the queue, the idempotency key. Returns 0
-/// when stored, -1 when refused, -2 when already stored, -3 on a conflict.
+/// how many events share it. A write also leaves a receipt (KEYS[3], kept a
+/// minute), so that a write whose reply did not come in time can be asked
+/// after: was it stored? KEYS: the queue, the idempotency key, the receipt.
+/// Returns 0 when stored, -1 when refused, -2 when already stored, -3 on a
+/// conflict.
 const PUSH_SCRIPT: &str = r"
 if ARGV[2] == '1' then
   local stored = redis.call('GET', KEYS[2])
@@ -39,6 +42,7 @@ end
 for i = 5, #ARGV, 1000 do
   redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
+redis.call('SET', KEYS[3], '1', 'EX', 60)
 return 0
 ";
 
@@ -79,6 +83,8 @@ pub enum Pushed {
 struct Pending {
     events: Vec<Vec<u8>>,
     reply: oneshot::Sender<Result<(), IngestError>>,
+    /// Not written after this: the request is answered 503 instead.
+    deadline: std::time::Instant,
 }
 
 #[derive(Clone)]
@@ -142,6 +148,7 @@ impl EventQueue {
             redis,
             key: settings.queue_key(),
             idempotency_prefix: settings.key("idempotency:"),
+            receipt_prefix: settings.key("receipt:"),
             high_water,
             timeout,
             script: redis::Script::new(PUSH_SCRIPT),
@@ -166,11 +173,15 @@ impl EventQueue {
             return self.writer.write(&events, idempotency).await;
         }
         let (reply, answer) = oneshot::channel();
-        self.batches.try_send(Pending { events, reply }).map_err(|_| IngestError::Unavailable)?;
-        match tokio::time::timeout(self.timeout * 2, answer).await {
-            Ok(Ok(result)) => result.map(|()| Pushed::Stored),
-            // The batcher is gone, or Redis did not answer in time.
-            Ok(Err(_)) | Err(_) => Err(IngestError::Unavailable),
+        let deadline = std::time::Instant::now() + self.timeout * 2;
+        self.batches.try_send(Pending { events, reply, deadline }).map_err(|_| IngestError::Unavailable)?;
+        // No deadline of our own: once the batcher has taken these events into
+        // a write, the answer must say what became of that write (a 503 for
+        // events that were stored would be counted twice when retried). The
+        // batcher answers within the deadline plus one write.
+        match answer.await {
+            Ok(result) => result.map(|()| Pushed::Stored),
+            Err(_) => Err(IngestError::Unavailable), // the batcher is gone
         }
     }
 }
@@ -195,9 +206,15 @@ async fn run_batcher(
                 Err(_) => break,
             }
         }
-        // A request that already answered 503 (timed out) must not be stored
-        // after all: its sender will retry.
-        batch.retain(|pending| !pending.reply.is_closed());
+        // A request that waited past its deadline is answered 503 without
+        // being written, and one whose client left is not written at all.
+        let now = std::time::Instant::now();
+        let (ready, late): (Vec<Pending>, Vec<Pending>) =
+            batch.into_iter().filter(|p| !p.reply.is_closed()).partition(|p| p.deadline > now);
+        for pending in late {
+            let _ = pending.reply.send(Err(IngestError::Unavailable));
+        }
+        let batch = ready;
         if batch.is_empty() {
             continue;
         }
@@ -216,6 +233,8 @@ struct Writer {
     redis: ConnectionManager,
     key: String,
     idempotency_prefix: String,
+    /// Receipts of writes (see [`PUSH_SCRIPT`]).
+    receipt_prefix: String,
     high_water: u64,
     timeout: Duration,
     script: redis::Script,
@@ -227,9 +246,11 @@ impl Writer {
         events: &[impl AsRef<[u8]>],
         idempotency: Option<&Idempotency>,
     ) -> Result<Pushed, IngestError> {
+        let receipt = format!("{}{:016x}", self.receipt_prefix, rand::random::<u64>());
         let mut invocation = self.script.key(&self.key);
         invocation
             .key(format!("{}{}", self.idempotency_prefix, idempotency.map_or("", |i| i.key.as_str())))
+            .key(&receipt)
             .arg(self.high_water)
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(IDEMPOTENCY_TTL_SECONDS)
@@ -243,14 +264,40 @@ impl Writer {
             Ok(Ok(-2)) => Ok(Pushed::AlreadyStored),
             Ok(Ok(-3)) => Err(IngestError::IdempotencyConflict),
             Ok(Ok(_)) => Err(IngestError::Backpressure),
-            Ok(Err(error)) => {
+            // Refused before anything was sent: surely not stored.
+            Ok(Err(error)) if error.is_connection_refusal() => {
                 tracing::warn!(%error, "redis push failed");
                 Err(IngestError::Unavailable)
             }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "redis push failed");
+                self.stored_after_all(&receipt).await
+            }
             Err(_) => {
                 tracing::warn!(timeout = ?self.timeout, "redis push timed out");
-                Err(IngestError::Unavailable)
+                self.stored_after_all(&receipt).await
             }
+        }
+    }
+
+    /// Whether a write whose reply did not come in time was stored after all:
+    /// its receipt says so. The question goes over the same connection, behind
+    /// the write, so Redis answers it after having run the script (or never
+    /// having received it). When even this gets no answer in time, the
+    /// events may or may not be stored: 503, which a client with an
+    /// Idempotency-Key can retry safely.
+    async fn stored_after_all(&self, receipt: &str) -> Result<Pushed, IngestError> {
+        let mut connection = self.redis.clone();
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(receipt);
+        // Longer than the write's own deadline: a Redis stalled past it (a
+        // slow script, a fork) answers both once it runs again.
+        match tokio::time::timeout(self.timeout * 5, exists.query_async::<i64>(&mut connection)).await {
+            Ok(Ok(1)) => {
+                tracing::info!("the write was stored after all: its receipt is there");
+                Ok(Pushed::Stored)
+            }
+            _ => Err(IngestError::Unavailable),
         }
     }
 }

@@ -51,7 +51,10 @@ impl Application {
             "" => Countries::none(),
             path => Countries::open(std::path::Path::new(path))?,
         };
-        let redis = analytics_store::redis_manager(settings.redis.url(), timeout).await?;
+        // The connection waits five deadlines for a reply; a write gives up on
+        // its own after one (the queue's timeout), and can then still ask, on
+        // this same connection, whether it was stored (see `queue`).
+        let redis = analytics_store::redis_manager(settings.redis.url(), timeout * 5).await?;
         let pool = analytics_store::pg_pool(&settings.postgres)?;
         let sites = SiteDirectory::new(pool.clone(), &settings.postgres);
         if let Err(error) = sites.refresh().await {

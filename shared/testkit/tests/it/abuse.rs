@@ -455,3 +455,26 @@ async fn the_query_service_works_with_a_read_only_login() {
     db.batch_execute(&format!("DROP OWNED BY {login}; DROP ROLE {login}")).await.expect("cleanup");
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_answered_late_is_known_by_its_receipt() {
+    let pipeline = Pipeline::start("UTC").await;
+    // A first request, so the day's visitor salt is in ingest's memory.
+    assert_eq!(pipeline.send(crate::pageviews(&pipeline.site_id, 1), false).await.status(), 202);
+    // Redis stalls for 300 ms (a long script), past ingest's 100 ms deadline
+    // for a write: the write runs when Redis does, and ingest must then say
+    // 202, not a 503 that would have the client send the events twice.
+    let mut stall = pipeline.namespace.redis().await;
+    let stalled = tokio::spawn(async move {
+        let script = "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2]
+                      while true do local n = redis.call('TIME')
+                        if n[1] * 1000000 + n[2] - s > tonumber(ARGV[1]) then return 1 end end";
+        redis::cmd("EVAL").arg(script).arg(0).arg(300_000).query_async::<i64>(&mut stall).await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let answer = pipeline.send(crate::pageviews(&pipeline.site_id, 5), false).await;
+    assert_eq!(answer.status(), 202, "stored, so answered 202");
+    stalled.await.expect("task").expect("the stalling script ran");
+    pipeline.assert_exactly(6, &pipeline.forwarder_instances()).await;
+    pipeline.stop().await;
+}

@@ -288,7 +288,7 @@ impl Pipeline {
     /// the applied batches hold exactly `expected` events, and the visits hold
     /// exactly `expected` pageviews (every counted pageview in exactly one
     /// visit, so the per-visitor state was changed once per event too).
-    /// Panics on more.
+    /// Panics on more, or when nothing has moved for 90 s.
     pub async fn assert_exactly(&self, expected: i64, forwarder_instances: &[String]) {
         let own = Expect { site: self.site_id.clone(), token: self.token.clone(), pageviews: expected, events: 0 };
         self.assert_counted(&[own], expected, forwarder_instances).await;
@@ -303,7 +303,11 @@ impl Pipeline {
         let db = self.namespace.db().await;
         let amqp = analytics_store::amqp::amqp_connect(&self.namespace.amqp, "test-observer").await.expect("amqp");
         let all_pageviews: i64 = sites.iter().map(|s| s.pageviews).sum();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        // A drain that still moves may take its time (the overload benchmark
+        // leaves millions of events); one that stopped fails after 90 s.
+        let patience = std::time::Duration::from_secs(90);
+        let mut deadline = std::time::Instant::now() + patience;
+        let mut previous = String::new();
         loop {
             let mut counted = Vec::new();
             for site in sites {
@@ -367,6 +371,10 @@ impl Pipeline {
             let last = format!(
                 "counted (pageviews, events) {counted:?}, redis list {queued}, in-flight batches and claiming events {inflight}, aggregate queue {ready}, applied events {applied}, pageviews in visits {in_visits}"
             );
+            if last != previous {
+                deadline = std::time::Instant::now() + patience;
+                previous = last.clone();
+            }
             assert!(
                 std::time::Instant::now() < deadline,
                 "expected exactly {sites:?} counted and {applied_events} events applied, with queues drained; last seen: {last}"
@@ -441,6 +449,17 @@ impl Pipeline {
             (self.metric(ops_url, series).await >= min).then_some(())
         })
         .await;
+    }
+
+    /// The sum of every series of the metric `name`, whatever their labels.
+    pub async fn metric_sum(&self, ops_url: &str, name: &str) -> f64 {
+        let text =
+            self.http.get(format!("{ops_url}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let labelled = format!("{name}{{");
+        text.lines()
+            .filter(|line| line.starts_with(&labelled) || line.split_whitespace().next() == Some(name))
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
     }
 
     /// The value of a metric series (`name{labels}` exactly as exposed), 0 if absent.

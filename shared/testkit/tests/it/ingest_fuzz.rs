@@ -133,14 +133,7 @@ async fn every_fuzzed_event_ingest_accepts_is_counted_or_dropped_by_reason() {
     // Everything accepted reaches the aggregator, which counts it or says why not.
     let aggregator = pipeline.aggregator_ops_url.clone();
     eventually(&format!("seed {seed}: {accepted} events accounted for"), Duration::from_secs(60), || async {
-        let text = pipeline.http.get(format!("{aggregator}/metrics")).send().await.ok()?.text().await.ok()?;
-        let sum = |prefix: &str| -> f64 {
-            text.lines()
-                .filter(|line| line.starts_with(prefix))
-                .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-                .sum()
-        };
-        let handled = sum("analytics_aggregator_events_total{") + sum("analytics_aggregator_dropped_events_total{");
+        let handled = handled_events(&pipeline).await;
         assert!(handled <= accepted, "seed {seed}: {handled} handled of {accepted} accepted");
         (handled == accepted).then_some(())
     })
@@ -149,6 +142,13 @@ async fn every_fuzzed_event_ingest_accepts_is_counted_or_dropped_by_reason() {
     assert_eq!(pipeline.metric(&aggregator, "analytics_aggregator_batches_total{outcome=\"poison\"}").await, 0.0);
     keeps_counting(&pipeline).await;
     pipeline.stop().await;
+}
+
+/// Events the aggregator counted or dropped by reason, in all.
+async fn handled_events(pipeline: &Pipeline) -> f64 {
+    let url = &pipeline.aggregator_ops_url;
+    pipeline.metric_sum(url, "analytics_aggregator_events_total").await
+        + pipeline.metric_sum(url, "analytics_aggregator_dropped_events_total").await
 }
 
 /// Ten more pageviews are counted: nothing before them stopped the pipeline.
@@ -190,17 +190,7 @@ async fn fuzzed_batches_on_the_exchange_are_applied_or_dead_lettered() {
         .await
         .expect("applied")
         .get(0);
-    let text =
-        pipeline.http.get(format!("{aggregator}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    let handled: f64 = text
-        .lines()
-        .filter(|l| {
-            l.starts_with("analytics_aggregator_events_total{")
-                || l.starts_with("analytics_aggregator_dropped_events_total{")
-        })
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum();
-    assert_eq!(handled, applied as f64, "seed {seed}");
+    assert_eq!(handled_events(&pipeline).await, applied as f64, "seed {seed}");
     keeps_counting(&pipeline).await;
     pipeline.stop().await;
 }

@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run up down status test bench lint deps stores k8s-check
+.PHONY: run up down status test test-unit bench lint deps stores k8s-check
 
 ## run: the whole stack with demo traffic in the foreground; Ctrl-C stops it
 run:
@@ -37,6 +37,11 @@ test: stores
 	deploy/ops/check.sh
 	$(CARGO) nextest run --workspace --no-fail-fast
 	deploy/local/e2e-tests.sh
+
+## test-unit: the tests that need no stores (each crate's unit tests), for the
+## edit-compile loop; `make test` is what counts
+test-unit:
+	$(CARGO) test --workspace --lib --bins --quiet
 
 ## k8s-check: manifests, Dockerfile, alert rules and dashboard (no binaries needed)
 k8s-check:

@@ -19,7 +19,7 @@ for what in "$@"; do [ "$what" = django ] || rust+=("$what"); done
 if [ $# -eq 0 ] || [ ${#rust[@]} -gt 0 ]; then
   # The overload section runs the services as their release binaries.
   cargo build --release --bins --quiet
-  cargo bench -p analytics-testkit --bench pipeline --quiet -- "${rust[@]}" >"$tmp"
+  cargo bench -p analytics-e2e --bench pipeline --quiet -- "${rust[@]}" >"$tmp"
 fi
 # The Django middleware next to the old one, against the end-to-end stack
 # started on the release binaries for the occasion.

@@ -1,18 +1,22 @@
-//! Test support: the private Redis, RabbitMQ and Postgres (started once per
-//! test run), a namespace per test (its own database, Redis key prefix and
-//! AMQP names, so tests run in parallel on shared servers), the four services
-//! in-process on free ports, and polling with a deadline instead of sleeps.
+//! Test support below the services (it knows none of them): the private
+//! Redis, RabbitMQ and Postgres (started once per test run), a namespace per
+//! test (its own database, Redis key prefix and AMQP names, so tests run in
+//! parallel on shared servers), what running a service in-process or as a
+//! child process takes, and polling with a deadline instead of sleeps. Each
+//! service's own tests start that service with it; `tests/e2e` starts them all.
 
 mod namespace;
-mod pipeline;
 mod process;
+mod service;
 mod stores;
 mod wait;
 
 pub use namespace::Namespace;
-pub use pipeline::Pipeline;
-pub use pipeline::{BROWSER_USER_AGENT, Expect, Instances, PANEL_ORIGIN, PipelineOptions, Sender, TEST_ADMIN_TOKEN};
 pub use process::ServiceProcess;
+pub use service::{
+    BROWSER_USER_AGENT, InProcess, PANEL_ORIGIN, TEST_ADMIN_TOKEN, TEST_INGEST_KEY, any_port, browser, metric,
+    metric_sum, pageviews, rate_limits_off, settings,
+};
 pub use stores::{FaultStores, Stores, TlsStores, repo_root, stores};
 pub use wait::eventually;
 

@@ -81,6 +81,41 @@ impl Namespace {
             .expect("redis connection")
     }
 
+    /// Creates a site in this namespace's database; returns its id and token.
+    pub async fn add_site(&self, domain: &str, timezone: &str) -> (String, String) {
+        let db = self.db().await;
+        let (site, token) = analytics_store::sites::add_site(&db, domain, timezone).await.expect("creating a site");
+        (site.id.to_string(), token)
+    }
+
+    /// Publishes raw bytes to this namespace's exchange as the forwarder would
+    /// (persistent, confirmed): to test the aggregator on exact batches, or
+    /// on poison.
+    pub async fn publish(&self, payload: &[u8]) {
+        use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+        let connection = analytics_store::amqp::amqp_connect(&self.amqp, "test-publisher").await.expect("amqp");
+        let channel = connection.create_channel().await.expect("channel");
+        // Before any service has: a message must not be unroutable for lack of a queue.
+        analytics_store::amqp::declare_topology(&connection, &self.amqp).await.expect("topology");
+        channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
+        let confirmation = channel
+            .basic_publish(
+                self.amqp.exchange().as_str().into(),
+                "".into(),
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                payload,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        let acked = confirmation.is_ack();
+        let returned = confirmation.take_message().map(|m| m.reply_text.to_string());
+        assert!(acked && returned.is_none(), "broker did not take the message: ack {acked}, returned {returned:?}");
+        let _ = connection.close(200, "done".into()).await;
+    }
+
     /// The `ANALYTICS__...` variables that point a service binary at this namespace.
     pub fn environment(&self) -> Vec<(String, String)> {
         [

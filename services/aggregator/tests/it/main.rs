@@ -1,0 +1,53 @@
+//! The aggregator on its own against real RabbitMQ and Postgres: batches put
+//! on its exchange by hand, rollups read from the database. The services
+//! together are tested in `tests/e2e`.
+
+mod counting;
+mod retention;
+
+use analytics_testkit::{InProcess, Namespace, any_port};
+
+/// An aggregator in this process, in a namespace of its own with one site.
+pub struct TestAggregator {
+    pub namespace: Namespace,
+    pub aggregator_ops_url: String,
+    pub site_id: String,
+    http: reqwest::Client,
+    running: InProcess,
+}
+
+impl TestAggregator {
+    /// Starts an aggregator and creates a site in `timezone`.
+    pub async fn start(timezone: &str) -> Self {
+        let namespace = Namespace::create().await;
+        let (site_id, _token) = namespace.add_site(&format!("{}.example", namespace.name), timezone).await;
+        let mut settings: analytics_aggregator::Settings =
+            analytics_testkit::settings(analytics_aggregator::Settings::DEFAULTS, &[]);
+        settings.http = any_port();
+        settings.amqp = analytics_config::AmqpSettings {
+            dead_letter_limit: settings.amqp.dead_letter_limit,
+            ..namespace.amqp.clone()
+        };
+        settings.postgres = namespace.postgres.clone();
+        settings.aggregator.ua_regexes = analytics_testkit::ua_regexes();
+        let app = analytics_aggregator::Application::build(settings).await.expect("aggregator builds");
+        let aggregator_ops_url = format!("http://127.0.0.1:{}", app.port());
+        let mut running = InProcess::new();
+        running.spawn(|stop| app.run_until_stopped(stop));
+        Self { namespace, aggregator_ops_url, site_id, http: reqwest::Client::new(), running }
+    }
+
+    /// Publishes raw bytes to the aggregator's exchange, as the forwarder would.
+    pub async fn publish(&self, payload: &[u8]) {
+        self.namespace.publish(payload).await
+    }
+
+    /// The value of a metric series of the aggregator, 0 if absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        analytics_testkit::metric(&self.http, &self.aggregator_ops_url, series).await
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await
+    }
+}

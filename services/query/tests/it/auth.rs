@@ -1,0 +1,71 @@
+//! The dashboard API only opens a site to that site's token.
+
+use std::time::Duration;
+
+use analytics_testkit::eventually;
+
+use crate::TestQuery;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_needs_the_sites_own_token() {
+    let query = TestQuery::start().await;
+    let client = query.namespace.db().await;
+    let (other, other_token) = analytics_store::sites::add_site(&client, "other.example", "UTC").await.expect("site");
+    // A site created after start is found on a miss once the directory's
+    // refresh rate limit (1 s) allows; poll rather than sleep.
+    let url = |site: &str| format!("{}/api/analytics/overview?site={site}", query.query_url);
+    let get = |site: String, token: Option<String>| {
+        let mut request = query.http.get(url(&site));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.expect("query reachable") }
+    };
+
+    let no_token = get(query.site_id.clone(), None).await;
+    assert_eq!(no_token.status(), 401);
+    let body: serde_json::Value = no_token.json().await.expect("json error");
+    assert!(body["error"].as_str().expect("error text").contains("token"));
+
+    assert_eq!(get(query.site_id.clone(), Some("ak_wrong".into())).await.status(), 401);
+    let status = eventually("the new site's token known", Duration::from_secs(5), || async {
+        let status = get(query.site_id.clone(), Some(other_token.clone())).await.status();
+        (status != 401).then_some(status)
+    })
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(get(other.id.to_string(), Some(other_token.clone())).await.status(), 200);
+    assert_eq!(get("other.example".into(), Some(other_token.clone())).await.status(), 200, "by domain");
+    assert_eq!(get("nope.example".into(), Some(other_token)).await.status(), 404);
+
+    let missing = query.http.get(format!("{}/api/analytics/overview/", query.query_url)).bearer_auth(&query.token);
+    let missing = missing.send().await.expect("query reachable");
+    assert_eq!(missing.status(), 400);
+    let body: serde_json::Value = missing.json().await.expect("json error");
+    assert!(body["error"].as_str().expect("error text").starts_with("site:"));
+    query.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_may_call_only_from_the_allowed_origin() {
+    let query = TestQuery::start().await;
+    let url = format!("{}/api/analytics/overview/?site={}", query.query_url, query.site_id);
+    let preflight = |origin: &'static str| {
+        let request = query
+            .http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization");
+        async move { request.send().await.expect("query reachable") }
+    };
+    let allowed = preflight(analytics_testkit::PANEL_ORIGIN).await;
+    assert!(allowed.status().is_success());
+    assert_eq!(
+        allowed.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some(analytics_testkit::PANEL_ORIGIN)
+    );
+    let refused = preflight("http://elsewhere.test").await;
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    query.stop().await;
+}

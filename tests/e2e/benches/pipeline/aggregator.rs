@@ -1,0 +1,135 @@
+//! Aggregator throughput: events/s from a pre-filled queue into the rollups
+//! (UA parsing, bucketing, grouped upserts with HLL sketches, exactly-once
+//! bookkeeping), next to a raw COPY of the same number of rows into an
+//! unindexed table in the same run.
+
+use std::time::{Duration, Instant};
+
+use analytics_e2e::{Namespace, eventually};
+use futures_util::SinkExt;
+use lapin::BasicProperties;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+
+use crate::cpu::process_cpu;
+use crate::sample::{COUNTRIES, PAGES, USER_AGENTS, encoded_events};
+
+const EVENTS: usize = 200_000;
+const BATCH: usize = 500;
+
+pub async fn run() {
+    let ceiling = Namespace::create_durable().await;
+    let copy_rate = EVENTS as f64 / raw_copy(&ceiling.db().await, EVENTS).await;
+    // Each run on a fresh namespace: its own queue, rollups and visitor state.
+    let mut runs = Vec::new();
+    for sessions in [false, true] {
+        let namespace = Namespace::create_durable().await;
+        let db = namespace.db().await;
+        let (site, _) = analytics_store::sites::add_site(&db, "bench.example.com", "Asia/Tehran").await.expect("site");
+        prefill_queue(&namespace, &encoded_events(&site.id.to_string(), EVENTS)).await;
+        let (seconds, cpu) = aggregate(&namespace, sessions).await;
+        runs.push((sessions, EVENTS as f64 / seconds, cpu));
+    }
+
+    println!("## Aggregator: queue to Postgres rollups, exactly once\n");
+    println!(
+        "{EVENTS} events in batches of {BATCH}, pre-filled in the aggregate queue; {PAGES} pages, {COUNTRIES} \
+         countries, {USER_AGENTS} distinct user agents, 3 sources, 20,000 visitors, site in Asia/Tehran. One \
+         aggregator with default settings (prefetch 64, up to 16 deliveries per transaction); every event updates \
+         its hourly total, 7 to 9 daily dimension rows with HLL sketches, a speed histogram and a page title. With \
+         visits on, every transaction also locks, reads and rewrites the visit state of each visitor it touches \
+         and updates the visit rollups.\n"
+    );
+    println!("| run | events/s | ratio to ceiling | CPU s per million events (this process) |");
+    println!("|---|---:|---:|---:|");
+    println!("| raw COPY of {EVENTS} rows (6 columns) into an unindexed table (ceiling) | {copy_rate:.0} | 1.00 | |");
+    for (sessions, rate, cpu) in runs {
+        let name = if sessions { "aggregator, visits on (default)" } else { "aggregator, visits off" };
+        let cpu = cpu.as_secs_f64() * 1_000_000.0 / EVENTS as f64;
+        println!("| {name} | {rate:.0} | {:.2} | {cpu:.2} |", rate / copy_rate);
+    }
+    println!();
+    println!(
+        "The process CPU is the aggregator's and the progress polling's; the rest of the machine's time goes to \
+         Postgres and RabbitMQ.\n"
+    );
+}
+
+/// Seconds for `COPY` of `n` event-shaped rows into a fresh unindexed table.
+async fn raw_copy(db: &tokio_postgres::Client, n: usize) -> f64 {
+    db.batch_execute(
+        "CREATE UNLOGGED TABLE IF NOT EXISTS copy_ceiling
+         (site_id uuid, local_day date, path text, country text, user_agent text, visitor bigint)",
+    )
+    .await
+    .expect("table");
+    let mut text = String::with_capacity(n * 160);
+    for i in 0..n {
+        text.push_str(&format!(
+            "00000000-0000-0000-0000-000000000001\t2026-11-27\t/products/item-{}\tC{}\tMozilla/5.0 (Windows NT 10.0) Chrome/{}\t{}\n",
+            i % PAGES,
+            i % COUNTRIES,
+            i % USER_AGENTS,
+            i % 20_000
+        ));
+    }
+    let started = Instant::now();
+    let sink = db.copy_in("COPY copy_ceiling FROM STDIN").await.expect("copy");
+    futures_util::pin_mut!(sink);
+    sink.send(bytes::Bytes::from(text)).await.expect("copy data");
+    sink.close().await.expect("copy done");
+    started.elapsed().as_secs_f64()
+}
+
+async fn prefill_queue(namespace: &Namespace, events: &[Vec<u8>]) {
+    let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, "bench").await.expect("amqp");
+    let channel = connection.create_channel().await.expect("channel");
+    analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
+    channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    for chunk in events.chunks(BATCH) {
+        let payload =
+            analytics_events::encode_batch_raw(&uuid::Uuid::now_v7().to_string(), chunk.iter().map(Vec::as_slice));
+        channel
+            .basic_publish(
+                namespace.amqp.exchange().as_str().into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                &payload,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish");
+    }
+    channel.wait_for_confirms().await.expect("confirms");
+}
+
+/// Runs one aggregator until every batch is applied; seconds and process CPU.
+async fn aggregate(namespace: &Namespace, sessions: bool) -> (f64, Duration) {
+    let mut settings: analytics_aggregator::Settings =
+        analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
+    settings.http.host = "127.0.0.1".into();
+    settings.http.port = 0;
+    settings.amqp = namespace.amqp.clone();
+    settings.postgres = namespace.postgres.clone();
+    settings.aggregator.ua_regexes = analytics_e2e::ua_regexes();
+    settings.aggregator.sessions = sessions;
+    let aggregator = analytics_aggregator::Application::build(settings).await.expect("aggregator");
+    let shutdown = analytics_telemetry::Shutdown::new();
+    let db = namespace.db().await;
+    let batches = (EVENTS / BATCH) as i64;
+
+    let cpu = process_cpu();
+    let started = Instant::now();
+    let task = tokio::spawn(aggregator.run_until_stopped(shutdown.clone()));
+    eventually("every batch applied", Duration::from_secs(600), || async {
+        let done: i64 = db.query_one("SELECT count(*) FROM processed_batches", &[]).await.ok()?.get(0);
+        if done < batches {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (done == batches).then_some(())
+    })
+    .await;
+    let result = (started.elapsed().as_secs_f64(), process_cpu() - cpu);
+    shutdown.cancel();
+    task.await.expect("task").expect("aggregator stopped");
+    result
+}

@@ -1,0 +1,22 @@
+//! The services together against real Redis, RabbitMQ and Postgres: one
+//! binary, one module per concern. Each service's own tests are in
+//! `services/<service>/tests/`.
+
+mod abuse;
+mod aggregator_faults;
+mod binaries;
+mod chaos_faults;
+mod directory_faults;
+mod forwarder_faults;
+mod hostile_input;
+mod ingest_fuzz;
+mod ingest_identity;
+mod ingest_rules;
+mod pipeline;
+mod plausible;
+mod query_api;
+mod stores_tls;
+mod umami;
+mod visits;
+
+use analytics_e2e::pageviews;

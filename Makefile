@@ -34,6 +34,7 @@ stores: deps
 test: stores
 	tracker/check.sh
 	$(CARGO) build --workspace --bins
+	deploy/local/setup-tests.sh
 	deploy/ops/check.sh
 	$(CARGO) nextest run --workspace --no-fail-fast
 	deploy/local/e2e-tests.sh

@@ -144,6 +144,33 @@ demo_site() {
   mv "$file.new" "$file"
 }
 
+# Whether something listens on 127.0.0.1:$1 (or any address) already.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Whether process $1 holds the socket listening on port $2: the listening
+# sockets of /proc/net/tcp{,6} (state 0A) on that port, matched by inode
+# against the process's open files.
+listens() {
+  local pid=$1 hex inode
+  hex=$(printf '%04X' "$2")
+  for inode in $(awk -v port=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    [ -n "$(find "/proc/$pid/fd" -lname "socket:\[$inode\]" 2>/dev/null | head -n 1)" ] && return 0
+  done
+  return 1
+}
+
+# Before anything starts: a port another process holds fails `up` at once,
+# naming it, rather than leaving a service that could not bind.
+ports_free() {
+  local name=$1 port
+  pid_of "$name" >/dev/null && return 0
+  for port in "${PORT[$name]}" "${OPS_PORT[$name]}"; do
+    ! port_taken "$port" ||
+      die "$name: port $port is taken by another process (stop it, or set ${name^^}_PORT / ${name^^}_OPS_PORT)"
+  done
+}
+
 start_service() {
   local name=$1 port=${PORT[$1]}
   if pid_of "$name" >/dev/null; then log "$name already running"; return 0; fi
@@ -154,12 +181,18 @@ start_service() {
   log "$name started (pid $!, port $port, log $LOG_DIR/$name.log)"
 }
 
+# Ready when /readyz answers 200 and the answer came from the process this
+# script started: another process on the same port would answer too.
 wait_ready() {
-  local name=$1 url="http://127.0.0.1:${OPS_PORT[$1]}/readyz" deadline=$((SECONDS + 60))
+  local name=$1 url="http://127.0.0.1:${OPS_PORT[$1]}/readyz" deadline=$((SECONDS + 60)) pid
   until curl -fsS -o /dev/null "$url" 2>/dev/null; do
     pid_of "$name" >/dev/null || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name exited"; }
     [ $SECONDS -lt $deadline ] || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name not ready after 60 s"; }
     sleep 0.2
+  done
+  pid=$(pid_of "$name") || { tail -n 20 "$LOG_DIR/$name.log" >&2; die "$name exited"; }
+  for port in "${PORT[$name]}" "${OPS_PORT[$name]}"; do
+    listens "$pid" "$port" || die "$name (pid $pid) is not the process listening on port $port"
   done
 }
 
@@ -187,6 +220,7 @@ write_env() {
 
 cmd_up() {
   mkdir -p "$RUN_DIR" "$LOG_DIR"
+  for name in "${SERVICES[@]}"; do ports_free "$name"; done
   "$SCRIPT_DIR/stores.sh" up >/dev/null
   ANALYTICS_DATA_DIR=$BASE/data "$SCRIPT_DIR/fetch-data.sh"
   if [ -z "${ANALYTICS_SKIP_BUILD:-}" ]; then

@@ -89,10 +89,24 @@ init_base() {
   REDIS_DIR=$BASE/redis
   RMQ_DIR=$BASE/rabbitmq
   RMQ_NODE=analytics-$AMQP_PORT@localhost # port in the name: sets never clash
-  PG_DIR=$BASE/postgres
+  PG_DIR=$(pg_dir)
   PG_DATA=$PG_DIR/data
   ENV_FILE=$BASE/stores.env
   TLS_DIR=$BASE/tls
+}
+
+# Postgres runs as the "postgres" user, which cannot reach a checkout under a
+# 0700 directory (a home directory on Debian 12, a `mktemp -d`). Its files then
+# live in /var/tmp instead, named for the checkout so that the same checkout
+# always finds them again; `up` says where, and $BASE/postgres links there.
+pg_dir() {
+  local reach=$BASE
+  [ -d "$reach" ] || reach=$(dirname "$reach")
+  if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$reach" 2>/dev/null; then
+    echo "/var/tmp/analytics-postgres-$(printf %s "$BASE" | sha256sum | cut -c1-12)"
+  else
+    echo "$BASE/postgres"
+  fi
 }
 
 # A private CA and a server certificate for localhost and 127.0.0.1, made
@@ -326,18 +340,22 @@ pg_pid() {
 pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -t 2 2>/dev/null; }
 
 # Postgres refuses to run as root, so the cluster is owned by and runs as the
-# "postgres" user, which must be able to reach the data dir. A repo under a
-# 0700 home (e.g. /root) is not reachable: then use ANALYTICS_LOCAL_DIR.
+# "postgres" user, which must be able to reach the data dir (see pg_dir).
 pg_check_access() {
   id postgres >/dev/null 2>&1 || die "postgres: system user 'postgres' missing (run install-deps.sh)"
-  as_postgres test -x "$BASE" \
-    || die "postgres: user 'postgres' cannot traverse $BASE (a parent dir is not world-executable). Make it traversable or set ANALYTICS_LOCAL_DIR to e.g. /tmp/analytics-local"
+  PG_DIR=$(pg_dir)
+  PG_DATA=$PG_DIR/data
+  as_postgres test -x "$(dirname "$PG_DIR")" || die "postgres: user 'postgres' cannot reach $PG_DIR"
 }
 
 pg_init() {
   mkdir -p "$PG_DIR"
   chown postgres:postgres "$PG_DIR"
   chmod 700 "$PG_DIR"
+  if [ "$PG_DIR" != "$BASE/postgres" ]; then
+    log "postgres: user 'postgres' cannot reach $BASE (a parent directory is 0700); its files are in $PG_DIR"
+    [ -e "$BASE/postgres" ] || ln -s "$PG_DIR" "$BASE/postgres"
+  fi
   [ -s "$PG_DATA/PG_VERSION" ] && return 0
   log "postgres: initdb $PG_DATA"
   rm -rf "$PG_DATA" # a half-done initdb leaves junk that blocks a retry

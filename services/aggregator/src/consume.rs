@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use analytics_config::AmqpSettings;
-use analytics_telemetry::{Progress, Shutdown};
+use analytics_telemetry::{Backoff, Progress, Shutdown};
 use anyhow::Context;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
@@ -19,8 +19,8 @@ use crate::apply::{Applier, Outcome};
 use crate::incoming::{Incoming, TimeWindow};
 use crate::metrics::AggregatorMetrics;
 
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Retry pauses grow from 100 ms to 5 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// Header of a dead-lettered message that says why it could not be applied.
 pub const REASON_HEADER: &str = "x-analytics-reason";
@@ -46,19 +46,17 @@ pub struct Consumer {
 impl Consumer {
     /// Consumes until `shutdown`, reconnecting with backoff when the broker goes away.
     pub async fn run(&self, shutdown: Shutdown) {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = BACKOFF;
         while !shutdown.is_cancelled() {
             match self.consume_once(&shutdown).await {
-                Ok(()) => backoff = MIN_BACKOFF,
+                Ok(()) => backoff.reset(),
                 Err(error) => {
                     self.progress.idle();
                     *self.status.lock().expect("status lock") = Err(format!("rabbitmq: {error:#}"));
-                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "consumer stopped");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff.next(), "consumer stopped");
+                    if !backoff.wait(&shutdown).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -143,7 +141,7 @@ impl Consumer {
     /// nacking (a Postgres outage must not use up the queue's delivery limit
     /// and dead-letter good batches). `None` when shutdown came first.
     async fn apply_until_done(&self, batches: &[Incoming], shutdown: &Shutdown) -> Option<Outcome> {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = BACKOFF;
         loop {
             let started = std::time::Instant::now();
             match self.applier.apply(batches).await {
@@ -153,12 +151,10 @@ impl Consumer {
                 }
                 Err(error) => {
                     self.metrics.batches.with_label_values(&["retried"]).inc_by(batches.len() as u64);
-                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "apply failed");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return None,
-                        _ = tokio::time::sleep(backoff) => {}
+                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff.next(), "apply failed");
+                    if !backoff.wait(shutdown).await {
+                        return None;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use analytics_telemetry::{Ops, Progress, Shutdown};
+use analytics_telemetry::{Backoff, Ops, Progress, Shutdown};
 use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -25,9 +25,8 @@ pub struct Application {
     port: u16,
 }
 
-/// Retry delays grow from this to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Retry pauses grow from 100 ms to 5 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -121,7 +120,7 @@ impl Application {
         let mut last_adoption: Option<std::time::Instant> = None;
 
         let mut recovered = false;
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = BACKOFF;
         while !shutdown.is_cancelled() {
             // Claim only what can be published now: the broker is up and a slot is free.
             let step = async {
@@ -160,15 +159,13 @@ impl Application {
             };
             while tasks.try_join_next().is_some() {}
             match result {
-                Ok(()) => backoff = MIN_BACKOFF,
+                Ok(()) => backoff.reset(),
                 Err(reason) => {
                     recovered = false;
-                    tracing::warn!(reason, retry_in = ?backoff, "not claiming");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
+                    tracing::warn!(reason, retry_in = ?backoff.next(), "not claiming");
+                    if !backoff.wait(&shutdown).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -221,7 +218,7 @@ impl Publisher {
 
     async fn publish_and_complete(&self, batch: &ClaimedBatch) {
         let events = batch.events.len() as u64;
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = BACKOFF;
         loop {
             self.metrics.batches.with_label_values(&["published"]).inc();
             self.metrics.events.with_label_values(&["published"]).inc_by(events);
@@ -239,14 +236,12 @@ impl Publisher {
                         self.metrics.batches.with_label_values(&["nacked"]).inc();
                     }
                     self.metrics.batches.with_label_values(&["retried"]).inc();
-                    tracing::warn!(batch_id = batch.id, %error, retry_in = ?backoff, "publish failed");
+                    tracing::warn!(batch_id = batch.id, %error, retry_in = ?backoff.next(), "publish failed");
                 }
             }
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+            if !backoff.wait(&self.shutdown).await {
+                return;
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
@@ -254,7 +249,7 @@ impl Publisher {
     /// batch is already in RabbitMQ, so a record left behind only means a
     /// duplicate publish that the aggregator will skip.
     async fn complete(&self, batch_id: &str) {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = BACKOFF;
         loop {
             match self.claimer.complete(batch_id).await {
                 Ok(()) => return,
@@ -262,11 +257,9 @@ impl Publisher {
                     tracing::warn!(batch_id, %error, "clearing the in-flight record failed")
                 }
             }
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+            if !backoff.wait(&self.shutdown).await {
+                return;
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 }

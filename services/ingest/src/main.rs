@@ -3,15 +3,6 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     analytics_telemetry::init_tracing("ingest");
-    let settings = analytics_ingest::Settings::load()?;
-    let app = analytics_ingest::Application::build(settings).await?;
-    let shutdown = analytics_telemetry::Shutdown::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            analytics_telemetry::wait_for_signal().await;
-            shutdown.cancel();
-        }
-    });
-    app.run_until_stopped(shutdown).await
+    let app = analytics_ingest::Application::build(analytics_ingest::Settings::load()?).await?;
+    app.run_until_stopped(analytics_telemetry::shutdown_on_signal()).await
 }

@@ -259,20 +259,18 @@ impl SiteDirectory {
     ) -> tokio::task::JoinHandle<()> {
         let directory = self.clone();
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(200);
+            let mut backoff = analytics_telemetry::Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
             loop {
                 let outcome = directory.listen(interval, &stop).await;
                 if stop.is_cancelled() {
                     return;
                 }
                 if let Err(error) = outcome {
-                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "site change listener stopped");
+                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff.next(), "site change listener stopped");
                 }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                if !backoff.wait(&stop).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         })
     }

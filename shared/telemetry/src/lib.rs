@@ -2,6 +2,7 @@
 //! registry served on `/metrics`, `/healthz` and `/readyz`, and the shutdown
 //! signal that starts a graceful stop.
 
+mod backoff;
 mod liveness;
 mod logging;
 mod ops;
@@ -9,12 +10,13 @@ mod rate_limit;
 mod readiness;
 mod shutdown;
 
+pub use backoff::Backoff;
 pub use liveness::{Liveness, Progress};
 pub use logging::init_tracing;
 pub use ops::{Ops, ops_routes, run_http_until_stopped, serve_ops};
 pub use rate_limit::{RateLimiter, retry_after_seconds};
 pub use readiness::{Check, CheckProbe, Probe, Readiness};
-pub use shutdown::{Shutdown, wait_for_signal};
+pub use shutdown::{Shutdown, shutdown_on_signal};
 
 /// Registers a collector, turning the registry's duplicate-name error (a
 /// programming mistake) into a panic at start-up rather than a silent gap.

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 pub type Shutdown = CancellationToken;
 
 /// Resolves on SIGTERM (Kubernetes, `make down`) or SIGINT (Ctrl-C).
-pub async fn wait_for_signal() {
+async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -21,4 +21,18 @@ pub async fn wait_for_signal() {
         let _ = ctrl_c.await;
     }
     tracing::info!("stop signal received, shutting down");
+}
+
+/// A [`Shutdown`] cancelled by the first SIGTERM or SIGINT: what every
+/// service's `main` runs under. Must be called inside the Tokio runtime.
+pub fn shutdown_on_signal() -> Shutdown {
+    let shutdown = Shutdown::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal().await;
+            shutdown.cancel();
+        }
+    });
+    shutdown
 }

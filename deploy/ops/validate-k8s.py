@@ -11,7 +11,7 @@ Three layers, each of which fails the check:
    resources use the schemas from crd-schemas.py (KEDA, Prometheus Operator)
    and k8s/schemas/ (hand-written, see its README). A kind without a schema
    is an error, never a warning.
-3. Policies: what issue 8 asks of the manifests and a schema cannot express
+3. Policies: what the manifests must do and a schema cannot express
    (probes, shutdown timing, security context, selectors that select
    something, autoscaler targets, queue names that match the services'
    configuration, who may reach whom).

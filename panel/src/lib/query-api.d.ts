@@ -305,7 +305,7 @@ export interface components {
         SourceTotals: {
             /** Format: int64 */
             pageviews: number;
-            /** @description `web`, `mobile_web` or `app`. */
+            /** @description The traffic source, as the `source` parameter names it. */
             source: string;
             /** Format: int64 */
             visitors: number;
@@ -377,11 +377,8 @@ export interface operations {
     breakdown: {
         parameters: {
             query: {
-                /**
-                 * @description One of source, device, browser, browser_version, os, referrer,
-                 *     referrer_source, country, page, event, utm_source, utm_medium, utm_campaign.
-                 */
-                dimension: string;
+                /** @description What to rank (the values are listed from the handler's own table). */
+                dimension: "source" | "page" | "country" | "device" | "browser" | "browser_version" | "os" | "referrer" | "referrer_source" | "utm_source" | "utm_medium" | "utm_campaign" | "event" | "entry_page" | "exit_page";
                 /** @description Site id or one of its domains. */
                 site: string;
                 /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */
@@ -390,8 +387,8 @@ export interface operations {
                 from?: string;
                 /** @description Last local day, YYYY-MM-DD; default today. */
                 to?: string;
-                /** @description `web`, `mobile_web` or `app`; all when absent. */
-                source?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
                 /** @description `previous_period` adds the previous period's values and the change in percent. */
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
@@ -465,8 +462,8 @@ export interface operations {
                 months?: number;
                 /** @description `gregorian` (default; weeks from Monday) or `persian` (Solar Hijri; weeks from Saturday). */
                 calendar?: string;
-                /** @description `web`, `mobile_web` or `app`. */
-                source?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
                 /** @description `previous_period`: each point gets the matching point of the previous period. */
                 compare?: string;
             };
@@ -572,8 +569,8 @@ export interface operations {
                 from?: string;
                 /** @description Last local day, YYYY-MM-DD; default today. */
                 to?: string;
-                /** @description `web`, `mobile_web` or `app`; all when absent. */
-                source?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
                 /** @description `previous_period` adds the previous period's values and the change in percent. */
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
@@ -702,8 +699,8 @@ export interface operations {
                 from?: string;
                 /** @description Last local day, YYYY-MM-DD; default today. */
                 to?: string;
-                /** @description `web`, `mobile_web` or `app`; all when absent. */
-                source?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
                 /** @description `previous_period` adds the previous period's values and the change in percent. */
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
@@ -773,8 +770,8 @@ export interface operations {
                 from?: string;
                 /** @description Last local day, YYYY-MM-DD; default today. */
                 to?: string;
-                /** @description `web`, `mobile_web` or `app`; all when absent. */
-                source?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
                 /** @description `previous_period` adds the previous period's values and the change in percent. */
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
@@ -844,8 +841,8 @@ export interface operations {
                 from?: string;
                 /** @description Last local day, YYYY-MM-DD; default today. */
                 to?: string;
-                /** @description `web`, `mobile_web` or `app`; all when absent. */
-                source?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
                 /** @description `previous_period` adds the previous period's values and the change in percent. */
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */

@@ -11,8 +11,13 @@ import type { components, paths } from "./query-api";
 export type Schemas = components["schemas"];
 export type Period = "daily" | "weekly" | "monthly";
 export type Calendar = "gregorian" | "persian";
-export const SOURCES = ["web", "mobile_web", "app"] as const;
+type OverviewQuery = NonNullable<paths["/api/analytics/overview/"]["get"]["parameters"]["query"]>;
+type BreakdownQuery = NonNullable<paths["/api/analytics/breakdown/"]["get"]["parameters"]["query"]>;
+/** Every traffic source, checked against the spec's list. */
+export const SOURCES = ["web", "mobile_web", "app"] as const satisfies readonly NonNullable<OverviewQuery["source"]>[];
 export type Source = (typeof SOURCES)[number];
+/** What `breakdown` ranks, as the service's spec lists it. */
+type Dimension = BreakdownQuery["dimension"];
 
 /** The settings the panel's server reads; missing ones are named in the error. */
 function settings() {
@@ -87,7 +92,7 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
   const init = { cache: "no-store" as const, signal: AbortSignal.timeout(TIMEOUT_MS) };
   const overview = (source?: Source) =>
     api.GET("/api/analytics/overview/", { params: { query: { site, source } }, ...init }).then((r) => unwrap("overview", r));
-  const breakdown = (dimension: string, limit = 10) =>
+  const breakdown = (dimension: Dimension, limit = 10) =>
     api
       .GET("/api/analytics/breakdown/", { params: { query: { site, dimension, limit } }, ...init })
       .then((r) => unwrap(`breakdown ${dimension}`, r));

@@ -245,7 +245,7 @@ impl Applier {
             for (event, site) in batch.events.iter().zip(sites) {
                 match site {
                     Some(site) => deltas.add(event, site, &self.classifier),
-                    None => deltas.drop_event("unknown_site"),
+                    None => deltas.drop_event(crate::rollup::UNKNOWN_SITE),
                 }
             }
         }
@@ -426,10 +426,7 @@ async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Re
 async fn upsert_monthly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
     let mut monthly: BTreeMap<DimensionKey, Counts> = BTreeMap::new();
     for (key, counts) in &deltas.dimensions {
-        monthly
-            .entry(DimensionKey { local_day: first_of_month(key.local_day), ..key.clone() })
-            .or_default()
-            .merge(counts);
+        monthly.entry(DimensionKey { period: first_of_month(key.period), ..key.clone() }).or_default().merge(counts);
     }
     monthly.values_mut().for_each(Counts::finish);
     upsert_dimension_rows(transaction, "monthly_dimensions", "month", &monthly).await?;
@@ -452,14 +449,14 @@ async fn upsert_dimension_counts(
     rows: &BTreeMap<DimensionKey, Counts>,
 ) -> Result<Vec<(Uuid, chrono::NaiveDate, String)>, tokio_postgres::Error> {
     // Per (site, day, dimension, value): pageviews per source, then events
-    // per source, in the order of SOURCES (which the SQL's columns follow).
-    const SOURCES: usize = analytics_store::SOURCES.len();
+    // per source, in the order of TrafficSource::ALL (which the SQL's columns follow).
+    const SOURCES: usize = analytics_events::TrafficSource::ALL.len();
     let mut merged: BTreeMap<(Uuid, chrono::NaiveDate, &str, &str), [i64; 2 * SOURCES]> = BTreeMap::new();
     for (key, counts) in rows {
-        let Some(source) = analytics_store::SOURCES.iter().position(|s| *s == key.source) else {
+        let Some(source) = analytics_events::TrafficSource::ALL.iter().position(|s| s.as_str() == key.source) else {
             continue; // the classifier only produces these sources
         };
-        let columns = merged.entry((key.site_id, key.local_day, key.dimension, key.value.as_str())).or_default();
+        let columns = merged.entry((key.site_id, key.period, key.dimension, key.value.as_str())).or_default();
         columns[source] += counts.pageviews;
         columns[SOURCES + source] += counts.events;
     }
@@ -532,7 +529,7 @@ async fn upsert_dimension_rows(
     let (indexes, visitors) = flatten_visitors(rows.values());
     let keys = rows.keys();
     let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
-    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.local_day).collect();
+    let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.period).collect();
     let dimensions: Vec<&str> = keys.clone().map(|k| k.dimension).collect();
     let sources: Vec<&str> = keys.clone().map(|k| k.source).collect();
     let values: Vec<&str> = keys.map(|k| k.value.as_str()).collect();

@@ -4,6 +4,7 @@
 //! can be measured over realistic table sizes in minutes rather than by
 //! replaying hundreds of millions of events.
 
+use analytics_events::{Dimension, TrafficSource};
 use chrono::{Days, NaiveDate};
 use uuid::Uuid;
 
@@ -53,7 +54,8 @@ impl Noise {
     }
 }
 
-const SOURCES: [(&str, f64); 3] = [("web", 0.55), ("mobile_web", 0.35), ("app", 0.10)];
+const SOURCES: [(TrafficSource, f64); 3] =
+    [(TrafficSource::Web, 0.55), (TrafficSource::MobileWeb, 0.35), (TrafficSource::App, 0.10)];
 const BROWSERS: [&str; 8] =
     ["Chrome", "Mobile Safari", "Chrome Mobile", "Firefox", "Edge", "Safari", "Samsung Internet", "Opera"];
 const SYSTEMS: [&str; 5] = ["Windows", "Android", "iOS", "Mac OS X", "Linux"];
@@ -70,6 +72,7 @@ fn day_deltas(site_id: Uuid, local_day: NaiveDate, spec: &BackfillSpec) -> Delta
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15 ^ local_day.to_epoch_days() as u64);
     let mut deltas = Deltas::default();
     for (source, share) in SOURCES {
+        let source = source.as_str();
         let pageviews = (spec.pageviews_per_day as f64 * share) as u64;
         let visitors = ((spec.visitors_per_day as f64 * share) as u64).max(1);
         // A visitor id from this day's pool; a sample of them per row builds the sketch.
@@ -84,33 +87,41 @@ fn day_deltas(site_id: Uuid, local_day: NaiveDate, spec: &BackfillSpec) -> Delta
                 Counts { pageviews: (pageviews as f64 * weight / 30.0) as i64, events: 0, visitors: sample(200) };
             deltas.hourly.insert(HourKey { site_id, local_day, local_hour: hour, source }, counts);
         }
-        let mut dimension = |name: &'static str, value: String, pageviews: u64, events: u64, visitors: Vec<i64>| {
-            let key = DimensionKey { site_id, local_day, dimension: name, source, value };
+        let mut dimension = |name: Dimension, value: String, pageviews: u64, events: u64, visitors: Vec<i64>| {
+            let key = DimensionKey { site_id, period: local_day, dimension: name.as_str(), source, value };
             deltas.dimensions.insert(key, Counts { pageviews: pageviews as i64, events: events as i64, visitors });
         };
         for (i, n) in zipf(pageviews, spec.pages) {
-            dimension("page", format!("/page/{i}"), n, 0, sample(n / 3 + 1));
+            dimension(Dimension::Page, format!("/page/{i}"), n, 0, sample(n / 3 + 1));
         }
         for (i, n) in zipf(pageviews, spec.countries) {
             let code = format!("{}{}", (b'A' + (i / 26) as u8) as char, (b'A' + (i % 26) as u8) as char);
-            dimension("country", code, n, 0, sample(n / 3 + 1));
+            dimension(Dimension::Country, code, n, 0, sample(n / 3 + 1));
         }
-        for (values, name) in [(&BROWSERS[..], "browser"), (&SYSTEMS[..], "os"), (&DEVICES[..], "device")] {
+        for (values, name) in
+            [(&BROWSERS[..], Dimension::Browser), (&SYSTEMS[..], Dimension::Os), (&DEVICES[..], Dimension::Device)]
+        {
             for (i, n) in zipf(pageviews, values.len()) {
                 dimension(name, values[i].to_owned(), n, 0, sample(n / 3 + 1));
             }
         }
         for (i, n) in zipf(pageviews / 4, 40) {
-            dimension("referrer", format!("site{i}.example"), n, 0, sample(n / 3 + 1));
+            dimension(Dimension::Referrer, format!("site{i}.example"), n, 0, sample(n / 3 + 1));
         }
         for (i, n) in zipf(pageviews / 50, EVENTS.len()) {
-            dimension("event", EVENTS[i].to_owned(), 0, n, sample(n / 3 + 1));
+            dimension(Dimension::Event, EVENTS[i].to_owned(), 0, n, sample(n / 3 + 1));
         }
     }
     for (i, n) in zipf(spec.pageviews_per_day, spec.pages).take(300) {
         let histogram = deltas
             .speed
-            .entry(SpeedKey { site_id, local_day, metric: "load_ms", source: "web", path: format!("/page/{i}") })
+            .entry(SpeedKey {
+                site_id,
+                local_day,
+                metric: analytics_events::speed::LOAD_MS,
+                source: TrafficSource::Web.as_str(),
+                path: format!("/page/{i}"),
+            })
             .or_default();
         for _ in 0..n.min(50) {
             histogram.add(400 + (noise.next() % 2000) as u32);

@@ -60,7 +60,7 @@ impl Classifier {
         let device = self.parser.parse_device(user_agent);
         let device_name = device.name.as_deref().unwrap_or("Other");
         if device_name == "Spider" {
-            return Verdict::Bot("crawler");
+            return Verdict::Bot(analytics_events::bots::reason::CRAWLER);
         }
         let os = self.parser.parse_os(user_agent);
         let os_name = os.name.as_deref().unwrap_or("Other").to_owned();

@@ -19,6 +19,5 @@ mod sessions;
 mod settings;
 mod startup;
 
-pub use rollup::speed_bucket;
 pub use settings::{AggregatorSettings, Settings};
 pub use startup::Application;

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use analytics_events::Dimension;
 use chrono::NaiveDate;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
@@ -35,7 +36,7 @@ pub async fn fold(
 ) -> Result<(), tokio_postgres::Error> {
     let mut candidates: BTreeMap<Group, Vec<&str>> = BTreeMap::new();
     for key in deltas.dimensions.keys() {
-        let values = candidates.entry((key.site_id, key.local_day, key.dimension)).or_default();
+        let values = candidates.entry((key.site_id, key.period, key.dimension)).or_default();
         if values.last() != Some(&key.value.as_str()) {
             values.push(&key.value);
         }
@@ -146,7 +147,7 @@ fn apply(deltas: &mut Deltas, folded: &HashSet<(Group, String)>) {
     let is_folded = |site, day, dimension, value: &str| folded.contains(&((site, day, dimension), value.to_owned()));
     let rows = std::mem::take(&mut deltas.dimensions);
     for (key, counts) in rows {
-        let value = if is_folded(key.site_id, key.local_day, key.dimension, &key.value) {
+        let value = if is_folded(key.site_id, key.period, key.dimension, &key.value) {
             OTHER.to_owned()
         } else {
             key.value.clone()
@@ -155,7 +156,7 @@ fn apply(deltas: &mut Deltas, folded: &HashSet<(Group, String)>) {
     }
     deltas.dimensions.values_mut().for_each(crate::rollup::Counts::finish);
 
-    let page_folded = |site, day, page: &str| is_folded(site, day, "page", page);
+    let page_folded = |site, day, page: &str| is_folded(site, day, Dimension::Page.as_str(), page);
     let speed = std::mem::take(&mut deltas.speed);
     for (mut key, histogram) in speed {
         if page_folded(key.site_id, key.local_day, &key.path) {
@@ -165,7 +166,7 @@ fn apply(deltas: &mut Deltas, folded: &HashSet<(Group, String)>) {
     }
     let folded_pages: HashSet<(Uuid, &str)> = folded
         .iter()
-        .filter(|((_, _, d), _)| *d == "page")
+        .filter(|((_, _, d), _)| *d == Dimension::Page.as_str())
         .map(|((site, _, _), page)| (*site, page.as_str()))
         .collect();
     deltas.titles.retain(|(site, page), _| !folded_pages.contains(&(*site, page.as_str())));

@@ -1,3 +1,4 @@
+use analytics_events::bots::reason as bots;
 use analytics_telemetry::register;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, exponential_buckets};
 
@@ -23,12 +24,12 @@ pub struct AggregatorMetrics {
 /// the bot verdicts, an unknown site, then what fails the checks of
 /// incoming events and what Postgres refuses.
 pub const DROP_REASONS: [&str; 9] = [
-    "crawler",
-    "headless",
-    "uptime_monitor",
-    "http_client",
-    "empty_user_agent",
-    "unknown_site",
+    bots::CRAWLER,
+    bots::HEADLESS,
+    bots::UPTIME_MONITOR,
+    bots::HTTP_CLIENT,
+    bots::EMPTY_USER_AGENT,
+    crate::rollup::UNKNOWN_SITE,
     crate::incoming::reason::BAD_TIMESTAMP,
     crate::incoming::reason::INVALID,
     crate::apply::REFUSED,

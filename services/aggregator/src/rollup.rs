@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use analytics_events::{Event, EventType, Source};
+use analytics_events::{Dimension, Event, EventType, Source, TrafficSource};
 use analytics_store::sites::Site;
 use chrono::{NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -62,7 +62,9 @@ pub struct HourKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DimensionKey {
     pub site_id: Uuid,
-    pub local_day: NaiveDate,
+    /// The first day of the row's period in the site's time zone: the day
+    /// itself for daily rows, the first of the month for monthly ones.
+    pub period: NaiveDate,
     pub dimension: &'static str,
     pub source: &'static str,
     pub value: String,
@@ -84,15 +86,9 @@ pub struct Histogram {
     pub buckets: Vec<i64>,
 }
 
-/// Bucket of a duration: floor(ln(ms + 1) / ln(1.1)), about 10% wide. The
-/// query service inverts it; both sides must agree (see daily_speed in V1).
-pub fn speed_bucket(ms: u32) -> usize {
-    ((f64::from(ms) + 1.0).ln() / 1.1f64.ln()).floor() as usize
-}
-
 impl Histogram {
     pub(crate) fn add(&mut self, ms: u32) {
-        let bucket = speed_bucket(ms);
+        let bucket = analytics_events::speed::bucket_of(ms);
         if self.buckets.len() <= bucket {
             self.buckets.resize(bucket + 1, 0);
         }
@@ -114,6 +110,9 @@ impl Histogram {
 
 /// Why an event was not counted; labels the drop metric.
 pub type DropReason = &'static str;
+
+/// A batch names a site the directory does not know, even after re-reading it.
+pub const UNKNOWN_SITE: DropReason = "unknown_site";
 
 /// Everything one transaction adds. Maps are ordered so that every transaction
 /// touches rows in the same order, and concurrent aggregators cannot deadlock.
@@ -142,7 +141,7 @@ impl Deltas {
     /// Adds one event of `site`, or counts why it was dropped.
     pub fn add(&mut self, event: &Event, site: &Site, classifier: &Classifier) {
         let Some((local_day, local_hour)) = local_bucket(event.timestamp_ms, site.timezone) else {
-            return self.drop_event("bad_timestamp");
+            return self.drop_event(crate::incoming::reason::BAD_TIMESTAMP);
         };
         let is_app = event.source() == Source::App;
         let client = match classifier.classify(&event.user_agent) {
@@ -157,13 +156,14 @@ impl Deltas {
                 os: "Other".into(),
             }),
         };
-        let source: &'static str = if is_app {
-            "app"
+        let source = if is_app {
+            TrafficSource::App
         } else if client.device == "desktop" {
-            "web"
+            TrafficSource::Web
         } else {
-            "mobile_web"
-        };
+            TrafficSource::MobileWeb
+        }
+        .as_str();
         let device = if is_app { app_device(&event.app_platform).unwrap_or(client.device) } else { client.device };
         let os = if is_app && !event.app_platform.is_empty() {
             platform_name(&event.app_platform)
@@ -192,33 +192,33 @@ impl Deltas {
         let country = if event.country.is_empty() { "unknown".to_owned() } else { event.country.clone() };
         let own_hosts = [event.hostname.as_str(), site.domain.as_str()];
         let referral = referral(&event.referrer, &own_hosts);
-        let mut dimensions: Vec<(&'static str, String)> = vec![
-            ("page", page.to_owned()),
-            ("country", country),
-            ("device", device.to_owned()),
-            ("browser", client.browser.clone()),
-            ("browser_version", client.browser_version.clone()),
-            ("os", os),
+        let mut dimensions: Vec<(Dimension, String)> = vec![
+            (Dimension::Page, page.to_owned()),
+            (Dimension::Country, country),
+            (Dimension::Device, device.to_owned()),
+            (Dimension::Browser, client.browser.clone()),
+            (Dimension::BrowserVersion, client.browser_version.clone()),
+            (Dimension::Os, os),
         ];
         if let Some(referral) = referral {
-            dimensions.push(("referrer", referral.host));
-            dimensions.push(("referrer_source", referral.source));
+            dimensions.push((Dimension::Referrer, referral.host));
+            dimensions.push((Dimension::ReferrerSource, referral.source));
         }
         for (name, value) in [
-            ("utm_source", &event.utm_source),
-            ("utm_medium", &event.utm_medium),
-            ("utm_campaign", &event.utm_campaign),
+            (Dimension::UtmSource, &event.utm_source),
+            (Dimension::UtmMedium, &event.utm_medium),
+            (Dimension::UtmCampaign, &event.utm_campaign),
         ] {
             if !value.is_empty() {
                 dimensions.push((name, value.clone()));
             }
         }
         if !is_pageview && !event.name.is_empty() {
-            dimensions.push(("event", event.name.clone()));
+            dimensions.push((Dimension::Event, event.name.clone()));
         }
         for (dimension, value) in dimensions {
             self.dimensions
-                .entry(DimensionKey { site_id, local_day, dimension, source, value })
+                .entry(DimensionKey { site_id, period: local_day, dimension: dimension.as_str(), source, value })
                 .or_default()
                 .add(is_pageview, visitor);
         }
@@ -301,17 +301,5 @@ mod tests {
         let autumn = NaiveDate::from_ymd_opt(2026, 10, 25).expect("date");
         assert_eq!(local_bucket(ms("2026-10-25T00:30:00Z"), berlin), Some((autumn, 2)));
         assert_eq!(local_bucket(ms("2026-10-25T01:30:00Z"), berlin), Some((autumn, 2)));
-    }
-
-    #[test]
-    fn speed_buckets_are_about_ten_percent_wide() {
-        assert_eq!(speed_bucket(0), 0);
-        for ms in [10u32, 100, 1000, 30_000] {
-            let bucket = speed_bucket(ms);
-            let low = 1.1f64.powi(bucket as i32) - 1.0;
-            let high = 1.1f64.powi(bucket as i32 + 1) - 1.0;
-            assert!(low <= f64::from(ms) && f64::from(ms) < high, "{ms} in [{low}, {high})");
-            assert!((high - low) / high.max(1.0) <= 0.1 + 1e-9);
-        }
     }
 }

@@ -264,7 +264,7 @@ mod tests {
             at_ms: at_min * MIN,
             is_view: true,
             page: page.into(),
-            source: "web",
+            source: analytics_events::TrafficSource::Web.as_str(),
             timezone: chrono_tz::UTC,
             gap_ms: 30 * MIN,
         }

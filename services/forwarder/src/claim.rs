@@ -88,8 +88,6 @@ redis.call('SREM', KEYS[4], ARGV[1])
 return ids
 ";
 
-const FORWARDERS_KEY: &str = "forwarders";
-
 /// How long one blocking wait for the first event lasts before the loop checks
 /// for shutdown again. Idle cost: one BLMOVE per second.
 const IDLE_WAIT_SECONDS: f64 = 1.0;
@@ -123,7 +121,7 @@ impl Claimer {
         Ok(Self {
             redis,
             blocking,
-            inflight_key: inflight_key(settings, instance_id),
+            inflight_key: settings.inflight_key(instance_id),
             instance_id: instance_id.to_owned(),
             settings: settings.clone(),
             batch_size: batch_size.max(1),
@@ -148,7 +146,7 @@ impl Claimer {
     /// first event. `None` when nothing arrived.
     pub async fn next_batch(&self) -> redis::RedisResult<Option<ClaimedBatch>> {
         let mut redis = self.redis.clone();
-        let claiming = self.claiming_key(&self.instance_id);
+        let claiming = self.settings.claiming_key(&self.instance_id);
         let queued: u64 = redis::cmd("LLEN").arg(self.settings.queue_key()).query_async(&mut redis).await?;
         if queued == 0 {
             let first: Option<Vec<u8>> = redis::cmd("BLMOVE")
@@ -180,8 +178,8 @@ impl Claimer {
         let events: Vec<Vec<u8>> = self
             .claim
             .key(self.settings.queue_key())
-            .key(self.claiming_key(&self.instance_id))
-            .key(self.batch_key(&id))
+            .key(self.settings.claiming_key(&self.instance_id))
+            .key(self.settings.batch_key(&id))
             .key(&self.inflight_key)
             .arg(limit)
             .arg(&id)
@@ -210,7 +208,7 @@ impl Claimer {
             .arg("PX")
             .arg(ttl.as_millis() as u64)
             .ignore()
-            .sadd(self.settings.key(FORWARDERS_KEY), &self.instance_id)
+            .sadd(self.settings.forwarders_key(), &self.instance_id)
             .ignore()
             .query_async::<()>(&mut self.redis.clone())
             .await
@@ -226,17 +224,17 @@ impl Claimer {
     pub async fn adopt_orphans(&self) -> redis::RedisResult<Vec<ClaimedBatch>> {
         let mut redis = self.redis.clone();
         let instances: Vec<String> =
-            redis::cmd("SMEMBERS").arg(self.settings.key(FORWARDERS_KEY)).query_async(&mut redis).await?;
+            redis::cmd("SMEMBERS").arg(self.settings.forwarders_key()).query_async(&mut redis).await?;
         let mut adopted = Vec::new();
         for instance in instances.into_iter().filter(|i| *i != self.instance_id) {
             let ids: Vec<String> = self
                 .adopt
                 .key(self.alive_key(&instance))
-                .key(inflight_key(&self.settings, &instance))
+                .key(self.settings.inflight_key(&instance))
                 .key(&self.inflight_key)
-                .key(self.settings.key(FORWARDERS_KEY))
-                .key(self.claiming_key(&instance))
-                .key(self.claiming_key(&self.instance_id))
+                .key(self.settings.forwarders_key())
+                .key(self.settings.claiming_key(&instance))
+                .key(self.settings.claiming_key(&self.instance_id))
                 .arg(&instance)
                 .invoke_async(&mut redis)
                 .await?;
@@ -253,7 +251,7 @@ impl Claimer {
         let mut batches = Vec::new();
         for id in ids {
             let events: Vec<Vec<u8>> =
-                redis::cmd("LRANGE").arg(self.batch_key(&id)).arg(0).arg(-1).query_async(&mut redis).await?;
+                redis::cmd("LRANGE").arg(self.settings.batch_key(&id)).arg(0).arg(-1).query_async(&mut redis).await?;
             if events.is_empty() {
                 redis::cmd("SREM").arg(&self.inflight_key).arg(&id).query_async::<()>(&mut redis).await?;
             } else {
@@ -269,25 +267,13 @@ impl Claimer {
     pub async fn complete(&self, id: &str) -> redis::RedisResult<()> {
         redis::pipe()
             .atomic()
-            .del(self.batch_key(id))
+            .del(self.settings.batch_key(id))
             .srem(&self.inflight_key, id)
             .query_async::<()>(&mut self.redis.clone())
             .await
     }
 
-    fn claiming_key(&self, instance: &str) -> String {
-        self.settings.key(&format!("claiming:{instance}"))
-    }
-
     fn alive_key(&self, instance: &str) -> String {
         self.settings.key(&format!("alive:{instance}"))
     }
-
-    fn batch_key(&self, id: &str) -> String {
-        self.settings.key(&format!("batch:{id}"))
-    }
-}
-
-pub fn inflight_key(settings: &RedisSettings, instance_id: &str) -> String {
-    settings.key(&format!("inflight:{instance_id}"))
 }

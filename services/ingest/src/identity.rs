@@ -1,4 +1,4 @@
-//! Cookieless visitor identity (DESIGN.md "Privacy"): a keyed hash of site,
+//! Cookieless visitor identity (README, "Privacy"): a keyed hash of site,
 //! client IP and user agent under a random salt that rotates every UTC day.
 //! The salt lives in Redis so every ingest replica computes the same id, and
 //! expires 48 h after its day began, after which nobody can link or reverse ids.

@@ -117,7 +117,7 @@ pub enum SiteErrors {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SourceTotals {
-    /// `web`, `mobile_web` or `app`.
+    /// The traffic source, as the `source` parameter names it.
     pub source: String,
     pub pageviews: i64,
     pub visitors: i64,
@@ -318,7 +318,7 @@ pub struct RangeParams {
     from: Option<NaiveDate>,
     /// Last local day, YYYY-MM-DD; default today.
     to: Option<NaiveDate>,
-    /// `web`, `mobile_web` or `app`; all when absent.
+    /// Only this traffic source; all when absent.
     source: Option<String>,
     /// `previous_period` adds the previous period's values and the change in percent.
     compare: Option<String>,
@@ -342,7 +342,7 @@ pub struct ChartParams {
     months: Option<u32>,
     /// `gregorian` (default; weeks from Monday) or `persian` (Solar Hijri; weeks from Saturday).
     calendar: Option<String>,
-    /// `web`, `mobile_web` or `app`.
+    /// Only this traffic source; all when absent.
     source: Option<String>,
     /// `previous_period`: each point gets the matching point of the previous period.
     compare: Option<String>,
@@ -352,12 +352,36 @@ pub struct ChartParams {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct BreakdownParams {
-    /// One of source, device, browser, browser_version, os, referrer,
-    /// referrer_source, country, page, event, utm_source, utm_medium, utm_campaign.
+    /// What to rank (the values are listed from the handler's own table).
     dimension: String,
 }
 
 struct BearerAuth;
+
+/// The values of the `dimension` and `source` parameters, taken from the
+/// definitions the handlers check against, so the spec cannot drift from them.
+struct NamedValues;
+
+impl Modify for NamedValues {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+        let dimensions: Vec<&str> = crate::routes::top::Ranked::all().map(|d| d.name()).collect();
+        let sources: Vec<&str> = analytics_events::TrafficSource::ALL.iter().map(|s| s.as_str()).collect();
+        let operations = openapi.paths.paths.values_mut().flat_map(|item| [item.get.as_mut(), item.post.as_mut()]);
+        for operation in operations.flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else { continue };
+                let values = match parameter.name.as_str() {
+                    "dimension" => &dimensions,
+                    "source" => &sources,
+                    _ => continue,
+                };
+                let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.clone()));
+                parameter.schema = Some(RefOr::T(Schema::Object(schema.build())));
+            }
+        }
+    }
+}
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -381,7 +405,7 @@ impl Modify for BearerAuth {
         crate::routes::realtime::realtime,
         crate::routes::admin::clear_cache,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &NamedValues),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;

@@ -16,5 +16,6 @@ mod startup;
 mod stats;
 
 pub use api::ApiDoc;
+pub use routes::table::Endpoint;
 pub use settings::{QuerySettings, Settings};
-pub use startup::{Application, ROUTES};
+pub use startup::Application;

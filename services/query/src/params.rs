@@ -1,6 +1,7 @@
 //! Query-string parameters shared by the dashboard endpoints, checked into
 //! typed values; each error names its parameter (400).
 
+use analytics_events::TrafficSource;
 use chrono::{Datelike, Days, NaiveDate};
 use serde::Deserialize;
 
@@ -108,7 +109,6 @@ pub mod allowed {
     pub const SITE: &[&str] = &["site"];
 }
 
-pub use analytics_store::SOURCES;
 pub const MAX_DAYS: u64 = 3650;
 
 fn bad(name: &'static str, reason: impl Into<String>) -> QueryError {
@@ -185,11 +185,10 @@ impl Params {
     pub fn source(&self) -> Result<Option<&'static str>, QueryError> {
         match self.source.as_deref() {
             None | Some("") | Some("all") => Ok(None),
-            Some(text) => SOURCES
-                .iter()
-                .find(|s| **s == text)
-                .map(|s| Some(*s))
-                .ok_or_else(|| bad("source", format!("expected one of web, mobile_web, app, got {text:?}"))),
+            Some(text) => TrafficSource::parse(text).map(|s| Some(s.as_str())).ok_or_else(|| {
+                let known: Vec<&str> = TrafficSource::ALL.iter().map(|s| s.as_str()).collect();
+                bad("source", format!("expected one of {}, got {text:?}", known.join(", ")))
+            }),
         }
     }
 

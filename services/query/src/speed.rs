@@ -1,7 +1,6 @@
-//! Percentiles from the aggregator's timing histograms. Bucket i holds values
-//! v with floor(ln(v + 1) / ln(1.1)) = i (see `daily_speed` in the schema), so
-//! a percentile read as the middle of its bucket is within one bucket width
-//! (about 10%) of the true value.
+//! Percentiles from the aggregator's timing histograms
+//! (`analytics_events::speed::bucket_of`): a percentile read as the middle of
+//! its bucket is within one bucket width (about 10%) of the true value.
 
 use serde::Serialize;
 
@@ -38,8 +37,7 @@ pub fn percentile(histogram: &[i64], q: f64) -> Option<i64> {
     for (bucket, n) in histogram.iter().enumerate() {
         seen += n;
         if seen >= rank {
-            let low = 1.1f64.powi(bucket as i32) - 1.0;
-            let high = 1.1f64.powi(bucket as i32 + 1) - 1.0;
+            let (low, high) = analytics_events::speed::bucket_range(bucket);
             return Some(((low + high) / 2.0).round() as i64);
         }
     }
@@ -50,16 +48,14 @@ pub fn percentile(histogram: &[i64], q: f64) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn bucket(ms: f64) -> usize {
-        ((ms + 1.0).ln() / 1.1f64.ln()).floor() as usize
-    }
+    use analytics_events::speed::bucket_of;
 
     #[test]
     fn percentiles_land_within_one_bucket_of_the_truth() {
         // 1..=1000 ms, one each: p50 is 500, p95 is 950.
-        let mut histogram = vec![0i64; bucket(1000.0) + 1];
+        let mut histogram = vec![0i64; bucket_of(1000) + 1];
         for ms in 1..=1000 {
-            histogram[bucket(f64::from(ms))] += 1;
+            histogram[bucket_of(ms)] += 1;
         }
         for (q, truth) in [(0.50, 500.0), (0.95, 950.0)] {
             let estimate = percentile(&histogram, q).expect("value") as f64;

@@ -36,38 +36,6 @@ pub struct Application {
     settings: Settings,
 }
 
-/// Every dashboard endpoint: `/api/analytics/<name>/` and its HTTP method.
-/// The OpenAPI test checks the spec against this list.
-pub const ROUTES: [(&str, &str); 8] = [
-    ("overview", "GET"),
-    ("chart", "GET"),
-    ("top-pages", "GET"),
-    ("top-countries", "GET"),
-    ("breakdown", "GET"),
-    ("speed", "GET"),
-    ("realtime", "GET"),
-    ("clear-cache", "POST"),
-];
-
-/// Every dashboard path, with and without its trailing slash, and the spec.
-fn site_routes(cfg: &mut web::ServiceConfig) {
-    for (name, _) in ROUTES {
-        let route = match name {
-            "overview" => web::get().to(routes::overview::overview),
-            "chart" => web::get().to(routes::chart::chart),
-            "top-pages" => web::get().to(routes::top::top_pages),
-            "top-countries" => web::get().to(routes::top::top_countries),
-            "breakdown" => web::get().to(routes::top::breakdown),
-            "speed" => web::get().to(routes::speed::speed),
-            "realtime" => web::get().to(routes::realtime::realtime),
-            _ => web::post().to(routes::admin::clear_cache),
-        };
-        let bare = format!("/api/analytics/{name}");
-        cfg.service(web::resource([bare.clone(), format!("{bare}/")]).route(route));
-    }
-    cfg.route("/openapi.json", web::get().to(crate::api::openapi_json));
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = analytics_store::pg_pool(&settings.postgres)?;
@@ -157,7 +125,7 @@ impl Application {
                         web::QueryConfig::default()
                             .error_handler(|error, _| crate::error::QueryError::from_query(&error).into()),
                     )
-                    .configure(site_routes)
+                    .configure(routes::table::configure)
             }
         })
         .disable_signals()

@@ -1,6 +1,7 @@
 //! The SQL behind the dashboard. Visitors are always HLL unions over the
 //! rows in range (never sums of smaller periods' uniques); counts are sums.
 
+use analytics_events::TrafficSource;
 use chrono::NaiveDate;
 use serde::Serialize;
 use tokio_postgres::Client;
@@ -235,7 +236,10 @@ impl DimensionRows<'_> {
         // Every source by name rather than none: with each column of the key
         // pinned, each (month, source, value) is one index descent, where an
         // open source would scan all of a month's rows once per value asked.
-        let sources: Vec<&str> = self.source.map_or(analytics_store::SOURCES.to_vec(), |s| vec![s]);
+        let sources: Vec<&str> = match self.source {
+            Some(source) => vec![source],
+            None => TrafficSource::ALL.iter().map(|s| s.as_str()).collect(),
+        };
         let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only];
         let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))";
         let (columns, filters, tables) = match tables {
@@ -276,13 +280,13 @@ fn months_and_days<'a>(
 
 /// The counts tables' columns for `source` (all sources added up when `None`),
 /// as `value, pageviews, events`. Column names come from
-/// [`analytics_store::SOURCES`] only; a source not in it (which the
+/// [`TrafficSource`] only; a source not in it (which the
 /// parameter check rules out) selects nothing.
 fn count_columns(source: Option<&str>) -> String {
     let sum = |measure: &str| match source {
-        None => analytics_store::SOURCES.map(|s| format!("{measure}_{s}")).join(" + "),
-        Some(source) => match analytics_store::SOURCES.iter().find(|s| **s == source) {
-            Some(known) => format!("{measure}_{known}"),
+        None => TrafficSource::ALL.map(|s| format!("{measure}_{}", s.as_str())).join(" + "),
+        Some(source) => match TrafficSource::parse(source) {
+            Some(known) => format!("{measure}_{}", known.as_str()),
             None => "0".to_owned(),
         },
     };

@@ -100,6 +100,28 @@ impl RedisSettings {
     pub fn key(&self, suffix: &str) -> String {
         format!("{}{suffix}", self.key_prefix)
     }
+
+    /// The forwarder's keys, named here because tests and dashboards read
+    /// them too. The set of batch ids a forwarder instance has claimed and
+    /// not yet seen confirmed.
+    pub fn inflight_key(&self, instance: &str) -> String {
+        self.key(&format!("inflight:{instance}"))
+    }
+
+    /// The events a forwarder instance is moving from the queue into a batch.
+    pub fn claiming_key(&self, instance: &str) -> String {
+        self.key(&format!("claiming:{instance}"))
+    }
+
+    /// The events of one claimed batch.
+    pub fn batch_key(&self, batch_id: &str) -> String {
+        self.key(&format!("batch:{batch_id}"))
+    }
+
+    /// The set of forwarder instances that ever claimed a batch.
+    pub fn forwarders_key(&self) -> String {
+        self.key("forwarders")
+    }
 }
 
 /// Name of the event list below the key prefix (`analytics:queue` by default).

@@ -2,40 +2,54 @@
 //! cost a queue slot; the aggregator asks again (old events, direct
 //! publishers) and adds the uap-core parser's own crawler verdict.
 
+/// Why a client counts as automated: the labels of the drop metrics.
+pub mod reason {
+    pub const CRAWLER: &str = "crawler";
+    pub const HEADLESS: &str = "headless";
+    pub const UPTIME_MONITOR: &str = "uptime_monitor";
+    pub const HTTP_CLIENT: &str = "http_client";
+    pub const EMPTY_USER_AGENT: &str = "empty_user_agent";
+
+    /// Every reason, for pre-creating the metric's series.
+    pub const ALL: [&str; 5] = [CRAWLER, HEADLESS, UPTIME_MONITOR, HTTP_CLIENT, EMPTY_USER_AGENT];
+}
+
+use reason::{CRAWLER, EMPTY_USER_AGENT, HEADLESS, HTTP_CLIENT, UPTIME_MONITOR};
+
 /// Substrings (lowercase) that mark automated clients, with the reason that
 /// labels the drop metric.
 const BOT_MARKERS: &[(&str, &str)] = &[
-    ("headlesschrome", "headless"),
-    ("phantomjs", "headless"),
-    ("puppeteer", "headless"),
-    ("playwright", "headless"),
-    ("selenium", "headless"),
-    ("uptimerobot", "uptime_monitor"),
-    ("pingdom", "uptime_monitor"),
-    ("statuscake", "uptime_monitor"),
-    ("site24x7", "uptime_monitor"),
-    ("uptime-kuma", "uptime_monitor"),
-    ("better uptime", "uptime_monitor"),
-    ("updown.io", "uptime_monitor"),
-    ("newrelicpinger", "uptime_monitor"),
-    ("curl/", "http_client"),
-    ("wget/", "http_client"),
-    ("python-requests", "http_client"),
-    ("python-urllib", "http_client"),
-    ("python-httpx", "http_client"),
-    ("aiohttp", "http_client"),
-    ("go-http-client", "http_client"),
-    ("node-fetch", "http_client"),
-    ("axios/", "http_client"),
-    ("libwww-perl", "http_client"),
-    ("apache-httpclient", "http_client"),
-    ("scrapy", "crawler"),
-    ("lighthouse", "crawler"),
-    ("pagespeed", "crawler"),
-    ("bot", "crawler"),
-    ("crawl", "crawler"),
-    ("spider", "crawler"),
-    ("slurp", "crawler"),
+    ("headlesschrome", HEADLESS),
+    ("phantomjs", HEADLESS),
+    ("puppeteer", HEADLESS),
+    ("playwright", HEADLESS),
+    ("selenium", HEADLESS),
+    ("uptimerobot", UPTIME_MONITOR),
+    ("pingdom", UPTIME_MONITOR),
+    ("statuscake", UPTIME_MONITOR),
+    ("site24x7", UPTIME_MONITOR),
+    ("uptime-kuma", UPTIME_MONITOR),
+    ("better uptime", UPTIME_MONITOR),
+    ("updown.io", UPTIME_MONITOR),
+    ("newrelicpinger", UPTIME_MONITOR),
+    ("curl/", HTTP_CLIENT),
+    ("wget/", HTTP_CLIENT),
+    ("python-requests", HTTP_CLIENT),
+    ("python-urllib", HTTP_CLIENT),
+    ("python-httpx", HTTP_CLIENT),
+    ("aiohttp", HTTP_CLIENT),
+    ("go-http-client", HTTP_CLIENT),
+    ("node-fetch", HTTP_CLIENT),
+    ("axios/", HTTP_CLIENT),
+    ("libwww-perl", HTTP_CLIENT),
+    ("apache-httpclient", HTTP_CLIENT),
+    ("scrapy", CRAWLER),
+    ("lighthouse", CRAWLER),
+    ("pagespeed", CRAWLER),
+    ("bot", CRAWLER),
+    ("crawl", CRAWLER),
+    ("spider", CRAWLER),
+    ("slurp", CRAWLER),
 ];
 
 /// The reason `user_agent` is automated, if a marker says so. An empty user
@@ -43,7 +57,7 @@ const BOT_MARKERS: &[(&str, &str)] = &[
 pub fn bot_reason(user_agent: &str) -> Option<&'static str> {
     let lower = user_agent.trim().to_ascii_lowercase();
     if lower.is_empty() {
-        return Some("empty_user_agent");
+        return Some(EMPTY_USER_AGENT);
     }
     BOT_MARKERS.iter().find(|(marker, _)| lower.contains(marker)).map(|(_, reason)| *reason)
 }
@@ -52,7 +66,7 @@ pub fn bot_reason(user_agent: &str) -> Option<&'static str> {
 /// HTTP stack (Dart, okhttp, an empty agent) is how apps talk, not a bot;
 /// crawlers and headless browsers are bots wherever they claim to come from.
 pub fn drops(reason: &str, is_app: bool) -> bool {
-    !is_app || reason == "crawler" || reason == "headless"
+    !is_app || reason == CRAWLER || reason == HEADLESS
 }
 
 #[cfg(test)]

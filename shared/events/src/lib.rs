@@ -12,9 +12,11 @@ mod generated {
 
 pub mod bots;
 pub mod clean;
+pub mod names;
 pub mod speed;
 
 pub use generated::*;
+pub use names::{Dimension, TrafficSource};
 pub use prost::Message;
 
 /// Encodes an [`EventBatch`] from already encoded events, byte for byte what

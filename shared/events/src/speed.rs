@@ -19,6 +19,23 @@ pub const CLS_THOUSANDTHS: &str = "cls_thousandths";
 /// Every metric, in the order dashboards list them.
 pub const METRICS: [&str; 7] = [RESPONSE_MS, TTFB_MS, LOAD_MS, LCP_MS, FCP_MS, INP_MS, CLS_THOUSANDTHS];
 
+/// Each bucket of a speed histogram is about 10% wide: bucket `i` holds the
+/// values `v` with `floor(ln(v + 1) / ln(GROWTH)) = i`. The aggregator fills
+/// them ([`bucket_of`]), the query service reads percentiles back
+/// ([`bucket_range`]); stored histograms depend on this never changing.
+const GROWTH: f64 = 1.1;
+
+/// The histogram bucket of a value.
+pub fn bucket_of(value: u32) -> usize {
+    ((f64::from(value) + 1.0).ln() / GROWTH.ln()).floor() as usize
+}
+
+/// The values bucket `i` holds, as the half-open range `[low, high)`.
+pub fn bucket_range(bucket: usize) -> (f64, f64) {
+    let edge = |i: usize| GROWTH.powi(i as i32) - 1.0;
+    (edge(bucket), edge(bucket + 1))
+}
+
 impl Timing {
     /// Each measured metric with its value.
     pub fn measurements(&self) -> impl Iterator<Item = (&'static str, u32)> {
@@ -45,6 +62,21 @@ impl Timing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_value_falls_in_the_range_of_its_bucket() {
+        for value in (0..2_000).chain([10_000, 600_000, u32::MAX]) {
+            let (low, high) = bucket_range(bucket_of(value));
+            assert!(low <= f64::from(value) && f64::from(value) < high, "{value} in [{low}, {high})");
+        }
+        // From about 100 ms up, a bucket is at most 10% of its values wide.
+        for bucket in 50..200 {
+            let (low, high) = bucket_range(bucket);
+            assert!((high - low) / high <= 0.1 + 1e-9, "bucket {bucket} at most 10% wide");
+        }
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(1_000), 72, "stored histograms depend on the formula");
+    }
 
     #[test]
     fn measurements_name_each_present_value() {

@@ -12,7 +12,3 @@ pub mod tls;
 pub use migrations::migrate;
 pub use postgres::{PgPool, connect, connect_raw, pg_pool, pg_probe, postgres_config};
 pub use redis_conn::{redis_manager, redis_probe};
-
-/// Where traffic comes from, in the order of the per-source columns of the
-/// ranking tables (`pageviews_web`, `pageviews_mobile_web`, ...; migration V5).
-pub const SOURCES: [&str; 3] = ["web", "mobile_web", "app"];

@@ -302,9 +302,9 @@ impl Pipeline {
                 .unwrap_or(-1);
             let mut inflight = 0i64;
             for instance in forwarder_instances {
-                let key = self.namespace.redis.key(&format!("inflight:{instance}"));
+                let key = self.namespace.redis.inflight_key(instance);
                 inflight += redis::cmd("SCARD").arg(key).query_async::<i64>(&mut redis.clone()).await.unwrap_or(-1);
-                let key = self.namespace.redis.key(&format!("claiming:{instance}"));
+                let key = self.namespace.redis.claiming_key(instance);
                 inflight += redis::cmd("LLEN").arg(key).query_async::<i64>(&mut redis.clone()).await.unwrap_or(-1);
             }
             let ready = match amqp.create_channel().await {

@@ -265,7 +265,7 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect();
     let histogram = |ms: u32| {
-        let mut h = vec![0i64; analytics_aggregator::speed_bucket(ms) + 1];
+        let mut h = vec![0i64; analytics_events::speed::bucket_of(ms) + 1];
         *h.last_mut().expect("bucket") = 1;
         h
     };

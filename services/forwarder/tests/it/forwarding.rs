@@ -32,7 +32,7 @@ async fn listed_events_are_published_in_confirmed_batches_in_order() {
     }
     let overrides = [("ANALYTICS__FORWARDER__BATCH_SIZE".to_owned(), "10".to_owned())];
     let forwarder = TestForwarder::start(namespace.clone(), &overrides).await;
-    let inflight = namespace.redis.key(&format!("inflight:{}", forwarder.instance_id));
+    let inflight = namespace.redis.inflight_key(&forwarder.instance_id);
     eventually("the list forwarded and every batch confirmed", Duration::from_secs(30), || async {
         let (left, open): (i64, i64) =
             redis::pipe().llen(&queue_key).scard(&inflight).query_async(&mut redis.clone()).await.ok()?;

@@ -6,6 +6,7 @@ pub mod chart;
 pub mod overview;
 pub mod realtime;
 pub mod speed;
+pub mod table;
 pub mod top;
 
 use std::future::Future;

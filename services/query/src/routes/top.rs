@@ -2,6 +2,7 @@
 //! dimension over a range, with pageviews, visitors and events.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use analytics_events::Dimension;
 
 use super::{CacheKey, SiteRequest, cached};
 use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
@@ -10,24 +11,40 @@ use crate::params::{DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats::{self, Row};
 
-/// Dimensions of `breakdown`; `page` and `country` also have their own endpoints.
-pub const DIMENSIONS: [&str; 15] = [
-    "source",
-    "device",
-    "browser",
-    "browser_version",
-    "os",
-    "referrer",
-    "referrer_source",
-    "country",
-    "page",
-    "event",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "entry_page",
-    "exit_page",
-];
+/// What `breakdown` ranks: a dimension the aggregator counts (`page` and
+/// `country` also have endpoints of their own), the traffic source itself, or
+/// the first and last pages of visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranked {
+    Counted(Dimension),
+    Source,
+    EntryPage,
+    ExitPage,
+}
+
+impl Ranked {
+    /// Every value of the `dimension` parameter, in the order the spec lists them.
+    pub fn all() -> impl Iterator<Item = Ranked> {
+        [Ranked::Source]
+            .into_iter()
+            .chain(Dimension::ALL.map(Ranked::Counted))
+            .chain([Ranked::EntryPage, Ranked::ExitPage])
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Ranked::Counted(dimension) => dimension.as_str(),
+            Ranked::Source => "source",
+            Ranked::EntryPage => "entry_page",
+            Ranked::ExitPage => "exit_page",
+        }
+    }
+
+    /// Every name, comma-separated, for error messages and the spec.
+    pub fn names() -> String {
+        Self::all().map(Ranked::name).collect::<Vec<_>>().join(", ")
+    }
+}
 
 /// Pages by pageviews, with their latest titles.
 #[utoipa::path(
@@ -44,7 +61,7 @@ pub async fn top_pages(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let top = Top::new(&request, &params, &state, "page", allowed::RANGE).await?;
+    let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Page), allowed::RANGE).await?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let rows = top.compared(&client).await?;
@@ -81,7 +98,7 @@ pub async fn top_countries(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let top = Top::new(&request, &params, &state, "country", allowed::RANGE).await?;
+    let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Country), allowed::RANGE).await?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top
@@ -118,7 +135,7 @@ pub async fn breakdown(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let asked = params.dimension.as_deref().unwrap_or_default();
-    let dimension = DIMENSIONS.iter().copied().find(|d| *d == asked);
+    let dimension = Ranked::all().find(|d| d.name() == asked);
     let top = match dimension {
         Some(dimension) => Top::new(&request, &params, &state, dimension, allowed::BREAKDOWN).await?,
         None => {
@@ -126,14 +143,14 @@ pub async fn breakdown(
             SiteRequest::authorize(&request, &params, &state, allowed::BREAKDOWN).await?;
             return Err(QueryError::BadParameter {
                 name: "dimension",
-                reason: format!("expected one of {}, got {asked:?}", DIMENSIONS.join(", ")),
+                reason: format!("expected one of {}, got {asked:?}", Ranked::names()),
             });
         }
     };
     cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top.compared(&client).await?;
-        Ok(Breakdown { dimension: top.dimension.into(), from: top.range.from, to: top.range.to, results })
+        Ok(Breakdown { dimension: top.dimension.name().into(), from: top.range.from, to: top.range.to, results })
     })
     .await
 }
@@ -141,7 +158,7 @@ pub async fn breakdown(
 /// One top-N request, checked.
 struct Top {
     ctx: SiteRequest,
-    dimension: &'static str,
+    dimension: Ranked,
     range: DayRange,
     source: Option<&'static str>,
     limit: i64,
@@ -153,7 +170,7 @@ impl Top {
         request: &HttpRequest,
         params: &Params,
         state: &AppState,
-        dimension: &'static str,
+        dimension: Ranked,
         allowed: &[&str],
     ) -> Result<Self, QueryError> {
         let ctx = SiteRequest::authorize(request, params, state, allowed).await?;
@@ -167,7 +184,7 @@ impl Top {
 
     fn key(&self, endpoint: &str) -> CacheKey {
         CacheKey::new(endpoint, self.ctx.today)
-            .with("dimension", self.dimension)
+            .with("dimension", self.dimension.name())
             .with("range", self.range)
             .with("source", self.source.unwrap_or("all"))
             .with("limit", self.limit)
@@ -179,7 +196,7 @@ impl Top {
     async fn compared(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
         let mut rows = self.rows(client, self.range, None).await?;
         // Entry and exit pages count visits, which the comparison's totals do not hold.
-        if self.compare && !matches!(self.dimension, "entry_page" | "exit_page") {
+        if self.compare && !matches!(self.dimension, Ranked::EntryPage | Ranked::ExitPage) {
             let values: Vec<String> = rows.iter().map(|r| r.value.clone()).collect();
             let before = self.rows(client, self.range.previous(), Some(&values)).await?;
             for row in &mut rows {
@@ -199,15 +216,16 @@ impl Top {
     ) -> Result<Vec<Row>, QueryError> {
         let (site, source, limit) = (self.ctx.site.id, self.source, self.limit);
         let mut rows = match self.dimension {
-            "entry_page" => stats::visit_pages(client, site, "entry", range, source, limit).await?,
-            "exit_page" => stats::visit_pages(client, site, "exit", range, source, limit).await?,
-            "source" => {
+            Ranked::EntryPage => stats::visit_pages(client, site, "entry", range, source, limit).await?,
+            Ranked::ExitPage => stats::visit_pages(client, site, "exit", range, source, limit).await?,
+            Ranked::Source => {
                 let mut rows = stats::by_source(client, site, range).await?;
                 rows.retain(|r| source.is_none_or(|s| s == r.value));
                 rows.truncate(limit as usize);
                 rows
             }
-            dimension => {
+            Ranked::Counted(dimension) => {
+                let dimension = dimension.as_str();
                 return Ok(stats::top(client, site, dimension, range, self.ctx.today, source, limit, only).await?);
             }
         };

@@ -3,6 +3,7 @@
 //! `tests/e2e`.
 
 mod auth;
+mod openapi;
 
 use analytics_testkit::{InProcess, Namespace, PANEL_ORIGIN, TEST_ADMIN_TOKEN, any_port};
 use secrecy::SecretString;

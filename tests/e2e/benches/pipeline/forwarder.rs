@@ -119,7 +119,7 @@ async fn forward(namespace: &Namespace, events: &[Vec<u8>]) -> Run {
     settings.forwarder.max_in_flight = IN_FLIGHT;
     let forwarder = analytics_forwarder::Application::build(settings).await.expect("forwarder");
     let shutdown = analytics_telemetry::Shutdown::new();
-    let inflight = namespace.redis.key("inflight:bench");
+    let inflight = namespace.redis.inflight_key("bench");
 
     let cpu = process_cpu();
     let started = Instant::now();

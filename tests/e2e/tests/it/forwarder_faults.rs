@@ -35,12 +35,12 @@ async fn plant_inflight_batch(pipeline: &Pipeline, instance: &str, n: usize) {
             .encode_to_vec()
         })
         .collect();
-    let prefix = &pipeline.namespace.redis.key_prefix;
+    let keys = &pipeline.namespace.redis;
     redis::pipe()
         .atomic()
-        .sadd(format!("{prefix}forwarders"), instance)
-        .sadd(format!("{prefix}inflight:{instance}"), &batch_id)
-        .rpush(format!("{prefix}batch:{batch_id}"), events)
+        .sadd(keys.forwarders_key(), instance)
+        .sadd(keys.inflight_key(instance), &batch_id)
+        .rpush(keys.batch_key(&batch_id), events)
         .query_async::<()>(&mut redis)
         .await
         .expect("planting a batch");
@@ -48,7 +48,7 @@ async fn plant_inflight_batch(pipeline: &Pipeline, instance: &str, n: usize) {
 
 async fn inflight(pipeline: &Pipeline, instance: &str) -> i64 {
     let mut redis = pipeline.namespace.redis().await;
-    let key = pipeline.namespace.redis.key(&format!("inflight:{instance}"));
+    let key = pipeline.namespace.redis.inflight_key(instance);
     redis::cmd("SCARD").arg(key).query_async(&mut redis).await.expect("SCARD")
 }
 

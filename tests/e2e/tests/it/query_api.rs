@@ -388,37 +388,3 @@ async fn answers_are_cached_until_clear_cache() {
     assert!(hits >= 2.0);
     pipeline.stop().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openapi_document_lists_every_route() {
-    let pipeline = Pipeline::start("UTC").await;
-    let spec: Value = pipeline
-        .http
-        .get(format!("{}/openapi.json", pipeline.query_url))
-        .send()
-        .await
-        .expect("query reachable")
-        .json()
-        .await
-        .expect("json");
-    let mut documented: Vec<(String, String)> = spec["paths"]
-        .as_object()
-        .expect("paths")
-        .iter()
-        .flat_map(|(path, item)| {
-            item.as_object().expect("operations").keys().map(move |method| (path.clone(), method.to_uppercase()))
-        })
-        .collect();
-    documented.sort();
-    let mut routes: Vec<(String, String)> = analytics_query::ROUTES
-        .iter()
-        .map(|(name, method)| (format!("/api/analytics/{name}/"), (*method).to_owned()))
-        .collect();
-    routes.sort();
-    assert_eq!(documented, routes);
-    for schema in ["Overview", "Chart", "TopPages", "TopCountries", "Breakdown", "Speed", "Cleared", "ErrorBody"] {
-        assert!(spec["components"]["schemas"][schema].is_object(), "schema {schema}");
-    }
-    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
-    pipeline.stop().await;
-}

@@ -140,15 +140,77 @@ impl Deltas {
 
     /// Adds one event of `site`, or counts why it was dropped.
     pub fn add(&mut self, event: &Event, site: &Site, classifier: &Classifier) {
-        let Some((local_day, local_hour)) = local_bucket(event.timestamp_ms, site.timezone) else {
-            return self.drop_event(crate::incoming::reason::BAD_TIMESTAMP);
+        let reading = match Reading::of(event, site, classifier) {
+            Ok(reading) => reading,
+            Err(reason) => return self.drop_event(reason),
         };
+        let Reading { local_day, local_hour, source, is_pageview, visitor, page, .. } = reading;
+        let site_id = site.id;
+        if let Some(timing) = &event.timing {
+            for (metric, value) in timing.measurements() {
+                self.speed
+                    .entry(SpeedKey { site_id, local_day, metric, source, path: page.to_owned() })
+                    .or_default()
+                    .add(value);
+            }
+        }
+        if event.r#type() == EventType::Performance {
+            // Timings of a page already counted by its pageview: nothing else.
+            self.counted += 1;
+            return;
+        }
+
+        self.hourly.entry(HourKey { site_id, local_day, local_hour, source }).or_default().add(is_pageview, visitor);
+        for (dimension, value) in reading.dimensions(event, site) {
+            self.dimensions
+                .entry(DimensionKey { site_id, period: local_day, dimension: dimension.as_str(), source, value })
+                .or_default()
+                .add(is_pageview, visitor);
+        }
+        self.hits.push(crate::sessions::Hit {
+            site_id,
+            visitor,
+            at_ms: event.timestamp_ms,
+            is_view: is_pageview,
+            page: page.to_owned(),
+            source,
+            timezone: site.timezone,
+            gap_ms: i64::from(site.visit_gap_minutes) * 60_000,
+        });
+        if is_pageview && !event.title.is_empty() {
+            let latest = self.titles.entry((site_id, page.to_owned())).or_insert((i64::MIN, String::new()));
+            if event.timestamp_ms >= latest.0 {
+                *latest = (event.timestamp_ms, event.title.clone());
+            }
+        }
+        self.counted += 1;
+    }
+}
+
+/// What one event counts as: when in the site's time zone, from which
+/// source, device and client, on which page.
+struct Reading<'a> {
+    local_day: NaiveDate,
+    local_hour: i16,
+    source: &'static str,
+    device: &'static str,
+    os: String,
+    client: std::sync::Arc<crate::classify::Client>,
+    page: &'a str,
+    is_pageview: bool,
+    visitor: i64,
+}
+
+impl<'a> Reading<'a> {
+    /// Reads `event`, or says why it is not counted: a time outside any
+    /// calendar, or a bot (an app's own HTTP stack is not one).
+    fn of(event: &'a Event, site: &Site, classifier: &Classifier) -> Result<Self, DropReason> {
+        let (local_day, local_hour) =
+            local_bucket(event.timestamp_ms, site.timezone).ok_or(crate::incoming::reason::BAD_TIMESTAMP)?;
         let is_app = event.source() == Source::App;
         let client = match classifier.classify(&event.user_agent) {
             Verdict::Human(client) => client,
-            Verdict::Bot(reason) if analytics_events::bots::drops(reason, is_app) => {
-                return self.drop_event(reason);
-            }
+            Verdict::Bot(reason) if analytics_events::bots::drops(reason, is_app) => return Err(reason),
             Verdict::Bot(_) => std::sync::Arc::new(crate::classify::Client {
                 device: "mobile",
                 browser: "App".into(),
@@ -170,37 +232,32 @@ impl Deltas {
         } else {
             client.os.clone()
         };
-        let is_pageview = matches!(event.r#type(), EventType::Pageview | EventType::ScreenView);
-        let visitor = event.visitor_id as i64;
-        let site_id = site.id;
-        let page = page_of(&event.path);
-        if let Some(timing) = &event.timing {
-            for (metric, value) in timing.measurements() {
-                self.speed
-                    .entry(SpeedKey { site_id, local_day, metric, source, path: page.to_owned() })
-                    .or_default()
-                    .add(value);
-            }
-        }
-        if event.r#type() == EventType::Performance {
-            // Timings of a page already counted by its pageview: nothing else.
-            self.counted += 1;
-            return;
-        }
+        Ok(Self {
+            local_day,
+            local_hour,
+            source,
+            device,
+            os,
+            client,
+            page: page_of(&event.path),
+            is_pageview: matches!(event.r#type(), EventType::Pageview | EventType::ScreenView),
+            visitor: event.visitor_id as i64,
+        })
+    }
 
-        self.hourly.entry(HourKey { site_id, local_day, local_hour, source }).or_default().add(is_pageview, visitor);
+    /// The event's value in each dimension it has one in.
+    fn dimensions(self, event: &Event, site: &Site) -> Vec<(Dimension, String)> {
         let country = if event.country.is_empty() { "unknown".to_owned() } else { event.country.clone() };
-        let own_hosts = [event.hostname.as_str(), site.domain.as_str()];
-        let referral = referral(&event.referrer, &own_hosts);
-        let mut dimensions: Vec<(Dimension, String)> = vec![
-            (Dimension::Page, page.to_owned()),
+        let mut dimensions = vec![
+            (Dimension::Page, self.page.to_owned()),
             (Dimension::Country, country),
-            (Dimension::Device, device.to_owned()),
-            (Dimension::Browser, client.browser.clone()),
-            (Dimension::BrowserVersion, client.browser_version.clone()),
-            (Dimension::Os, os),
+            (Dimension::Device, self.device.to_owned()),
+            (Dimension::Browser, self.client.browser.clone()),
+            (Dimension::BrowserVersion, self.client.browser_version.clone()),
+            (Dimension::Os, self.os),
         ];
-        if let Some(referral) = referral {
+        let own_hosts = [event.hostname.as_str(), site.domain.as_str()];
+        if let Some(referral) = referral(&event.referrer, &own_hosts) {
             dimensions.push((Dimension::Referrer, referral.host));
             dimensions.push((Dimension::ReferrerSource, referral.source));
         }
@@ -213,33 +270,10 @@ impl Deltas {
                 dimensions.push((name, value.clone()));
             }
         }
-        if !is_pageview && !event.name.is_empty() {
+        if !self.is_pageview && !event.name.is_empty() {
             dimensions.push((Dimension::Event, event.name.clone()));
         }
-        for (dimension, value) in dimensions {
-            self.dimensions
-                .entry(DimensionKey { site_id, period: local_day, dimension: dimension.as_str(), source, value })
-                .or_default()
-                .add(is_pageview, visitor);
-        }
-
-        self.hits.push(crate::sessions::Hit {
-            site_id,
-            visitor,
-            at_ms: event.timestamp_ms,
-            is_view: is_pageview,
-            page: page.to_owned(),
-            source,
-            timezone: site.timezone,
-            gap_ms: i64::from(site.visit_gap_minutes) * 60_000,
-        });
-        if is_pageview && !event.title.is_empty() {
-            let latest = self.titles.entry((site_id, page.to_owned())).or_insert((i64::MIN, String::new()));
-            if event.timestamp_ms >= latest.0 {
-                *latest = (event.timestamp_ms, event.title.clone());
-            }
-        }
-        self.counted += 1;
+        dimensions
     }
 }
 

@@ -93,16 +93,16 @@ impl Application {
         let consumer = self.consumer;
         let run = consumer.run(shutdown.clone());
         tokio::pin!(run);
-        tokio::select! {
-            _ = &mut run => {}
-            _ = shutdown.cancelled() => {
-                self.ops.readiness.begin_shutdown();
-                if tokio::time::timeout(self.settings.shutdown.grace(), &mut run).await.is_err() {
-                    tracing::warn!("grace period over; unacked deliveries return to the queue");
-                }
-            }
-        }
+        // The consumer returns once it has seen the stop request and finished
+        // the deliveries in hand, which may take up to the grace period.
+        let finished = tokio::select! {
+            _ = &mut run => true,
+            _ = shutdown.cancelled() => false,
+        };
         self.ops.readiness.begin_shutdown();
+        if !finished && tokio::time::timeout(self.settings.shutdown.grace(), &mut run).await.is_err() {
+            tracing::warn!("grace period over; unacked deliveries return to the queue");
+        }
         refresher.abort();
         maintenance.abort();
         ops_handle.stop(true).await;

@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use analytics_config::RedisSettings;
+use analytics_telemetry::Shutdown;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
@@ -197,6 +198,23 @@ impl Claimer {
         let ids: Vec<String> =
             redis::cmd("SMEMBERS").arg(&self.inflight_key).query_async(&mut self.redis.clone()).await?;
         self.load_batches(ids).await
+    }
+
+    /// Renews [`Self::heartbeat`] every third of `ttl` until `shutdown`, so
+    /// other instances leave this one's batches alone while it lives.
+    pub fn spawn_heartbeat(&self, ttl: Duration, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+        let claimer = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = claimer.heartbeat(ttl).await {
+                    tracing::warn!(%error, "heartbeat failed");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(ttl / 3) => {}
+                }
+            }
+        })
     }
 
     /// Marks this instance alive for `ttl` and registers it among the forwarders.

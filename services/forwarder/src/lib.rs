@@ -6,6 +6,7 @@
 
 mod claim;
 mod depth;
+mod forward;
 mod metrics;
 mod publish;
 mod settings;

@@ -103,119 +103,14 @@ impl Pipeline {
             false => namespace.clone(),
         };
         let (site_id, token) = namespace.add_site(&format!("{}.example", namespace.name), timezone).await;
-        let mut in_process = InProcess::new();
 
-        let mut ingest_processes = Vec::new();
-        let (ingest_url, ingest_ops_url) = match options.ingest {
-            Instances::InProcess => {
-                let mut ingest: analytics_ingest::Settings =
-                    settings(analytics_ingest::Settings::DEFAULTS, &options.overrides);
-                ingest.http = any_port();
-                ingest.ops = any_port();
-                ingest.redis = services.redis.clone();
-                ingest.postgres = services.postgres.clone();
-                ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
-                ingest.ingest.geoip_database = analytics_testkit::geoip_database().display().to_string();
-                ingest.ingest.trusted_proxies = options.trusted_proxies.to_owned();
-                let ingest = analytics_ingest::Application::build(ingest).await.expect("ingest builds");
-                let urls =
-                    (format!("http://127.0.0.1:{}", ingest.port()), format!("http://127.0.0.1:{}", ingest.ops_port()));
-                in_process.spawn(|stop| ingest.run_until_stopped(stop));
-                urls
-            }
-            Instances::Processes(_) => {
-                let mut env = services.environment();
-                env.extend(options.overrides.iter().cloned());
-                env.push(("ANALYTICS__INGEST__INGEST_KEY".into(), TEST_INGEST_KEY.into()));
-                env.push((
-                    "ANALYTICS__INGEST__GEOIP_DATABASE".into(),
-                    analytics_testkit::geoip_database().display().to_string(),
-                ));
-                env.push(("ANALYTICS__INGEST__TRUSTED_PROXIES".into(), options.trusted_proxies.to_owned()));
-                let process = ServiceProcess::spawn("analytics-ingest", env);
-                let urls = (process.url(), process.ops_url());
-                ingest_processes.push(process);
-                urls
-            }
-        };
-
-        let mut forwarder_processes = Vec::new();
-        let forwarder_ops_url = match options.forwarders {
-            Instances::InProcess => {
-                let mut forwarder: analytics_forwarder::Settings =
-                    settings(analytics_forwarder::Settings::DEFAULTS, &options.overrides);
-                forwarder.http = any_port();
-                forwarder.redis = services.redis.clone();
-                forwarder.amqp = analytics_config::AmqpSettings {
-                    dead_letter_limit: forwarder.amqp.dead_letter_limit,
-                    ..services.amqp.clone()
-                };
-                forwarder.forwarder.instance_id = format!("{}-forwarder", namespace.name);
-                forwarder.forwarder.depth_interval_ms = 200;
-                forwarder.forwarder.heartbeat_ttl_ms = options.heartbeat_ttl_ms;
-                let forwarder = analytics_forwarder::Application::build(forwarder).await.expect("forwarder builds");
-                let url = format!("http://127.0.0.1:{}", forwarder.port());
-                in_process.spawn(|stop| forwarder.run_until_stopped(stop));
-                url
-            }
-            Instances::Processes(n) => {
-                for i in 0..n {
-                    let mut env = services.environment();
-                    env.extend(options.overrides.iter().cloned());
-                    env.push(("ANALYTICS__FORWARDER__INSTANCE_ID".into(), format!("{}-forwarder-{i}", namespace.name)));
-                    env.push(("ANALYTICS__FORWARDER__DEPTH_INTERVAL_MS".into(), "200".into()));
-                    env.push(("ANALYTICS__FORWARDER__HEARTBEAT_TTL_MS".into(), options.heartbeat_ttl_ms.to_string()));
-                    forwarder_processes.push(ServiceProcess::spawn("analytics-forwarder", env));
-                }
-                // Processes(0): no forwarder, so a test can read the Redis list itself.
-                forwarder_processes.first().map(ServiceProcess::url).unwrap_or_default()
-            }
-        };
-
-        let mut aggregator_processes = Vec::new();
-        let aggregator_ops_url = match options.aggregators {
-            Instances::InProcess => {
-                let mut aggregator: analytics_aggregator::Settings =
-                    settings(analytics_aggregator::Settings::DEFAULTS, &options.overrides);
-                aggregator.http = any_port();
-                aggregator.amqp = analytics_config::AmqpSettings {
-                    dead_letter_limit: aggregator.amqp.dead_letter_limit,
-                    ..services.amqp.clone()
-                };
-                aggregator.postgres = services.postgres.clone();
-                aggregator.aggregator.ua_regexes = analytics_testkit::ua_regexes();
-                let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
-                let url = format!("http://127.0.0.1:{}", aggregator.port());
-                in_process.spawn(|stop| aggregator.run_until_stopped(stop));
-                url
-            }
-            Instances::Processes(n) => {
-                for _ in 0..n {
-                    let mut env = services.environment();
-                    env.extend(options.overrides.iter().cloned());
-                    aggregator_processes.push(ServiceProcess::spawn("analytics-aggregator", env));
-                }
-                aggregator_processes[0].url()
-            }
-        };
-
-        let mut query: analytics_query::Settings = settings(analytics_query::Settings::DEFAULTS, &options.overrides);
-        query.http = any_port();
-        query.ops = any_port();
-        // The namespace's database, with the service's own statement timeout.
-        query.postgres = analytics_config::PostgresSettings {
-            statement_timeout_ms: query.postgres.statement_timeout_ms,
-            ..services.postgres.clone()
-        };
-        query.redis = services.redis.clone();
-        query.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
-        query.query.cache_live_seconds = options.query_cache_live_seconds;
-        query.query.cors_origins = PANEL_ORIGIN.to_owned();
-        let query = analytics_query::Application::build(query).await.expect("query builds");
-        let query_url = format!("http://127.0.0.1:{}", query.port());
-        let query_ops_url = format!("http://127.0.0.1:{}", query.ops_port());
-        in_process.spawn(|stop| query.run_until_stopped(stop));
-
+        let mut start =
+            Start { options: &options, namespace: &namespace, services: &services, in_process: InProcess::new() };
+        let (ingest_url, ingest_ops_url, ingest_processes) = start.ingest().await;
+        let (forwarder_ops_url, forwarder_processes) = start.forwarders().await;
+        let (aggregator_ops_url, aggregator_processes) = start.aggregators().await;
+        let (query_url, query_ops_url) = start.query().await;
+        let in_process = start.in_process;
         for process in ingest_processes.iter().chain(&forwarder_processes).chain(&aggregator_processes) {
             process.wait_ready().await;
         }
@@ -408,6 +303,152 @@ impl Pipeline {
     /// Stops every service gracefully and checks each exited cleanly.
     pub async fn stop(self) {
         self.in_process.stop().await
+    }
+}
+
+/// Starts each service of a [`Pipeline`] as its options say: in this
+/// process, or as child processes.
+struct Start<'a> {
+    options: &'a PipelineOptions,
+    namespace: &'a Namespace,
+    /// The namespace as the services reach it (over TLS if asked).
+    services: &'a Namespace,
+    in_process: InProcess,
+}
+
+impl Start<'_> {
+    /// Ingest's public and ops URLs, and its process if it runs as one.
+    async fn ingest(&mut self) -> (String, String, Vec<ServiceProcess>) {
+        let mut processes = Vec::new();
+        let (url, ops_url) = match self.options.ingest {
+            Instances::InProcess => {
+                let mut ingest: analytics_ingest::Settings =
+                    settings(analytics_ingest::Settings::DEFAULTS, &self.options.overrides);
+                ingest.http = any_port();
+                ingest.ops = any_port();
+                ingest.redis = self.services.redis.clone();
+                ingest.postgres = self.services.postgres.clone();
+                ingest.ingest.ingest_key = SecretString::from(TEST_INGEST_KEY);
+                ingest.ingest.geoip_database = analytics_testkit::geoip_database().display().to_string();
+                ingest.ingest.trusted_proxies = self.options.trusted_proxies.to_owned();
+                let ingest = analytics_ingest::Application::build(ingest).await.expect("ingest builds");
+                let urls =
+                    (format!("http://127.0.0.1:{}", ingest.port()), format!("http://127.0.0.1:{}", ingest.ops_port()));
+                self.in_process.spawn(|stop| ingest.run_until_stopped(stop));
+                urls
+            }
+            Instances::Processes(_) => {
+                let mut env = self.services.environment();
+                env.extend(self.options.overrides.iter().cloned());
+                env.push(("ANALYTICS__INGEST__INGEST_KEY".into(), TEST_INGEST_KEY.into()));
+                env.push((
+                    "ANALYTICS__INGEST__GEOIP_DATABASE".into(),
+                    analytics_testkit::geoip_database().display().to_string(),
+                ));
+                env.push(("ANALYTICS__INGEST__TRUSTED_PROXIES".into(), self.options.trusted_proxies.to_owned()));
+                let process = ServiceProcess::spawn("analytics-ingest", env);
+                let urls = (process.url(), process.ops_url());
+                processes.push(process);
+                urls
+            }
+        };
+        (url, ops_url, processes)
+    }
+
+    /// The first forwarder's ops URL (none for `Processes(0)`), and the processes.
+    async fn forwarders(&mut self) -> (String, Vec<ServiceProcess>) {
+        let mut processes = Vec::new();
+        let ops_url = match self.options.forwarders {
+            Instances::InProcess => {
+                let mut forwarder: analytics_forwarder::Settings =
+                    settings(analytics_forwarder::Settings::DEFAULTS, &self.options.overrides);
+                forwarder.http = any_port();
+                forwarder.redis = self.services.redis.clone();
+                forwarder.amqp = analytics_config::AmqpSettings {
+                    dead_letter_limit: forwarder.amqp.dead_letter_limit,
+                    ..self.services.amqp.clone()
+                };
+                forwarder.forwarder.instance_id = format!("{}-forwarder", self.namespace.name);
+                forwarder.forwarder.depth_interval_ms = 200;
+                forwarder.forwarder.heartbeat_ttl_ms = self.options.heartbeat_ttl_ms;
+                let forwarder = analytics_forwarder::Application::build(forwarder).await.expect("forwarder builds");
+                let url = format!("http://127.0.0.1:{}", forwarder.port());
+                self.in_process.spawn(|stop| forwarder.run_until_stopped(stop));
+                url
+            }
+            Instances::Processes(n) => {
+                for i in 0..n {
+                    let mut env = self.services.environment();
+                    env.extend(self.options.overrides.iter().cloned());
+                    env.push((
+                        "ANALYTICS__FORWARDER__INSTANCE_ID".into(),
+                        format!("{}-forwarder-{i}", self.namespace.name),
+                    ));
+                    env.push(("ANALYTICS__FORWARDER__DEPTH_INTERVAL_MS".into(), "200".into()));
+                    env.push((
+                        "ANALYTICS__FORWARDER__HEARTBEAT_TTL_MS".into(),
+                        self.options.heartbeat_ttl_ms.to_string(),
+                    ));
+                    processes.push(ServiceProcess::spawn("analytics-forwarder", env));
+                }
+                // Processes(0): no forwarder, so a test can read the Redis list itself.
+                processes.first().map(ServiceProcess::url).unwrap_or_default()
+            }
+        };
+        (ops_url, processes)
+    }
+
+    /// The first aggregator's ops URL, and the processes.
+    async fn aggregators(&mut self) -> (String, Vec<ServiceProcess>) {
+        let mut processes = Vec::new();
+        let ops_url = match self.options.aggregators {
+            Instances::InProcess => {
+                let mut aggregator: analytics_aggregator::Settings =
+                    settings(analytics_aggregator::Settings::DEFAULTS, &self.options.overrides);
+                aggregator.http = any_port();
+                aggregator.amqp = analytics_config::AmqpSettings {
+                    dead_letter_limit: aggregator.amqp.dead_letter_limit,
+                    ..self.services.amqp.clone()
+                };
+                aggregator.postgres = self.services.postgres.clone();
+                aggregator.aggregator.ua_regexes = analytics_testkit::ua_regexes();
+                let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");
+                let url = format!("http://127.0.0.1:{}", aggregator.port());
+                self.in_process.spawn(|stop| aggregator.run_until_stopped(stop));
+                url
+            }
+            Instances::Processes(n) => {
+                for _ in 0..n {
+                    let mut env = self.services.environment();
+                    env.extend(self.options.overrides.iter().cloned());
+                    processes.push(ServiceProcess::spawn("analytics-aggregator", env));
+                }
+                processes[0].url()
+            }
+        };
+        (ops_url, processes)
+    }
+
+    /// Query's public and ops URLs; it always runs in this process.
+    async fn query(&mut self) -> (String, String) {
+        let mut query: analytics_query::Settings =
+            settings(analytics_query::Settings::DEFAULTS, &self.options.overrides);
+        query.http = any_port();
+        query.ops = any_port();
+        // The namespace's database, with the service's own statement timeout.
+        query.postgres = analytics_config::PostgresSettings {
+            statement_timeout_ms: query.postgres.statement_timeout_ms,
+            ..self.services.postgres.clone()
+        };
+        query.redis = self.services.redis.clone();
+        query.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
+        query.query.cache_live_seconds = self.options.query_cache_live_seconds;
+        query.query.cors_origins = PANEL_ORIGIN.to_owned();
+        let query = analytics_query::Application::build(query).await.expect("query builds");
+        let query_url = format!("http://127.0.0.1:{}", query.port());
+        let query_ops_url = format!("http://127.0.0.1:{}", query.ops_port());
+        self.in_process.spawn(|stop| query.run_until_stopped(stop));
+        (query_url, query_ops_url)
     }
 }
 

@@ -2,7 +2,7 @@ use analytics_events::bots::reason as bots;
 use analytics_telemetry::register;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, exponential_buckets};
 
-/// The aggregator's metrics; every name is listed in the README.
+/// The aggregator's metrics; every name is listed in docs/API.md.
 #[derive(Clone)]
 pub struct AggregatorMetrics {
     /// `analytics_aggregator_batches_total{outcome=applied|duplicate|poison|retried}`

@@ -1,7 +1,7 @@
 use analytics_telemetry::register;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, exponential_buckets};
 
-/// The forwarder's metrics; every name is listed in the README.
+/// The forwarder's metrics; every name is listed in docs/API.md.
 #[derive(Clone)]
 pub struct ForwarderMetrics {
     /// `analytics_forwarder_batches_total{outcome=published|confirmed|nacked|retried}`

@@ -1,7 +1,7 @@
 use analytics_telemetry::register;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry, exponential_buckets};
 
-/// Ingest's metrics; every name is listed in the README.
+/// Ingest's metrics; every name is listed in docs/API.md.
 #[derive(Clone)]
 pub struct IngestMetrics {
     /// `analytics_ingest_events_total{outcome}`: every event that reached us,

@@ -7,6 +7,7 @@ mod aggregator_faults;
 mod binaries;
 mod chaos_faults;
 mod directory_faults;
+mod docs;
 mod forwarder_faults;
 mod hostile_input;
 mod ingest_fuzz;

@@ -33,17 +33,11 @@ impl Application {
         let ops = Ops::new();
         let metrics = AggregatorMetrics::new(&ops.registry);
         let status = Arc::new(Mutex::new(Err("not connected yet".to_owned())));
-        ops.readiness.add_probe("postgres", {
-            let pool = pool.clone();
-            Arc::new(move || Box::pin(analytics_store::pg_probe(pool.clone())))
-        });
-        ops.readiness.add_probe("rabbitmq", {
-            let status = status.clone();
-            Arc::new(move || {
-                let current = status.lock().expect("status lock").clone();
-                Box::pin(async move { current })
-            })
-        });
+        let probed = pool.clone();
+        ops.readiness.add_probe("postgres", move || analytics_store::pg_probe(probed.clone()));
+        let consumer_status = status.clone();
+        ops.readiness
+            .add_probe("rabbitmq", move || std::future::ready(consumer_status.lock().expect("status lock").clone()));
         let applier = Arc::new(Applier {
             pool,
             sites,

@@ -40,17 +40,10 @@ impl Application {
         let broker = Arc::new(Broker::new(settings.amqp.clone(), format!("forwarder-{instance_id}")));
         let ops = Ops::new();
         let metrics = ForwarderMetrics::new(&ops.registry);
-        ops.readiness.add_probe("redis", {
-            let redis = claimer.connection();
-            Arc::new(move || Box::pin(analytics_store::redis_probe(redis.clone())))
-        });
-        ops.readiness.add_probe("rabbitmq", {
-            let broker = broker.clone();
-            Arc::new(move || {
-                let status = broker.status();
-                Box::pin(async move { status })
-            })
-        });
+        let redis = claimer.connection();
+        ops.readiness.add_probe("redis", move || analytics_store::redis_probe(redis.clone()));
+        let link = broker.clone();
+        ops.readiness.add_probe("rabbitmq", move || std::future::ready(link.status()));
         let progress =
             Progress::new(Duration::from_secs(settings.forwarder.stall_seconds), metrics.last_confirm.clone());
         ops.liveness.watch("forwarding", progress.clone());

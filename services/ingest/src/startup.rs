@@ -1,6 +1,5 @@
 //! Builds the ingest app from settings; `main` and the tests share this path.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
@@ -64,16 +63,12 @@ impl Application {
 
         let ops = Ops::new();
         let metrics = IngestMetrics::new(&ops.registry);
-        ops.readiness.add_probe("redis", {
-            let redis = redis.clone();
-            Arc::new(move || Box::pin(analytics_store::redis_probe(redis.clone())))
-        });
+        let probed = redis.clone();
+        ops.readiness.add_probe("redis", move || analytics_store::redis_probe(probed.clone()));
         // Postgres only refreshes the sites: once they were read, ingest stays
         // ready without it (degraded), serving the sites it knows.
-        ops.readiness.add_check("postgres", {
-            let sites = sites.clone();
-            Arc::new(move || Box::pin(sites.clone().readiness()))
-        });
+        let directory = sites.clone();
+        ops.readiness.add_check("postgres", move || directory.clone().readiness());
 
         let limits = Limits {
             per_address: analytics_telemetry::RateLimiter::new(

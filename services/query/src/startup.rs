@@ -1,6 +1,5 @@
 //! Builds the query service from settings; `main` and the tests share this path.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Service;
@@ -48,10 +47,8 @@ impl Application {
         let ops = Ops::new();
         // Without Postgres the service still answers from its cache, for the
         // sites it has read: degraded, not out of the load balancer.
-        ops.readiness.add_check("postgres", {
-            let sites = sites.clone();
-            Arc::new(move || Box::pin(sites.clone().readiness()))
-        });
+        let directory = sites.clone();
+        ops.readiness.add_check("postgres", move || directory.clone().readiness());
         let request_duration = register(
             &ops.registry,
             HistogramVec::new(

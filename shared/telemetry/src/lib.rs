@@ -15,7 +15,7 @@ pub use liveness::{Liveness, Progress};
 pub use logging::init_tracing;
 pub use ops::{Ops, ops_routes, run_http_until_stopped, serve_ops};
 pub use rate_limit::{RateLimiter, retry_after_seconds};
-pub use readiness::{Check, CheckProbe, Probe, Readiness};
+pub use readiness::{Check, Readiness};
 pub use shutdown::{Shutdown, shutdown_on_signal};
 
 /// Registers a collector, turning the registry's duplicate-name error (a

@@ -4,13 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// One dependency check: `Ok` when reachable, `Err(reason)` otherwise.
-pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
-
-/// A dependency check with a middle ground: [`Check::Degraded`] keeps the
-/// service ready (it still does its job, from what it holds in memory) and
-/// says why in `/readyz`.
-pub type CheckProbe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Check> + Send>> + Send + Sync>;
+/// A dependency check as stored: see [`Readiness::add_check`].
+type CheckProbe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Check> + Send>> + Send + Sync>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
@@ -41,17 +36,28 @@ pub struct Readiness {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Readiness {
-    pub fn add_probe(&self, name: &'static str, probe: Probe) {
-        self.add_check(
-            name,
-            Arc::new(move || {
-                let outcome = probe();
-                Box::pin(async move { Check::from(outcome.await) })
-            }),
-        );
+    /// Adds a dependency check that answers `Ok` when the dependency is
+    /// reachable and `Err(reason)` otherwise.
+    pub fn add_probe<F, Fut>(&self, name: &'static str, probe: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.add_check(name, move || {
+            let outcome = probe();
+            async move { Check::from(outcome.await) }
+        });
     }
 
-    pub fn add_check(&self, name: &'static str, probe: CheckProbe) {
+    /// Adds a dependency check with a middle ground: [`Check::Degraded`] keeps
+    /// the service ready (it still does its job from what it holds in memory)
+    /// and says why in `/readyz`.
+    pub fn add_check<F, Fut>(&self, name: &'static str, probe: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Check> + Send + 'static,
+    {
+        let probe: CheckProbe = Arc::new(move || Box::pin(probe()));
         self.probes.write().expect("probe list lock").push((name, probe));
     }
 

@@ -1,4 +1,4 @@
-//! `cargo bench -p analytics-testkit --bench pipeline -- <what>`: measures one
+//! `cargo bench -p analytics-e2e --bench pipeline -- <what>`: measures one
 //! stage against a ceiling taken in the same run, and prints a Markdown
 //! section for docs/BENCHMARKS.md. `deploy/bench/run.sh` runs them all.
 

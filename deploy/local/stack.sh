@@ -55,8 +55,10 @@ pid_of() {
   pid=$(cat "$file")
   # Ours only if the process still runs our binary (or the one a rebuild
   # replaced, which Linux marks "(deleted)"): a recycled pid is left alone.
+  # /proc/PID/exe is the physical path: compare with BIN resolved (a target/
+  # that is a symlink, a shared CARGO_TARGET_DIR).
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [ -n "$pid" ] && [ "${exe% (deleted)}" = "$BIN/analytics-$1" ] && echo "$pid"
+  [ -n "$pid" ] && [ "${exe% (deleted)}" = "$(realpath -m "$BIN")/analytics-$1" ] && echo "$pid"
 }
 
 ctl() { "$BIN/analytics-ctl" "$@"; }

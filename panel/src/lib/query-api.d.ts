@@ -378,7 +378,7 @@ export interface operations {
         parameters: {
             query: {
                 /** @description What to rank (the values are listed from the handler's own table). */
-                dimension: "source" | "page" | "country" | "device" | "browser" | "browser_version" | "os" | "referrer" | "referrer_source" | "utm_source" | "utm_medium" | "utm_campaign" | "event" | "entry_page" | "exit_page";
+                dimension: "source" | "page" | "country" | "device" | "browser" | "browser_version" | "os" | "referrer" | "referrer_source" | "utm_source" | "utm_medium" | "utm_campaign" | "event" | "app_version" | "entry_page" | "exit_page";
                 /** @description Site id or one of its domains. */
                 site: string;
                 /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */

@@ -13,7 +13,8 @@ use user_agent_parser::UserAgentParser;
 /// What a human visitor's user agent says about their client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
-    /// `mobile`, `tablet` or `desktop`.
+    /// `mobile`, `tablet`, `desktop`, or `unknown` when nothing in the user
+    /// agent says which.
     pub device: &'static str,
     pub browser: String,
     /// Family and major version, e.g. `Chrome 126`.
@@ -79,8 +80,26 @@ impl Classifier {
     }
 }
 
+/// The operating systems only desktops and laptops run (uap-core's names).
+const DESKTOP_SYSTEMS: [&str; 13] = [
+    "Windows",
+    "Mac OS X",
+    "Linux",
+    "Ubuntu",
+    "Chrome OS",
+    "Fedora",
+    "Debian",
+    "FreeBSD",
+    "OpenBSD",
+    "NetBSD",
+    "Solaris",
+    "Linux Mint",
+    "Arch Linux",
+];
+
 /// Tablets first (an iPad or an Android device without "Mobile" in its user
-/// agent), then phones, and everything else is a desktop.
+/// agent), then phones, then desktops by their operating system; a user agent
+/// that says none of these is `unknown`, never a desktop by default.
 fn device_class(device: &str, os: &str, lower_ua: &str) -> &'static str {
     let android = os == "Android";
     if device == "iPad"
@@ -91,8 +110,10 @@ fn device_class(device: &str, os: &str, lower_ua: &str) -> &'static str {
         "tablet"
     } else if android || os == "iOS" || os.starts_with("Windows Phone") || lower_ua.contains("mobile") {
         "mobile"
-    } else {
+    } else if DESKTOP_SYSTEMS.contains(&os) || os.starts_with("Windows") {
         "desktop"
+    } else {
+        "unknown"
     }
 }
 
@@ -139,6 +160,15 @@ mod tests {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
         );
         assert_eq!((windows.device, windows.os.as_str(), windows.browser.as_str()), ("desktop", "Windows", "Chrome"));
+        let mac = human(
+            &c,
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+        );
+        assert_eq!(mac.device, "desktop");
+        // Nothing says what it runs on: unknown, not a desktop.
+        for ua in ["Dart/3.4 (dart:io)", "SomeClient/1.0", "Mozilla/5.0 (compatible)"] {
+            assert_eq!(human(&c, ua).device, "unknown", "{ua}");
+        }
     }
 
     #[test]

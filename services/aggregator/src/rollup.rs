@@ -211,27 +211,37 @@ impl<'a> Reading<'a> {
         let client = match classifier.classify(&event.user_agent) {
             Verdict::Human(client) => client,
             Verdict::Bot(reason) if analytics_events::bots::drops(reason, is_app) => return Err(reason),
+            // An app's own HTTP stack: its device comes from its platform below.
             Verdict::Bot(_) => std::sync::Arc::new(crate::classify::Client {
-                device: "mobile",
+                device: UNKNOWN_DEVICE,
                 browser: "App".into(),
                 browser_version: "App".into(),
                 os: "Other".into(),
             }),
         };
+        // An app's device and system: what it declares, else what its HTTP
+        // client or the parsed user agent gives away, else unknown.
+        let platform = match is_app {
+            true => Some(app_platform(&event.app_platform, &event.user_agent, &client.os)),
+            false => None,
+        };
+        let device = match platform {
+            Some(platform) => app_device(platform).unwrap_or(UNKNOWN_DEVICE),
+            None => client.device,
+        };
+        let os = match platform {
+            Some("") => client.os.clone(),
+            Some(platform) => platform_name(platform),
+            None => client.os.clone(),
+        };
         let source = if is_app {
             TrafficSource::App
-        } else if client.device == "desktop" {
-            TrafficSource::Web
-        } else {
+        } else if matches!(client.device, "mobile" | "tablet") {
             TrafficSource::MobileWeb
+        } else {
+            TrafficSource::Web
         }
         .as_str();
-        let device = if is_app { app_device(&event.app_platform).unwrap_or(client.device) } else { client.device };
-        let os = if is_app && !event.app_platform.is_empty() {
-            platform_name(&event.app_platform)
-        } else {
-            client.os.clone()
-        };
         Ok(Self {
             local_day,
             local_hour,
@@ -273,6 +283,9 @@ impl<'a> Reading<'a> {
         if !self.is_pageview && !event.name.is_empty() {
             dimensions.push((Dimension::Event, event.name.clone()));
         }
+        if self.source == TrafficSource::App.as_str() && !event.app_version.is_empty() {
+            dimensions.push((Dimension::AppVersion, event.app_version.clone()));
+        }
         dimensions
     }
 }
@@ -284,6 +297,31 @@ pub fn page_of(path: &str) -> &str {
 }
 
 pub const NO_PAGE: &str = "(none)";
+
+/// The device of traffic nothing identifies.
+const UNKNOWN_DEVICE: &str = "unknown";
+
+/// The platform an app event comes from: the one it declares; else the one its
+/// HTTP client implies (okhttp and Dalvik are Android's, CFNetwork, Darwin and
+/// Alamofire iOS's; `Dart/` alone is Flutter on either); else the system the
+/// user agent parser found, if it is a phone's; else empty (unknown).
+fn app_platform<'a>(declared: &'a str, user_agent: &str, parsed_os: &str) -> &'a str {
+    if !declared.is_empty() {
+        return declared;
+    }
+    let lower = user_agent.to_ascii_lowercase();
+    if lower.contains("okhttp") || lower.contains("dalvik") || parsed_os == "Android" {
+        "android"
+    } else if lower.contains("cfnetwork")
+        || lower.contains("darwin")
+        || lower.contains("alamofire")
+        || parsed_os == "iOS"
+    {
+        "ios"
+    } else {
+        ""
+    }
+}
 
 fn app_device(platform: &str) -> Option<&'static str> {
     match platform.to_ascii_lowercase().as_str() {

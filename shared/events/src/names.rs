@@ -49,10 +49,12 @@ pub enum Dimension {
     UtmCampaign,
     /// A custom event's name.
     Event,
+    /// The app's version (`app.version`), for app traffic.
+    AppVersion,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 12] = [
+    pub const ALL: [Dimension; 13] = [
         Dimension::Page,
         Dimension::Country,
         Dimension::Device,
@@ -65,6 +67,7 @@ impl Dimension {
         Dimension::UtmMedium,
         Dimension::UtmCampaign,
         Dimension::Event,
+        Dimension::AppVersion,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -81,6 +84,7 @@ impl Dimension {
             Dimension::UtmMedium => "utm_medium",
             Dimension::UtmCampaign => "utm_campaign",
             Dimension::Event => "event",
+            Dimension::AppVersion => "app_version",
         }
     }
 

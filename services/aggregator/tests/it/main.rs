@@ -2,6 +2,7 @@
 //! on its exchange by hand, rollups read from the database. The services
 //! together are tested in `tests/e2e`.
 
+mod app_traffic;
 mod counting;
 mod retention;
 

@@ -5,6 +5,7 @@ is an error rather than a silently ignored typo.
 """
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,6 +23,10 @@ DEFAULTS = {
     # App traffic (Bearer token, X-App-Source, app user agent) is tracked only
     # under these prefixes, as before; an empty list tracks it everywhere.
     "APP_PATHS": ("/api/",),
+    # Request headers in which the app says what it is; on app traffic they
+    # become the event's app.platform and app.version (ios, android, ...; 2.1.0).
+    "APP_PLATFORM_HEADER": "X-App-Platform",
+    "APP_VERSION_HEADER": "X-App-Version",
     # Methods never tracked: CORS preflights would double every API call.
     "EXCLUDED_METHODS": ("OPTIONS",),
     # Track 4xx and 5xx responses too (by default only status < 400 counts).
@@ -56,6 +61,8 @@ class Config:
     enabled: bool
     excluded_paths: tuple
     app_paths: tuple
+    app_platform_meta: str  # request.META key of APP_PLATFORM_HEADER
+    app_version_meta: str
     excluded_methods: frozenset
     track_errors: bool
     track_authenticated: bool
@@ -109,6 +116,8 @@ def load(raw=None):
         enabled=bool(values["ENABLED"]),
         excluded_paths=_prefixes(values["EXCLUDED_PATHS"], "EXCLUDED_PATHS"),
         app_paths=_prefixes(values["APP_PATHS"], "APP_PATHS"),
+        app_platform_meta=_meta_key(values["APP_PLATFORM_HEADER"], "APP_PLATFORM_HEADER"),
+        app_version_meta=_meta_key(values["APP_VERSION_HEADER"], "APP_VERSION_HEADER"),
         excluded_methods=frozenset(m.upper() for m in values["EXCLUDED_METHODS"]),
         track_errors=bool(values["TRACK_ERRORS"]),
         track_authenticated=bool(values["TRACK_AUTHENTICATED"]),
@@ -121,6 +130,13 @@ def load(raw=None):
         shutdown_timeout=float(values["SHUTDOWN_TIMEOUT"]),
         max_backoff=float(values["MAX_BACKOFF"]),
     )
+
+
+def _meta_key(header, name):
+    """Where Django keeps a request header in `request.META`."""
+    if not isinstance(header, str) or not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ImproperlyConfigured(f"ANALYTICS: {name} must be a header name, not {header!r}")
+    return "HTTP_" + header.upper().replace("-", "_")
 
 
 def _events_url(url):

@@ -49,6 +49,8 @@ class AnalyticsMiddleware:
         self._excluded_paths = config.excluded_paths
         self._excluded_methods = config.excluded_methods
         self._app_paths = config.app_paths
+        self._app_platform_meta = config.app_platform_meta
+        self._app_version_meta = config.app_version_meta
         self._track_errors = config.track_errors
         self._track_authenticated = config.track_authenticated
         # None: the client is REMOTE_ADDR, read inline (a call costs more).
@@ -92,8 +94,11 @@ class AnalyticsMiddleware:
                 if self._app_paths and not path.startswith(self._app_paths):
                     return
                 source = "app"
+                # What the app says about itself, when it does.
+                app = (meta.get(self._app_platform_meta, ""), meta.get(self._app_version_meta, ""))
             else:
                 source = "web"
+                app = None
             authenticated = is_authenticated(request)
             if authenticated and not self._track_authenticated:
                 return
@@ -108,6 +113,7 @@ class AnalyticsMiddleware:
                 meta.get("HTTP_REFERER", ""),
                 authenticated,
                 source,
+                app,
             ))
         except Exception:  # tracking must never break a response
             self.tracker.errors += 1

@@ -21,12 +21,13 @@ MAX_BODY_BYTES = 60_000
 MAX_PATH = 2048
 MAX_USER_AGENT = 1024
 MAX_REFERRER = 2048
+MAX_APP_FIELD = 64
 
 
 def event(site, item):
     """The ingest event for one queued tuple (built by the middleware), as a
     dict: the reference that `encode` must match."""
-    timestamp_ms, path, method, status, response_ms, ip, user_agent, referrer, authenticated, source = item
+    timestamp_ms, path, method, status, response_ms, ip, user_agent, referrer, authenticated, source, app = item
     body = {
         "site": site,
         "type": "pageview",
@@ -43,7 +44,19 @@ def event(site, item):
     }
     if referrer:
         body["referrer"] = referrer[:MAX_REFERRER]
+    fields = _app_fields(app)
+    if fields:
+        body["app"] = fields
     return body
+
+
+def _app_fields(app):
+    """The `app` object of an event from the (platform, version) the app sent,
+    without the empty ones; None when it sent neither."""
+    if not app:
+        return None
+    fields = {name: value[:MAX_APP_FIELD] for name, value in zip(("platform", "version"), app) if value}
+    return fields or None
 
 
 def encode(site, items):
@@ -56,11 +69,13 @@ def encode(site, items):
     pure ASCII: its length is its size in bytes, and a body is encoded once."""
     prefix = '{"site":' + _string(site) + ',"type":"pageview","path":'
     parts, size = [], 0
-    for timestamp_ms, path, method, status, response_ms, ip, user_agent, referrer, authenticated, source in items:
+    for timestamp_ms, path, method, status, response_ms, ip, user_agent, referrer, authenticated, source, app in items:
+        fields = _app_fields(app)
         part = prefix + _EVENT % (
             _string(path[:MAX_PATH]), _string(source), timestamp_ms, response_ms,
             "true" if authenticated else "false", _string(ip), _string(user_agent[:MAX_USER_AGENT]),
             _string(method), status, ',"referrer":' + _string(referrer[:MAX_REFERRER]) if referrer else "",
+            ',"app":{' + ",".join(f'"{k}":{_string(v)}' for k, v in fields.items()) + "}" if fields else "",
         )
         if len(part) + 20 > MAX_BODY_BYTES:
             yield b"", -1
@@ -78,7 +93,7 @@ def encode(site, items):
 # int() does.
 _EVENT = (
     '%s,"source":%s,"timestamp":%d,"timing":{"response_ms":%d},"authenticated":%s,"ip":%s,'
-    '"user_agent":%s,"props":{"method":%s,"status":%d}%s}'
+    '"user_agent":%s,"props":{"method":%s,"status":%d}%s%s}'
 )
 
 

@@ -59,6 +59,19 @@ def test_app_calls_are_app(site):
     assert stack.breakdown(site, "page") == {path: (2, 2)}
 
 
+def test_the_apps_platform_and_version_reach_the_rollups(site):
+    path = f"/api/p/{uuid.uuid4().hex}"
+    Client().get(path, REMOTE_ADDR="9.9.9.9", HTTP_USER_AGENT=DART, HTTP_X_APP_PLATFORM="ios", HTTP_X_APP_VERSION="2.1.0")
+    Client().get(path, REMOTE_ADDR="9.9.9.8", HTTP_USER_AGENT=DART, HTTP_X_APP_PLATFORM="android",
+                 HTTP_X_APP_VERSION="2.0.0")
+    Client().get(path, REMOTE_ADDR="9.9.9.7", HTTP_USER_AGENT=DART)  # says nothing: an unknown device
+    delivered(3)
+    versions = {"2.1.0": (1, 1), "2.0.0": (1, 1)}
+    assert stack.poll(lambda: stack.breakdown(site, "app_version"), versions) == versions
+    assert stack.breakdown(site, "device") == {"mobile": (2, 2), "unknown": (1, 1)}
+    assert stack.breakdown(site, "os") == {"iOS": (1, 1), "Android": (1, 1), "Other": (1, 1)}
+
+
 def test_a_visitor_is_one_visitor_with_or_without_cookies(site):
     """The old middleware made a session, and so a visitor, per cookieless
     request; here the visitor is (site, IP, user agent) under a daily salt."""

@@ -63,6 +63,31 @@ def test_app_requests_are_app_and_count_only_under_api(client, analytics, ingest
     assert [(e["path"], e["source"]) for e in events] == [("/api/ping", "app")]
 
 
+def test_the_app_says_its_platform_and_version_in_headers(client, analytics, ingest):
+    analytics(INGEST_URL=ingest.url)
+    client.get("/api/p/a", HTTP_USER_AGENT=DART, HTTP_X_APP_PLATFORM="ios", HTTP_X_APP_VERSION="2.1.0")
+    client.get("/api/p/b", HTTP_USER_AGENT=DART, HTTP_X_APP_VERSION="2.0.0")  # version only
+    client.get("/api/p/c", HTTP_USER_AGENT=DART)  # says nothing: no app object
+    client.get("/p/web", HTTP_USER_AGENT=CHROME, HTTP_X_APP_PLATFORM="ios")  # web traffic: ignored
+    events = sent(ingest, 4)
+    assert [(e["path"], e.get("app")) for e in events] == [
+        ("/api/p/a", {"platform": "ios", "version": "2.1.0"}),
+        ("/api/p/b", {"version": "2.0.0"}),
+        ("/api/p/c", None),
+        ("/p/web", None),
+    ]
+
+
+def test_the_app_headers_can_be_renamed_and_must_be_header_names(client, analytics, ingest):
+    analytics(INGEST_URL=ingest.url, APP_PLATFORM_HEADER="X-Client-OS", APP_VERSION_HEADER="X-Build")
+    client.get("/api/p/a", HTTP_USER_AGENT=DART, HTTP_X_CLIENT_OS="android", HTTP_X_BUILD="905",
+               HTTP_X_APP_PLATFORM="ios")
+    [event] = sent(ingest)
+    assert event["app"] == {"platform": "android", "version": "905"}
+    with pytest.raises(ImproperlyConfigured, match="APP_VERSION_HEADER"):
+        conf.load({"INGEST_URL": "http://x", "INGEST_KEY": "k", "SITE": "s", "APP_VERSION_HEADER": "X Build"})
+
+
 def test_app_paths_empty_counts_app_traffic_everywhere(client, analytics, ingest):
     analytics(INGEST_URL=ingest.url, APP_PATHS=[])
     client.get("/p/x", HTTP_USER_AGENT=DART)

@@ -16,7 +16,7 @@ def config(url, **values):
 
 
 def item(path, user_agent="Mozilla/5.0", referrer=""):
-    return (int(time.time() * 1000), path, "GET", 200, 1, "8.8.8.8", user_agent, referrer, False, "web")
+    return (int(time.time() * 1000), path, "GET", 200, 1, "8.8.8.8", user_agent, referrer, False, "web", None)
 
 
 @pytest.fixture
@@ -155,16 +155,18 @@ def test_shutdown_gives_up_at_its_deadline(make_tracker):
 
 
 @pytest.mark.parametrize("fields", [
-    ("/p/ü\"\\\n", "GET", "Mozilla/5.0 \"quoted\" \u2028", "", False, "web"),
-    ("/api/x", "POST", "", "https://ref.example/?q=1&r=\u00e9", True, "app"),
-    ("/" + "x" * 5000, "PATCH", "U" * 5000, "r" * 5000, False, "web"),
+    ("/p/ü\"\\\n", "GET", "Mozilla/5.0 \"quoted\" \u2028", "", False, "web", None),
+    ("/api/x", "POST", "", "https://ref.example/?q=1&r=\u00e9", True, "app", ("ios", "2.1.0")),
+    ("/api/y", "GET", "okhttp/4.12.0", "", False, "app", ("", "3.0 \"beta\"\u00e9")),
+    ("/api/z", "GET", "Dart/3.4", "", False, "app", ("", "")),
+    ("/" + "x" * 5000, "PATCH", "U" * 5000, "r" * 5000, False, "web", None),
 ])
 def test_the_fast_encoder_matches_json_dumps(fields):
     from analytics_django import sender
     import json
 
-    path, method, ua, referrer, authenticated, source = fields
-    item = (1700000000123, path, method, 201, 17, "2001:db8::1", ua, referrer, authenticated, source)
+    path, method, ua, referrer, authenticated, source, app = fields
+    item = (1700000000123, path, method, 201, 17, "2001:db8::1", ua, referrer, authenticated, source, app)
     [(body, count)] = list(sender.encode("site-\u00e9", [item]))
     assert count == 1
     assert json.loads(body) == {"events": [sender.event("site-\u00e9", item)]}

@@ -68,7 +68,7 @@ def test_gunicorn_workers_deliver_everything_and_flush_on_shutdown(ingest, worke
 def test_a_forked_child_sends_its_own_events_not_its_parents(ingest):
     cfg = conf.load({"INGEST_URL": ingest.url, "INGEST_KEY": "k", "SITE": "s", "FLUSH_INTERVAL": 60})
     t = tracker.for_config(cfg)
-    event = lambda path: (int(time.time() * 1000), path, "GET", 200, 1, "8.8.8.8", "UA", "", False, "web")
+    event = lambda path: (int(time.time() * 1000), path, "GET", 200, 1, "8.8.8.8", "UA", "", False, "web", None)
     for i in range(3):
         t.put(event(f"/parent/{i}"))  # the sender thread is running, these wait for the interval
     pid = os.fork()

@@ -148,6 +148,15 @@ fn random_event(args: &Args) -> serde_json::Value {
         event["ip"] = visitor_address(u64::from(visitor)).into();
         event["user_agent"] = user_agent.into();
     }
+    if user_agent.starts_with("Dart/") {
+        // The mobile app's API calls, as the Django middleware reports them:
+        // under /api/, with the platform and version the app sends in headers.
+        event["source"] = "app".into();
+        event["path"] = format!("/api{path}").into();
+        let platform = if visitor % 3 == 0 { "ios" } else { "android" };
+        let version = if visitor % 4 == 0 { "2.0.3" } else { "2.1.0" };
+        event["app"] = serde_json::json!({ "platform": platform, "version": version });
+    }
     event
 }
 
@@ -185,6 +194,30 @@ mod tests {
         let addresses: std::collections::HashSet<String> = (0..5000).map(super::visitor_address).collect();
         assert_eq!(addresses.len(), 5000);
         assert!(addresses.iter().all(|a| a.parse::<std::net::Ipv4Addr>().is_ok()));
+    }
+
+    #[test]
+    fn the_apps_visitors_send_app_events_with_platform_and_version() {
+        let args = super::Args {
+            ingest_url: String::new(),
+            site: "demo".into(),
+            ingest_key: Some("k".into()),
+            rate: 1.0,
+            count: None,
+            visitors: 60,
+            backfill_days: None,
+            pageviews_per_day: 0,
+        };
+        let events: Vec<serde_json::Value> = (0..500).map(|_| super::random_event(&args)).collect();
+        let apps: Vec<&serde_json::Value> = events.iter().filter(|e| e["source"] == "app").collect();
+        assert!(!apps.is_empty() && apps.len() < events.len(), "some app events among web ones");
+        for app in &apps {
+            assert!(app["user_agent"].as_str().is_some_and(|ua| ua.starts_with("Dart/")));
+            assert!(app["path"].as_str().is_some_and(|p| p.starts_with("/api/")));
+            assert!(["ios", "android"].contains(&app["app"]["platform"].as_str().unwrap_or_default()));
+            assert!(app["app"]["version"].is_string());
+        }
+        assert!(events.iter().filter(|e| e["source"] != "app").all(|e| e.get("app").is_none()));
     }
 
     #[test]

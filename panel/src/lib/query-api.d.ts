@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/analytics/app-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Release health per app version, most requests first. */
+        get: operations["app_versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/breakdown/": {
         parameters: {
             query?: never;
@@ -144,6 +161,35 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One app version's release health over the range. */
+        AppVersionRow: {
+            /**
+             * Format: double
+             * @description Percent of them answered 4xx, one decimal.
+             */
+            client_error_rate?: number | null;
+            /**
+             * Format: int64
+             * @description App requests that reported a response status.
+             */
+            requests: number;
+            /** @description Response time of those that reported one. */
+            response: components["schemas"]["Summary"];
+            /**
+             * Format: double
+             * @description Percent of them answered 5xx, one decimal.
+             */
+            server_error_rate?: number | null;
+            version: string;
+        };
+        AppVersions: {
+            /** Format: date */
+            from: string;
+            /** @description Most requests first. */
+            results: components["schemas"]["AppVersionRow"][];
+            /** Format: date */
+            to: string;
+        };
         Breakdown: {
             dimension: string;
             /** Format: date */
@@ -374,6 +420,73 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    app_versions: {
+        parameters: {
+            query: {
+                /** @description Site id or one of its domains. */
+                site: string;
+                /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */
+                days?: number;
+                /** @description First local day, YYYY-MM-DD (instead of `days`). */
+                from?: string;
+                /** @description Last local day, YYYY-MM-DD; default today. */
+                to?: string;
+                /** @description Most rows (1 to 1000). Default 20. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppVersions"];
+                };
+            };
+            /** @description A parameter is invalid; the error names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another site's token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown site. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     breakdown: {
         parameters: {
             query: {

@@ -341,6 +341,7 @@ pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas)
     upsert_dimensions(transaction, deltas).await?;
     upsert_monthly(transaction, deltas).await?;
     upsert_speed(transaction, deltas).await?;
+    upsert_app_health(transaction, deltas).await?;
     upsert_monthly_speed(transaction, deltas).await?;
     upsert_site_speed(transaction, deltas).await?;
     upsert_titles(transaction, deltas).await
@@ -621,6 +622,43 @@ async fn upsert_histograms(
         if path_column.is_empty() { "" } else { ", path" }
     );
     transaction.execute(&sql, &[&sites, &days, &metrics, &sources, &paths, &counts, &sums, &histograms]).await?;
+    Ok(())
+}
+
+/// Each app version's requests, errors and response times of the day.
+async fn upsert_app_health(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    if deltas.app_health.is_empty() {
+        return Ok(());
+    }
+    let rows = &deltas.app_health;
+    let sites: Vec<Uuid> = rows.keys().map(|k| k.0).collect();
+    let days: Vec<chrono::NaiveDate> = rows.keys().map(|k| k.1).collect();
+    let versions: Vec<&str> = rows.keys().map(|k| k.2.as_str()).collect();
+    let column = |f: fn(&crate::rollup::AppHealth) -> i64| rows.values().map(f).collect::<Vec<i64>>();
+    let (requests, client_errors, server_errors) =
+        (column(|h| h.requests), column(|h| h.client_errors), column(|h| h.server_errors));
+    let (timed, sums) = (column(|h| h.response.count), column(|h| h.response.sum_ms));
+    let histograms: Vec<String> = rows
+        .values()
+        .map(|h| format!("{{{}}}", h.response.buckets.iter().map(i64::to_string).collect::<Vec<_>>().join(",")))
+        .collect();
+    transaction
+        .execute(
+            "INSERT INTO daily_app_versions AS t
+                 (site_id, local_day, version, requests, client_errors, server_errors, timed, sum_ms, histogram)
+             SELECT site_id, day, version, requests, client_errors, server_errors, timed, sum_ms, histogram::int8[]
+             FROM unnest($1::uuid[], $2::date[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::text[])
+                  AS r(site_id, day, version, requests, client_errors, server_errors, timed, sum_ms, histogram)
+             ON CONFLICT (site_id, local_day, version) DO UPDATE SET
+                 requests = t.requests + EXCLUDED.requests,
+                 client_errors = t.client_errors + EXCLUDED.client_errors,
+                 server_errors = t.server_errors + EXCLUDED.server_errors,
+                 timed = t.timed + EXCLUDED.timed,
+                 sum_ms = t.sum_ms + EXCLUDED.sum_ms,
+                 histogram = analytics_histogram_add(t.histogram, EXCLUDED.histogram)",
+            &[&sites, &days, &versions, &requests, &client_errors, &server_errors, &timed, &sums, &histograms],
+        )
+        .await?;
     Ok(())
 }
 

@@ -156,6 +156,13 @@ fn apply(deltas: &mut Deltas, folded: &HashSet<(Group, String)>) {
     }
     deltas.dimensions.values_mut().for_each(crate::rollup::Counts::finish);
 
+    let health = std::mem::take(&mut deltas.app_health);
+    for ((site, day, version), counts) in health {
+        let version =
+            if is_folded(site, day, Dimension::AppVersion.as_str(), &version) { OTHER.to_owned() } else { version };
+        deltas.app_health.entry((site, day, version)).or_default().merge(&counts);
+    }
+
     let page_folded = |site, day, page: &str| is_folded(site, day, Dimension::Page.as_str(), page);
     let speed = std::mem::take(&mut deltas.speed);
     for (mut key, histogram) in speed {

@@ -10,8 +10,8 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 /// The tables partitioned by `local_day`.
-pub const PARTITIONED_TABLES: [&str; 4] =
-    ["hourly_totals", "daily_dimensions", "daily_dimension_counts", "daily_speed"];
+pub const PARTITIONED_TABLES: [&str; 5] =
+    ["hourly_totals", "daily_dimensions", "daily_dimension_counts", "daily_speed", "daily_app_versions"];
 
 /// Longest wait, in milliseconds, for the lock that creating a partition needs.
 pub const LOCK_TIMEOUT_MS: u64 = 2000;

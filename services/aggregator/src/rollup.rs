@@ -108,6 +108,38 @@ impl Histogram {
     }
 }
 
+/// How one app version's requests went on one day: the app events that
+/// report a response status (the Django middleware's), 4xx and 5xx among
+/// them, and the response times of those that carry one.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct AppHealth {
+    pub requests: i64,
+    pub client_errors: i64,
+    pub server_errors: i64,
+    pub response: Histogram,
+}
+
+impl AppHealth {
+    fn add(&mut self, status: u16, response_ms: Option<u32>) {
+        self.requests += 1;
+        match status {
+            400..=499 => self.client_errors += 1,
+            500..=599 => self.server_errors += 1,
+            _ => {}
+        }
+        if let Some(ms) = response_ms {
+            self.response.add(ms);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &AppHealth) {
+        self.requests += other.requests;
+        self.client_errors += other.client_errors;
+        self.server_errors += other.server_errors;
+        self.response.merge(&other.response);
+    }
+}
+
 /// Why an event was not counted; labels the drop metric.
 pub type DropReason = &'static str;
 
@@ -127,6 +159,8 @@ pub struct Deltas {
     pub dropped: HashMap<DropReason, usize>,
     /// Every counted event, for the visits (`sessions`).
     pub hits: Vec<crate::sessions::Hit>,
+    /// Per site, local day and app version.
+    pub app_health: BTreeMap<(Uuid, NaiveDate, String), AppHealth>,
 }
 
 impl Deltas {
@@ -161,6 +195,7 @@ impl Deltas {
         }
 
         self.hourly.entry(HourKey { site_id, local_day, local_hour, source }).or_default().add(is_pageview, visitor);
+        self.add_app_health(event, site_id, local_day, source);
         for (dimension, value) in reading.dimensions(event, site) {
             self.dimensions
                 .entry(DimensionKey { site_id, period: local_day, dimension: dimension.as_str(), source, value })
@@ -184,6 +219,22 @@ impl Deltas {
             }
         }
         self.counted += 1;
+    }
+}
+
+impl Deltas {
+    /// An app event that reports the status of a response (the `status`
+    /// property the Django middleware sends) counts towards its version's
+    /// release health.
+    fn add_app_health(&mut self, event: &Event, site_id: Uuid, local_day: NaiveDate, source: &str) {
+        if source != TrafficSource::App.as_str() || event.app_version.is_empty() {
+            return;
+        }
+        let Some(status) = event.props.get("status").and_then(|s| s.parse::<u16>().ok()) else {
+            return;
+        };
+        let response_ms = event.timing.as_ref().and_then(|t| t.response_ms);
+        self.app_health.entry((site_id, local_day, event.app_version.clone())).or_default().add(status, response_ms);
     }
 }
 

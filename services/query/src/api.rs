@@ -293,6 +293,28 @@ pub struct Speed {
     pub pages: Vec<PageSpeed>,
 }
 
+/// One app version's release health over the range.
+#[derive(Debug, Serialize, ToSchema, PartialEq)]
+pub struct AppVersionRow {
+    pub version: String,
+    /// App requests that reported a response status.
+    pub requests: i64,
+    /// Percent of them answered 4xx, one decimal.
+    pub client_error_rate: Option<f64>,
+    /// Percent of them answered 5xx, one decimal.
+    pub server_error_rate: Option<f64>,
+    /// Response time of those that reported one.
+    pub response: Summary,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppVersions {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Most requests first.
+    pub results: Vec<AppVersionRow>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cleared {
     pub cleared: bool,
@@ -322,6 +344,22 @@ pub struct RangeParams {
     source: Option<String>,
     /// `previous_period` adds the previous period's values and the change in percent.
     compare: Option<String>,
+    /// Most rows (1 to 1000). Default 20.
+    limit: Option<u32>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AppVersionParams {
+    /// Site id or one of its domains.
+    site: String,
+    /// The N local days ending today, inclusive (1 to 3650). Default 30.
+    days: Option<u32>,
+    /// First local day, YYYY-MM-DD (instead of `days`).
+    from: Option<NaiveDate>,
+    /// Last local day, YYYY-MM-DD; default today.
+    to: Option<NaiveDate>,
     /// Most rows (1 to 1000). Default 20.
     limit: Option<u32>,
 }
@@ -403,6 +441,7 @@ impl Modify for BearerAuth {
         crate::routes::top::breakdown,
         crate::routes::speed::speed,
         crate::routes::realtime::realtime,
+        crate::routes::app_versions::app_versions,
         crate::routes::admin::clear_cache,
     ),
     modifiers(&BearerAuth, &NamedValues),

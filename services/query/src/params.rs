@@ -107,6 +107,7 @@ pub mod allowed {
     pub const BREAKDOWN: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "dimension"];
     pub const CHART: &[&str] = &["site", "period", "days", "weeks", "months", "calendar", "source", "compare"];
     pub const SITE: &[&str] = &["site"];
+    pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit"];
 }
 
 pub const MAX_DAYS: u64 = 3650;

@@ -362,3 +362,45 @@ pub async fn speed(
         .map(|r| SpeedRow { path: r.get(0), metric: r.get(1), count: r.get(2), sum_ms: r.get(3), histogram: r.get(4) })
         .collect())
 }
+
+/// One app version's release-health sums over a range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppHealthRow {
+    pub version: String,
+    pub requests: i64,
+    pub client_errors: i64,
+    pub server_errors: i64,
+    pub timed: i64,
+    pub sum_ms: i64,
+    pub histogram: Vec<i64>,
+}
+
+/// The `limit` app versions with the most requests over `range`.
+pub async fn app_versions(
+    client: &Client,
+    site: Uuid,
+    range: DayRange,
+    limit: i64,
+) -> Result<Vec<AppHealthRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT version, sum(requests)::int8, sum(client_errors)::int8, sum(server_errors)::int8,
+                    sum(timed)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+             FROM daily_app_versions WHERE site_id = $1 AND local_day BETWEEN $2 AND $3
+             GROUP BY version ORDER BY 2 DESC, version LIMIT $4",
+            &[&site, &range.from, &range.to, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| AppHealthRow {
+            version: r.get(0),
+            requests: r.get(1),
+            client_errors: r.get(2),
+            server_errors: r.get(3),
+            timed: r.get(4),
+            sum_ms: r.get(5),
+            histogram: r.get(6),
+        })
+        .collect())
+}

@@ -8,6 +8,9 @@ use analytics_testkit::eventually;
 
 use crate::TestAggregator;
 
+/// (version, requests, client errors, server errors, timed, sum of ms, histogram)
+type HealthRow = (String, i64, i64, i64, i64, i64, Vec<i64>);
+
 struct App {
     user_agent: &'static str,
     platform: &'static str,
@@ -76,6 +79,69 @@ async fn app_events_get_the_device_their_client_gives_away_and_count_per_version
             row("os", "app", "Other", 1),
             row("os", "app", "iOS", 2),
             row("os", "web", "Other", 1),
+        ]
+    );
+    aggregator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_health_counts_requests_errors_and_response_times_per_version() {
+    let aggregator = TestAggregator::start("UTC").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let request = |version: &str, status: Option<&str>, response_ms: Option<u32>, source: Source| Event {
+        site_id: aggregator.site_id.clone(),
+        r#type: EventType::Pageview as i32,
+        timestamp_ms: now,
+        received_ms: now,
+        path: "/api/orders".into(),
+        source: source as i32,
+        user_agent: "okhttp/4.12.0".into(),
+        app_version: version.into(),
+        props: status.map(|s| [("status".to_owned(), s.to_owned())].into()).unwrap_or_default(),
+        timing: response_ms.map(|ms| analytics_events::Timing { response_ms: Some(ms), ..Default::default() }),
+        visitor_id: 3,
+        ..Default::default()
+    };
+    let events = vec![
+        request("2.1.0", Some("200"), Some(100), Source::App),
+        request("2.1.0", Some("503"), Some(900), Source::App),
+        request("2.1.0", Some("404"), None, Source::App),
+        request("2.0.0", Some("200"), Some(50), Source::App),
+        // Not release health: no status, no version, or not the app.
+        request("2.0.0", None, Some(70), Source::App),
+        request("", Some("500"), Some(70), Source::App),
+        request("2.0.0", Some("500"), Some(70), Source::Web),
+    ];
+    let batch = EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events };
+    aggregator.publish(&batch.encode_to_vec()).await;
+    eventually("the batch applied", Duration::from_secs(30), || async {
+        (aggregator.metric("analytics_aggregator_batches_total{outcome=\"applied\"}").await == 1.0).then_some(())
+    })
+    .await;
+
+    let db = aggregator.namespace.db().await;
+    let site = uuid::Uuid::parse_str(&aggregator.site_id).expect("uuid");
+    let rows: Vec<HealthRow> = db
+        .query(
+            "SELECT version, requests, client_errors, server_errors, timed, sum_ms, histogram
+             FROM daily_app_versions WHERE site_id = $1 ORDER BY version",
+            &[&site],
+        )
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+        .collect();
+    let histogram = |values: &[u32]| {
+        let mut h = vec![0i64; values.iter().map(|&v| analytics_events::speed::bucket_of(v)).max().unwrap_or(0) + 1];
+        values.iter().for_each(|&v| h[analytics_events::speed::bucket_of(v)] += 1);
+        h
+    };
+    assert_eq!(
+        rows,
+        vec![
+            ("2.0.0".to_owned(), 1, 0, 0, 1, 50, histogram(&[50])),
+            ("2.1.0".to_owned(), 3, 1, 1, 2, 1000, histogram(&[100, 900])),
         ]
     );
     aggregator.stop().await;

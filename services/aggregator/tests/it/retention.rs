@@ -57,6 +57,7 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
     assert_eq!(
         dropped,
         vec![
+            format!("daily_app_versions_{suffix}"),
             format!("daily_dimension_counts_{suffix}"),
             format!("daily_dimensions_{suffix}"),
             format!("daily_speed_{suffix}"),

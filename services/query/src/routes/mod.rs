@@ -2,6 +2,7 @@
 //! its parameters, and answers through the response cache.
 
 pub mod admin;
+pub mod app_versions;
 pub mod chart;
 pub mod overview;
 pub mod realtime;

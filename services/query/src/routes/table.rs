@@ -3,7 +3,7 @@
 
 use actix_web::{Route, web};
 
-use super::{admin, chart, overview, realtime, speed, top};
+use super::{admin, app_versions, chart, overview, realtime, speed, top};
 
 /// Every dashboard endpoint, served at `/api/analytics/<path>/` (with or
 /// without the trailing slash). The OpenAPI test checks the spec against
@@ -17,11 +17,12 @@ pub enum Endpoint {
     Breakdown,
     Speed,
     Realtime,
+    AppVersions,
     ClearCache,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::Overview,
         Endpoint::Chart,
         Endpoint::TopPages,
@@ -29,6 +30,7 @@ impl Endpoint {
         Endpoint::Breakdown,
         Endpoint::Speed,
         Endpoint::Realtime,
+        Endpoint::AppVersions,
         Endpoint::ClearCache,
     ];
 
@@ -42,6 +44,7 @@ impl Endpoint {
             Endpoint::Breakdown => "breakdown",
             Endpoint::Speed => "speed",
             Endpoint::Realtime => "realtime",
+            Endpoint::AppVersions => "app-versions",
             Endpoint::ClearCache => "clear-cache",
         }
     }
@@ -68,6 +71,7 @@ impl Endpoint {
             Endpoint::Breakdown => web::get().to(top::breakdown),
             Endpoint::Speed => web::get().to(speed::speed),
             Endpoint::Realtime => web::get().to(realtime::realtime),
+            Endpoint::AppVersions => web::get().to(app_versions::app_versions),
             Endpoint::ClearCache => web::post().to(admin::clear_cache),
         }
     }

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod aggregator_faults;
+mod app_versions;
 mod binaries;
 mod chaos_faults;
 mod directory_faults;

@@ -70,6 +70,10 @@ def test_the_apps_platform_and_version_reach_the_rollups(site):
     assert stack.poll(lambda: stack.breakdown(site, "app_version"), versions) == versions
     assert stack.breakdown(site, "device") == {"mobile": (2, 2), "unknown": (1, 1)}
     assert stack.breakdown(site, "os") == {"iOS": (1, 1), "Android": (1, 1), "Other": (1, 1)}
+    # Every tracked response reports its status and time: release health per version.
+    health = {r["version"]: (r["requests"], r["server_error_rate"], r["response"]["count"])
+              for r in stack.query(site, "app-versions", days=1)["results"]}
+    assert health == {"2.1.0": (1, 0.0, 1), "2.0.0": (1, 0.0, 1)}
 
 
 def test_a_visitor_is_one_visitor_with_or_without_cookies(site):

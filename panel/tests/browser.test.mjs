@@ -385,6 +385,47 @@ describe("panel", { concurrency: false }, () => {
     await page.screenshot({ path: path.join(env.screenshots, "panel-en.png"), fullPage: true });
   });
 
+  test("app versions: release health per version, in English and Persian, only once the app reports", async () => {
+    await page.goto(`${env.panelUrl}/en`);
+    assert.equal(await page.getByTestId("app-versions").count(), 0, "no app traffic yet: no table");
+    // App requests as the Django middleware reports them: status and response time.
+    const request = (version, status, ms) => ({
+      site: env.site,
+      type: "pageview",
+      path: "/api/orders",
+      source: "app",
+      app: { platform: "android", version },
+      timing: { response_ms: ms },
+      props: { method: "GET", status },
+    });
+    const events = [
+      ...Array.from({ length: 3 }, () => request("3.0.0", 200, 120)),
+      request("3.0.0", 500, 800),
+      request("2.9.1", 200, 90),
+    ];
+    const response = await fetch(`${env.ingestUrl}/v1/events`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "User-Agent": "okhttp/4.12.0" },
+      body: JSON.stringify({ events }),
+    });
+    assert.equal(response.status, 202, await response.text());
+    await eventually("the app requests counted", async () => {
+      const versions = await query("app-versions");
+      return versions.results.reduce((n, v) => n + v.requests, 0) === 5;
+    });
+    await clearCacheAndWait();
+    const row = (version) => page.locator(`[data-testid="app-versions-row"][data-version="${version}"]`);
+    assert.equal(await dataOf(row("3.0.0"), "requests"), 4);
+    assert.equal(await dataOf(row("3.0.0"), "server-error-rate"), 25);
+    assert.equal(await dataOf(row("2.9.1"), "requests"), 1);
+    assert.equal(await page.getByTestId("app-versions-row").first().getAttribute("data-version"), "3.0.0", "most requests first");
+    assert.match(await page.getByTestId("app-versions").innerText(), /App versions/);
+    await page.goto(`${env.panelUrl}/fa`);
+    const persian = await page.getByTestId("app-versions").innerText();
+    assert.match(persian, /نسخه‌های اپ/);
+    assert.match(persian, /۲۵/, "the rate in Persian digits");
+  });
+
   test("the API tokens never reach the browser", async () => {
     const seen = [];
     page.on("response", async (r) => {

@@ -1,5 +1,6 @@
 import Link from "next/link";
 
+import { AppVersionsPanel } from "@/components/AppVersionsPanel";
 import { ClearCacheButton } from "@/components/ClearCacheButton";
 import { OverviewCards } from "@/components/OverviewCards";
 import { RankTable, type RankRow } from "@/components/RankTable";
@@ -177,6 +178,8 @@ export async function Dashboard(props: DashboardProps) {
               rows={rows(data.events, (v) => v)}
             />
             <SpeedPanel speed={data.speed} lang={lang} />
+            {/* Only where the app reports its requests (the Django middleware does). */}
+            {data.appVersions.results.length > 0 && <AppVersionsPanel versions={data.appVersions} lang={lang} />}
           </div>
         </>
       )}

@@ -58,6 +58,11 @@ const en = {
   direct: "Direct / none",
   customEvents: "Custom events",
   speed: "Site speed",
+  appVersions: "App versions",
+  version: "Version",
+  requests: "Requests",
+  serverErrors: "5xx",
+  clientErrors: "4xx",
   metric: { load_ms: "Page load", ttfb_ms: "Time to first byte", response_ms: "Server response" } as Record<
     string,
     string
@@ -126,6 +131,11 @@ const fa: Texts = {
   direct: "مستقیم / بدون ارجاع",
   customEvents: "رویدادهای سفارشی",
   speed: "سرعت سایت",
+  appVersions: "نسخه‌های اپ",
+  version: "نسخه",
+  requests: "درخواست‌ها",
+  serverErrors: "خطای ۵xx",
+  clientErrors: "خطای ۴xx",
   metric: { load_ms: "بارگذاری صفحه", ttfb_ms: "زمان تا اولین بایت", response_ms: "پاسخ سرور" },
   p50: "میانه",
   p95: "صدک ۹۵",

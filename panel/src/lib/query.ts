@@ -65,6 +65,8 @@ export interface Dashboard {
   referrers: Schemas["Breakdown"];
   events: Schemas["Breakdown"];
   speed: Schemas["Speed"];
+  /** The app's release health per version (empty without app traffic that reports statuses). */
+  appVersions: Schemas["AppVersions"];
   /** Visitors of the last few minutes; null when the service could not say (the rest is still shown). */
   realtime: Schemas["Realtime"] | null;
 }
@@ -107,7 +109,7 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
       return null;
     });
 
-  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, live] =
+  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, appVersions, live] =
     await Promise.all([
       overview(),
       overview("web"),
@@ -130,6 +132,9 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
       breakdown("referrer"),
       breakdown("event"),
       api.GET("/api/analytics/speed/", { params: { query: { site } }, ...init }).then((r) => unwrap("speed", r)),
+      api
+        .GET("/api/analytics/app-versions/", { params: { query: { site, limit: 10 } }, ...init })
+        .then((r) => unwrap("app-versions", r)),
       realtime,
     ]);
   return {
@@ -146,6 +151,7 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
     referrers,
     events,
     speed,
+    appVersions,
     realtime: live,
   };
 }

@@ -353,6 +353,8 @@ export interface components {
             pageviews: number;
             /** @description The traffic source, as the `source` parameter names it. */
             source: string;
+            /** @description For `app`: its most used versions, most pageviews first. */
+            versions?: components["schemas"]["VersionTotals"][] | null;
             /** Format: int64 */
             visitors: number;
         };
@@ -408,6 +410,13 @@ export interface components {
             events: number;
             /** Format: int64 */
             pageviews: number;
+            /** Format: int64 */
+            visitors: number;
+        };
+        VersionTotals: {
+            /** Format: int64 */
+            pageviews: number;
+            version: string;
             /** Format: int64 */
             visitors: number;
         };

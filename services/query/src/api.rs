@@ -121,6 +121,16 @@ pub struct SourceTotals {
     pub source: String,
     pub pageviews: i64,
     pub visitors: i64,
+    /// For `app`: its most used versions, most pageviews first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<VersionTotals>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionTotals {
+    pub version: String,
+    pub pageviews: i64,
+    pub visitors: i64,
 }
 
 /// Site speed: page load time measured by browsers (`load_ms`), or the

@@ -3,14 +3,18 @@
 //! source and the site's speed over the last 30 days (or `days`/`from`/`to`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use analytics_events::{Dimension, TrafficSource};
 use chrono::{Datelike, Days, NaiveDate};
 
 use super::{CacheKey, SiteRequest, cached};
-use crate::api::{Overview, PeriodTotals, SiteSpeed, SourceTotals, Summary};
+use crate::api::{Overview, PeriodTotals, SiteSpeed, SourceTotals, Summary, VersionTotals};
 use crate::error::QueryError;
 use crate::params::{DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats;
+
+/// How many of the app's versions the overview lists.
+const TOP_VERSIONS: i64 = 5;
 
 /// Totals of the usual periods, by source and speed.
 #[utoipa::path(
@@ -55,10 +59,33 @@ pub async fn overview(
         let visits = stats::visits_per_range(&client, ctx.site.id, &periods, source).await?;
         let period =
             |i: usize| PeriodTotals::new(totals[i], compare.then(|| totals.get(i + 5).copied()).flatten(), visits[i]);
+        let app = TrafficSource::App.as_str();
+        let versions = stats::top(
+            &client,
+            ctx.site.id,
+            Dimension::AppVersion.as_str(),
+            detail_range,
+            ctx.today,
+            Some(app),
+            TOP_VERSIONS,
+            None,
+        )
+        .await?;
+        let mut versions = Some(
+            versions
+                .into_iter()
+                .map(|r| VersionTotals { version: r.value, pageviews: r.pageviews, visitors: r.visitors })
+                .collect(),
+        );
         let by_source = stats::by_source(&client, ctx.site.id, detail_range)
             .await?
             .into_iter()
-            .map(|r| SourceTotals { source: r.value, pageviews: r.pageviews, visitors: r.visitors })
+            .map(|r| SourceTotals {
+                versions: if r.value == app { versions.take() } else { None },
+                source: r.value,
+                pageviews: r.pageviews,
+                visitors: r.visitors,
+            })
             .collect();
         let speed = stats::speed(&client, ctx.site.id, detail_range, ctx.today, source, 0).await?;
         let site_speed = [analytics_events::speed::LOAD_MS, analytics_events::speed::RESPONSE_MS]

@@ -64,6 +64,20 @@ async fn app_versions_answer_requests_error_rates_and_response_times() {
         (&json!("2.0.0"), &json!(1), &json!(0.0), &json!(40))
     );
 
+    // The overview lists the app's versions with its source totals.
+    let overview = ok(&pipeline, &format!("overview/?site={}", pipeline.site_id)).await;
+    let sources = overview["by_source"].as_array().expect("by_source");
+    let app = sources.iter().find(|s| s["source"] == "app").expect("an app row");
+    assert_eq!(app["pageviews"], 11);
+    let versions: Vec<(&str, i64)> = app["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| (v["version"].as_str().expect("version"), v["pageviews"].as_i64().expect("pageviews")))
+        .collect();
+    assert_eq!(versions, vec![("2.1.0", 10), ("2.0.0", 1)]);
+    assert!(sources.iter().filter(|s| s["source"] != "app").all(|s| s.get("versions").is_none()));
+
     // Only the parameters it takes.
     let refused = pipeline
         .http

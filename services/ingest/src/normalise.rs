@@ -72,6 +72,13 @@ pub fn location_from_path(raw: &str) -> Option<Location> {
     Some(Location { path: truncate(path, limits::PATH).to_owned(), ..Default::default() })
 }
 
+/// A native screen of an app (a `screen_view` with a name and no URL): the
+/// screen's name is its page, as the app calls it (`Checkout`, not `/checkout`).
+pub fn location_of_screen(name: &str) -> Option<Location> {
+    let name = name.trim();
+    (!name.is_empty()).then(|| Location { path: truncate(name, limits::PATH).to_owned(), ..Default::default() })
+}
+
 /// Apps built with these frameworks announce themselves in the user agent;
 /// their traffic is `app`, not `web`.
 pub fn is_app_user_agent(user_agent: &str) -> bool {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::IngestError;
 use crate::event::{Draft, Rejection, invalid, stringify_props};
 use crate::metrics::outcome;
-use crate::normalise::{Fragment, is_app_user_agent, location_from_path, location_from_url};
+use crate::normalise::{Fragment, is_app_user_agent, location_from_path, location_from_url, location_of_screen};
 use crate::queue::Idempotency;
 use crate::startup::AppState;
 
@@ -205,12 +205,15 @@ async fn to_draft(raw: serde_json::Value, context: &EventContext<'_>, state: &Ap
     {
         return Err(invalid(format!("visitor: 1 to {MAX_INSTALL_ID_LEN} bytes")));
     }
-    let location = match (&input.url, &input.path) {
-        (Some(url), _) => {
+    let location = match (&input.url, &input.path, &input.name) {
+        (Some(url), ..) => {
             location_from_url(url, Fragment::Routes).ok_or_else(|| invalid("url: not an absolute http(s) URL"))?
         }
-        (None, Some(path)) => location_from_path(path).ok_or_else(|| invalid("path: must start with /"))?,
-        (None, None) => return Err(invalid("url: missing (or give path)")),
+        (None, Some(path), _) => location_from_path(path).ok_or_else(|| invalid("path: must start with /"))?,
+        (None, None, Some(screen)) if matches!(input.kind, Kind::ScreenView) => {
+            location_of_screen(screen).ok_or_else(|| invalid("name: the screen's name, or give url or path"))?
+        }
+        (None, None, _) => return Err(invalid("url: missing (or give path, or for a screen_view the screen's name)")),
     };
     let timestamp_ms = input.timestamp.unwrap_or(context.now_ms);
     if timestamp_ms < context.now_ms - MAX_AGE_MS || timestamp_ms > context.now_ms + MAX_AHEAD_MS {

@@ -34,3 +34,30 @@ async fn accepted_events_are_queued_in_order_without_the_address() {
     assert_eq!(ingest.metric("analytics_ingest_events_total{outcome=\"accepted\"}").await, 3.0);
     ingest.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_screen_is_counted_under_its_own_name() {
+    let ingest = TestIngest::start().await;
+    let site = &ingest.site_id;
+    let body = serde_json::json!({ "events": [
+        { "site": site, "type": "screen_view", "name": "Checkout", "source": "app", "app": { "platform": "ios" } },
+        { "site": site, "type": "screen_view", "path": "/cart", "source": "app" },
+        { "site": site, "type": "screen_view", "source": "app" },
+        { "site": site, "type": "pageview", "name": "Checkout" },
+    ]});
+    let response = ingest.send(body, false).await;
+    assert_eq!(response.status(), 202);
+    let answer: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(answer["accepted"], 2);
+    let errors: Vec<(i64, &str)> = answer["rejected"]
+        .as_array()
+        .expect("rejections")
+        .iter()
+        .map(|r| (r["index"].as_i64().expect("index"), r["error"].as_str().expect("error")))
+        .collect();
+    assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 3], "{errors:?}");
+    assert!(errors.iter().all(|(_, e)| e.starts_with("url: missing")), "{errors:?}");
+    let paths: Vec<String> = ingest.queued().await.into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, vec!["Checkout", "/cart"]);
+    ingest.stop().await;
+}

@@ -385,9 +385,11 @@ describe("panel", { concurrency: false }, () => {
     await page.screenshot({ path: path.join(env.screenshots, "panel-en.png"), fullPage: true });
   });
 
-  test("app versions: release health per version, in English and Persian, only once the app reports", async () => {
+  test("app versions and their release health, in English and Persian, only once the app reports", async () => {
     await page.goto(`${env.panelUrl}/en`);
-    assert.equal(await page.getByTestId("app-versions").count(), 0, "no app traffic yet: no table");
+    for (const id of ["app-versions", "release-health"]) {
+      assert.equal(await page.getByTestId(id).count(), 0, `no app traffic yet: no ${id} table`);
+    }
     // App requests as the Django middleware reports them: status and response time.
     const request = (version, status, ms) => ({
       site: env.site,
@@ -414,15 +416,19 @@ describe("panel", { concurrency: false }, () => {
       return versions.results.reduce((n, v) => n + v.requests, 0) === 5;
     });
     await clearCacheAndWait();
-    const row = (version) => page.locator(`[data-testid="app-versions-row"][data-version="${version}"]`);
+    const version = (v) => page.locator(`[data-testid="app-versions-row"][data-value="${v}"]`);
+    assert.equal(await dataOf(version("3.0.0"), "pageviews"), 4);
+    assert.equal(await dataOf(version("2.9.1"), "pageviews"), 1);
+    const row = (v) => page.locator(`[data-testid="release-health-row"][data-version="${v}"]`);
     assert.equal(await dataOf(row("3.0.0"), "requests"), 4);
     assert.equal(await dataOf(row("3.0.0"), "server-error-rate"), 25);
     assert.equal(await dataOf(row("2.9.1"), "requests"), 1);
-    assert.equal(await page.getByTestId("app-versions-row").first().getAttribute("data-version"), "3.0.0", "most requests first");
-    assert.match(await page.getByTestId("app-versions").innerText(), /App versions/);
+    assert.equal(await page.getByTestId("release-health-row").first().getAttribute("data-version"), "3.0.0", "most requests first");
+    assert.match(await page.getByTestId("release-health").innerText(), /Release health/);
     await page.goto(`${env.panelUrl}/fa`);
-    const persian = await page.getByTestId("app-versions").innerText();
-    assert.match(persian, /نسخه‌های اپ/);
+    assert.match(await page.getByTestId("app-versions").innerText(), /نسخه‌های اپ/);
+    const persian = await page.getByTestId("release-health").innerText();
+    assert.match(persian, /سلامت نسخه‌ها/);
     assert.match(persian, /۲۵/, "the rate in Persian digits");
   });
 

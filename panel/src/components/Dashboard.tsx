@@ -1,9 +1,9 @@
 import Link from "next/link";
 
-import { AppVersionsPanel } from "@/components/AppVersionsPanel";
 import { ClearCacheButton } from "@/components/ClearCacheButton";
 import { OverviewCards } from "@/components/OverviewCards";
 import { RankTable, type RankRow } from "@/components/RankTable";
+import { ReleaseHealthPanel } from "@/components/ReleaseHealthPanel";
 import { SpeedPanel } from "@/components/SpeedPanel";
 import { Switch } from "@/components/Switch";
 import { TrafficChart } from "@/components/TrafficChart";
@@ -178,8 +178,12 @@ export async function Dashboard(props: DashboardProps) {
               rows={rows(data.events, (v) => v)}
             />
             <SpeedPanel speed={data.speed} lang={lang} />
-            {/* Only where the app reports its requests (the Django middleware does). */}
-            {data.appVersions.results.length > 0 && <AppVersionsPanel versions={data.appVersions} lang={lang} />}
+            {/* Only for a site with app traffic; release health only where the app
+                reports its requests (the Django middleware does). */}
+            {data.appVersions.results.length > 0 && (
+              <RankTable id="app-versions" title={t.appVersions} lang={lang} valueHeading={t.version} rows={rows(data.appVersions, (v) => v)} />
+            )}
+            {data.releaseHealth.results.length > 0 && <ReleaseHealthPanel versions={data.releaseHealth} lang={lang} />}
           </div>
         </>
       )}

@@ -65,8 +65,10 @@ export interface Dashboard {
   referrers: Schemas["Breakdown"];
   events: Schemas["Breakdown"];
   speed: Schemas["Speed"];
+  /** Pageviews and visitors per app version (empty without app traffic). */
+  appVersions: Schemas["Breakdown"];
   /** The app's release health per version (empty without app traffic that reports statuses). */
-  appVersions: Schemas["AppVersions"];
+  releaseHealth: Schemas["AppVersions"];
   /** Visitors of the last few minutes; null when the service could not say (the rest is still shown). */
   realtime: Schemas["Realtime"] | null;
 }
@@ -109,7 +111,7 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
       return null;
     });
 
-  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, appVersions, live] =
+  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, appVersions, releaseHealth, live] =
     await Promise.all([
       overview(),
       overview("web"),
@@ -132,6 +134,7 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
       breakdown("referrer"),
       breakdown("event"),
       api.GET("/api/analytics/speed/", { params: { query: { site } }, ...init }).then((r) => unwrap("speed", r)),
+      breakdown("app_version"),
       api
         .GET("/api/analytics/app-versions/", { params: { query: { site, limit: 10 } }, ...init })
         .then((r) => unwrap("app-versions", r)),
@@ -152,6 +155,7 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
     events,
     speed,
     appVersions,
+    releaseHealth,
     realtime: live,
   };
 }

@@ -2,13 +2,13 @@ import type { Schemas } from "@/lib/query";
 import { type Lang, formatNumber, texts } from "@/lib/i18n";
 
 /** The app's release health: per version, requests, the share answered 5xx and 4xx, and response times. */
-export function AppVersionsPanel({ versions, lang }: { versions: Schemas["AppVersions"]; lang: Lang }) {
+export function ReleaseHealthPanel({ versions, lang }: { versions: Schemas["AppVersions"]; lang: Lang }) {
   const t = texts(lang);
   const percent = (v: number | null | undefined) => (v == null ? "–" : `${formatNumber(lang, v)}%`);
   const ms = (v: number | null | undefined) => (v == null ? "–" : `${formatNumber(lang, v)} ${t.ms}`);
   return (
-    <section className="panel" data-testid="app-versions">
-      <h2>{t.appVersions}</h2>
+    <section className="panel" data-testid="release-health">
+      <h2>{t.releaseHealth}</h2>
       <table>
         <thead>
           <tr>
@@ -24,7 +24,7 @@ export function AppVersionsPanel({ versions, lang }: { versions: Schemas["AppVer
           {versions.results.map((v) => (
             <tr
               key={v.version}
-              data-testid="app-versions-row"
+              data-testid="release-health-row"
               data-version={v.version}
               data-requests={v.requests}
               data-server-error-rate={v.server_error_rate ?? ""}

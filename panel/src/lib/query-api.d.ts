@@ -106,6 +106,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/sites/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every site: id, domain and time zone, by domain. */
+        get: operations["sites"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/speed/": {
         parameters: {
             query?: never;
@@ -341,6 +358,13 @@ export interface components {
              */
             visits?: number | null;
         };
+        /** @description A site, as the admin's site list shows it. */
+        SiteEntry: {
+            domain: string;
+            id: string;
+            /** @description IANA time zone its days are counted in. */
+            timezone: string;
+        };
         /**
          * @description Site speed: page load time measured by browsers (`load_ms`), or the
          *     server's response time (`response_ms`) when only a backend reports timings.
@@ -515,6 +539,11 @@ export interface operations {
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;
@@ -588,6 +617,11 @@ export interface operations {
                 source?: "web" | "mobile_web" | "app";
                 /** @description `previous_period`: each point gets the matching point of the previous period. */
                 compare?: string;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;
@@ -810,6 +844,44 @@ export interface operations {
             };
         };
     };
+    sites: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SiteEntry"][];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A site token, not the admin token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     speed: {
         parameters: {
             query: {
@@ -827,6 +899,11 @@ export interface operations {
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;
@@ -898,6 +975,11 @@ export interface operations {
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;
@@ -969,6 +1051,11 @@ export interface operations {
                 compare?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;

@@ -325,6 +325,15 @@ pub struct AppVersions {
     pub results: Vec<AppVersionRow>,
 }
 
+/// A site, as the admin's site list shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteEntry {
+    pub id: String,
+    pub domain: String,
+    /// IANA time zone its days are counted in.
+    pub timezone: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cleared {
     pub cleared: bool,
@@ -356,6 +365,15 @@ pub struct RangeParams {
     compare: Option<String>,
     /// Most rows (1 to 1000). Default 20.
     limit: Option<u32>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FormatParam {
+    /// `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+    /// the JSON field names (nested ones dotted), the same numbers as the JSON.
+    format: Option<String>,
 }
 
 #[derive(IntoParams)]
@@ -415,6 +433,7 @@ impl Modify for NamedValues {
         use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
         let dimensions: Vec<&str> = crate::routes::top::Ranked::all().map(|d| d.name()).collect();
         let sources: Vec<&str> = analytics_events::TrafficSource::ALL.iter().map(|s| s.as_str()).collect();
+        let formats = vec!["json", "csv"];
         let operations = openapi.paths.paths.values_mut().flat_map(|item| [item.get.as_mut(), item.post.as_mut()]);
         for operation in operations.flatten() {
             for parameter in operation.parameters.iter_mut().flatten() {
@@ -422,6 +441,7 @@ impl Modify for NamedValues {
                 let values = match parameter.name.as_str() {
                     "dimension" => &dimensions,
                     "source" => &sources,
+                    "format" => &formats,
                     _ => continue,
                 };
                 let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.clone()));
@@ -452,6 +472,7 @@ impl Modify for BearerAuth {
         crate::routes::speed::speed,
         crate::routes::realtime::realtime,
         crate::routes::app_versions::app_versions,
+        crate::routes::sites::sites,
         crate::routes::admin::clear_cache,
     ),
     modifiers(&BearerAuth, &NamedValues),

@@ -6,6 +6,7 @@ mod auth;
 mod cache;
 mod calendar;
 mod countries;
+mod csv;
 mod error;
 mod params;
 mod persian;

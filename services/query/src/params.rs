@@ -11,7 +11,7 @@ use crate::error::QueryError;
 /// refuses the others ([`Params::only`]). Any other name is refused when the
 /// query string is read (400 naming it), so nothing a caller adds can vary an
 /// answer's cache key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub site: Option<String>,
@@ -26,6 +26,7 @@ pub struct Params {
     pub weeks: Option<String>,
     pub months: Option<String>,
     pub calendar: Option<String>,
+    pub format: Option<String>,
 }
 
 /// An inclusive range of local days.
@@ -104,8 +105,11 @@ fn next_month(month: NaiveDate) -> NaiveDate {
 /// The parameters each kind of endpoint takes (as its OpenAPI text lists them).
 pub mod allowed {
     pub const RANGE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit"];
-    pub const BREAKDOWN: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "dimension"];
-    pub const CHART: &[&str] = &["site", "period", "days", "weeks", "months", "calendar", "source", "compare"];
+    /// A range whose rows may also be asked for as CSV.
+    pub const TABLE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "format"];
+    pub const BREAKDOWN: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "dimension", "format"];
+    pub const CHART: &[&str] =
+        &["site", "period", "days", "weeks", "months", "calendar", "source", "compare", "format"];
     pub const SITE: &[&str] = &["site"];
     pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit"];
 }
@@ -135,21 +139,11 @@ impl Params {
     /// Refuses a parameter that the endpoint does not take (`allowed` lists
     /// those it does), naming it.
     pub fn only(&self, allowed: &[&str]) -> Result<(), QueryError> {
-        let given = [
-            ("site", &self.site),
-            ("days", &self.days),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("source", &self.source),
-            ("compare", &self.compare),
-            ("limit", &self.limit),
-            ("dimension", &self.dimension),
-            ("period", &self.period),
-            ("weeks", &self.weeks),
-            ("months", &self.months),
-            ("calendar", &self.calendar),
-        ];
-        match given.iter().find(|(name, value)| value.is_some() && !allowed.contains(name)) {
+        // Every field of Params, by its serialized name: a parameter added to
+        // the struct is checked without being listed again here.
+        let given = serde_json::to_value(self).map_err(|e| QueryError::Internal(e.into()))?;
+        let fields = given.as_object().into_iter().flatten();
+        match fields.filter(|(_, value)| !value.is_null()).find(|(name, _)| !allowed.contains(&name.as_str())) {
             Some((name, _)) => Err(QueryError::UnknownParameter(format!("{name} (not a parameter of this endpoint)"))),
             None => Ok(()),
         }
@@ -190,6 +184,15 @@ impl Params {
                 let known: Vec<&str> = TrafficSource::ALL.iter().map(|s| s.as_str()).collect();
                 bad("source", format!("expected one of {}, got {text:?}", known.join(", ")))
             }),
+        }
+    }
+
+    /// `format=csv`: the rows as CSV rather than the answer as JSON.
+    pub fn csv(&self) -> Result<bool, QueryError> {
+        match self.format.as_deref() {
+            None | Some("") | Some("json") => Ok(false),
+            Some("csv") => Ok(true),
+            Some(other) => Err(bad("format", format!("expected json or csv, got {other:?}"))),
         }
     }
 

@@ -1,7 +1,7 @@
 //! `GET /api/analytics/chart/`: pageviews and visitors per day, week or month,
 //! in the Gregorian or Persian calendar, oldest first, empty buckets as 0.
 
-use super::{CacheKey, SiteRequest, cached};
+use super::{CacheKey, Format, SiteRequest, cached_as};
 use crate::api::{Chart, ChartPoint, PeriodTotals};
 use crate::calendar::{Calendar, Period, buckets};
 use crate::error::QueryError;
@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 #[utoipa::path(
     get,
     path = "/api/analytics/chart/",
-    params(crate::api::ChartParams),
+    params(crate::api::ChartParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = Chart),
         crate::api::SiteErrors,
@@ -56,7 +56,8 @@ pub async fn chart(
         .with("calendar", format!("{calendar:?}"))
         .with("source", source.unwrap_or("all"))
         .with("compare", compare);
-    cached(&request, &state, &ctx.site, true, key, async {
+    let format = Format::of(&params, "points")?;
+    cached_as(&request, &state, &ctx.site, true, key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{CacheKey, SiteRequest, cached};
+use super::{CacheKey, Format, SiteRequest, cached_as};
 use crate::api::{PageSpeed, Speed, Summary, Timings};
 use crate::error::QueryError;
 use crate::params::{Params, allowed};
@@ -17,7 +17,7 @@ use crate::stats;
 #[utoipa::path(
     get,
     path = "/api/analytics/speed/",
-    params(crate::api::RangeParams),
+    params(crate::api::RangeParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = Speed),
         crate::api::SiteErrors,
@@ -28,7 +28,7 @@ pub async fn speed(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let ctx = SiteRequest::authorize(&request, &params, &state, allowed::RANGE).await?;
+    let ctx = SiteRequest::authorize(&request, &params, &state, allowed::TABLE).await?;
     let range = params.range(ctx.today, 30)?;
     let source = params.source()?;
     let limit = params.limit()?;
@@ -36,7 +36,8 @@ pub async fn speed(
         .with("range", range)
         .with("source", source.unwrap_or("all"))
         .with("limit", limit);
-    cached(&request, &state, &ctx.site, range.includes(ctx.today), key, async {
+    let format = Format::of(&params, "pages")?;
+    cached_as(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut overall = Timings::default();
         let mut pages: BTreeMap<String, Timings> = BTreeMap::new();

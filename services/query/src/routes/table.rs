@@ -3,7 +3,7 @@
 
 use actix_web::{Route, web};
 
-use super::{admin, app_versions, chart, overview, realtime, speed, top};
+use super::{admin, app_versions, chart, overview, realtime, sites, speed, top};
 
 /// Every dashboard endpoint, served at `/api/analytics/<path>/` (with or
 /// without the trailing slash). The OpenAPI test checks the spec against
@@ -18,11 +18,12 @@ pub enum Endpoint {
     Speed,
     Realtime,
     AppVersions,
+    Sites,
     ClearCache,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::Overview,
         Endpoint::Chart,
         Endpoint::TopPages,
@@ -31,6 +32,7 @@ impl Endpoint {
         Endpoint::Speed,
         Endpoint::Realtime,
         Endpoint::AppVersions,
+        Endpoint::Sites,
         Endpoint::ClearCache,
     ];
 
@@ -45,6 +47,7 @@ impl Endpoint {
             Endpoint::Speed => "speed",
             Endpoint::Realtime => "realtime",
             Endpoint::AppVersions => "app-versions",
+            Endpoint::Sites => "sites",
             Endpoint::ClearCache => "clear-cache",
         }
     }
@@ -72,6 +75,7 @@ impl Endpoint {
             Endpoint::Speed => web::get().to(speed::speed),
             Endpoint::Realtime => web::get().to(realtime::realtime),
             Endpoint::AppVersions => web::get().to(app_versions::app_versions),
+            Endpoint::Sites => web::get().to(sites::sites),
             Endpoint::ClearCache => web::post().to(admin::clear_cache),
         }
     }

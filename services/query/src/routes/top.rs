@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use analytics_events::Dimension;
 
-use super::{CacheKey, SiteRequest, cached};
+use super::{CacheKey, Format, SiteRequest, cached_as};
 use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
 use crate::error::QueryError;
 use crate::params::{DayRange, Params, allowed};
@@ -50,7 +50,7 @@ impl Ranked {
 #[utoipa::path(
     get,
     path = "/api/analytics/top-pages/",
-    params(crate::api::RangeParams),
+    params(crate::api::RangeParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = TopPages),
         crate::api::SiteErrors,
@@ -61,8 +61,9 @@ pub async fn top_pages(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Page), allowed::RANGE).await?;
-    cached(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), async {
+    let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Page), allowed::TABLE).await?;
+    let format = Format::of(&params, "results")?;
+    cached_as(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let rows = top.compared(&client).await?;
         let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
@@ -87,7 +88,7 @@ pub async fn top_pages(
 #[utoipa::path(
     get,
     path = "/api/analytics/top-countries/",
-    params(crate::api::RangeParams),
+    params(crate::api::RangeParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = TopCountries),
         crate::api::SiteErrors,
@@ -98,8 +99,9 @@ pub async fn top_countries(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Country), allowed::RANGE).await?;
-    cached(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), async {
+    let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Country), allowed::TABLE).await?;
+    let format = Format::of(&params, "results")?;
+    cached_as(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top
             .compared(&client)
@@ -123,7 +125,7 @@ pub async fn top_countries(
 #[utoipa::path(
     get,
     path = "/api/analytics/breakdown/",
-    params(crate::api::BreakdownParams, crate::api::RangeParams),
+    params(crate::api::BreakdownParams, crate::api::RangeParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = Breakdown),
         crate::api::SiteErrors,
@@ -147,7 +149,8 @@ pub async fn breakdown(
             });
         }
     };
-    cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), async {
+    let format = Format::of(&params, "results")?;
+    cached_as(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top.compared(&client).await?;
         Ok(Breakdown { dimension: top.dimension.name().into(), from: top.range.from, to: top.range.to, results })

@@ -69,3 +69,34 @@ async fn browsers_may_call_only_from_the_allowed_origin() {
     assert!(refused.headers().get("access-control-allow-origin").is_none());
     query.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_opens_every_site_and_lists_them() {
+    let query = TestQuery::start().await;
+    let (other, other_token) = query.namespace.add_site("other.example", "Asia/Tehran").await;
+    let get = |path: String, token: &str| {
+        let request = query.http.get(format!("{}/api/analytics/{path}", query.query_url)).bearer_auth(token);
+        async move { request.send().await.expect("query reachable") }
+    };
+    let admin = analytics_testkit::TEST_ADMIN_TOKEN;
+    for site in [query.site_id.clone(), other.clone(), "other.example".to_owned()] {
+        let status = eventually("the new site known", Duration::from_secs(5), || async {
+            let status = get(format!("overview/?site={site}"), admin).await.status();
+            (status != 404).then_some(status)
+        })
+        .await;
+        assert_eq!(status, 200, "the admin reads {site}");
+    }
+    assert_eq!(get("overview/?site=nope.example".into(), admin).await.status(), 404);
+
+    let listed: serde_json::Value = get("sites/".into(), admin).await.json().await.expect("json");
+    let mut expected = vec![
+        serde_json::json!({ "id": query.site_id, "domain": format!("{}.example", query.namespace.name), "timezone": "UTC" }),
+        serde_json::json!({ "id": other, "domain": "other.example", "timezone": "Asia/Tehran" }),
+    ];
+    expected.sort_by_key(|s| s["domain"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(listed, serde_json::Value::Array(expected));
+    assert_eq!(get("sites/".into(), &other_token).await.status(), 403, "a site's token is no admin");
+    assert_eq!(get("sites/".into(), "nope").await.status(), 401);
+    query.stop().await;
+}

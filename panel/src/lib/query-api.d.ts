@@ -387,6 +387,7 @@ export interface components {
             from: string;
             overall: components["schemas"]["Timings"];
             pages: components["schemas"]["PageSpeed"][];
+            previous?: components["schemas"]["Timings"] | null;
             /** Format: date */
             to: string;
         };
@@ -535,8 +536,11 @@ export interface operations {
                 to?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /** @description `previous_period` adds the previous period's values and the change in percent. */
-                compare?: string;
+                /**
+                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
+                 *     year earlier) adds the compared values and the change in percent.
+                 */
+                compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
                 /**
@@ -615,8 +619,11 @@ export interface operations {
                 calendar?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /** @description `previous_period`: each point gets the matching point of the previous period. */
-                compare?: string;
+                /**
+                 * @description `previous_period` or `year_over_year`: each point gets the matching point of the
+                 *     compared period.
+                 */
+                compare?: "previous_period" | "year_over_year";
                 /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.
@@ -727,8 +734,11 @@ export interface operations {
                 to?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /** @description `previous_period` adds the previous period's values and the change in percent. */
-                compare?: string;
+                /**
+                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
+                 *     year earlier) adds the compared values and the change in percent.
+                 */
+                compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
             };
@@ -895,8 +905,11 @@ export interface operations {
                 to?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /** @description `previous_period` adds the previous period's values and the change in percent. */
-                compare?: string;
+                /**
+                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
+                 *     year earlier) adds the compared values and the change in percent.
+                 */
+                compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
                 /**
@@ -971,8 +984,11 @@ export interface operations {
                 to?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /** @description `previous_period` adds the previous period's values and the change in percent. */
-                compare?: string;
+                /**
+                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
+                 *     year earlier) adds the compared values and the change in percent.
+                 */
+                compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
                 /**
@@ -1047,8 +1063,11 @@ export interface operations {
                 to?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /** @description `previous_period` adds the previous period's values and the change in percent. */
-                compare?: string;
+                /**
+                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
+                 *     year earlier) adds the compared values and the change in percent.
+                 */
+                compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
                 /**

@@ -300,6 +300,9 @@ pub struct Speed {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub overall: Timings,
+    /// With `compare`: the site's figures over the compared range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Timings>,
     pub pages: Vec<PageSpeed>,
 }
 
@@ -361,7 +364,8 @@ pub struct RangeParams {
     to: Option<NaiveDate>,
     /// Only this traffic source; all when absent.
     source: Option<String>,
-    /// `previous_period` adds the previous period's values and the change in percent.
+    /// `previous_period` (as many days just before) or `year_over_year` (the same dates a
+    /// year earlier) adds the compared values and the change in percent.
     compare: Option<String>,
     /// Most rows (1 to 1000). Default 20.
     limit: Option<u32>,
@@ -410,7 +414,8 @@ pub struct ChartParams {
     calendar: Option<String>,
     /// Only this traffic source; all when absent.
     source: Option<String>,
-    /// `previous_period`: each point gets the matching point of the previous period.
+    /// `previous_period` or `year_over_year`: each point gets the matching point of the
+    /// compared period.
     compare: Option<String>,
 }
 
@@ -434,6 +439,7 @@ impl Modify for NamedValues {
         let dimensions: Vec<&str> = crate::routes::top::Ranked::all().map(|d| d.name()).collect();
         let sources: Vec<&str> = analytics_events::TrafficSource::ALL.iter().map(|s| s.as_str()).collect();
         let formats = vec!["json", "csv"];
+        let comparisons = crate::params::Comparison::NAMES.to_vec();
         let operations = openapi.paths.paths.values_mut().flat_map(|item| [item.get.as_mut(), item.post.as_mut()]);
         for operation in operations.flatten() {
             for parameter in operation.parameters.iter_mut().flatten() {
@@ -442,6 +448,7 @@ impl Modify for NamedValues {
                     "dimension" => &dimensions,
                     "source" => &sources,
                     "format" => &formats,
+                    "compare" => &comparisons,
                     _ => continue,
                 };
                 let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.clone()));

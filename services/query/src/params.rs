@@ -87,6 +87,43 @@ impl DayRange {
     pub fn includes(&self, day: NaiveDate) -> bool {
         self.from <= day && day <= self.to
     }
+
+    /// The same dates a year earlier (29 February becomes the 28th).
+    pub fn year_before(&self) -> DayRange {
+        DayRange { from: year_before(self.from), to: year_before(self.to) }
+    }
+}
+
+pub fn year_before(day: NaiveDate) -> NaiveDate {
+    day.checked_sub_months(chrono::Months::new(12)).unwrap_or(NaiveDate::MIN)
+}
+
+/// What a range is compared with (`compare=`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Comparison {
+    /// As many days again, just before.
+    PreviousPeriod,
+    /// The same dates a year earlier.
+    YearOverYear,
+}
+
+impl Comparison {
+    pub const NAMES: [&str; 2] = ["previous_period", "year_over_year"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::PreviousPeriod => Self::NAMES[0],
+            Comparison::YearOverYear => Self::NAMES[1],
+        }
+    }
+
+    /// The range `range` is compared with.
+    pub fn earlier(self, range: DayRange) -> DayRange {
+        match self {
+            Comparison::PreviousPeriod => range.previous(),
+            Comparison::YearOverYear => range.year_before(),
+        }
+    }
 }
 
 /// As a cache key part: `from..to`.
@@ -196,12 +233,13 @@ impl Params {
         }
     }
 
-    /// Whether `compare=previous_period` was asked for.
-    pub fn compare(&self) -> Result<bool, QueryError> {
+    /// The comparison asked for, if any.
+    pub fn compare(&self) -> Result<Option<Comparison>, QueryError> {
         match self.compare.as_deref() {
-            None | Some("") => Ok(false),
-            Some("previous_period") => Ok(true),
-            Some(other) => Err(bad("compare", format!("expected previous_period, got {other:?}"))),
+            None | Some("") => Ok(None),
+            Some("previous_period") => Ok(Some(Comparison::PreviousPeriod)),
+            Some("year_over_year") => Ok(Some(Comparison::YearOverYear)),
+            Some(other) => Err(bad("compare", format!("expected {}, got {other:?}", Comparison::NAMES.join(" or ")))),
         }
     }
 
@@ -249,6 +287,9 @@ mod tests {
         );
         let range = DayRange { from: d("2026-11-21"), to: d("2026-11-27") };
         assert_eq!(range.previous(), DayRange { from: d("2026-11-14"), to: d("2026-11-20") });
+        assert_eq!(range.year_before(), DayRange { from: d("2025-11-21"), to: d("2025-11-27") });
+        let leap = DayRange { from: d("2028-02-01"), to: d("2028-02-29") };
+        assert_eq!(leap.year_before(), DayRange { from: d("2027-02-01"), to: d("2027-02-28") });
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::{CacheKey, Format, SiteRequest, cached_as};
 use crate::api::{Chart, ChartPoint, PeriodTotals};
 use crate::calendar::{Calendar, Period, buckets};
 use crate::error::QueryError;
-use crate::params::{DayRange, Params, allowed, count};
+use crate::params::{Comparison, DayRange, Params, allowed, count, year_before};
 use crate::startup::AppState;
 use crate::stats;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -55,17 +55,21 @@ pub async fn chart(
         .with("n", n)
         .with("calendar", format!("{calendar:?}"))
         .with("source", source.unwrap_or("all"))
-        .with("compare", compare);
+        .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(&params, "points")?;
     cached_as(&request, &state, &ctx.site, true, key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
         let visits = stats::visits_per_range(&client, ctx.site.id, &ranges, source).await?;
-        // The previous period: as many buckets again, just before the first.
+        // As many buckets again, ending just before the first (the previous
+        // period) or a year before today (year over year).
         let previous = match (compare, points.first()) {
-            (true, Some(first)) => {
-                let end = first.range.from.pred_opt().unwrap_or(first.range.from);
+            (Some(comparison), Some(first)) => {
+                let end = match comparison {
+                    Comparison::PreviousPeriod => first.range.from.pred_opt().unwrap_or(first.range.from),
+                    Comparison::YearOverYear => year_before(ctx.today),
+                };
                 let earlier = buckets(period, calendar, n as u32, end);
                 let ranges: Vec<DayRange> = earlier.iter().map(|b| b.range).collect();
                 Some(stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?)

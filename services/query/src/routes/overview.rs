@@ -9,7 +9,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use super::{CacheKey, SiteRequest, cached};
 use crate::api::{Overview, PeriodTotals, SiteSpeed, SourceTotals, Summary, VersionTotals};
 use crate::error::QueryError;
-use crate::params::{DayRange, Params, allowed};
+use crate::params::{Comparison, DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats;
 
@@ -38,7 +38,7 @@ pub async fn overview(
     let key = CacheKey::new("overview", ctx.today)
         .with("range", detail_range)
         .with("source", source.unwrap_or("all"))
-        .with("compare", compare);
+        .with("compare", compare.map_or("none", Comparison::as_str));
     let today = ctx.today;
     let back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
     // today, yesterday, this month, the last 30 days, all time
@@ -52,13 +52,13 @@ pub async fn overview(
     cached(&request, &state, &ctx.site, true, key, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut ranges = periods.to_vec();
-        if compare {
-            ranges.extend(periods[..4].iter().map(DayRange::previous));
+        if let Some(comparison) = compare {
+            ranges.extend(periods[..4].iter().map(|range| comparison.earlier(*range)));
         }
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
         let visits = stats::visits_per_range(&client, ctx.site.id, &periods, source).await?;
         let period =
-            |i: usize| PeriodTotals::new(totals[i], compare.then(|| totals.get(i + 5).copied()).flatten(), visits[i]);
+            |i: usize| PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + 5).copied()), visits[i]);
         let app = TrafficSource::App.as_str();
         let versions = stats::top(
             &client,

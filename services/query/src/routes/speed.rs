@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{CacheKey, Format, SiteRequest, cached_as};
 use crate::api::{PageSpeed, Speed, Summary, Timings};
 use crate::error::QueryError;
-use crate::params::{Params, allowed};
+use crate::params::{Comparison, Params, allowed};
 use crate::startup::AppState;
 use crate::stats;
 
@@ -32,10 +32,12 @@ pub async fn speed(
     let range = params.range(ctx.today, 30)?;
     let source = params.source()?;
     let limit = params.limit()?;
+    let compare = params.compare()?;
     let key = CacheKey::new("speed", ctx.today)
         .with("range", range)
         .with("source", source.unwrap_or("all"))
-        .with("limit", limit);
+        .with("limit", limit)
+        .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(&params, "pages")?;
     cached_as(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
@@ -50,7 +52,21 @@ pub async fn speed(
         }
         let mut pages: Vec<PageSpeed> = pages.into_iter().map(|(path, timings)| PageSpeed { path, timings }).collect();
         pages.sort_by_key(|p| std::cmp::Reverse(p.timings.views()));
-        Ok(Speed { from: range.from, to: range.to, overall, pages })
+        // The site's figures over the compared range (pages are not compared).
+        let previous = match compare {
+            Some(comparison) => {
+                let earlier = comparison.earlier(range);
+                let mut timings = Timings::default();
+                for row in stats::speed(&client, ctx.site.id, earlier, ctx.today, source, 0).await? {
+                    if row.path.is_none() {
+                        timings.set(&row.metric, Summary::new(row.count, row.sum_ms, &row.histogram));
+                    }
+                }
+                Some(timings)
+            }
+            None => None,
+        };
+        Ok(Speed { from: range.from, to: range.to, overall, previous, pages })
     })
     .await
 }

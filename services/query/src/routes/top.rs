@@ -7,7 +7,7 @@ use analytics_events::Dimension;
 use super::{CacheKey, Format, SiteRequest, cached_as};
 use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
 use crate::error::QueryError;
-use crate::params::{DayRange, Params, allowed};
+use crate::params::{Comparison, DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats::{self, Row};
 
@@ -165,7 +165,7 @@ struct Top {
     range: DayRange,
     source: Option<&'static str>,
     limit: i64,
-    compare: bool,
+    compare: Option<Comparison>,
 }
 
 impl Top {
@@ -191,7 +191,7 @@ impl Top {
             .with("range", self.range)
             .with("source", self.source.unwrap_or("all"))
             .with("limit", self.limit)
-            .with("compare", self.compare)
+            .with("compare", self.compare.map_or("none", Comparison::as_str))
     }
 
     /// The top rows over the range; with `compare`, each with its figures
@@ -199,9 +199,11 @@ impl Top {
     async fn compared(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
         let mut rows = self.rows(client, self.range, None).await?;
         // Entry and exit pages count visits, which the comparison's totals do not hold.
-        if self.compare && !matches!(self.dimension, Ranked::EntryPage | Ranked::ExitPage) {
+        if let Some(comparison) =
+            self.compare.filter(|_| !matches!(self.dimension, Ranked::EntryPage | Ranked::ExitPage))
+        {
             let values: Vec<String> = rows.iter().map(|r| r.value.clone()).collect();
-            let before = self.rows(client, self.range.previous(), Some(&values)).await?;
+            let before = self.rows(client, comparison.earlier(self.range), Some(&values)).await?;
             for row in &mut rows {
                 let previous = before.iter().find(|b| b.value == row.value).map(Row::totals).unwrap_or_default();
                 row.comparison = crate::api::Comparison::between(&row.totals(), previous);

@@ -7,6 +7,7 @@ mod aggregator_faults;
 mod app_versions;
 mod binaries;
 mod chaos_faults;
+mod comparisons;
 mod csv_export;
 mod directory_faults;
 mod docs;

@@ -607,8 +607,15 @@ export interface operations {
             query: {
                 /** @description Site id or one of its domains. */
                 site: string;
-                /** @description `daily` (default), `weekly` or `monthly`. */
+                /**
+                 * @description `daily` (default), `weekly`, `monthly`, or `hourly`: 24 points per local day
+                 *     (labels `HH:00`) of `days` (1 to 7, default 1: today) or `from`/`to`.
+                 */
                 period?: string;
+                /** @description Hourly only: first local day, YYYY-MM-DD. */
+                from?: string;
+                /** @description Hourly only: last local day, YYYY-MM-DD; default today. */
+                to?: string;
                 /** @description Daily buckets (default 30). */
                 days?: number;
                 /** @description Weekly buckets (default 12). */

@@ -61,7 +61,9 @@ async fn once(
     client.execute("DELETE FROM live_visitors WHERE minute < now() - interval '1 hour'", &[]).await?;
     // The unpartitioned rollups: a few rows a day, deleted rather than dropped.
     let mut removed = 0;
-    for table in ["daily_totals", "daily_site_speed", "daily_visits", "daily_visit_pages", "daily_value_counts"] {
+    for table in
+        ["daily_totals", "daily_site_speed", "daily_visits", "hourly_visits", "daily_visit_pages", "daily_value_counts"]
+    {
         removed += client.execute(&format!("DELETE FROM {table} WHERE local_day < $1"), &[&oldest_kept]).await?;
     }
     // Titles of pages not seen since (random paths would otherwise stay forever).

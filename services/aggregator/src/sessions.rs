@@ -91,6 +91,8 @@ pub struct VisitTotals {
 #[derive(Debug, Default)]
 pub struct VisitDeltas {
     pub totals: BTreeMap<(Uuid, NaiveDate, String), VisitTotals>,
+    /// The same per local hour the visits began in, for the hourly chart.
+    pub hourly: BTreeMap<(Uuid, NaiveDate, i16, String), VisitTotals>,
     /// (site, day, entry|exit, source, page) -> visits
     pub pages: BTreeMap<(Uuid, NaiveDate, &'static str, String, String), i64>,
 }
@@ -99,12 +101,16 @@ impl VisitDeltas {
     /// Adds what `visits` contribute, times `sign` (-1 to take it back).
     pub fn contribute(&mut self, site_id: Uuid, timezone: Tz, visits: &[Visit], sign: i64) {
         for visit in visits {
-            let Some((day, _)) = crate::rollup::local_bucket(visit.start, timezone) else { continue };
-            let totals = self.totals.entry((site_id, day, visit.source.clone())).or_default();
-            totals.visits += sign;
-            totals.bounces += sign * i64::from(visit.views <= 1);
-            totals.duration_ms += sign * (visit.last - visit.start);
-            totals.pageviews += sign * visit.views;
+            let Some((day, hour)) = crate::rollup::local_bucket(visit.start, timezone) else { continue };
+            for totals in [
+                self.totals.entry((site_id, day, visit.source.clone())).or_default(),
+                self.hourly.entry((site_id, day, hour, visit.source.clone())).or_default(),
+            ] {
+                totals.visits += sign;
+                totals.bounces += sign * i64::from(visit.views <= 1);
+                totals.duration_ms += sign * (visit.last - visit.start);
+                totals.pageviews += sign * visit.views;
+            }
             for (kind, page) in [("entry", &visit.entry), ("exit", &visit.exit)] {
                 *self.pages.entry((site_id, day, kind, visit.source.clone(), page.clone())).or_default() += sign;
             }
@@ -114,6 +120,7 @@ impl VisitDeltas {
     /// Drops entries that cancelled out.
     fn prune(&mut self) {
         self.totals.retain(|_, t| *t != VisitTotals::default());
+        self.hourly.retain(|_, t| *t != VisitTotals::default());
         self.pages.retain(|_, n| *n != 0);
     }
 }
@@ -228,6 +235,28 @@ async fn write(transaction: &Transaction<'_>, deltas: &VisitDeltas) -> Result<()
                      duration_ms = t.duration_ms + EXCLUDED.duration_ms,
                      pageviews = t.pageviews + EXCLUDED.pageviews",
                 &[&sites, &days, &sources, &visits, &bounces, &durations, &pageviews],
+            )
+            .await?;
+    }
+    if !deltas.hourly.is_empty() {
+        let keys = deltas.hourly.keys();
+        let sites: Vec<Uuid> = keys.clone().map(|k| k.0).collect();
+        let days: Vec<NaiveDate> = keys.clone().map(|k| k.1).collect();
+        let hours: Vec<i16> = keys.clone().map(|k| k.2).collect();
+        let sources: Vec<&str> = keys.map(|k| k.3.as_str()).collect();
+        let column = |f: fn(&VisitTotals) -> i64| deltas.hourly.values().map(f).collect::<Vec<i64>>();
+        let (visits, bounces) = (column(|t| t.visits), column(|t| t.bounces));
+        let (durations, pageviews) = (column(|t| t.duration_ms), column(|t| t.pageviews));
+        transaction
+            .execute(
+                "INSERT INTO hourly_visits AS t (site_id, local_day, local_hour, source, visits, bounces, duration_ms, pageviews)
+                 SELECT * FROM unnest($1::uuid[], $2::date[], $3::int2[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[])
+                 ON CONFLICT (site_id, local_day, local_hour, source) DO UPDATE SET
+                     visits = t.visits + EXCLUDED.visits,
+                     bounces = t.bounces + EXCLUDED.bounces,
+                     duration_ms = t.duration_ms + EXCLUDED.duration_ms,
+                     pageviews = t.pageviews + EXCLUDED.pageviews",
+                &[&sites, &days, &hours, &sources, &visits, &bounces, &durations, &pageviews],
             )
             .await?;
     }

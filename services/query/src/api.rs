@@ -402,8 +402,13 @@ pub struct AppVersionParams {
 pub struct ChartParams {
     /// Site id or one of its domains.
     site: String,
-    /// `daily` (default), `weekly` or `monthly`.
+    /// `daily` (default), `weekly`, `monthly`, or `hourly`: 24 points per local day
+    /// (labels `HH:00`) of `days` (1 to 7, default 1: today) or `from`/`to`.
     period: Option<String>,
+    /// Hourly only: first local day, YYYY-MM-DD.
+    from: Option<NaiveDate>,
+    /// Hourly only: last local day, YYYY-MM-DD; default today.
+    to: Option<NaiveDate>,
     /// Daily buckets (default 30).
     days: Option<u32>,
     /// Weekly buckets (default 12).

@@ -146,7 +146,7 @@ pub mod allowed {
     pub const TABLE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "format"];
     pub const BREAKDOWN: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "dimension", "format"];
     pub const CHART: &[&str] =
-        &["site", "period", "days", "weeks", "months", "calendar", "source", "compare", "format"];
+        &["site", "period", "days", "from", "to", "weeks", "months", "calendar", "source", "compare", "format"];
     pub const SITE: &[&str] = &["site"];
     pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit"];
 }

@@ -404,3 +404,53 @@ pub async fn app_versions(
         })
         .collect())
 }
+
+/// A local day and hour.
+pub type HourKey = (NaiveDate, i16);
+
+/// Pageviews, visitors (unions of the hours' sketches over the sources) and
+/// events per local hour of `range`, from the hourly rollups.
+pub async fn totals_per_hour(
+    client: &Client,
+    site: Uuid,
+    range: DayRange,
+    source: Option<&str>,
+) -> Result<std::collections::HashMap<HourKey, Totals>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT local_day, local_hour, coalesce(sum(pageviews), 0)::int8,
+                    coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8, coalesce(sum(events), 0)::int8
+             FROM hourly_totals WHERE site_id = $1 AND local_day BETWEEN $2 AND $3 AND ($4::text IS NULL OR source = $4)
+             GROUP BY 1, 2",
+            &[&site, &range.from, &range.to, &source],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), Totals { pageviews: r.get(2), visitors: r.get(3), events: r.get(4) }))
+        .collect())
+}
+
+/// Visit sums per local hour of `range`, each visit in the hour it began.
+pub async fn visits_per_hour(
+    client: &Client,
+    site: Uuid,
+    range: DayRange,
+    source: Option<&str>,
+) -> Result<std::collections::HashMap<HourKey, VisitSums>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT local_day, local_hour, sum(visits)::int8, sum(bounces)::int8, sum(duration_ms)::int8, sum(pageviews)::int8
+             FROM hourly_visits WHERE site_id = $1 AND local_day BETWEEN $2 AND $3 AND ($4::text IS NULL OR source = $4)
+             GROUP BY 1, 2",
+            &[&site, &range.from, &range.to, &source],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let sums = VisitSums { visits: r.get(2), bounces: r.get(3), duration_ms: r.get(4), pageviews: r.get(5) };
+            ((r.get(0), r.get(1)), sums)
+        })
+        .collect())
+}

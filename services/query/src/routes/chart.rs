@@ -26,17 +26,6 @@ pub async fn chart(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::CHART).await?;
-    let (period, n) = match params.period.as_deref().unwrap_or("daily") {
-        "daily" => (Period::Daily, count(&params.days, "days", 30, 3650)?),
-        "weekly" => (Period::Weekly, count(&params.weeks, "weeks", 12, 520)?),
-        "monthly" => (Period::Monthly, count(&params.months, "months", 6, 120)?),
-        other => {
-            return Err(QueryError::BadParameter {
-                name: "period",
-                reason: format!("expected daily, weekly or monthly, got {other:?}"),
-            });
-        }
-    };
     let calendar = match params.calendar.as_deref().unwrap_or("gregorian") {
         "gregorian" => Calendar::Gregorian,
         "persian" => Calendar::Persian,
@@ -44,6 +33,27 @@ pub async fn chart(
             return Err(QueryError::BadParameter {
                 name: "calendar",
                 reason: format!("expected gregorian or persian, got {other:?}"),
+            });
+        }
+    };
+    let period_name = params.period.as_deref().unwrap_or("daily");
+    if period_name == "hourly" {
+        return super::hourly::answer(&request, &params, &state, ctx, calendar_name(calendar)).await;
+    }
+    if params.from.is_some() || params.to.is_some() {
+        return Err(QueryError::BadParameter {
+            name: "from",
+            reason: "only an hourly chart takes from and to (the others count back from today)".into(),
+        });
+    }
+    let (period, n) = match period_name {
+        "daily" => (Period::Daily, count(&params.days, "days", 30, 3650)?),
+        "weekly" => (Period::Weekly, count(&params.weeks, "weeks", 12, 520)?),
+        "monthly" => (Period::Monthly, count(&params.months, "months", 6, 120)?),
+        other => {
+            return Err(QueryError::BadParameter {
+                name: "period",
+                reason: format!("expected hourly, daily, weekly or monthly, got {other:?}"),
             });
         }
     };
@@ -95,16 +105,19 @@ pub async fn chart(
             Period::Weekly => "weekly",
             Period::Monthly => "monthly",
         };
-        let calendar = match calendar {
-            Calendar::Gregorian => "gregorian",
-            Calendar::Persian => "persian",
-        };
         Ok(Chart {
             period: period.into(),
-            calendar: calendar.into(),
+            calendar: calendar_name(calendar).into(),
             timezone: ctx.site.timezone.name().into(),
             points,
         })
     })
     .await
+}
+
+fn calendar_name(calendar: Calendar) -> &'static str {
+    match calendar {
+        Calendar::Gregorian => "gregorian",
+        Calendar::Persian => "persian",
+    }
 }

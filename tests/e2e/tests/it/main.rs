@@ -13,6 +13,7 @@ mod directory_faults;
 mod docs;
 mod forwarder_faults;
 mod hostile_input;
+mod hourly;
 mod ingest_fuzz;
 mod ingest_identity;
 mod ingest_rules;

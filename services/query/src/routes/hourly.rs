@@ -1,0 +1,87 @@
+//! `chart?period=hourly`: each local hour of up to seven local days, from
+//! the hourly rollups (pageviews, visitors and events per hour; visits in the
+//! hour they began), with the same figures as the daily points.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{Days, NaiveDate};
+
+use super::{CacheKey, Format, SiteRequest, cached_as};
+use crate::api::{Chart, ChartPoint, PeriodTotals, Totals};
+use crate::error::QueryError;
+use crate::params::{Comparison, DayRange, Params};
+use crate::startup::AppState;
+use crate::stats::{self, HourKey, VisitSums};
+
+/// Most days one hourly chart covers.
+pub const MAX_DAYS: u64 = 7;
+
+/// The hourly chart of `params`' days (`days`, 1 to 7, default 1: today; or
+/// `from`/`to` at most 7 days apart), in the site's time zone.
+pub async fn answer(
+    request: &HttpRequest,
+    params: &Params,
+    state: &AppState,
+    ctx: SiteRequest,
+    calendar: &'static str,
+) -> Result<HttpResponse, QueryError> {
+    let range = params.range(ctx.today, 1)?;
+    if range.days() as u64 > MAX_DAYS {
+        return Err(QueryError::BadParameter {
+            name: if params.from.is_some() { "from" } else { "days" },
+            reason: format!("an hourly chart covers at most {MAX_DAYS} days"),
+        });
+    }
+    let source = params.source()?;
+    let compare = params.compare()?;
+    let key = CacheKey::new("chart-hourly", ctx.today)
+        .with("range", range)
+        .with("source", source.unwrap_or("all"))
+        .with("compare", compare.map_or("none", Comparison::as_str));
+    let format = Format::of(params, "points")?;
+    cached_as(request, state, &ctx.site, range.includes(ctx.today), key, format, async {
+        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let site = ctx.site.id;
+        let totals = stats::totals_per_hour(&client, site, range, source).await?;
+        let visits = stats::visits_per_hour(&client, site, range, source).await?;
+        let previous = match compare {
+            Some(comparison) => {
+                let earlier = comparison.earlier(range);
+                let totals = stats::totals_per_hour(&client, site, earlier, source).await?;
+                Some((earlier.from, totals))
+            }
+            None => None,
+        };
+        let mut points = Vec::with_capacity(range.days() as usize * 24);
+        for (offset, day) in days(range).enumerate() {
+            for hour in 0..24i16 {
+                let totals_of = |rows: &HashMap<HourKey, Totals>, day: NaiveDate| {
+                    rows.get(&(day, hour)).copied().unwrap_or_default()
+                };
+                let before = previous.as_ref().map(|(first, rows)| {
+                    let day = first.checked_add_days(Days::new(offset as u64)).unwrap_or(*first);
+                    totals_of(rows, day)
+                });
+                let visit_sums: VisitSums = visits.get(&(day, hour)).copied().unwrap_or_default();
+                points.push(ChartPoint {
+                    start: day,
+                    end: day,
+                    label: format!("{hour:02}:00"),
+                    totals: PeriodTotals::new(totals_of(&totals, day), before, visit_sums),
+                });
+            }
+        }
+        Ok(Chart {
+            period: "hourly".into(),
+            calendar: calendar.into(),
+            timezone: ctx.site.timezone.name().into(),
+            points,
+        })
+    })
+    .await
+}
+
+fn days(range: DayRange) -> impl Iterator<Item = NaiveDate> {
+    range.from.iter_days().take_while(move |day| *day <= range.to)
+}

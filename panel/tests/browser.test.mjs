@@ -305,8 +305,14 @@ describe("panel", { concurrency: false }, () => {
     );
   });
 
-  test("chart switches: weekly, monthly, Persian calendar", async () => {
+  test("chart switches: today by hour, weekly, monthly, Persian calendar", async () => {
     await page.goto(`${env.panelUrl}/en`);
+    await page.getByTestId("period").getByText("Today by hour").click();
+    await page.waitForSelector('[data-testid="chart"][data-period="hourly"]');
+    const hours = page.getByTestId("chart-point");
+    assert.equal(await hours.count(), 24, "24 bars for today");
+    const byHour = await hours.evaluateAll((points) => points.map((p) => Number(p.getAttribute("data-pageviews"))));
+    assert.equal(byHour.reduce((a, b) => a + b, 0), 9, "today's pageviews, spread over its hours");
     await page.getByTestId("period").getByText("Weekly").click();
     await page.waitForSelector('[data-testid="chart"][data-period="weekly"]');
     assert.equal(await page.getByTestId("chart-point").count(), 12);

@@ -108,7 +108,7 @@ export async function Dashboard(props: DashboardProps) {
                 id="period"
                 label={t.chart}
                 current={period}
-                options={(["daily", "weekly", "monthly"] as const).map((p) => ({ value: p, label: t[p], href: props.href({ period: p }) }))}
+                options={(["hourly", "daily", "weekly", "monthly"] as const).map((p) => ({ value: p, label: t[p], href: props.href({ period: p }) }))}
               />
               <Switch
                 id="calendar"

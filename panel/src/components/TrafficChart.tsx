@@ -49,7 +49,7 @@ export function TrafficChart({ chart, lang }: { chart: Schemas["Chart"]; lang: L
         ))}
         {points.map((p, i) => (
           <g
-            key={p.start}
+            key={`${p.start} ${p.label}`}
             data-testid="chart-point"
             data-start={p.start}
             data-pageviews={p.pageviews}
@@ -75,7 +75,7 @@ export function TrafficChart({ chart, lang }: { chart: Schemas["Chart"]; lang: L
         ))}
         <polyline className="line" points={polyline((p) => p.visitors)} />
         {points.map((p, i) => (
-          <circle key={p.start} className="dot" cx={x(i)} cy={y(p.visitors)} r={n > 40 ? 1.5 : 3} />
+          <circle key={`${p.start} ${p.label}`} className="dot" cx={x(i)} cy={y(p.visitors)} r={n > 40 ? 1.5 : 3} />
         ))}
         {/* Dashed and on top: where visits equal visitors, both lines still show. */}
         <polyline className="line visits-line" points={polyline((p) => p.visits)} />

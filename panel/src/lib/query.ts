@@ -9,7 +9,7 @@ import createClient from "openapi-fetch";
 import type { components, paths } from "./query-api";
 
 export type Schemas = components["schemas"];
-export type Period = "daily" | "weekly" | "monthly";
+export type Period = "hourly" | "daily" | "weekly" | "monthly";
 export type Calendar = "gregorian" | "persian";
 type OverviewQuery = NonNullable<paths["/api/analytics/overview/"]["get"]["parameters"]["query"]>;
 type BreakdownQuery = NonNullable<paths["/api/analytics/breakdown/"]["get"]["parameters"]["query"]>;
@@ -74,6 +74,7 @@ export interface Dashboard {
 }
 
 const CHART_LENGTH: Record<Period, { days?: number; weeks?: number; months?: number }> = {
+  hourly: { days: 1 },
   daily: { days: 30 },
   weekly: { weeks: 12 },
   monthly: { months: 6 },

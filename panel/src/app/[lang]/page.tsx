@@ -13,7 +13,8 @@ export default async function Page(props: { params: Promise<{ lang: string }>; s
   const { lang } = await props.params;
   if (!isLang(lang)) notFound();
   const search = await props.searchParams;
-  const period: Period = search.period === "weekly" || search.period === "monthly" ? search.period : "daily";
+  const period: Period =
+    search.period === "hourly" || search.period === "weekly" || search.period === "monthly" ? search.period : "daily";
   // Persian readers get the Solar Hijri calendar unless they ask otherwise.
   const calendar: Calendar =
     search.calendar === "gregorian" || search.calendar === "persian"

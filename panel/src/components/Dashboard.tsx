@@ -2,7 +2,7 @@ import Link from "next/link";
 
 import { ClearCacheButton } from "@/components/ClearCacheButton";
 import { OverviewCards } from "@/components/OverviewCards";
-import { RankTable, type RankRow } from "@/components/RankTable";
+import { ExportLink, RankTable, type RankRow } from "@/components/RankTable";
 import { ReleaseHealthPanel } from "@/components/ReleaseHealthPanel";
 import { SpeedPanel } from "@/components/SpeedPanel";
 import { Switch } from "@/components/Switch";
@@ -71,6 +71,7 @@ export async function Dashboard(props: DashboardProps) {
   }
   const renderedAt = new Date();
   const label = (value: string) => t.dimension[value.toLowerCase()] ?? value;
+  const csv = (table: string) => `/api/export?table=${table}${table === "chart" ? `&period=${period}` : ""}`;
 
   return (
     <div className="dashboard" lang={lang} dir={dir(lang)} data-testid="dashboard" data-rendered-at={renderedAt.getTime()}>
@@ -104,6 +105,7 @@ export async function Dashboard(props: DashboardProps) {
           <section className="panel chart-panel">
             <div className="chart-head">
               <h2>{t.chart}</h2>
+              <ExportLink href={csv("chart")} label={t.csv} />
               <Switch
                 id="period"
                 label={t.chart}
@@ -124,6 +126,7 @@ export async function Dashboard(props: DashboardProps) {
             <RankTable
               id="top-pages"
               title={t.topPages}
+              exportHref={csv("top-pages")}
               lang={lang}
               valueHeading={`${t.page} / ${t.pageTitle}`}
               rows={data.topPages.results.map((p) => ({
@@ -136,11 +139,12 @@ export async function Dashboard(props: DashboardProps) {
                 data: { path: p.path, title: p.title },
               }))}
             />
-            <RankTable id="entry-pages" title={t.entryPages} lang={lang} valueHeading={t.page} rankBy="visits" rows={pageRows(data.entryPages)} />
-            <RankTable id="exit-pages" title={t.exitPages} lang={lang} valueHeading={t.page} rankBy="visits" rows={pageRows(data.exitPages)} />
+            <RankTable id="entry-pages" exportHref={csv("entry_page")} title={t.entryPages} lang={lang} valueHeading={t.page} rankBy="visits" rows={pageRows(data.entryPages)} />
+            <RankTable id="exit-pages" exportHref={csv("exit_page")} title={t.exitPages} lang={lang} valueHeading={t.page} rankBy="visits" rows={pageRows(data.exitPages)} />
             <RankTable
               id="top-countries"
               title={t.topCountries}
+              exportHref={csv("top-countries")}
               lang={lang}
               valueHeading={t.country}
               rows={data.topCountries.results.map((c) => ({
@@ -159,12 +163,13 @@ export async function Dashboard(props: DashboardProps) {
                 data: { country: c.country },
               }))}
             />
-            <RankTable id="devices" title={t.devices} lang={lang} valueHeading={t.devices} rows={rows(data.devices, label)} />
-            <RankTable id="browsers" title={t.browsers} lang={lang} valueHeading={t.browsers} rows={rows(data.browsers, label)} />
-            <RankTable id="os" title={t.os} lang={lang} valueHeading={t.os} rows={rows(data.os, label)} />
+            <RankTable id="devices" exportHref={csv("device")} title={t.devices} lang={lang} valueHeading={t.devices} rows={rows(data.devices, label)} />
+            <RankTable id="browsers" exportHref={csv("browser")} title={t.browsers} lang={lang} valueHeading={t.browsers} rows={rows(data.browsers, label)} />
+            <RankTable id="os" exportHref={csv("os")} title={t.os} lang={lang} valueHeading={t.os} rows={rows(data.os, label)} />
             <RankTable
               id="referrers"
               title={t.referrers}
+              exportHref={csv("referrer")}
               lang={lang}
               valueHeading={t.referrers}
               rows={rows(data.referrers, (v) => (v ? v : t.direct))}
@@ -172,6 +177,7 @@ export async function Dashboard(props: DashboardProps) {
             <RankTable
               id="events"
               title={t.customEvents}
+              exportHref={csv("event")}
               lang={lang}
               valueHeading={t.customEvents}
               rankBy="events"
@@ -181,7 +187,7 @@ export async function Dashboard(props: DashboardProps) {
             {/* Only for a site with app traffic; release health only where the app
                 reports its requests (the Django middleware does). */}
             {data.appVersions.results.length > 0 && (
-              <RankTable id="app-versions" title={t.appVersions} lang={lang} valueHeading={t.version} rows={rows(data.appVersions, (v) => v)} />
+              <RankTable id="app-versions" exportHref={csv("app-versions")} title={t.appVersions} lang={lang} valueHeading={t.version} rows={rows(data.appVersions, (v) => v)} />
             )}
             {data.releaseHealth.results.length > 0 && <ReleaseHealthPanel versions={data.releaseHealth} lang={lang} />}
           </div>

@@ -28,6 +28,8 @@ export function RankTable(props: {
   valueHeading: string;
   /** Pageviews (default), events (custom events) or visits (entry and exit pages, without a visitors column). */
   rankBy?: RankBy;
+  /** Where the table downloads as CSV. */
+  exportHref?: string;
 }) {
   const t = texts(props.lang);
   const rankBy = props.rankBy ?? "pageviews";
@@ -37,7 +39,10 @@ export function RankTable(props: {
   const max = Math.max(1, ...props.rows.map(value));
   return (
     <section className="panel" data-testid={props.id}>
-      <h2>{props.title}</h2>
+      <div className="panel-head">
+        <h2>{props.title}</h2>
+        {props.exportHref && <ExportLink href={props.exportHref} label={t.csv} />}
+      </div>
       {props.rows.length === 0 ? (
         <p className="empty">{t.noData}</p>
       ) : (
@@ -73,5 +78,14 @@ export function RankTable(props: {
         </table>
       )}
     </section>
+  );
+}
+
+/** A download of the table (or chart) it sits beside, as CSV. */
+export function ExportLink({ href, label }: { href: string; label: string }) {
+  return (
+    <a className="export" href={href} download data-testid="export">
+      {label}
+    </a>
   );
 }

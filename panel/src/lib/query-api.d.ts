@@ -467,6 +467,11 @@ export interface operations {
                 to?: string;
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
             };
             header?: never;
             path?: never;

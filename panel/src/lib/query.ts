@@ -161,6 +161,46 @@ async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
   };
 }
 
+/** What the panel exports as CSV: each table and the chart, as the dashboard shows them. */
+export const EXPORTS = {
+  chart: { endpoint: "chart" },
+  "top-pages": { endpoint: "top-pages", limit: 10 },
+  "top-countries": { endpoint: "top-countries", limit: 10 },
+  speed: { endpoint: "speed" },
+  "app-versions": { endpoint: "breakdown", dimension: "app_version", limit: 10 },
+  "release-health": { endpoint: "app-versions", limit: 10 },
+  ...Object.fromEntries(
+    (["entry_page", "exit_page", "device", "browser", "os", "referrer", "event"] as const).map((dimension) => [
+      dimension,
+      { endpoint: "breakdown", dimension, limit: 10 },
+    ]),
+  ),
+} as Record<string, { endpoint: string; dimension?: Dimension; limit?: number }>;
+
+/**
+ * The CSV of one of [`EXPORTS`] from the query service (`format=csv`), with
+ * the site's token, which stays on the server; `period` for the chart.
+ */
+export async function exportCsv(name: string, period: Period): Promise<{ csv: string } | { error: string; status: number }> {
+  const spec = EXPORTS[name];
+  if (!spec) return { error: `unknown table ${JSON.stringify(name)}`, status: 404 };
+  const { queryUrl, site, token } = settings();
+  const query = new URLSearchParams({ site, format: "csv" });
+  if (spec.dimension) query.set("dimension", spec.dimension);
+  if (spec.limit) query.set("limit", String(spec.limit));
+  if (spec.endpoint === "chart") {
+    query.set("period", period);
+    for (const [key, value] of Object.entries(CHART_LENGTH[period])) query.set(key, String(value));
+  }
+  const response = await fetch(`${queryUrl}/api/analytics/${spec.endpoint}/?${query}`, {
+    headers: { Authorization: `Bearer ${token}` },
+    cache: "no-store",
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  if (!response.ok) return { error: `${spec.endpoint}: ${response.status}`, status: 502 };
+  return { csv: await response.text() };
+}
+
 /** Makes every cached answer of the query service stale (admin token). */
 export async function clearQueryCache(): Promise<Schemas["Cleared"]> {
   const { adminToken } = settings();

@@ -148,7 +148,7 @@ pub mod allowed {
     pub const CHART: &[&str] =
         &["site", "period", "days", "from", "to", "weeks", "months", "calendar", "source", "compare", "format"];
     pub const SITE: &[&str] = &["site"];
-    pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit"];
+    pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit", "format"];
 }
 
 pub const MAX_DAYS: u64 = 3650;

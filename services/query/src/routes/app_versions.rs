@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{CacheKey, SiteRequest, cached};
+use super::{CacheKey, Format, SiteRequest, cached_as};
 use crate::api::{AppVersionRow, AppVersions, Summary};
 use crate::error::QueryError;
 use crate::params::{Params, allowed};
@@ -15,7 +15,7 @@ use crate::stats;
 #[utoipa::path(
     get,
     path = "/api/analytics/app-versions/",
-    params(crate::api::AppVersionParams),
+    params(crate::api::AppVersionParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = AppVersions),
         crate::api::SiteErrors,
@@ -30,7 +30,8 @@ pub async fn app_versions(
     let range = params.range(ctx.today, 30)?;
     let limit = params.limit()?;
     let key = CacheKey::new("app-versions", ctx.today).with("range", range).with("limit", limit);
-    cached(&request, &state, &ctx.site, range.includes(ctx.today), key, async {
+    let format = Format::of(&params, "results")?;
+    cached_as(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let rows = stats::app_versions(&client, ctx.site.id, range, limit).await?;
         let results = rows.into_iter().map(row).collect();

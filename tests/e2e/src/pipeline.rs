@@ -266,6 +266,12 @@ impl Pipeline {
         }
     }
 
+    /// `GET /api/analytics/<path_and_query>` of the query service with the site's token.
+    pub async fn query(&self, path_and_query: &str) -> reqwest::Response {
+        let url = format!("{}/api/analytics/{path_and_query}", self.query_url);
+        self.http.get(url).bearer_auth(&self.token).send().await.expect("query reachable")
+    }
+
     /// The overview JSON for this pipeline's site, with its token.
     pub async fn overview(&self) -> serde_json::Value {
         self.try_overview_of(&self.site_id, &self.token).await.expect("the overview answered 200")

@@ -79,13 +79,7 @@ async fn app_versions_answer_requests_error_rates_and_response_times() {
     assert!(sources.iter().filter(|s| s["source"] != "app").all(|s| s.get("versions").is_none()));
 
     // Only the parameters it takes.
-    let refused = pipeline
-        .http
-        .get(format!("{}/api/analytics/{query}&source=app", pipeline.query_url))
-        .bearer_auth(&pipeline.token)
-        .send()
-        .await
-        .expect("query reachable");
+    let refused = pipeline.query(&format!("{query}&source=app")).await;
     assert_eq!(refused.status(), 400);
     pipeline.stop().await;
 }

@@ -11,13 +11,7 @@ use crate::query_api::ok;
 
 /// The CSV answer of `path_and_query`: its content type and its lines split into cells.
 async fn csv(pipeline: &Pipeline, path_and_query: &str) -> (String, Vec<Vec<String>>) {
-    let response = pipeline
-        .http
-        .get(format!("{}/api/analytics/{path_and_query}", pipeline.query_url))
-        .bearer_auth(&pipeline.token)
-        .send()
-        .await
-        .expect("query reachable");
+    let response = pipeline.query(path_and_query).await;
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
     let text = response.text().await.expect("text");
@@ -100,12 +94,6 @@ async fn csv_rows_carry_the_json_numbers_quoted_and_neutralised() {
 }
 
 async fn ok_or_status(pipeline: &Pipeline, path_and_query: &str) -> (u16, Value) {
-    let response = pipeline
-        .http
-        .get(format!("{}/api/analytics/{path_and_query}", pipeline.query_url))
-        .bearer_auth(&pipeline.token)
-        .send()
-        .await
-        .expect("query reachable");
+    let response = pipeline.query(path_and_query).await;
     (response.status().as_u16(), response.json().await.expect("json"))
 }

@@ -72,13 +72,7 @@ async fn an_hourly_day_in_tehran_has_every_figure_per_hour() {
 
     let today_only = ok(&pipeline, &format!("chart/?site={site}&period=hourly")).await;
     assert_eq!(today_only["points"].as_array().map(Vec::len), Some(24), "today by default");
-    let refused = pipeline
-        .http
-        .get(format!("{}/api/analytics/chart/?site={site}&period=hourly&days=8", pipeline.query_url))
-        .bearer_auth(&pipeline.token)
-        .send()
-        .await
-        .expect("query reachable");
+    let refused = pipeline.query(&format!("chart/?site={site}&period=hourly&days=8")).await;
     assert_eq!(refused.status(), 400, "at most 7 days of hours");
     pipeline.stop().await;
 }

@@ -54,13 +54,7 @@ async fn wait_for_pageviews(pipeline: &Pipeline, n: i64) {
 }
 
 async fn get(pipeline: &Pipeline, path_and_query: &str) -> (u16, Value, Option<String>) {
-    let response = pipeline
-        .http
-        .get(format!("{}/api/analytics/{path_and_query}", pipeline.query_url))
-        .bearer_auth(&pipeline.token)
-        .send()
-        .await
-        .expect("query reachable");
+    let response = pipeline.query(path_and_query).await;
     let status = response.status().as_u16();
     let cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned);
     (status, response.json().await.expect("json"), cache)

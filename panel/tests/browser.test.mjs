@@ -438,6 +438,22 @@ describe("panel", { concurrency: false }, () => {
     assert.match(persian, /۲۵/, "the rate in Persian digits");
   });
 
+  test("the admin's site switcher lists the sites and shows the one chosen", async () => {
+    await page.goto(`${env.panelUrl}/en`);
+    const switcher = page.getByTestId("site-switcher");
+    const options = await switcher.locator("option").evaluateAll((os) => os.map((o) => ({ value: o.value, text: o.textContent })));
+    assert.ok(options.some((o) => o.value === env.site), "the panel's own site is listed");
+    // The test stack's demo site, made with analytics-ctl by deploy/local/stack.sh.
+    const other = options.find((o) => o.text === "e2e.example.com");
+    assert.ok(other, `the demo site is listed: ${options.map((o) => o.text)}`);
+    await switcher.locator("select").selectOption(other.value);
+    await switcher.getByRole("button").click();
+    await page.waitForURL((url) => url.searchParams.get("site") === other.value);
+    assert.match(await page.getByTestId("site").innerText(), /e2e\.example\.com/);
+    // The page's own links keep the site.
+    assert.match(await page.getByTestId("language").getAttribute("href"), new RegExp(`site=${other.value}`));
+  });
+
   test("every table downloads as CSV with the rows it shows", async () => {
     await page.goto(`${env.panelUrl}/en`);
     const link = page.getByTestId("top-pages").getByTestId("export");

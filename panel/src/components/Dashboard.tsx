@@ -8,12 +8,14 @@ import { SpeedPanel } from "@/components/SpeedPanel";
 import { Switch } from "@/components/Switch";
 import { TrafficChart } from "@/components/TrafficChart";
 import { type Lang, type Texts, countryName, dir, flag, formatNumber, formatTime, readablePath, texts } from "@/lib/i18n";
-import { type Calendar, type Dashboard as Data, type Period, type Schemas, loadDashboard } from "@/lib/query";
+import { type Calendar, type Dashboard as Data, type Period, type Schemas, listSites, loadDashboard } from "@/lib/query";
 
 export interface DashboardProps {
   lang: Lang;
   period: Period;
   calendar: Calendar;
+  /** The site to show (id or domain); the configured one when absent. Another needs the admin token. */
+  site?: string;
   /** Where this page lives, for its own links (switches keep the other choices). */
   href: (choice: { lang?: Lang; period?: Period; calendar?: Calendar }) => string;
 }
@@ -52,6 +54,34 @@ function LiveIndicator({ lang, t, realtime }: { lang: Lang; t: Texts; realtime: 
   );
 }
 
+/** Every site, for a panel that holds the admin token: a plain GET form, no script needed. */
+function SiteSwitcher(props: {
+  t: Texts;
+  lang: Lang;
+  sites: Schemas["SiteEntry"][];
+  current: string;
+  period: Period;
+  calendar: Calendar;
+}) {
+  return (
+    <form className="site-switcher" method="get" action={`/${props.lang}`} data-testid="site-switcher">
+      <label>
+        {props.t.site}{" "}
+        <select name="site" defaultValue={props.current} dir="ltr">
+          {props.sites.map((s) => (
+            <option key={s.id} value={s.id}>
+              {s.domain}
+            </option>
+          ))}
+        </select>
+      </label>
+      {props.period !== "daily" && <input type="hidden" name="period" value={props.period} />}
+      <input type="hidden" name="calendar" value={props.calendar} />
+      <button type="submit">{props.t.show}</button>
+    </form>
+  );
+}
+
 /**
  * The whole dashboard of one site. A server component: it reads the query
  * service with the token from the environment and renders HTML; only the
@@ -63,15 +93,17 @@ export async function Dashboard(props: DashboardProps) {
   const t = texts(lang);
   let data: Data | null = null;
   let error: string | null = null;
+  const sites = await listSites();
   try {
-    data = await loadDashboard(period, calendar);
+    data = await loadDashboard(period, calendar, props.site);
   } catch (e) {
     console.error("dashboard:", e);
     error = e instanceof Error ? e.message : String(e);
   }
   const renderedAt = new Date();
   const label = (value: string) => t.dimension[value.toLowerCase()] ?? value;
-  const csv = (table: string) => `/api/export?table=${table}${table === "chart" ? `&period=${period}` : ""}`;
+  const csv = (table: string) =>
+    `/api/export?table=${table}${table === "chart" ? `&period=${period}` : ""}${props.site ? `&site=${encodeURIComponent(props.site)}` : ""}`;
 
   return (
     <div className="dashboard" lang={lang} dir={dir(lang)} data-testid="dashboard" data-rendered-at={renderedAt.getTime()}>
@@ -87,6 +119,9 @@ export async function Dashboard(props: DashboardProps) {
           {data?.realtime && <LiveIndicator lang={lang} t={t} realtime={data.realtime} />}
         </div>
         <div className="actions">
+          {sites && sites.length > 1 && data && (
+            <SiteSwitcher t={t} lang={lang} sites={sites} current={data.overview.site} period={period} calendar={calendar} />
+          )}
           <ClearCacheButton label={t.clearCache} busyLabel={t.clearing} doneLabel={t.cleared} failedLabel={t.clearFailed} />
           <Link className="lang" href={props.href({ lang: lang === "fa" ? "en" : "fa" })} data-testid="language" hrefLang={lang === "fa" ? "en" : "fa"}>
             {t.language}

@@ -80,10 +80,31 @@ const CHART_LENGTH: Record<Period, { days?: number; weeks?: number; months?: num
   monthly: { months: 6 },
 };
 
+/**
+ * Which site the panel shows and with which token: the configured site with
+ * its own token, or, when the panel holds the admin token, any site asked for
+ * (`?site=`) with the admin token, the operator's key.
+ */
+function access(asked?: string): { site: string; token: string } {
+  const { site, token, adminToken } = settings();
+  if (asked && asked !== site && adminToken) return { site: asked, token: adminToken };
+  return { site, token };
+}
+
+/** Every site, for the site switcher; null without the admin token (or when the service cannot say). */
+export async function listSites(): Promise<Schemas["SiteEntry"][] | null> {
+  const { adminToken } = settings();
+  if (!adminToken) return null;
+  const result = await client(adminToken)
+    .GET("/api/analytics/sites/", { cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) })
+    .catch(() => null);
+  return result?.data ?? null;
+}
+
 /** Everything the dashboard shows, in parallel requests. */
-export async function loadDashboard(period: Period, calendar: Calendar): Promise<Dashboard> {
+export async function loadDashboard(period: Period, calendar: Calendar, site?: string): Promise<Dashboard> {
   try {
-    return await load(period, calendar);
+    return await load(period, calendar, site);
   } catch (error) {
     // Name the service, so "fetch failed" says which address did not answer.
     const reason = error instanceof Error ? `${error.message}${error.cause ? ` (${String(error.cause)})` : ""}` : String(error);
@@ -91,8 +112,8 @@ export async function loadDashboard(period: Period, calendar: Calendar): Promise
   }
 }
 
-async function load(period: Period, calendar: Calendar): Promise<Dashboard> {
-  const { site, token } = settings();
+async function load(period: Period, calendar: Calendar, asked?: string): Promise<Dashboard> {
+  const { site, token } = access(asked);
   const api = client(token);
   const init = { cache: "no-store" as const, signal: AbortSignal.timeout(TIMEOUT_MS) };
   const overview = (source?: Source) =>
@@ -181,10 +202,15 @@ export const EXPORTS = {
  * The CSV of one of [`EXPORTS`] from the query service (`format=csv`), with
  * the site's token, which stays on the server; `period` for the chart.
  */
-export async function exportCsv(name: string, period: Period): Promise<{ csv: string } | { error: string; status: number }> {
+export async function exportCsv(
+  name: string,
+  period: Period,
+  asked?: string,
+): Promise<{ csv: string } | { error: string; status: number }> {
   const spec = EXPORTS[name];
   if (!spec) return { error: `unknown table ${JSON.stringify(name)}`, status: 404 };
-  const { queryUrl, site, token } = settings();
+  const { queryUrl } = settings();
+  const { site, token } = access(asked);
   const query = new URLSearchParams({ site, format: "csv" });
   if (spec.dimension) query.set("dimension", spec.dimension);
   if (spec.limit) query.set("limit", String(spec.limit));

@@ -7,7 +7,7 @@ import type { Calendar, Period } from "@/lib/query";
 // Numbers are read on every request; the query service has its own cache.
 export const dynamic = "force-dynamic";
 
-type Search = { period?: string; calendar?: string };
+type Search = { period?: string; calendar?: string; site?: string };
 
 export default async function Page(props: { params: Promise<{ lang: string }>; searchParams: Promise<Search> }) {
   const { lang } = await props.params;
@@ -22,8 +22,10 @@ export default async function Page(props: { params: Promise<{ lang: string }>; s
       : lang === "fa"
         ? "persian"
         : "gregorian";
+  const site = search.site || undefined;
   const href = (choice: { lang?: Lang; period?: Period; calendar?: Calendar }) => {
     const query = new URLSearchParams();
+    if (site) query.set("site", site);
     const nextPeriod = choice.period ?? period;
     if (nextPeriod !== "daily") query.set("period", nextPeriod);
     // A language switch resets the calendar to the new language's default.
@@ -31,5 +33,5 @@ export default async function Page(props: { params: Promise<{ lang: string }>; s
     const qs = query.toString();
     return `/${choice.lang ?? lang}${qs ? `?${qs}` : ""}`;
   };
-  return <Dashboard lang={lang} period={period} calendar={calendar} href={href} />;
+  return <Dashboard lang={lang} period={period} calendar={calendar} site={site} href={href} />;
 }

@@ -12,7 +12,7 @@ export async function GET(request: Request) {
   const name = url.searchParams.get("table") ?? "";
   const asked = url.searchParams.get("period") ?? "daily";
   const period = PERIODS.find((p) => p === asked) ?? "daily";
-  const result = await exportCsv(name, period);
+  const result = await exportCsv(name, period, url.searchParams.get("site") ?? undefined);
   if ("error" in result) return Response.json({ error: result.error }, { status: result.status });
   const filename = name === "chart" ? `chart-${period}.csv` : `${name}.csv`;
   return new Response(result.csv, {

@@ -438,6 +438,23 @@ describe("panel", { concurrency: false }, () => {
     assert.match(persian, /۲۵/, "the rate in Persian digits");
   });
 
+  test("comparison: the cards show the compared period's figures, chosen in the URL", async () => {
+    await page.goto(`${env.panelUrl}/en`);
+    assert.equal(await page.getByTestId("card-today").getByTestId("change").count(), 0, "no comparison unless asked");
+    await page.getByTestId("compare").getByText("With the period before").click();
+    await page.waitForURL((url) => url.searchParams.get("compare") === "previous_period");
+    const today = page.getByTestId("card-today").getByTestId("change");
+    // Every pageview of the site is today's: yesterday had none, so no percent.
+    assert.equal(await dataOf(today, "previous"), 0);
+    assert.equal(await today.getAttribute("data-percent"), "");
+    assert.match(await today.innerText(), /before: 0/);
+    await page.getByTestId("compare").getByText("With a year ago").click();
+    await page.waitForURL((url) => url.searchParams.get("compare") === "year_over_year");
+    assert.equal(await dataOf(page.getByTestId("card-today").getByTestId("change"), "previous"), 0);
+    // The other switches keep it.
+    assert.match(await page.getByTestId("period").getByText("Weekly").getAttribute("href"), /compare=year_over_year/);
+  });
+
   test("the admin's site switcher lists the sites and shows the one chosen", async () => {
     await page.goto(`${env.panelUrl}/en`);
     const switcher = page.getByTestId("site-switcher");

@@ -8,7 +8,15 @@ import { SpeedPanel } from "@/components/SpeedPanel";
 import { Switch } from "@/components/Switch";
 import { TrafficChart } from "@/components/TrafficChart";
 import { type Lang, type Texts, countryName, dir, flag, formatNumber, formatTime, readablePath, texts } from "@/lib/i18n";
-import { type Calendar, type Dashboard as Data, type Period, type Schemas, listSites, loadDashboard } from "@/lib/query";
+import {
+  type Calendar,
+  type Compare,
+  type Dashboard as Data,
+  type Period,
+  type Schemas,
+  listSites,
+  loadDashboard,
+} from "@/lib/query";
 
 export interface DashboardProps {
   lang: Lang;
@@ -16,8 +24,10 @@ export interface DashboardProps {
   calendar: Calendar;
   /** The site to show (id or domain); the configured one when absent. Another needs the admin token. */
   site?: string;
+  /** What the cards compare with, if anything. */
+  compare?: Compare;
   /** Where this page lives, for its own links (switches keep the other choices). */
-  href: (choice: { lang?: Lang; period?: Period; calendar?: Calendar }) => string;
+  href: (choice: { lang?: Lang; period?: Period; calendar?: Calendar; compare?: Compare | "none" }) => string;
 }
 
 function rows(breakdown: Schemas["Breakdown"], label: (value: string) => string): RankRow[] {
@@ -95,7 +105,7 @@ export async function Dashboard(props: DashboardProps) {
   let error: string | null = null;
   const sites = await listSites();
   try {
-    data = await loadDashboard(period, calendar, props.site);
+    data = await loadDashboard(period, calendar, props.site, props.compare);
   } catch (e) {
     console.error("dashboard:", e);
     error = e instanceof Error ? e.message : String(e);
@@ -135,6 +145,16 @@ export async function Dashboard(props: DashboardProps) {
         </p>
       ) : (
         <>
+          <Switch
+            id="compare"
+            label={t.compare}
+            current={props.compare ?? "none"}
+            options={(["none", "previous_period", "year_over_year"] as const).map((c) => ({
+              value: c,
+              label: t.compareWith[c],
+              href: props.href({ compare: c }),
+            }))}
+          />
           <OverviewCards lang={lang} overview={data.overview} bySource={data.bySource} />
 
           <section className="panel chart-panel">

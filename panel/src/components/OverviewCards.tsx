@@ -47,6 +47,7 @@ export function OverviewCards(props: {
               <div>
                 <span className="value" data-testid="pageviews">{n(all.pageviews)}</span>
                 <span className="unit">{t.pageviews}</span>
+                {all.previous && <Change lang={props.lang} previous={all.previous.pageviews} percent={all.change_percent?.pageviews} />}
               </div>
               <div>
                 <span className="value" data-testid="visitors">{n(all.visitors)}</span>
@@ -101,5 +102,21 @@ export function OverviewCards(props: {
         );
       })}
     </section>
+  );
+}
+
+/** The change from the compared period: up or down in percent, or the earlier figure when it was 0. */
+function Change(props: { lang: Lang; previous: number; percent: number | null | undefined }) {
+  const t = texts(props.lang);
+  const { percent } = props;
+  const text =
+    percent == null
+      ? `${t.before}: ${formatNumber(props.lang, props.previous)}`
+      : `${percent >= 0 ? "▲" : "▼"} ${formatNumber(props.lang, Math.abs(percent))}%`;
+  const direction = percent == null ? "" : percent >= 0 ? "up" : "down";
+  return (
+    <span className={`change ${direction}`} data-testid="change" data-previous={props.previous} data-percent={percent ?? ""}>
+      {text}
+    </span>
   );
 }

@@ -11,6 +11,8 @@ import type { components, paths } from "./query-api";
 export type Schemas = components["schemas"];
 export type Period = "hourly" | "daily" | "weekly" | "monthly";
 export type Calendar = "gregorian" | "persian";
+/** What the cards compare with (`?compare=`), or nothing. */
+export type Compare = "previous_period" | "year_over_year";
 type OverviewQuery = NonNullable<paths["/api/analytics/overview/"]["get"]["parameters"]["query"]>;
 type BreakdownQuery = NonNullable<paths["/api/analytics/breakdown/"]["get"]["parameters"]["query"]>;
 /** Every traffic source, checked against the spec's list. */
@@ -102,9 +104,14 @@ export async function listSites(): Promise<Schemas["SiteEntry"][] | null> {
 }
 
 /** Everything the dashboard shows, in parallel requests. */
-export async function loadDashboard(period: Period, calendar: Calendar, site?: string): Promise<Dashboard> {
+export async function loadDashboard(
+  period: Period,
+  calendar: Calendar,
+  site?: string,
+  compare?: Compare,
+): Promise<Dashboard> {
   try {
-    return await load(period, calendar, site);
+    return await load(period, calendar, site, compare);
   } catch (error) {
     // Name the service, so "fetch failed" says which address did not answer.
     const reason = error instanceof Error ? `${error.message}${error.cause ? ` (${String(error.cause)})` : ""}` : String(error);
@@ -112,12 +119,15 @@ export async function loadDashboard(period: Period, calendar: Calendar, site?: s
   }
 }
 
-async function load(period: Period, calendar: Calendar, asked?: string): Promise<Dashboard> {
+async function load(period: Period, calendar: Calendar, asked?: string, compare?: Compare): Promise<Dashboard> {
   const { site, token } = access(asked);
   const api = client(token);
   const init = { cache: "no-store" as const, signal: AbortSignal.timeout(TIMEOUT_MS) };
+  // The comparison is asked of the whole site's figures, not of each source's.
   const overview = (source?: Source) =>
-    api.GET("/api/analytics/overview/", { params: { query: { site, source } }, ...init }).then((r) => unwrap("overview", r));
+    api
+      .GET("/api/analytics/overview/", { params: { query: { site, source, compare: source ? undefined : compare } }, ...init })
+      .then((r) => unwrap("overview", r));
   const breakdown = (dimension: Dimension, limit = 10) =>
     api
       .GET("/api/analytics/breakdown/", { params: { query: { site, dimension, limit } }, ...init })

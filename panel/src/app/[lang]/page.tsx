@@ -2,12 +2,12 @@ import { notFound } from "next/navigation";
 
 import { Dashboard } from "@/components/Dashboard";
 import { type Lang, isLang } from "@/lib/i18n";
-import type { Calendar, Period } from "@/lib/query";
+import type { Calendar, Compare, Period } from "@/lib/query";
 
 // Numbers are read on every request; the query service has its own cache.
 export const dynamic = "force-dynamic";
 
-type Search = { period?: string; calendar?: string; site?: string };
+type Search = { period?: string; calendar?: string; site?: string; compare?: string };
 
 export default async function Page(props: { params: Promise<{ lang: string }>; searchParams: Promise<Search> }) {
   const { lang } = await props.params;
@@ -23,9 +23,13 @@ export default async function Page(props: { params: Promise<{ lang: string }>; s
         ? "persian"
         : "gregorian";
   const site = search.site || undefined;
-  const href = (choice: { lang?: Lang; period?: Period; calendar?: Calendar }) => {
+  const compare: Compare | undefined =
+    search.compare === "previous_period" || search.compare === "year_over_year" ? search.compare : undefined;
+  const href = (choice: { lang?: Lang; period?: Period; calendar?: Calendar; compare?: Compare | "none" }) => {
     const query = new URLSearchParams();
     if (site) query.set("site", site);
+    const nextCompare = choice.compare ?? compare;
+    if (nextCompare && nextCompare !== "none") query.set("compare", nextCompare);
     const nextPeriod = choice.period ?? period;
     if (nextPeriod !== "daily") query.set("period", nextPeriod);
     // A language switch resets the calendar to the new language's default.
@@ -33,5 +37,5 @@ export default async function Page(props: { params: Promise<{ lang: string }>; s
     const qs = query.toString();
     return `/${choice.lang ?? lang}${qs ? `?${qs}` : ""}`;
   };
-  return <Dashboard lang={lang} period={period} calendar={calendar} site={site} href={href} />;
+  return <Dashboard lang={lang} period={period} calendar={calendar} site={site} compare={compare} href={href} />;
 }

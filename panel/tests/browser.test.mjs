@@ -453,6 +453,10 @@ describe("panel", { concurrency: false }, () => {
     assert.equal(await dataOf(page.getByTestId("card-today").getByTestId("change"), "previous"), 0);
     // The other switches keep it.
     assert.match(await page.getByTestId("period").getByText("Weekly").getAttribute("href"), /compare=year_over_year/);
+    // The chart draws the compared period's pageviews as a second series.
+    assert.equal(await page.getByTestId("previous-line").count(), 1);
+    const compared = await page.getByTestId("chart-point").evaluateAll((ps) => ps.map((p) => p.getAttribute("data-previous-pageviews")));
+    assert.ok(compared.length === 30 && compared.every((v) => v === "0"), `a year ago, nothing: ${compared}`);
   });
 
   test("the admin's site switcher lists the sites and shows the one chosen", async () => {

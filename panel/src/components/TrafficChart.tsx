@@ -22,7 +22,10 @@ export function TrafficChart({ chart, lang }: { chart: Schemas["Chart"]; lang: L
   const points = chart.points;
   const n = points.length;
   if (n === 0) return <p className="empty">{t.noData}</p>;
-  const max = niceMax(Math.max(...points.map((p) => Math.max(p.pageviews, p.visitors, p.visits))));
+  // With a comparison, the compared period's pageviews as a second series.
+  const compared = points.some((p) => p.previous);
+  const previous = (p: (typeof points)[number]) => p.previous?.pageviews ?? 0;
+  const max = niceMax(Math.max(...points.map((p) => Math.max(p.pageviews, p.visitors, p.visits, previous(p)))));
   const plotWidth = WIDTH - 2 * PAD.side;
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const slot = plotWidth / n;
@@ -53,6 +56,7 @@ export function TrafficChart({ chart, lang }: { chart: Schemas["Chart"]; lang: L
             data-testid="chart-point"
             data-start={p.start}
             data-pageviews={p.pageviews}
+            data-previous-pageviews={p.previous?.pageviews ?? ""}
             data-visitors={p.visitors}
             data-visits={p.visits}
             data-bounce-rate={p.bounce_rate ?? ""}
@@ -79,11 +83,17 @@ export function TrafficChart({ chart, lang }: { chart: Schemas["Chart"]; lang: L
         ))}
         {/* Dashed and on top: where visits equal visitors, both lines still show. */}
         <polyline className="line visits-line" points={polyline((p) => p.visits)} />
+        {compared && <polyline className="line previous-line" data-testid="previous-line" points={polyline(previous)} />}
       </svg>
       <figcaption>
         <span className="key bar-key" /> {t.pageviews}
         <span className="key line-key" /> {t.visitors}
         <span className="key visits-key" /> {t.visits}
+        {compared && (
+          <>
+            <span className="key previous-key" /> {t.comparedPageviews}
+          </>
+        )}
       </figcaption>
     </figure>
   );

@@ -150,7 +150,10 @@ async function load(period: Period, calendar: Calendar, asked?: string, compare?
       overview("mobile_web"),
       overview("app"),
       api
-        .GET("/api/analytics/chart/", { params: { query: { site, period, calendar, ...CHART_LENGTH[period] } }, ...init })
+        .GET("/api/analytics/chart/", {
+          params: { query: { site, period, calendar, compare, ...CHART_LENGTH[period] } },
+          ...init,
+        })
         .then((r) => unwrap("chart", r)),
       api
         .GET("/api/analytics/top-pages/", { params: { query: { site, limit: 10 } }, ...init })

@@ -502,6 +502,29 @@ describe("panel", { concurrency: false }, () => {
     assert.equal(unknown.status(), 404, "only the dashboard's own tables");
   });
 
+  test("on a 360 px phone nothing overflows sideways, in English and Persian", async () => {
+    const phone = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    try {
+      const small = await phone.newPage();
+      for (const lang of ["en", "fa"]) {
+        await small.goto(`${env.panelUrl}/${lang}`);
+        const widths = await small.evaluate(() => ({
+          page: document.documentElement.scrollWidth,
+          view: window.innerWidth,
+          // The outermost elements that stick out, to say what to fix.
+          out: [...document.querySelectorAll("body *")]
+            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5 && !e.closest(".scroll"))
+            .slice(0, 4)
+            .map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)})`),
+        }));
+        assert.ok(widths.page <= widths.view, `${lang}: ${widths.page} px wide in a ${widths.view} px screen: ${widths.out}`);
+      }
+      await small.screenshot({ path: path.join(env.screenshots, "panel-360.png"), fullPage: true });
+    } finally {
+      await phone.close();
+    }
+  });
+
   test("the API tokens never reach the browser", async () => {
     const seen = [];
     page.on("response", async (r) => {

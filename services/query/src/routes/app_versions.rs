@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{CacheKey, Format, SiteRequest, cached_as};
+use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{AppVersionRow, AppVersions, Summary};
 use crate::error::QueryError;
 use crate::params::{Params, allowed};
@@ -31,7 +31,7 @@ pub async fn app_versions(
     let limit = params.limit()?;
     let key = CacheKey::new("app-versions", ctx.today).with("range", range).with("limit", limit);
     let format = Format::of(&params, "results")?;
-    cached_as(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
+    cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let rows = stats::app_versions(&client, ctx.site.id, range, limit).await?;
         let results = rows.into_iter().map(row).collect();

@@ -1,7 +1,7 @@
 //! `GET /api/analytics/chart/`: pageviews and visitors per day, week or month,
 //! in the Gregorian or Persian calendar, oldest first, empty buckets as 0.
 
-use super::{CacheKey, Format, SiteRequest, cached_as};
+use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Chart, ChartPoint, PeriodTotals};
 use crate::calendar::{Calendar, Period, buckets};
 use crate::error::QueryError;
@@ -67,7 +67,7 @@ pub async fn chart(
         .with("source", source.unwrap_or("all"))
         .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(&params, "points")?;
-    cached_as(&request, &state, &ctx.site, true, key, format, async {
+    cached(&request, &state, &ctx.site, true, key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;

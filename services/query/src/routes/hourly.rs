@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{Days, NaiveDate};
 
-use super::{CacheKey, Format, SiteRequest, cached_as};
+use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Chart, ChartPoint, PeriodTotals, Totals};
 use crate::error::QueryError;
 use crate::params::{Comparison, DayRange, Params};
@@ -40,7 +40,7 @@ pub async fn answer(
         .with("source", source.unwrap_or("all"))
         .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(params, "points")?;
-    cached_as(request, state, &ctx.site, range.includes(ctx.today), key, format, async {
+    cached(request, state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let site = ctx.site.id;
         let totals = stats::totals_per_hour(&client, site, range, source).await?;
@@ -53,22 +53,21 @@ pub async fn answer(
             }
             None => None,
         };
+        let totals_of = |rows: &HashMap<HourKey, Totals>, key: HourKey| rows.get(&key).copied().unwrap_or_default();
         let mut points = Vec::with_capacity(range.days() as usize * 24);
         for (offset, day) in days(range).enumerate() {
+            // The compared period's day at the same position.
+            let earlier = previous
+                .as_ref()
+                .map(|(first, rows)| (first.checked_add_days(Days::new(offset as u64)).unwrap_or(*first), rows));
             for hour in 0..24i16 {
-                let totals_of = |rows: &HashMap<HourKey, Totals>, day: NaiveDate| {
-                    rows.get(&(day, hour)).copied().unwrap_or_default()
-                };
-                let before = previous.as_ref().map(|(first, rows)| {
-                    let day = first.checked_add_days(Days::new(offset as u64)).unwrap_or(*first);
-                    totals_of(rows, day)
-                });
+                let before = earlier.map(|(day, rows)| totals_of(rows, (day, hour)));
                 let visit_sums: VisitSums = visits.get(&(day, hour)).copied().unwrap_or_default();
                 points.push(ChartPoint {
                     start: day,
                     end: day,
                     label: format!("{hour:02}:00"),
-                    totals: PeriodTotals::new(totals_of(&totals, day), before, visit_sums),
+                    totals: PeriodTotals::new(totals_of(&totals, (day, hour)), before, visit_sums),
                 });
             }
         }

@@ -88,13 +88,38 @@ pub async fn cached<F, T>(
     site: &Site,
     live: bool,
     key: CacheKey,
+    format: Format,
     compute: F,
 ) -> Result<HttpResponse, QueryError>
 where
     F: Future<Output = Result<T, QueryError>>,
     T: serde::Serialize,
 {
-    cached_as(request, state, site, live, key, Format::Json, compute).await
+    let (body, cache) = if skips_cache(request) {
+        (serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?, "bypass")
+    } else {
+        let key = format!("{}:{}", site.id, key.0);
+        let lookup = state.cache.get(&key).await;
+        match lookup.as_ref().and_then(|l| l.hit.clone()) {
+            Some(body) => (body, "hit"),
+            None => {
+                let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;
+                let ttl = if live { state.cache.live_ttl } else { state.cache.closed_ttl };
+                if let Some(lookup) = lookup.filter(|_| !ttl.is_zero()) {
+                    state.cache.put(&lookup.generation, &key, &body, ttl).await;
+                }
+                (body, "miss")
+            }
+        }
+    };
+    // The cache holds the JSON either way: CSV is made from it on the way out.
+    match format {
+        Format::Json => Ok(json_response(body, cache)),
+        Format::Csv { rows } => {
+            let csv = crate::csv::rows_to_csv(&body, rows).map_err(|e| QueryError::Internal(e.into()))?;
+            Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").insert_header(("X-Cache", cache)).body(csv))
+        }
+    }
 }
 
 /// How an answer is sent: the JSON document, or the rows under one of its
@@ -110,60 +135,6 @@ impl Format {
     pub fn of(params: &Params, rows: &'static str) -> Result<Self, QueryError> {
         Ok(if params.csv()? { Format::Csv { rows } } else { Format::Json })
     }
-}
-
-/// [`cached`], sent as `format` says. The cache holds the JSON either way:
-/// CSV is made from it on the way out.
-pub async fn cached_as<F, T>(
-    request: &HttpRequest,
-    state: &AppState,
-    site: &Site,
-    live: bool,
-    key: CacheKey,
-    format: Format,
-    compute: F,
-) -> Result<HttpResponse, QueryError>
-where
-    F: Future<Output = Result<T, QueryError>>,
-    T: serde::Serialize,
-{
-    let (body, cache) = cached_json(request, state, site, live, key, compute).await?;
-    match format {
-        Format::Json => Ok(json_response(body, cache)),
-        Format::Csv { rows } => {
-            let csv = crate::csv::rows_to_csv(&body, rows).map_err(|e| QueryError::Internal(e.into()))?;
-            Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").insert_header(("X-Cache", cache)).body(csv))
-        }
-    }
-}
-
-async fn cached_json<F, T>(
-    request: &HttpRequest,
-    state: &AppState,
-    site: &Site,
-    live: bool,
-    key: CacheKey,
-    compute: F,
-) -> Result<(String, &'static str), QueryError>
-where
-    F: Future<Output = Result<T, QueryError>>,
-    T: serde::Serialize,
-{
-    if skips_cache(request) {
-        let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;
-        return Ok((body, "bypass"));
-    }
-    let key = format!("{}:{}", site.id, key.0);
-    let lookup = state.cache.get(&key).await;
-    if let Some(body) = lookup.as_ref().and_then(|l| l.hit.clone()) {
-        return Ok((body, "hit"));
-    }
-    let body = serde_json::to_string(&compute.await?).map_err(|e| QueryError::Internal(e.into()))?;
-    let ttl = if live { state.cache.live_ttl } else { state.cache.closed_ttl };
-    if let Some(lookup) = lookup.filter(|_| !ttl.is_zero()) {
-        state.cache.put(&lookup.generation, &key, &body, ttl).await;
-    }
-    Ok((body, "miss"))
 }
 
 fn skips_cache(request: &HttpRequest) -> bool {

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use analytics_events::{Dimension, TrafficSource};
 use chrono::{Datelike, Days, NaiveDate};
 
-use super::{CacheKey, SiteRequest, cached};
+use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Overview, PeriodTotals, SiteSpeed, SourceTotals, Summary, VersionTotals};
 use crate::error::QueryError;
 use crate::params::{Comparison, DayRange, Params, allowed};
@@ -49,7 +49,7 @@ pub async fn overview(
         DayRange { from: back(29), to: today },
         DayRange { from: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN), to: today },
     ];
-    cached(&request, &state, &ctx.site, true, key, async {
+    cached(&request, &state, &ctx.site, true, key, Format::Json, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut ranges = periods.to_vec();
         if let Some(comparison) = compare {

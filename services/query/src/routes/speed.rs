@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{CacheKey, Format, SiteRequest, cached_as};
+use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{PageSpeed, Speed, Summary, Timings};
 use crate::error::QueryError;
 use crate::params::{Comparison, Params, allowed};
@@ -39,7 +39,7 @@ pub async fn speed(
         .with("limit", limit)
         .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(&params, "pages")?;
-    cached_as(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
+    cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut overall = Timings::default();
         let mut pages: BTreeMap<String, Timings> = BTreeMap::new();

@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use analytics_events::Dimension;
 
-use super::{CacheKey, Format, SiteRequest, cached_as};
+use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
 use crate::error::QueryError;
 use crate::params::{Comparison, DayRange, Params, allowed};
@@ -63,7 +63,7 @@ pub async fn top_pages(
 ) -> Result<HttpResponse, QueryError> {
     let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Page), allowed::TABLE).await?;
     let format = Format::of(&params, "results")?;
-    cached_as(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), format, async {
+    cached(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let rows = top.compared(&client).await?;
         let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
@@ -101,7 +101,7 @@ pub async fn top_countries(
 ) -> Result<HttpResponse, QueryError> {
     let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Country), allowed::TABLE).await?;
     let format = Format::of(&params, "results")?;
-    cached_as(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), format, async {
+    cached(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top
             .compared(&client)
@@ -150,7 +150,7 @@ pub async fn breakdown(
         }
     };
     let format = Format::of(&params, "results")?;
-    cached_as(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), format, async {
+    cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top.compared(&client).await?;
         Ok(Breakdown { dimension: top.dimension.name().into(), from: top.range.from, to: top.range.to, results })

@@ -155,10 +155,20 @@ pub struct Overview {
     pub yesterday: PeriodTotals,
     pub this_month: PeriodTotals,
     pub last_30_days: PeriodTotals,
+    /// The range asked for (`days`/`from`/`to`; default the last 30 days).
+    pub range: RangeTotals,
     pub total: PeriodTotals,
-    /// Over the last 30 days, or `days`/`from`/`to`.
+    /// Over the range asked for.
     pub by_source: Vec<SourceTotals>,
     pub speed: SiteSpeed,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RangeTotals {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[serde(flatten)]
+    pub totals: PeriodTotals,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -405,9 +415,10 @@ pub struct ChartParams {
     /// `daily` (default), `weekly`, `monthly`, or `hourly`: 24 points per local day
     /// (labels `HH:00`) of `days` (1 to 7, default 1: today) or `from`/`to`.
     period: Option<String>,
-    /// Hourly only: first local day, YYYY-MM-DD.
+    /// First local day, YYYY-MM-DD, instead of counting back from today: the
+    /// buckets that cover `from`..`to`, the first and last cut to it (hourly: at most 7 days).
     from: Option<NaiveDate>,
-    /// Hourly only: last local day, YYYY-MM-DD; default today.
+    /// Last local day, YYYY-MM-DD; default today.
     to: Option<NaiveDate>,
     /// Daily buckets (default 30).
     days: Option<u32>,

@@ -58,6 +58,25 @@ pub fn buckets(period: Period, calendar: Calendar, count: u32, today: NaiveDate)
     out
 }
 
+/// The buckets of `period` that cover `range`, oldest first, the first and the
+/// last cut to the range: each point then counts only days that were asked for,
+/// so the points add up to the range's own figures.
+pub fn buckets_between(period: Period, calendar: Calendar, range: DayRange) -> Vec<Bucket> {
+    let mut out = Vec::new();
+    let mut start = first_day(period, calendar, range.from);
+    while start <= range.to {
+        let next = next_start(period, calendar, start);
+        let from = start.max(range.from);
+        let to = next.pred_opt().unwrap_or(start).min(range.to);
+        out.push(Bucket { range: DayRange { from, to }, label: label(period, calendar, from) });
+        if next <= start {
+            break;
+        }
+        start = next;
+    }
+    out
+}
+
 fn first_day(period: Period, calendar: Calendar, day: NaiveDate) -> NaiveDate {
     match (period, calendar) {
         (Period::Daily, _) => day,
@@ -123,6 +142,27 @@ mod tests {
         assert_eq!(months[2].range, DayRange { from: d("2026-11-01"), to: d("2026-11-30") });
         let days = buckets(Period::Daily, Calendar::Gregorian, 30, today);
         assert_eq!((days.len(), days[0].range.from, days[29].range.to), (30, d("2026-10-29"), today));
+    }
+
+    #[test]
+    fn buckets_between_cut_the_first_and_last_to_the_range() {
+        let range = DayRange { from: d("2026-11-25"), to: d("2026-12-02") }; // Wednesday to Wednesday
+        let weeks = buckets_between(Period::Weekly, Calendar::Gregorian, range);
+        let ranges: Vec<DayRange> = weeks.iter().map(|b| b.range).collect();
+        assert_eq!(
+            ranges,
+            [
+                DayRange { from: d("2026-11-25"), to: d("2026-11-29") },
+                DayRange { from: d("2026-11-30"), to: d("2026-12-02") }
+            ]
+        );
+        assert_eq!(weeks[0].label, "25 November 2026");
+        let months = buckets_between(Period::Monthly, Calendar::Persian, range);
+        // 1 Azar 1405 is 2026-11-22: one Persian month covers the whole range.
+        assert_eq!(months.len(), 1);
+        assert_eq!(months[0].range, range);
+        let days = buckets_between(Period::Daily, Calendar::Gregorian, range);
+        assert_eq!((days.len(), days[0].range.from, days[7].range.to), (8, range.from, range.to));
     }
 
     #[test]

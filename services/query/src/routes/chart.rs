@@ -3,12 +3,13 @@
 
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Chart, ChartPoint, PeriodTotals};
-use crate::calendar::{Calendar, Period, buckets};
+use crate::calendar::{Bucket, Calendar, Period, buckets, buckets_between};
 use crate::error::QueryError;
 use crate::params::{Comparison, DayRange, Params, allowed, count, year_before};
 use crate::startup::AppState;
 use crate::stats;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Days, NaiveDate};
 
 /// Pageviews and visitors per day, week or month, zero-filled, oldest first.
 #[utoipa::path(
@@ -40,12 +41,6 @@ pub async fn chart(
     if period_name == "hourly" {
         return super::hourly::answer(&request, &params, &state, ctx, calendar_name(calendar)).await;
     }
-    if params.from.is_some() || params.to.is_some() {
-        return Err(QueryError::BadParameter {
-            name: "from",
-            reason: "only an hourly chart takes from and to (the others count back from today)".into(),
-        });
-    }
     let (period, n) = match period_name {
         "daily" => (Period::Daily, count(&params.days, "days", 30, 3650)?),
         "weekly" => (Period::Weekly, count(&params.weeks, "weeks", 12, 520)?),
@@ -59,32 +54,34 @@ pub async fn chart(
     };
     let source = params.source()?;
     let compare = params.compare()?;
-    let points = buckets(period, calendar, n as u32, ctx.today);
+    // Either `from`/`to` (the buckets that cover it, cut to it) or the last
+    // `n` buckets, the last one holding today.
+    let explicit = match (&params.from, &params.to) {
+        (None, None) => None,
+        _ => Some(params.range(ctx.today, 30)?),
+    };
+    let points = match explicit {
+        Some(range) => buckets_between(period, calendar, range),
+        None => buckets(period, calendar, n as u32, ctx.today),
+    };
+    let previous =
+        compare.map(|comparison| compared_ranges(&points, comparison, (period, calendar, n), ctx.today, explicit));
     let key = CacheKey::new("chart", ctx.today)
         .with("period", format!("{period:?}"))
-        .with("n", n)
+        .with("span", explicit.map_or_else(|| n.to_string(), |range| range.to_string()))
         .with("calendar", format!("{calendar:?}"))
         .with("source", source.unwrap_or("all"))
         .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(&params, "points")?;
-    cached(&request, &state, &ctx.site, true, key, format, async {
+    let live = explicit.is_none_or(|range| range.includes(ctx.today));
+    cached(&request, &state, &ctx.site, live, key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
         let visits = stats::visits_per_range(&client, ctx.site.id, &ranges, source).await?;
-        // As many buckets again, ending just before the first (the previous
-        // period) or a year before today (year over year).
-        let previous = match (compare, points.first()) {
-            (Some(comparison), Some(first)) => {
-                let end = match comparison {
-                    Comparison::PreviousPeriod => first.range.from.pred_opt().unwrap_or(first.range.from),
-                    Comparison::YearOverYear => year_before(ctx.today),
-                };
-                let earlier = buckets(period, calendar, n as u32, end);
-                let ranges: Vec<DayRange> = earlier.iter().map(|b| b.range).collect();
-                Some(stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?)
-            }
-            _ => None,
+        let previous = match &previous {
+            Some(ranges) => Some(stats::totals_per_range(&client, ctx.site.id, ranges, source).await?),
+            None => None,
         };
         let points = points
             .iter()
@@ -113,6 +110,36 @@ pub async fn chart(
         })
     })
     .await
+}
+
+/// What each point is compared with. Counted back from today, as many whole
+/// buckets again, ending just before the first (the previous period) or with
+/// the one that held today a year ago. For `from`/`to`, the previous period
+/// moves every bucket back by the whole range (point i meets the i-th bucket
+/// of the range just before) and year over year takes each bucket's dates a
+/// year earlier.
+fn compared_ranges(
+    points: &[Bucket],
+    comparison: Comparison,
+    shape: (Period, Calendar, u64),
+    today: NaiveDate,
+    explicit: Option<DayRange>,
+) -> Vec<DayRange> {
+    let Some(first) = points.first() else { return Vec::new() };
+    let (period, calendar, n) = shape;
+    let ranges = |buckets: Vec<Bucket>| buckets.into_iter().map(|b| b.range).collect();
+    match (comparison, explicit) {
+        (Comparison::PreviousPeriod, None) => {
+            ranges(buckets(period, calendar, n as u32, first.range.from.pred_opt().unwrap_or(first.range.from)))
+        }
+        (Comparison::YearOverYear, None) => ranges(buckets(period, calendar, n as u32, year_before(today))),
+        (Comparison::PreviousPeriod, Some(range)) => {
+            let shift = Days::new(range.days() as u64);
+            let back = |day: NaiveDate| day.checked_sub_days(shift).unwrap_or(NaiveDate::MIN);
+            points.iter().map(|b| DayRange { from: back(b.range.from), to: back(b.range.to) }).collect()
+        }
+        (Comparison::YearOverYear, Some(_)) => points.iter().map(|b| b.range.year_before()).collect(),
+    }
 }
 
 fn calendar_name(calendar: Calendar) -> &'static str {

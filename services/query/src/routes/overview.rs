@@ -1,13 +1,14 @@
 //! `GET /api/analytics/overview/`: today, yesterday, this month, the last 30
-//! days and all time, each with pageviews, visitors and events; the split by
-//! source and the site's speed over the last 30 days (or `days`/`from`/`to`).
+//! days, the range asked for (`days`/`from`/`to`, default the last 30 days)
+//! and all time, each with pageviews, visitors and events; the split by source
+//! and the site's speed over that range.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use analytics_events::{Dimension, TrafficSource};
 use chrono::{Datelike, Days, NaiveDate};
 
 use super::{CacheKey, Format, SiteRequest, cached};
-use crate::api::{Overview, PeriodTotals, SiteSpeed, SourceTotals, Summary, VersionTotals};
+use crate::api::{Overview, PeriodTotals, RangeTotals, SiteSpeed, SourceTotals, Summary, VersionTotals};
 use crate::error::QueryError;
 use crate::params::{Comparison, DayRange, Params, allowed};
 use crate::startup::AppState;
@@ -41,24 +42,28 @@ pub async fn overview(
         .with("compare", compare.map_or("none", Comparison::as_str));
     let today = ctx.today;
     let back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
-    // today, yesterday, this month, the last 30 days, all time
+    // today, yesterday, this month, the last 30 days, the range asked for,
+    // and all time, which alone is never compared
     let periods = [
         DayRange { from: today, to: today },
         DayRange { from: back(1), to: back(1) },
         DayRange { from: today.with_day(1).unwrap_or(today), to: today },
         DayRange { from: back(29), to: today },
+        detail_range,
         DayRange { from: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN), to: today },
     ];
+    const ALL_TIME: usize = 5;
     cached(&request, &state, &ctx.site, true, key, Format::Json, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let mut ranges = periods.to_vec();
         if let Some(comparison) = compare {
-            ranges.extend(periods[..4].iter().map(|range| comparison.earlier(*range)));
+            ranges.extend(periods[..ALL_TIME].iter().map(|range| comparison.earlier(*range)));
         }
         let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
         let visits = stats::visits_per_range(&client, ctx.site.id, &periods, source).await?;
-        let period =
-            |i: usize| PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + 5).copied()), visits[i]);
+        let period = |i: usize| {
+            PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + periods.len()).copied()), visits[i])
+        };
         let app = TrafficSource::App.as_str();
         let versions = stats::top(
             &client,
@@ -100,7 +105,8 @@ pub async fn overview(
             yesterday: period(1),
             this_month: period(2),
             last_30_days: period(3),
-            total: PeriodTotals::new(totals[4], None, visits[4]),
+            range: RangeTotals { from: detail_range.from, to: detail_range.to, totals: period(4) },
+            total: PeriodTotals::new(totals[ALL_TIME], None, visits[ALL_TIME]),
             by_source,
             speed: SiteSpeed {
                 metric: site_speed.map(|r| r.metric.clone()),

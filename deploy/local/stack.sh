@@ -13,7 +13,8 @@
 # Ports (override with the same variables): INGEST_PORT=8081 QUERY_PORT=8082
 # and their internal ops ports (/metrics, /readyz) INGEST_OPS_PORT=9103
 # QUERY_OPS_PORT=9104; FORWARDER_PORT=9101 AGGREGATOR_PORT=9102 (ops only);
-# the admin panel PANEL_PORT=3000.
+# the admin panel PANEL_PORT=3000 (on 127.0.0.1 unless PANEL_PASSWORD is set,
+# then on PANEL_HOST, default 0.0.0.0).
 # Store ports: see stores.sh.
 # A second stack can share the stores: ANALYTICS_STACK_DIR (its pid files, logs,
 # secrets and stack.env) and ANALYTICS_KEEP_STORES=1 (its `down` leaves the
@@ -93,15 +94,25 @@ start_panel() {
   fi
   if panel_pid >/dev/null; then log "panel already running"; return 0; fi
   "$PANEL_DIR/scripts/build.sh" || die "the panel did not build"
+  # Without PANEL_PASSWORD the panel has no login: this machine only. With
+  # it, PANEL_HOST (every interface unless set) like any other server.
+  local host=127.0.0.1 probe=127.0.0.1
+  [ -z "${PANEL_PASSWORD:-}" ] || host=${PANEL_HOST:-0.0.0.0}
+  case $host in 0.0.0.0 | ::) ;; *) probe=$host ;; esac
   (
     cd "$PANEL_DIR"
     QUERY_URL=$QUERY_URL ANALYTICS_SITE=$DEMO_SITE ANALYTICS_TOKEN=$DEMO_TOKEN ANALYTICS_ADMIN_TOKEN=$ADMIN_TOKEN \
-      NEXT_TELEMETRY_DISABLED=1 exec setsid node_modules/.bin/next start -H 127.0.0.1 -p "$PANEL_PORT"
+      PANEL_PASSWORD=${PANEL_PASSWORD:-} NEXT_TELEMETRY_DISABLED=1 \
+      exec setsid node_modules/.bin/next start -H "$host" -p "$PANEL_PORT"
   ) >>"$LOG_DIR/panel.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/panel.pid"
-  log "panel started (pid $!, port $PANEL_PORT, log $LOG_DIR/panel.log)"
+  if [ -n "${PANEL_PASSWORD:-}" ]; then
+    log "panel started on $host:$PANEL_PORT with a login (pid $!, log $LOG_DIR/panel.log)"
+  else
+    log "panel started on 127.0.0.1:$PANEL_PORT only, no login: PANEL_PASSWORD is not set (pid $!, log $LOG_DIR/panel.log)"
+  fi
   local deadline=$((SECONDS + 60))
-  until curl -fsS -o /dev/null "http://127.0.0.1:$PANEL_PORT/api/health" 2>/dev/null; do
+  until curl -fsS -o /dev/null "http://$probe:$PANEL_PORT/api/health" 2>/dev/null; do
     panel_pid >/dev/null || { tail -n 20 "$LOG_DIR/panel.log" >&2; die "the panel exited"; }
     [ $SECONDS -lt $deadline ] || { tail -n 20 "$LOG_DIR/panel.log" >&2; die "the panel did not answer in 60 s"; }
     sleep 0.2

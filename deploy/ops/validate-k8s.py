@@ -43,6 +43,9 @@ SECRETS_DOC = REPO / "k8s/README.md"
 MIN_K8S = "1.30"
 SERVICES = ("ingest", "query", "forwarder", "aggregator")
 PUBLIC = ("ingest", "query")
+# The admin panel (Next.js): no ops port; its probes use its own health route.
+PANEL = "panel"
+PANEL_HEALTH = "/api/health"
 EXIT_MARGIN_SECONDS = 5  # time to exit after the grace period (flush logs, close sockets)
 K8S_DEFS_URI = "https://kubernetes.io/api/_definitions.json"
 
@@ -252,6 +255,13 @@ def check_probes_and_shutdown(docs):
             continue
         spec = doc["spec"]["template"]["spec"]
         where = name_of(doc)
+        if component(doc) == PANEL:
+            for c in spec["containers"]:
+                for probe in ("readinessProbe", "livenessProbe"):
+                    get = (c.get(probe) or {}).get("httpGet") or {}
+                    if get.get("path") != PANEL_HEALTH or get.get("port") != "http":
+                        errors.append(f"{where}: {probe} must GET {PANEL_HEALTH} on port http")
+            continue
         for c in spec["containers"]:
             ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
             env = {e["name"]: e.get("value") for e in c.get("env", [])}
@@ -442,6 +452,7 @@ def _mutations():
         ("kind without a schema", lambda docs: add(docs, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})),
         ("no readiness probe", edit("Deployment", "analytics-ingest", lambda d: container(d).pop("readinessProbe"))),
         ("readiness on the public port", edit("Deployment", "analytics-query", lambda d: container(d)["readinessProbe"]["httpGet"].update(port="http"))),
+        ("panel probed on a page behind its login", edit("Deployment", "analytics-panel", lambda d: container(d)["livenessProbe"]["httpGet"].update(path="/en"))),
         ("grace period shorter than the shutdown", edit("Deployment", "analytics-aggregator", lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=5))),
         ("root filesystem writable", edit("Deployment", "analytics-forwarder", lambda d: container(d)["securityContext"].update(readOnlyRootFilesystem=False))),
         ("privilege escalation allowed", edit("Job", "analytics-migrate", lambda d: container(d)["securityContext"].update(allowPrivilegeEscalation=True))),

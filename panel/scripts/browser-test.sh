@@ -6,8 +6,9 @@
 # It installs what is missing (npm packages with `npm ci`, chromium and fonts
 # with apt-get), builds the panel, creates a fresh site so counts are exact,
 # fetches Umami's tracker from its npm package (not kept in the repo), starts
-# the panel for that site on a free port, runs panel/tests/, and stops what it
-# started. Screenshots: target/screenshots/panel-en.png and panel-fa.png.
+# the panel for that site on a free port (and a second one with PANEL_PASSWORD
+# for the login tests), runs panel/tests/, and stops what it started.
+# Screenshots: target/screenshots/panel-en.png and panel-fa.png.
 #
 # Usage: panel/scripts/browser-test.sh   (E2E_ENV=path/to/stack.env to use another stack)
 set -euo pipefail
@@ -25,22 +26,7 @@ CTL=${ANALYTICS_CTL:-${ANALYTICS_BIN_DIR:-$REPO_DIR/target/debug}/analytics-ctl}
 UMAMI_VERSION=${UMAMI_VERSION:-2.10.0}
 UMAMI_NODE_VERSION=${UMAMI_NODE_VERSION:-0.4.0}
 
-# Debian's chromium (the wrapper in /usr/bin sets flags; the binary is beside it),
-# and fonts for Persian text and flag emoji.
-missing=()
-[ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
-for pkg in fonts-noto-core fonts-noto-color-emoji; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]} (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
-    die "could not install ${missing[*]}"
-fi
-CHROMIUM=${CHROMIUM:-$([ -x /usr/lib/chromium/chromium ] && echo /usr/lib/chromium/chromium || echo /usr/bin/chromium)}
-
+ensure_chromium
 ensure_node_modules
 # Its own build directory: a panel started by `make run` keeps serving its own.
 export PANEL_DIST_DIR=.next-test
@@ -48,13 +34,10 @@ ensure_build
 
 work=$(mktemp -d)
 panel_pid=
+login_panel_pid=
 cleanup() {
-  if [ -n "$panel_pid" ] && [ -d "/proc/$panel_pid" ]; then
-    # The panel runs in its own session (setsid): its process group is ours alone.
-    kill -TERM -- "-$panel_pid" 2>/dev/null || true
-    for _ in $(seq 50); do [ -d "/proc/$panel_pid" ] || break; sleep 0.1; done
-    kill -KILL -- "-$panel_pid" 2>/dev/null || true
-  fi
+  stop_panel_group "$panel_pid"
+  stop_panel_group "$login_panel_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -82,21 +65,54 @@ log "site $SITE_ID ($SITE_DOMAIN)"
 NODE_SITE_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/node-site.json")
 NODE_SITE_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_token"])' "$work/node-site.json")
 
+# For tests/views.test.mjs: a site where it is about noon now (an Etc/GMT
+# zone, whose sign is inverted: Etc/GMT-3 is UTC+3), so that 14 hours ago was
+# yesterday there and half an hour ago today, whenever the tests run; and a
+# site with more than a million pageviews a day (rollups written by
+# `simulate --backfill-days`), whose figures must shorten to fit their cards.
+offset=$((12 - 10#$(date -u +%H)))
+if [ $offset -gt 0 ]; then RANGE_TIMEZONE=Etc/GMT-$offset; elif [ $offset -lt 0 ]; then RANGE_TIMEZONE=Etc/GMT+$((-offset)); else RANGE_TIMEZONE=UTC; fi
+"$CTL" site add --domain "range-$SITE_DOMAIN" --timezone "$RANGE_TIMEZONE" >"$work/range-site.json" || die "analytics-ctl site add failed"
+RANGE_SITE_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/range-site.json")
+"$CTL" site add --domain "big-$SITE_DOMAIN" --timezone UTC >"$work/big-site.json" || die "analytics-ctl site add failed"
+BIG_SITE_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/big-site.json")
+"$CTL" simulate --site "$BIG_SITE_ID" --backfill-days 2 --pageviews-per-day 1200000 >/dev/null || die "analytics-ctl simulate failed"
+
 port=$(free_port)
 PANEL_URL=http://127.0.0.1:$port
 mkdir -p "$REPO_DIR/target"
 panel_log=$REPO_DIR/target/panel-browser-test.log
+# No login (whatever this shell has in PANEL_PASSWORD), and Clear cache more
+# often than the 3 a minute a person gets: its tests press it often.
 QUERY_URL=$QUERY_URL ANALYTICS_SITE=$SITE_ID ANALYTICS_TOKEN=$SITE_TOKEN ANALYTICS_ADMIN_TOKEN=$ADMIN_TOKEN \
-  NEXT_TELEMETRY_DISABLED=1 setsid "$PANEL_DIR/node_modules/.bin/next" start "$PANEL_DIR" -H 127.0.0.1 -p "$port" \
+  PANEL_PASSWORD= PANEL_CLEAR_CACHE_PER_MINUTE=60 NEXT_TELEMETRY_DISABLED=1 \
+  setsid "$PANEL_DIR/node_modules/.bin/next" start "$PANEL_DIR" -H 127.0.0.1 -p "$port" \
   >"$panel_log" 2>&1 </dev/null &
 panel_pid=$!
 wait_panel "$PANEL_URL" "$panel_pid" "$panel_log"
 log "panel at $PANEL_URL (pid $panel_pid, log $panel_log)"
 
+# A second panel, with a password, for tests/login.test.mjs: the same build on
+# another port. It shows the Node client's site: that test reads the query
+# service uncached, so this panel's renders cannot leave early numbers in the
+# cache the first panel's exact counts are read through.
+PANEL_PASSWORD=pw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+login_port=$(free_port)
+PANEL_LOGIN_URL=http://127.0.0.1:$login_port
+login_panel_log=$REPO_DIR/target/panel-login-test.log
+QUERY_URL=$QUERY_URL ANALYTICS_SITE=$NODE_SITE_ID ANALYTICS_TOKEN=$NODE_SITE_TOKEN ANALYTICS_ADMIN_TOKEN=$ADMIN_TOKEN \
+  PANEL_PASSWORD=$PANEL_PASSWORD NEXT_TELEMETRY_DISABLED=1 \
+  setsid "$PANEL_DIR/node_modules/.bin/next" start "$PANEL_DIR" -H 127.0.0.1 -p "$login_port" \
+  >"$login_panel_log" 2>&1 </dev/null &
+login_panel_pid=$!
+wait_panel "$PANEL_LOGIN_URL" "$login_panel_pid" "$login_panel_log"
+log "panel with a password at $PANEL_LOGIN_URL (pid $login_panel_pid, log $login_panel_log)"
+
 export PANEL_URL INGEST_URL QUERY_URL SITE_ID SITE_DOMAIN SITE_TOKEN ADMIN_TOKEN CHROMIUM UMAMI_TRACKER
-export UMAMI_NODE NODE_SITE_ID NODE_SITE_TOKEN
+export UMAMI_NODE NODE_SITE_ID NODE_SITE_TOKEN PANEL_LOGIN_URL PANEL_PASSWORD RANGE_SITE_ID RANGE_TIMEZONE BIG_SITE_ID
 export SCREENSHOT_DIR=$REPO_DIR/target/screenshots
 status=0
-(cd "$PANEL_DIR" && node --test --test-reporter=spec --test-timeout=120000 tests/browser.test.mjs tests/umami-node.test.mjs) || status=$?
+(cd "$PANEL_DIR" && node --test --test-reporter=spec --test-timeout=120000 tests/browser.test.mjs tests/umami-node.test.mjs \
+  tests/login.test.mjs tests/views.test.mjs) || status=$?
 log "browser tests took $((SECONDS - started)) s; screenshots in $SCREENSHOT_DIR"
 exit $status

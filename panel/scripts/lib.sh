@@ -42,3 +42,32 @@ wait_panel() {
     sleep 0.2
   done
 }
+
+# Debian's chromium (the wrapper in /usr/bin sets flags; the binary is beside
+# it) and fonts for Persian text and flag emoji, installed when missing; sets
+# CHROMIUM to the binary.
+ensure_chromium() {
+  local missing=() pkg
+  [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
+  for pkg in fonts-noto-core fonts-noto-color-emoji; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+      die "could not install ${missing[*]}"
+  fi
+  CHROMIUM=${CHROMIUM:-$([ -x /usr/lib/chromium/chromium ] && echo /usr/lib/chromium/chromium || echo /usr/bin/chromium)}
+  export CHROMIUM
+}
+
+# Stops a panel started with setsid (its process group is its own), by PID.
+stop_panel_group() {
+  local pid=$1
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq 50); do [ -d "/proc/$pid" ] || return 0; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}

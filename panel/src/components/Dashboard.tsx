@@ -7,27 +7,21 @@ import { ReleaseHealthPanel } from "@/components/ReleaseHealthPanel";
 import { SpeedPanel } from "@/components/SpeedPanel";
 import { Switch } from "@/components/Switch";
 import { TrafficChart } from "@/components/TrafficChart";
+import { LogoutButton } from "@/components/LogoutButton";
+import { PeriodPicker } from "@/components/PeriodPicker";
 import { type Lang, type Texts, countryName, dir, flag, formatNumber, formatTime, readablePath, texts } from "@/lib/i18n";
-import {
-  type Calendar,
-  type Compare,
-  type Dashboard as Data,
-  type Period,
-  type Schemas,
-  listSites,
-  loadDashboard,
-} from "@/lib/query";
+import { type Dashboard as Data, type Schemas, listSites, loadDashboard, siteToday } from "@/lib/query";
+import { passwordRequired } from "@/lib/session";
+import { type Choice, type View, SOURCES, chartPeriod, hourlyAllowed, rangeDays, viewQuery, viewRange } from "@/lib/view";
 
 export interface DashboardProps {
-  lang: Lang;
-  period: Period;
-  calendar: Calendar;
-  /** The site to show (id or domain); the configured one when absent. Another needs the admin token. */
-  site?: string;
-  /** What the cards compare with, if anything. */
-  compare?: Compare;
-  /** Where this page lives, for its own links (switches keep the other choices). */
-  href: (choice: { lang?: Lang; period?: Period; calendar?: Calendar; compare?: Compare | "none" }) => string;
+  /**
+   * What to show: the site (id or domain; the configured one when absent,
+   * another needs the admin token), the period, comparison, source and chart.
+   */
+  view: View;
+  /** This page's own link for the view with one choice changed (where the page lives is the caller's). */
+  href: (choice: Choice) => string;
 }
 
 function rows(breakdown: Schemas["Breakdown"], label: (value: string) => string): RankRow[] {
@@ -65,16 +59,11 @@ function LiveIndicator({ lang, t, realtime }: { lang: Lang; t: Texts; realtime: 
 }
 
 /** Every site, for a panel that holds the admin token: a plain GET form, no script needed. */
-function SiteSwitcher(props: {
-  t: Texts;
-  lang: Lang;
-  sites: Schemas["SiteEntry"][];
-  current: string;
-  period: Period;
-  calendar: Calendar;
-}) {
+function SiteSwitcher(props: { t: Texts; view: View; sites: Schemas["SiteEntry"][]; current: string; action: string }) {
+  // The view's other choices ride along; a site's own range starts afresh only if none was chosen.
+  const others = [...viewQuery(props.view).entries()].filter(([name]) => name !== "site");
   return (
-    <form className="site-switcher" method="get" action={`/${props.lang}`} data-testid="site-switcher">
+    <form className="site-switcher" method="get" action={props.action} data-testid="site-switcher">
       <label>
         {props.t.site}{" "}
         <select name="site" defaultValue={props.current} dir="ltr">
@@ -85,8 +74,9 @@ function SiteSwitcher(props: {
           ))}
         </select>
       </label>
-      {props.period !== "daily" && <input type="hidden" name="period" value={props.period} />}
-      <input type="hidden" name="calendar" value={props.calendar} />
+      {others.map(([name, value]) => (
+        <input key={name} type="hidden" name={name} value={value} />
+      ))}
       <button type="submit">{props.t.show}</button>
     </form>
   );
@@ -99,21 +89,31 @@ function SiteSwitcher(props: {
  * src/lib into another Next.js app, and render it from any page.
  */
 export async function Dashboard(props: DashboardProps) {
-  const { lang, period, calendar } = props;
+  const { view } = props;
+  const { lang } = view;
   const t = texts(lang);
   let data: Data | null = null;
   let error: string | null = null;
-  const sites = await listSites();
+  let today = "";
+  let range = { from: "", to: "" };
+  // The site list (admin only) is not needed to load the figures: asked for beside them.
+  const sitesLoaded = listSites();
   try {
-    data = await loadDashboard(period, calendar, props.site, props.compare);
+    today = (await siteToday(view.site)).today;
+    range = viewRange(view, today);
+    data = await loadDashboard(view, range);
   } catch (e) {
     console.error("dashboard:", e);
     error = e instanceof Error ? e.message : String(e);
   }
+  const sites = await sitesLoaded;
   const renderedAt = new Date();
   const label = (value: string) => t.dimension[value.toLowerCase()] ?? value;
-  const csv = (table: string) =>
-    `/api/export?table=${table}${table === "chart" ? `&period=${period}` : ""}${props.site ? `&site=${encodeURIComponent(props.site)}` : ""}`;
+  const csv = (table: string) => `/api/export?table=${table}&${viewQuery(view)}`;
+  const path = new URL(props.href({}), "http://panel").pathname;
+  // The picker's links keep every other choice; the range is its own.
+  const pickerQuery = [...viewQuery(view).entries()].filter(([name]) => !["from", "to", "range"].includes(name));
+  const shownPeriod = data ? chartPeriod(view, range) : view.period;
 
   return (
     <div className="dashboard" lang={lang} dir={dir(lang)} data-testid="dashboard" data-rendered-at={renderedAt.getTime()}>
@@ -130,12 +130,13 @@ export async function Dashboard(props: DashboardProps) {
         </div>
         <div className="actions">
           {sites && sites.length > 1 && data && (
-            <SiteSwitcher t={t} lang={lang} sites={sites} current={data.overview.site} period={period} calendar={calendar} />
+            <SiteSwitcher t={t} view={view} sites={sites} current={data.overview.site} action={path} />
           )}
           <ClearCacheButton label={t.clearCache} busyLabel={t.clearing} doneLabel={t.cleared} failedLabel={t.clearFailed} />
           <Link className="lang" href={props.href({ lang: lang === "fa" ? "en" : "fa" })} data-testid="language" hrefLang={lang === "fa" ? "en" : "fa"}>
             {t.language}
           </Link>
+          {passwordRequired() && <LogoutButton lang={lang} />}
         </div>
       </header>
 
@@ -145,32 +146,59 @@ export async function Dashboard(props: DashboardProps) {
         </p>
       ) : (
         <>
-          <Switch
-            id="compare"
-            label={t.compare}
-            current={props.compare ?? "none"}
-            options={(["none", "previous_period", "year_over_year"] as const).map((c) => ({
-              value: c,
-              label: t.compareWith[c],
-              href: props.href({ compare: c }),
-            }))}
-          />
-          <OverviewCards lang={lang} overview={data.overview} bySource={data.bySource} />
+          <div className="view-bar">
+            <PeriodPicker
+              lang={lang}
+              calendar={view.calendar}
+              today={today}
+              from={range.from}
+              to={range.to}
+              preset={view.from ? undefined : view.preset}
+              path={path}
+              query={new URLSearchParams(pickerQuery).toString()}
+              texts={t.picker}
+            />
+            <Switch
+              id="source"
+              label={t.source}
+              current={view.source ?? "all"}
+              options={(["all", ...SOURCES] as const).map((s) => ({
+                value: s,
+                label: s === "all" ? t.allSources : t.sources[s],
+                href: props.href({ source: s }),
+              }))}
+            />
+            <Switch
+              id="compare"
+              label={t.compare}
+              current={view.compare ?? "none"}
+              options={(["none", "previous_period", "year_over_year"] as const).map((c) => ({
+                value: c,
+                label: t.compareWith[c],
+                href: props.href({ compare: c }),
+              }))}
+            />
+          </div>
+          <OverviewCards lang={lang} calendar={view.calendar} overview={data.overview} bySource={data.bySource} />
 
           <section className="panel chart-panel">
             <div className="chart-head">
               <h2>{t.chart}</h2>
               <ExportLink href={csv("chart")} label={t.csv} />
+              {rangeDays(range) > 1 && (
               <Switch
                 id="period"
                 label={t.chart}
-                current={period}
-                options={(["hourly", "daily", "weekly", "monthly"] as const).map((p) => ({ value: p, label: t[p], href: props.href({ period: p }) }))}
+                current={shownPeriod}
+                options={(["hourly", "daily", "weekly", "monthly"] as const)
+                  .filter((p) => p !== "hourly" || hourlyAllowed(range))
+                  .map((p) => ({ value: p, label: t[p], href: props.href({ period: p }) }))}
               />
+              )}
               <Switch
                 id="calendar"
                 label={t.chart}
-                current={calendar}
+                current={view.calendar}
                 options={(["gregorian", "persian"] as const).map((c) => ({ value: c, label: t[c], href: props.href({ calendar: c }) }))}
               />
             </div>

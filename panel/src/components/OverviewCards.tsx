@@ -1,8 +1,14 @@
-import { SOURCES, type Schemas, type Source } from "@/lib/query";
-import { type Lang, formatDecimal, formatDuration, formatNumber, formatPercent, texts } from "@/lib/i18n";
+import { type CalendarKind, formatRange } from "@/lib/calendar";
+import { type Lang, formatDecimal, formatDuration, formatNumber, formatPercent, formatShort, texts } from "@/lib/i18n";
+import type { Schemas } from "@/lib/query";
+import { SOURCES, type Source } from "@/lib/view";
 
-const PERIODS = ["today", "yesterday", "this_month", "total"] as const;
+/** The chosen range first, then the fixed periods a site owner checks daily. */
+const PERIODS = ["range", "today", "yesterday", "this_month", "total"] as const;
 type PeriodKey = (typeof PERIODS)[number];
+
+/** Seven digits and more do not fit a card: 1.57M, with the exact number on hover. */
+const SHORTEN_FROM = 1_000_000;
 
 /** A data-* value: the number as the service gave it, empty for null. */
 const raw = (v: number | null | undefined) => (v == null ? "" : String(v));
@@ -14,17 +20,22 @@ const raw = (v: number | null | undefined) => (v == null ? "" : String(v));
  */
 export function OverviewCards(props: {
   lang: Lang;
+  calendar: CalendarKind;
   overview: Schemas["Overview"];
   bySource: Record<Source, Schemas["Overview"]>;
 }) {
   const t = texts(props.lang);
+  const { range } = props.overview;
   const titles: Record<PeriodKey, string> = {
+    range: formatRange(props.lang, props.calendar, range.from, range.to),
     today: t.today,
     yesterday: t.yesterday,
     this_month: t.thisMonth,
     total: t.total,
   };
   const n = (v: number) => formatNumber(props.lang, v);
+  const big = (v: number) =>
+    v >= SHORTEN_FROM ? <abbr title={n(v)}>{formatShort(props.lang, v)}</abbr> : n(v);
   return (
     <section className="cards">
       {PERIODS.map((period) => {
@@ -45,16 +56,16 @@ export function OverviewCards(props: {
             <h2>{titles[period]}</h2>
             <div className="big">
               <div>
-                <span className="value" data-testid="pageviews">{n(all.pageviews)}</span>
+                <span className="value" data-testid="pageviews">{big(all.pageviews)}</span>
                 <span className="unit">{t.pageviews}</span>
                 {all.previous && <Change lang={props.lang} previous={all.previous.pageviews} percent={all.change_percent?.pageviews} />}
               </div>
               <div>
-                <span className="value" data-testid="visitors">{n(all.visitors)}</span>
+                <span className="value" data-testid="visitors">{big(all.visitors)}</span>
                 <span className="unit">{t.visitors}</span>
               </div>
               <div>
-                <span className="value" data-testid="visits">{n(all.visits)}</span>
+                <span className="value" data-testid="visits">{big(all.visits)}</span>
                 <span className="unit">{t.visits}</span>
               </div>
             </div>
@@ -87,16 +98,16 @@ export function OverviewCards(props: {
                   return (
                     <tr key={source} data-source={source} data-pageviews={s.pageviews} data-visitors={s.visitors} data-visits={s.visits}>
                       <th>{t.sources[source]}</th>
-                      <td>{n(s.pageviews)}</td>
-                      <td>{n(s.visitors)}</td>
-                      <td>{n(s.visits)}</td>
+                      <td>{big(s.pageviews)}</td>
+                      <td>{big(s.visitors)}</td>
+                      <td>{big(s.visits)}</td>
                     </tr>
                   );
                 })}
               </tbody>
             </table>
             <p className="events">
-              {n(all.events)} {t.events}
+              {big(all.events)} {t.events}
             </p>
           </article>
         );

@@ -38,7 +38,9 @@ const en = {
   duration: { h: "h", m: "m", s: "s", join: " " },
   sources: { web: "Web", mobile_web: "Mobile web", app: "App" } as Record<string, string>,
   chart: "Traffic",
-  hourly: "Today by hour",
+  hourly: "Hourly",
+  source: "Source",
+  allSources: "All sources",
   compare: "Compare",
   compareWith: { none: "No comparison", previous_period: "With the period before", year_over_year: "With a year ago" },
   before: "before",
@@ -83,6 +85,15 @@ const en = {
   error: "The query service did not answer",
   language: "فارسی",
   ms: "ms",
+  /** The standalone panel's login (PANEL_PASSWORD). */
+  login: {
+    title: "Sign in",
+    password: "Password",
+    submit: "Sign in",
+    wrong: "Wrong password",
+    wait: (seconds: string) => `Too many attempts: try again in ${seconds} s`,
+    logout: "Sign out",
+  },
   dimension: {
     desktop: "Desktop",
     mobile: "Mobile",
@@ -90,6 +101,25 @@ const en = {
     other: "Other",
     unknown: "Unknown",
   } as Record<string, string>,
+  picker: {
+    presets: {
+      today: "Today",
+      yesterday: "Yesterday",
+      "7d": "Last 7 days",
+      "30d": "Last 30 days",
+      month: "This month",
+      last_month: "Last month",
+      "12mo": "Last 12 months",
+    },
+    period: "Period",
+    custom: "Custom range",
+    apply: "Apply",
+    previousMonth: "Previous month",
+    nextMonth: "Next month",
+    from: "From",
+    to: "To",
+    close: "Close",
+  },
 };
 
 export type Texts = typeof en;
@@ -119,7 +149,9 @@ const fa: Texts = {
   duration: { h: " ساعت", m: " دقیقه", s: " ثانیه", join: " و " },
   sources: { web: "وب", mobile_web: "وب موبایل", app: "اپلیکیشن" },
   chart: "نمودار بازدید",
-  hourly: "امروز، ساعتی",
+  hourly: "ساعتی",
+  source: "منبع",
+  allSources: "همهٔ منابع",
   compare: "مقایسه",
   compareWith: { none: "بدون مقایسه", previous_period: "با دورهٔ قبل", year_over_year: "با سال گذشته" },
   before: "قبل",
@@ -161,12 +193,39 @@ const fa: Texts = {
   error: "سرویس آمار پاسخ نداد",
   language: "English",
   ms: "میلی‌ثانیه",
+  login: {
+    title: "ورود",
+    password: "رمز عبور",
+    submit: "ورود",
+    wrong: "رمز عبور نادرست است",
+    wait: (seconds: string) => `تلاش‌ها بیش از حد مجاز است؛ ${seconds} ثانیهٔ دیگر دوباره امتحان کنید`,
+    logout: "خروج",
+  },
   dimension: {
     desktop: "رومیزی",
     mobile: "موبایل",
     tablet: "تبلت",
     other: "سایر",
     unknown: "نامشخص",
+  },
+  picker: {
+    presets: {
+      today: "امروز",
+      yesterday: "دیروز",
+      "7d": "۷ روز گذشته",
+      "30d": "۳۰ روز گذشته",
+      month: "این ماه",
+      last_month: "ماه گذشته",
+      "12mo": "۱۲ ماه گذشته",
+    },
+    period: "بازهٔ زمانی",
+    custom: "بازهٔ دلخواه",
+    apply: "اعمال",
+    previousMonth: "ماه قبل",
+    nextMonth: "ماه بعد",
+    from: "از",
+    to: "تا",
+    close: "بستن",
   },
 };
 
@@ -236,6 +295,16 @@ const compactFormats: Record<Lang, Intl.NumberFormat> = {
 /** 12K, ۱۲ هزار: for axis ticks. */
 export function formatCompact(lang: Lang, value: number): string {
   return compactFormats[lang].format(value);
+}
+
+const shortFormats: Record<Lang, Intl.NumberFormat> = {
+  en: new Intl.NumberFormat("en-US", { notation: "compact", maximumSignificantDigits: 3 }),
+  fa: new Intl.NumberFormat("fa-IR", { notation: "compact", maximumSignificantDigits: 3 }),
+};
+
+/** 1.57M, ۱٫۵۷ میلیون: a big figure where the exact one would not fit. */
+export function formatShort(lang: Lang, value: number): string {
+  return shortFormats[lang].format(value);
 }
 
 /** Latin digits in a label (the query service's calendar labels) as Persian digits. */

@@ -293,7 +293,7 @@ export interface components {
             error: string;
         };
         Overview: {
-            /** @description Over the last 30 days, or `days`/`from`/`to`. */
+            /** @description Over the range asked for. */
             by_source: components["schemas"]["SourceTotals"][];
             domain: string;
             /**
@@ -302,6 +302,8 @@ export interface components {
              */
             identity_window: string;
             last_30_days: components["schemas"]["PeriodTotals"];
+            /** @description The range asked for (`days`/`from`/`to`; default the last 30 days). */
+            range: components["schemas"]["RangeTotals"];
             site: string;
             speed: components["schemas"]["SiteSpeed"];
             this_month: components["schemas"]["PeriodTotals"];
@@ -332,6 +334,12 @@ export interface components {
         PeriodTotals: components["schemas"]["Totals"] & components["schemas"]["Engagement"] & {
             change_percent?: components["schemas"]["Change"] | null;
             previous?: components["schemas"]["Totals"] | null;
+        };
+        RangeTotals: components["schemas"]["PeriodTotals"] & {
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
         };
         Realtime: {
             site: string;
@@ -617,9 +625,12 @@ export interface operations {
                  *     (labels `HH:00`) of `days` (1 to 7, default 1: today) or `from`/`to`.
                  */
                 period?: string;
-                /** @description Hourly only: first local day, YYYY-MM-DD. */
+                /**
+                 * @description First local day, YYYY-MM-DD, instead of counting back from today: the
+                 *     buckets that cover `from`..`to`, the first and last cut to it (hourly: at most 7 days).
+                 */
                 from?: string;
-                /** @description Hourly only: last local day, YYYY-MM-DD; default today. */
+                /** @description Last local day, YYYY-MM-DD; default today. */
                 to?: string;
                 /** @description Daily buckets (default 30). */
                 days?: number;

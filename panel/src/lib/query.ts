@@ -8,16 +8,14 @@ import createClient from "openapi-fetch";
 
 import type { components, paths } from "./query-api";
 
+import { todayIn } from "./calendar";
+import { type Source, type View, SOURCES, chartPeriod } from "./view";
+
 export type Schemas = components["schemas"];
-export type Period = "hourly" | "daily" | "weekly" | "monthly";
-export type Calendar = "gregorian" | "persian";
-/** What the cards compare with (`?compare=`), or nothing. */
-export type Compare = "previous_period" | "year_over_year";
 type OverviewQuery = NonNullable<paths["/api/analytics/overview/"]["get"]["parameters"]["query"]>;
 type BreakdownQuery = NonNullable<paths["/api/analytics/breakdown/"]["get"]["parameters"]["query"]>;
-/** Every traffic source, checked against the spec's list. */
-export const SOURCES = ["web", "mobile_web", "app"] as const satisfies readonly NonNullable<OverviewQuery["source"]>[];
-export type Source = (typeof SOURCES)[number];
+// Every traffic source the panel offers is one the spec lists.
+SOURCES satisfies readonly NonNullable<OverviewQuery["source"]>[];
 /** What `breakdown` ranks, as the service's spec lists it. */
 type Dimension = BreakdownQuery["dimension"];
 
@@ -75,13 +73,6 @@ export interface Dashboard {
   realtime: Schemas["Realtime"] | null;
 }
 
-const CHART_LENGTH: Record<Period, { days?: number; weeks?: number; months?: number }> = {
-  hourly: { days: 1 },
-  daily: { days: 30 },
-  weekly: { weeks: 12 },
-  monthly: { months: 6 },
-};
-
 /**
  * Which site the panel shows and with which token: the configured site with
  * its own token, or, when the panel holds the admin token, any site asked for
@@ -103,15 +94,36 @@ export async function listSites(): Promise<Schemas["SiteEntry"][] | null> {
   return result?.data ?? null;
 }
 
+/** A site's time zone rarely changes: kept a few minutes per site, so a page load asks once. */
+const zones = new Map<string, { zone: string; until: number }>();
+const ZONE_TTL_MS = 5 * 60_000;
+
+/**
+ * The site's local date today (YYYY-MM-DD), which presets such as "yesterday"
+ * count from: the site's days, not the panel server's.
+ */
+export async function siteToday(asked?: string): Promise<{ today: string; timezone: string }> {
+  const { site, token } = access(asked);
+  let entry = zones.get(site);
+  if (!entry || entry.until < Date.now()) {
+    const overview = await client(token)
+      .GET("/api/analytics/overview/", { params: { query: { site } }, cache: "no-store", signal: AbortSignal.timeout(TIMEOUT_MS) })
+      .then((r) => unwrap("overview", r));
+    entry = { zone: overview.timezone, until: Date.now() + ZONE_TTL_MS };
+    zones.set(site, entry);
+  }
+  return { today: todayIn(entry.zone), timezone: entry.zone };
+}
+
+/** The query parameters every ranged request of a view shares. */
+function rangeQuery(view: View, range: { from: string; to: string }) {
+  return { from: range.from, to: range.to, source: view.source };
+}
+
 /** Everything the dashboard shows, in parallel requests. */
-export async function loadDashboard(
-  period: Period,
-  calendar: Calendar,
-  site?: string,
-  compare?: Compare,
-): Promise<Dashboard> {
+export async function loadDashboard(view: View, range: { from: string; to: string }): Promise<Dashboard> {
   try {
-    return await load(period, calendar, site, compare);
+    return await load(view, range);
   } catch (error) {
     // Name the service, so "fetch failed" says which address did not answer.
     const reason = error instanceof Error ? `${error.message}${error.cause ? ` (${String(error.cause)})` : ""}` : String(error);
@@ -119,18 +131,23 @@ export async function loadDashboard(
   }
 }
 
-async function load(period: Period, calendar: Calendar, asked?: string, compare?: Compare): Promise<Dashboard> {
-  const { site, token } = access(asked);
+async function load(view: View, range: { from: string; to: string }): Promise<Dashboard> {
+  const { site, token } = access(view.site);
   const api = client(token);
   const init = { cache: "no-store" as const, signal: AbortSignal.timeout(TIMEOUT_MS) };
-  // The comparison is asked of the whole site's figures, not of each source's.
+  const ranged = { site, ...rangeQuery(view, range) };
+  const { compare } = view;
+  // The comparison is asked of the chosen source's figures, not of each source's split.
   const overview = (source?: Source) =>
     api
-      .GET("/api/analytics/overview/", { params: { query: { site, source, compare: source ? undefined : compare } }, ...init })
+      .GET("/api/analytics/overview/", {
+        params: { query: source ? { site, from: range.from, to: range.to, source } : { ...ranged, compare } },
+        ...init,
+      })
       .then((r) => unwrap("overview", r));
   const breakdown = (dimension: Dimension, limit = 10) =>
     api
-      .GET("/api/analytics/breakdown/", { params: { query: { site, dimension, limit } }, ...init })
+      .GET("/api/analytics/breakdown/", { params: { query: { ...ranged, dimension, limit } }, ...init })
       .then((r) => unwrap(`breakdown ${dimension}`, r));
 
   // The live count is never cached by the service; a failure of it alone
@@ -151,27 +168,27 @@ async function load(period: Period, calendar: Calendar, asked?: string, compare?
       overview("app"),
       api
         .GET("/api/analytics/chart/", {
-          params: { query: { site, period, calendar, compare, ...CHART_LENGTH[period] } },
+          params: { query: { ...ranged, period: chartPeriod(view, range), calendar: view.calendar, compare } },
           ...init,
         })
         .then((r) => unwrap("chart", r)),
       api
-        .GET("/api/analytics/top-pages/", { params: { query: { site, limit: 10 } }, ...init })
+        .GET("/api/analytics/top-pages/", { params: { query: { ...ranged, limit: 10 } }, ...init })
         .then((r) => unwrap("top-pages", r)),
       breakdown("entry_page"),
       breakdown("exit_page"),
       api
-        .GET("/api/analytics/top-countries/", { params: { query: { site, limit: 10 } }, ...init })
+        .GET("/api/analytics/top-countries/", { params: { query: { ...ranged, limit: 10 } }, ...init })
         .then((r) => unwrap("top-countries", r)),
       breakdown("device"),
       breakdown("browser"),
       breakdown("os"),
       breakdown("referrer"),
       breakdown("event"),
-      api.GET("/api/analytics/speed/", { params: { query: { site } }, ...init }).then((r) => unwrap("speed", r)),
+      api.GET("/api/analytics/speed/", { params: { query: { ...ranged, compare } }, ...init }).then((r) => unwrap("speed", r)),
       breakdown("app_version"),
       api
-        .GET("/api/analytics/app-versions/", { params: { query: { site, limit: 10 } }, ...init })
+        .GET("/api/analytics/app-versions/", { params: { query: { site, from: range.from, to: range.to, limit: 10 } }, ...init })
         .then((r) => unwrap("app-versions", r)),
       realtime,
     ]);
@@ -202,34 +219,35 @@ export const EXPORTS = {
   "top-countries": { endpoint: "top-countries", limit: 10 },
   speed: { endpoint: "speed" },
   "app-versions": { endpoint: "breakdown", dimension: "app_version", limit: 10 },
-  "release-health": { endpoint: "app-versions", limit: 10 },
+  "release-health": { endpoint: "app-versions", limit: 10, sourceless: true },
   ...Object.fromEntries(
     (["entry_page", "exit_page", "device", "browser", "os", "referrer", "event"] as const).map((dimension) => [
       dimension,
       { endpoint: "breakdown", dimension, limit: 10 },
     ]),
   ),
-} as Record<string, { endpoint: string; dimension?: Dimension; limit?: number }>;
+} as Record<string, { endpoint: string; dimension?: Dimension; limit?: number; sourceless?: boolean }>;
 
 /**
- * The CSV of one of [`EXPORTS`] from the query service (`format=csv`), with
- * the site's token, which stays on the server; `period` for the chart.
+ * The CSV of one of [`EXPORTS`] from the query service (`format=csv`) for the
+ * view's range, with the site's token, which stays on the server.
  */
 export async function exportCsv(
   name: string,
-  period: Period,
-  asked?: string,
+  view: View,
+  range: { from: string; to: string },
 ): Promise<{ csv: string } | { error: string; status: number }> {
   const spec = EXPORTS[name];
   if (!spec) return { error: `unknown table ${JSON.stringify(name)}`, status: 404 };
   const { queryUrl } = settings();
-  const { site, token } = access(asked);
-  const query = new URLSearchParams({ site, format: "csv" });
+  const { site, token } = access(view.site);
+  const query = new URLSearchParams({ site, format: "csv", from: range.from, to: range.to });
+  if (view.source && !spec.sourceless) query.set("source", view.source);
   if (spec.dimension) query.set("dimension", spec.dimension);
   if (spec.limit) query.set("limit", String(spec.limit));
   if (spec.endpoint === "chart") {
-    query.set("period", period);
-    for (const [key, value] of Object.entries(CHART_LENGTH[period])) query.set(key, String(value));
+    query.set("period", chartPeriod(view, range));
+    query.set("calendar", view.calendar);
   }
   const response = await fetch(`${queryUrl}/api/analytics/${spec.endpoint}/?${query}`, {
     headers: { Authorization: `Bearer ${token}` },

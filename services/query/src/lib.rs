@@ -17,6 +17,7 @@ mod startup;
 mod stats;
 
 pub use api::ApiDoc;
+pub use params::{DayRange, MonthSplit};
 pub use routes::table::Endpoint;
 pub use settings::{QuerySettings, Settings};
-pub use startup::Application;
+pub use startup::{Application, Clock};

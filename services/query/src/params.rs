@@ -43,7 +43,8 @@ pub struct MonthSplit {
     /// First days of the whole months.
     pub months: Vec<NaiveDate>,
     /// Every day outside them, listed: a query pins each, so that an index
-    /// lookup of a few values descends straight to them.
+    /// lookup of a few values descends straight to them (the daily rows'
+    /// keys begin with the site and the day, so a range of days could not).
     pub days: Vec<NaiveDate>,
 }
 
@@ -71,6 +72,21 @@ impl DayRange {
         };
         let days = self.from.iter_days().take(self.days() as usize).filter(|d| !whole.contains(d)).collect();
         MonthSplit { months, days }
+    }
+
+    /// The first day of every month the range has a day in.
+    pub fn months_touched(&self) -> Vec<NaiveDate> {
+        let mut months = Vec::new();
+        let mut month = self.from.with_day(1).unwrap_or(self.from);
+        while month <= self.to {
+            months.push(month);
+            let next = next_month(month);
+            if next <= month {
+                break; // the calendar's end
+            }
+            month = next;
+        }
+        months
     }
 
     pub fn days(&self) -> i64 {
@@ -272,6 +288,30 @@ mod tests {
         assert_eq!(split.days, listed("2026-10-01", "2026-10-15"));
         // Today only: the current month is not whole unless it started today.
         assert_eq!(range("2026-11-27", "2026-11-27").split_months(today).days, listed("2026-11-27", "2026-11-27"));
+        // Days on both sides of whole months; a range of whole months has none.
+        let split = range("2026-07-30", "2026-10-02").split_months(today);
+        assert_eq!(split.days, [listed("2026-07-30", "2026-07-31"), listed("2026-10-01", "2026-10-02")].concat());
+        let split = range("2026-08-01", "2026-09-30").split_months(today);
+        assert_eq!((split.months.len(), split.days.len()), (2, 0));
+    }
+
+    #[test]
+    fn every_day_of_a_range_is_read_once() {
+        let today = d("2026-12-02");
+        for start in d("2025-01-01").iter_days().take(800).step_by(7) {
+            for len in [1_u64, 2, 7, 30, 31, 45, 365] {
+                let range = DayRange { from: start, to: start + Days::new(len - 1) };
+                let split = range.split_months(today);
+                let mut days = split.days.clone();
+                for month in &split.months {
+                    days.extend(month.iter_days().take_while(|d| d < &next_month(*month) && *d <= range.to.max(today)));
+                }
+                days.retain(|d| *d <= range.to);
+                days.sort();
+                let expected: Vec<NaiveDate> = range.from.iter_days().take(len as usize).collect();
+                assert_eq!(days, expected, "{range}");
+            }
+        }
     }
 
     fn d(s: &str) -> NaiveDate {

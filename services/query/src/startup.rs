@@ -23,6 +23,25 @@ pub struct AppState {
     pub sites: SiteDirectory,
     pub cache: Cache,
     pub admin_token: Option<String>,
+    pub clock: Clock,
+}
+
+/// What day it is for a site: the real date in its time zone, or a fixed
+/// date, so a benchmark can ask on the worst and the best day of the month
+/// whatever today is. Not a setting: only [`Application::build_with_clock`] sets it.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    Fixed(chrono::NaiveDate),
+}
+
+impl Clock {
+    pub fn today(self, zone: chrono_tz::Tz) -> chrono::NaiveDate {
+        match self {
+            Clock::System => chrono::Utc::now().with_timezone(&zone).date_naive(),
+            Clock::Fixed(day) => day,
+        }
+    }
 }
 
 pub struct Application {
@@ -37,6 +56,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::System).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let pool = analytics_store::pg_pool(&settings.postgres)?;
         let cache_url = settings.query.cache_redis_url().unwrap_or(settings.redis.url());
         let redis = analytics_store::redis_manager(cache_url, Duration::from_millis(500)).await?;
@@ -91,6 +114,7 @@ impl Application {
             sites: sites.clone(),
             cache,
             admin_token: settings.query.admin_token(),
+            clock,
         });
         let origins = settings.query.cors_origins();
         let server = HttpServer::new({

@@ -167,17 +167,16 @@ pub async fn top(
     only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
     let rows = DimensionRows { client, site, dimension, split: range.split_months(today), source };
-    let order = if dimension == "event" { "3 DESC, 2 DESC" } else { "2 DESC, 3 DESC" };
-    let ranked = rows
-        .query(
-            Tables::Counts,
-            "value, sum(pageviews)::int8, sum(events)::int8",
-            // Zero when the value was only seen from other sources than the one asked for.
-            &format!("GROUP BY value HAVING sum(pageviews) + sum(events) > 0 ORDER BY {order}, value LIMIT {limit}"),
-            only,
-        )
-        .await?;
-    let values: Vec<String> = ranked.iter().map(|r| r.get(0)).collect();
+    let by_events = dimension == "event";
+    let ranked = match only {
+        Some(values) => rows.counts(values).await?,
+        None => rank(&rows, range, by_events, limit).await?,
+    };
+    let mut ranked = ranked;
+    ranked.retain(|c| c.pageviews + c.events > 0);
+    ranked.sort_by(|a, b| a.order(b, by_events));
+    ranked.truncate(usize::try_from(limit).unwrap_or(0));
+    let values: Vec<String> = ranked.iter().map(|c| c.value.clone()).collect();
     let visitors: std::collections::HashMap<String, i64> = rows
         .query(
             Tables::Sketches,
@@ -190,18 +189,86 @@ pub async fn top(
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     Ok(ranked
-        .iter()
-        .map(|r| {
-            let value: String = r.get(0);
-            Row {
-                visitors: visitors.get(&value).copied().unwrap_or_default(),
-                value,
-                pageviews: r.get(1),
-                events: r.get(2),
-                ..Row::default()
-            }
+        .into_iter()
+        .map(|c| Row {
+            visitors: visitors.get(&c.value).copied().unwrap_or_default(),
+            value: c.value,
+            pageviews: c.pageviews,
+            events: c.events,
+            ..Row::default()
         })
         .collect())
+}
+
+/// A value's counts over a range (or, from month rows, a bound on them).
+#[derive(Debug, Clone)]
+struct ValueCounts {
+    value: String,
+    pageviews: i64,
+    events: i64,
+}
+
+impl ValueCounts {
+    fn of(row: &tokio_postgres::Row) -> Self {
+        Self { value: row.get(0), pageviews: row.get(1), events: row.get(2) }
+    }
+
+    /// What values are ranked by: pageviews, or events for events.
+    fn primary(&self, by_events: bool) -> i64 {
+        if by_events { self.events } else { self.pageviews }
+    }
+
+    /// Most first; ties by the other measure, then by value.
+    fn order(&self, other: &Self, by_events: bool) -> std::cmp::Ordering {
+        let key = |c: &Self| (c.primary(by_events), if by_events { c.pageviews } else { c.events });
+        key(other).cmp(&key(self)).then_with(|| self.value.cmp(&other.value))
+    }
+}
+
+/// How many values beyond `limit` get their exact counts in the first round.
+const RANK_SLACK: usize = 20;
+/// Past this many values that may still place, one ranking of every value is cheaper.
+const RANK_ROUND_TWO_MAX: usize = 500;
+
+/// The exact top `limit` values of a range, reading every value's daily rows
+/// only when it has to. A month's row holds at least what any of its days
+/// hold, so the rows of the months the range touches bound every value from
+/// above (at most 2 rows per value for 30 days, 13 for a year, whatever the
+/// day of the month). The values with the highest bounds get exact counts;
+/// the `limit`-th of those is a threshold no value with a lower bound can
+/// reach, and the few others at or above it get exact counts too. When the
+/// counts are too flat for that to prune much, every value is ranked as a
+/// whole.
+async fn rank(
+    rows: &DimensionRows<'_>,
+    range: DayRange,
+    by_events: bool,
+    limit: i64,
+) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut bounds = rows.month_bounds(range).await?;
+    bounds.sort_by(|a, b| a.order(b, by_events));
+    let first: Vec<String> = bounds.iter().take(limit + RANK_SLACK).map(|b| b.value.clone()).collect();
+    let mut exact = rows.counts(&first).await?;
+    exact.sort_by(|a, b| a.order(b, by_events));
+    let threshold = match exact.get(limit.saturating_sub(1)) {
+        Some(last) if limit > 0 && exact.len() >= limit => last.primary(by_events),
+        // Fewer values than asked for: any other value may place.
+        _ => 0,
+    };
+    let rest: Vec<String> = bounds
+        .iter()
+        .skip(first.len())
+        .take_while(|b| b.primary(by_events) >= threshold)
+        .map(|b| b.value.clone())
+        .collect();
+    if rest.len() > RANK_ROUND_TWO_MAX {
+        return rows.all_counts().await;
+    }
+    if !rest.is_empty() {
+        exact.extend(rows.counts(&rest).await?);
+    }
+    Ok(exact)
 }
 
 /// The two copies of the dimension rows (migration V5).
@@ -224,6 +291,36 @@ struct DimensionRows<'a> {
 }
 
 impl DimensionRows<'_> {
+    /// Exact pageviews and events of `values` over the range.
+    async fn counts(&self, values: &[String]) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
+        let select = "value, sum(pageviews)::int8, sum(events)::int8";
+        let rows = self.query(Tables::Counts, select, "GROUP BY value", Some(values)).await?;
+        Ok(rows.iter().map(ValueCounts::of).collect())
+    }
+
+    /// Exact pageviews and events of every value seen over the range.
+    async fn all_counts(&self) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
+        let select = "value, sum(pageviews)::int8, sum(events)::int8";
+        // Zero when the value was only seen from other sources than the one asked for.
+        let tail = "GROUP BY value HAVING sum(pageviews) + sum(events) > 0";
+        let rows = self.query(Tables::Counts, select, tail, None).await?;
+        Ok(rows.iter().map(ValueCounts::of).collect())
+    }
+
+    /// Every value's counts over the whole months `range` touches: at least
+    /// its counts over the range.
+    async fn month_bounds(&self, range: DayRange) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
+        let months: Vec<NaiveDate> = range.months_touched();
+        let sql = format!(
+            "SELECT value, sum(pageviews)::int8, sum(events)::int8 FROM (
+               SELECT {} FROM monthly_dimension_counts WHERE site_id = $1 AND dimension = $2 AND month = ANY($3::date[])
+             ) AS r GROUP BY value HAVING sum(pageviews) + sum(events) > 0",
+            count_columns(self.source)
+        );
+        let rows = self.client.query(&sql, &[&self.site, &self.dimension, &months]).await?;
+        Ok(rows.iter().map(ValueCounts::of).collect())
+    }
+
     /// `SELECT {select} FROM (the monthly and daily rows of tables) {tail}`,
     /// with `only` restricting the values.
     async fn query(
@@ -262,6 +359,12 @@ type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
 /// `SELECT {columns}` from the `monthly` table's whole months of `split` and
 /// the `daily` table's days around them, all `WHERE {filters}`, as one UNION
 /// ALL; the months and the days are added to `params`.
+///
+/// Each listed day is a branch of its own (`local_day = $n`): Postgres then
+/// reads only that day's partition, with every column of its key pinned. With
+/// the whole list in one `local_day = ANY(...)`, every partition was searched
+/// for every listed day (28 days cost 28 times 28 lookups of each value and
+/// source), or scanned whole when that looked cheaper.
 fn months_and_days<'a>(
     split: &'a crate::params::MonthSplit,
     (monthly, daily): (&str, &str),
@@ -269,13 +372,16 @@ fn months_and_days<'a>(
     filters: &str,
     params: &mut Vec<Param<'a>>,
 ) -> String {
-    params.extend([&split.months as Param, &split.days as Param]);
-    let (months, days) = (params.len() - 1, params.len());
-    format!(
-        "SELECT {columns} FROM {monthly} WHERE {filters} AND month = ANY(${months}::date[])
-         UNION ALL
-         SELECT {columns} FROM {daily} WHERE {filters} AND local_day = ANY(${days}::date[])"
-    )
+    params.push(&split.months);
+    let mut sql = format!("SELECT {columns} FROM {monthly} WHERE {filters} AND month = ANY(${}::date[])", params.len());
+    for day in &split.days {
+        params.push(day);
+        sql.push_str(&format!(
+            " UNION ALL SELECT {columns} FROM {daily} WHERE {filters} AND local_day = ${}::date",
+            params.len()
+        ));
+    }
+    sql
 }
 
 /// The counts tables' columns for `source` (all sources added up when `None`),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse};
 use analytics_store::sites::Site;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use crate::error::QueryError;
 use crate::params::Params;
@@ -52,7 +52,7 @@ impl SiteRequest {
         })?;
         let site = crate::auth::authorize_site(request, state, site_param).await?;
         params.only(allowed)?;
-        let today = Utc::now().with_timezone(&site.timezone).date_naive();
+        let today = state.clock.today(site.timezone);
         Ok(Self { site, today })
     }
 }

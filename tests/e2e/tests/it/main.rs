@@ -20,6 +20,7 @@ mod ingest_rules;
 mod pipeline;
 mod plausible;
 mod query_api;
+mod ranking;
 mod stores_tls;
 mod umami;
 mod visits;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use analytics_e2e::{BROWSER_USER_AGENT, Pipeline, eventually};
-use analytics_events::{Event, EventBatch, EventType, Message, Source};
+use analytics_events::{Event, EventBatch, EventType, Message, Source, Timing};
 use chrono::{Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 
 use crate::query_api::ok;
@@ -26,6 +26,8 @@ async fn top_values_over_part_of_a_month_are_exact() {
         path,
         source: Source::Web as i32,
         user_agent: BROWSER_USER_AGENT.into(),
+        // Every view timed: speed ranks pages by timed views the same way.
+        timing: Some(Timing { load_ms: Some(300), ..Default::default() }),
         visitor_id: visitor,
         ..Default::default()
     };
@@ -62,6 +64,16 @@ async fn top_values_over_part_of_a_month_are_exact() {
     assert_eq!(every.len(), 33, "every page seen in the range, /early with its one pageview");
     assert_eq!(every[..3], top3[..], "the top three of a ranking of every value");
     assert_eq!(every.last(), Some(&("/early".to_owned(), 1)));
+    // Speed's pages, ranked by timed views the same way.
+    let speed = ok(&pipeline, &format!("speed/?site={site}&{range}&limit=3")).await;
+    let mut timed: Vec<(String, i64)> = speed["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .map(|p| (p["path"].as_str().unwrap_or_default().to_owned(), p["load_ms"]["count"].as_i64().unwrap_or(-1)))
+        .collect();
+    timed.sort();
+    assert_eq!(timed, [("/f00".to_owned(), 2), ("/mid-a".to_owned(), 5), ("/mid-b".to_owned(), 6)]);
     // The whole month: /early first.
     let month = format!(
         "from={first}&to={}",

@@ -234,44 +234,25 @@ const RANK_ROUND_TWO_MAX: usize = 500;
 /// only when it has to. A month's row holds at least what any of its days
 /// hold, so the rows of the months the range touches bound every value from
 /// above (at most 2 rows per value for 30 days, 13 for a year, whatever the
-/// day of the month). See [`rank_pruned`].
+/// day of the month). The values with the highest bounds get exact counts;
+/// the `limit`-th of those is a threshold no value with a lower bound can
+/// reach, and the few others at or above it get exact counts too. When the
+/// counts are too flat for that to prune much, every value is ranked as a
+/// whole.
 async fn rank(
     rows: &DimensionRows<'_>,
     range: DayRange,
     by_events: bool,
     limit: i64,
 ) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
-    let bounds = rows.month_bounds(range).await?;
-    rank_pruned(
-        bounds,
-        by_events,
-        limit,
-        async |values: &[String]| rows.counts(values).await,
-        async || rows.all_counts().await,
-    )
-    .await
-}
-
-/// Given an upper bound of every value's counts (`bounds`), the exact counts
-/// of every value that can be among the top `limit`, and of a few more: the
-/// values with the highest bounds get exact counts (`exact`); the `limit`-th
-/// of those is a threshold no value with a lower bound can reach, and the few
-/// others at or above it get exact counts too. When the counts are too flat
-/// for that to prune much, every value's exact counts (`all`) are cheaper.
-async fn rank_pruned(
-    mut bounds: Vec<ValueCounts>,
-    by_events: bool,
-    limit: i64,
-    exact: impl AsyncFn(&[String]) -> Result<Vec<ValueCounts>, tokio_postgres::Error>,
-    all: impl AsyncFn() -> Result<Vec<ValueCounts>, tokio_postgres::Error>,
-) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
     let limit = usize::try_from(limit).unwrap_or(0);
+    let mut bounds = rows.month_bounds(range).await?;
     bounds.sort_by(|a, b| a.order(b, by_events));
     let first: Vec<String> = bounds.iter().take(limit + RANK_SLACK).map(|b| b.value.clone()).collect();
-    let mut counted = exact(&first).await?;
-    counted.sort_by(|a, b| a.order(b, by_events));
-    let threshold = match counted.get(limit.saturating_sub(1)) {
-        Some(last) if limit > 0 && counted.len() >= limit => last.primary(by_events),
+    let mut exact = rows.counts(&first).await?;
+    exact.sort_by(|a, b| a.order(b, by_events));
+    let threshold = match exact.get(limit.saturating_sub(1)) {
+        Some(last) if limit > 0 && exact.len() >= limit => last.primary(by_events),
         // Fewer values than asked for: any other value may place.
         _ => 0,
     };
@@ -282,12 +263,12 @@ async fn rank_pruned(
         .map(|b| b.value.clone())
         .collect();
     if rest.len() > RANK_ROUND_TWO_MAX {
-        return all().await;
+        return rows.all_counts().await;
     }
     if !rest.is_empty() {
-        counted.extend(exact(&rest).await?);
+        exact.extend(rows.counts(&rest).await?);
     }
-    Ok(counted)
+    Ok(exact)
 }
 
 /// The two copies of the dimension rows (migration V5).
@@ -466,53 +447,19 @@ pub async fn speed(
         .await?;
     if pages > 0 {
         let split = range.split_months(today);
-        // Timed views per page over the range, of `only` those pages or of all.
-        let counts = async |only: Option<&[String]>| {
-            let mut params: Vec<Param> = vec![&site, &source, &only];
-            let per_page = months_and_days(
-                &split,
-                ("monthly_speed", "daily_speed"),
-                "path, count",
-                "site_id = $1 AND ($2::text IS NULL OR source = $2) AND ($3::text[] IS NULL OR path = ANY($3))",
-                &mut params,
-            );
-            let sql = format!("SELECT path, sum(count)::int8, 0::int8 FROM ({per_page}) AS r GROUP BY path");
-            Ok::<_, tokio_postgres::Error>(client.query(&sql, &params).await?.iter().map(ValueCounts::of).collect())
-        };
-        // Bounded by the months the range touches, as the top values are.
-        let bounds = client
-            .query(
-                "SELECT path, sum(count)::int8, 0::int8 FROM monthly_speed
-                 WHERE site_id = $1 AND ($2::text IS NULL OR source = $2) AND month = ANY($3::date[]) GROUP BY path",
-                &[&site, &source, &range.months_touched()],
-            )
-            .await?
-            .iter()
-            .map(ValueCounts::of)
-            .collect();
-        let mut ranked = rank_pruned(
-            bounds,
-            false,
-            pages,
-            async |paths: &[String]| counts(Some(paths)).await,
-            async || counts(None).await,
-        )
-        .await?;
-        ranked.retain(|c| c.pageviews > 0);
-        ranked.sort_by(|a, b| a.order(b, false));
-        ranked.truncate(usize::try_from(pages).unwrap_or(0));
-        let top: Vec<String> = ranked.into_iter().map(|c| c.value).collect();
-        let mut params: Vec<Param> = vec![&site, &source, &top];
+        let mut params: Vec<Param> = vec![&site, &source, &pages];
         let per_page = months_and_days(
             &split,
             ("monthly_speed", "daily_speed"),
             "path, metric, count, sum_ms, histogram",
-            "site_id = $1 AND ($2::text IS NULL OR source = $2) AND path = ANY($3)",
+            "site_id = $1 AND ($2::text IS NULL OR source = $2)",
             &mut params,
         );
         let sql = format!(
-            "SELECT path, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
-             FROM ({per_page}) AS r GROUP BY path, metric"
+            "WITH r AS ({per_page}),
+             top_pages AS (SELECT path FROM r GROUP BY path ORDER BY sum(count) DESC, path LIMIT $3)
+             SELECT path, metric, sum(count)::int8, sum(sum_ms)::int8, analytics_histogram_sum(histogram)
+             FROM r WHERE path IN (SELECT path FROM top_pages) GROUP BY path, metric"
         );
         rows.extend(client.query(&sql, &params).await?);
     }

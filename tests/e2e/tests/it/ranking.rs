@@ -11,6 +11,16 @@ use chrono::{Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 
 use crate::query_api::ok;
 
+/// Publishes pageviews (each one a pageview) and waits until all are counted.
+async fn publish_and_count(pipeline: &Pipeline, events: Vec<Event>) {
+    let total = events.len() as i64;
+    pipeline.publish(&EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events }.encode_to_vec()).await;
+    eventually("all counted", Duration::from_secs(30), || async {
+        (pipeline.overview().await["total"]["pageviews"] == total).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_values_over_part_of_a_month_are_exact() {
     let pipeline = Pipeline::start("UTC").await;
@@ -41,12 +51,7 @@ async fn top_values_over_part_of_a_month_are_exact() {
     for page in 0..30 {
         events.extend((0..2).map(|v| view(day(11), format!("/f{page:02}"), v)));
     }
-    let total = events.len() as i64;
-    pipeline.publish(&EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events }.encode_to_vec()).await;
-    eventually("all counted", Duration::from_secs(30), || async {
-        (pipeline.overview().await["total"]["pageviews"] == total).then_some(())
-    })
-    .await;
+    publish_and_count(&pipeline, events).await;
 
     let site = &pipeline.site_id;
     let range = format!("from={}&to={}", day(10), day(19));
@@ -124,12 +129,7 @@ async fn ranges_on_every_kind_of_boundary_count_each_day_once() {
             });
         }
     }
-    let total = events.len() as i64;
-    pipeline.publish(&EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events }.encode_to_vec()).await;
-    eventually("all counted", Duration::from_secs(30), || async {
-        (pipeline.overview().await["total"]["pageviews"] == total).then_some(())
-    })
-    .await;
+    publish_and_count(&pipeline, events).await;
 
     let site = &pipeline.site_id;
     let ranges = [

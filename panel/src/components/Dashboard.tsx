@@ -99,7 +99,7 @@ export async function Dashboard(props: DashboardProps) {
   // The site list (admin only) is not needed to load the figures: asked for beside them.
   const sitesLoaded = listSites();
   try {
-    today = (await siteToday(view.site)).today;
+    today = await siteToday(view.site);
     range = viewRange(view, today);
     data = await loadDashboard(view, range);
   } catch (e) {

@@ -12,7 +12,7 @@ export async function GET(request: Request) {
   const name = url.searchParams.get("table") ?? "";
   const view = parseView("en", Object.fromEntries(url.searchParams) as Search);
   try {
-    const range = viewRange(view, (await siteToday(view.site)).today);
+    const range = viewRange(view, await siteToday(view.site));
     const result = await exportCsv(name, view, range);
     if ("error" in result) return Response.json({ error: result.error }, { status: result.status });
     return new Response(result.csv, {

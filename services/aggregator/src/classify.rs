@@ -1,5 +1,5 @@
 //! User agent to device class, browser and OS, and the bot verdict. Parsing
-//! with the uap-core regexes costs about half a millisecond, so verdicts are
+//! with the uap-core patterns is the dearest step per event, so verdicts are
 //! cached by user-agent string (real traffic has a long tail, but a short head).
 
 use std::num::NonZeroUsize;
@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use lru::LruCache;
-use user_agent_parser::UserAgentParser;
+use prometheus::IntGauge;
+
+use crate::uap::Patterns;
 
 /// What a human visitor's user agent says about their client.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,18 +32,19 @@ pub enum Verdict {
 }
 
 pub struct Classifier {
-    parser: UserAgentParser,
+    patterns: Patterns,
     cache: Mutex<LruCache<String, Verdict>>,
+    compiled: IntGauge,
 }
 
 impl Classifier {
-    /// Loads the uap-core `regexes.yaml` (about 0.7 s).
-    pub fn load(regexes: &Path, cache_size: usize) -> anyhow::Result<Self> {
-        let parser = UserAgentParser::from_path(regexes).map_err(|e| anyhow::anyhow!("{e:?}")).with_context(|| {
+    /// Loads the uap-core `regexes.yaml`.
+    pub fn load(regexes: &Path, cache_size: usize, compiled: IntGauge) -> anyhow::Result<Self> {
+        let patterns = Patterns::load(regexes).with_context(|| {
             format!("loading user-agent regexes from {} (run deploy/local/fetch-data.sh)", regexes.display())
         })?;
         let capacity = NonZeroUsize::new(cache_size.max(1)).expect("non-zero");
-        Ok(Self { parser, cache: Mutex::new(LruCache::new(capacity)) })
+        Ok(Self { patterns, cache: Mutex::new(LruCache::new(capacity)), compiled })
     }
 
     pub fn classify(&self, user_agent: &str) -> Verdict {
@@ -49,6 +52,7 @@ impl Classifier {
             return verdict.clone();
         }
         let verdict = self.parse(user_agent);
+        self.compiled.set(self.patterns.compiled() as i64);
         self.cache.lock().expect("ua cache lock").put(user_agent.to_owned(), verdict.clone());
         verdict
     }
@@ -58,24 +62,21 @@ impl Classifier {
             return Verdict::Bot(reason);
         }
         let lower = user_agent.trim().to_ascii_lowercase();
-        let device = self.parser.parse_device(user_agent);
-        let device_name = device.name.as_deref().unwrap_or("Other");
-        if device_name == "Spider" {
+        let device = self.patterns.device(user_agent);
+        if device.family == "Spider" {
             return Verdict::Bot(analytics_events::bots::reason::CRAWLER);
         }
-        let os = self.parser.parse_os(user_agent);
-        let os_name = os.name.as_deref().unwrap_or("Other").to_owned();
-        let product = self.parser.parse_product(user_agent);
-        let browser = product.name.as_deref().unwrap_or("Other").to_owned();
-        let browser_version = match product.major.as_deref() {
-            Some(major) => format!("{browser} {major}"),
-            None => browser.clone(),
+        let os = self.patterns.system(user_agent).family;
+        let browser = self.patterns.browser(user_agent);
+        let browser_version = match &browser.major {
+            Some(major) => format!("{} {major}", browser.family),
+            None => browser.family.clone(),
         };
         Verdict::Human(Arc::new(Client {
-            device: device_class(device_name, &os_name, &lower),
-            browser,
+            device: device_class(&device.family, &os, &lower),
+            browser: browser.family,
             browser_version,
-            os: os_name,
+            os,
         }))
     }
 }
@@ -124,7 +125,8 @@ mod tests {
     fn classifier() -> Classifier {
         // Fetched by `make test` (deploy/local/fetch-data.sh).
         let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/data/regexes.yaml");
-        Classifier::load(&path, 100).expect("regexes.yaml present: run deploy/local/fetch-data.sh")
+        Classifier::load(&path, 100, IntGauge::new("compiled", "test").expect("valid gauge"))
+            .expect("regexes.yaml present: run deploy/local/fetch-data.sh")
     }
 
     fn human(c: &Classifier, ua: &str) -> Client {

@@ -18,6 +18,7 @@ mod rollup;
 mod sessions;
 mod settings;
 mod startup;
+mod uap;
 
 pub use settings::{AggregatorSettings, Settings};
 pub use startup::Application;

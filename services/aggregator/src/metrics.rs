@@ -1,6 +1,6 @@
 use analytics_events::bots::reason as bots;
 use analytics_telemetry::register;
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, exponential_buckets};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, exponential_buckets};
 
 /// The aggregator's metrics; every name is listed in docs/API.md.
 #[derive(Clone)]
@@ -18,6 +18,10 @@ pub struct AggregatorMetrics {
     /// `analytics_aggregator_last_commit_timestamp_seconds`: when deliveries
     /// were last applied (or the process started).
     pub last_commit: Gauge,
+    /// `analytics_aggregator_ua_patterns_compiled`: the uap-core patterns
+    /// compiled so far (they are compiled when first needed; the memory
+    /// they hold grows with this).
+    pub ua_patterns_compiled: IntGauge,
 }
 
 /// Every drop reason, pre-created so dashboards show 0 rather than nothing:
@@ -75,6 +79,11 @@ impl AggregatorMetrics {
             Gauge::new("analytics_aggregator_last_commit_timestamp_seconds", "When deliveries were last applied")
                 .expect("valid metric"),
         );
-        Self { batches, events, dropped, apply_duration, lag, last_commit }
+        let ua_patterns_compiled = register(
+            registry,
+            IntGauge::new("analytics_aggregator_ua_patterns_compiled", "uap-core patterns compiled so far")
+                .expect("valid metric"),
+        );
+        Self { batches, events, dropped, apply_duration, lag, last_commit, ua_patterns_compiled }
     }
 }

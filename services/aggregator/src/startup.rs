@@ -24,7 +24,6 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let classifier = Classifier::load(&settings.aggregator.ua_regexes, settings.aggregator.ua_cache_size)?;
         let pool = analytics_store::pg_pool(&settings.postgres)?;
         let sites = SiteDirectory::new(pool.clone(), &settings.postgres);
         if let Err(error) = sites.refresh().await {
@@ -32,6 +31,11 @@ impl Application {
         }
         let ops = Ops::new();
         let metrics = AggregatorMetrics::new(&ops.registry);
+        let classifier = Classifier::load(
+            &settings.aggregator.ua_regexes,
+            settings.aggregator.ua_cache_size,
+            metrics.ua_patterns_compiled.clone(),
+        )?;
         let status = Arc::new(Mutex::new(Err("not connected yet".to_owned())));
         let probed = pool.clone();
         ops.readiness.add_probe("postgres", move || analytics_store::pg_probe(probed.clone()));

@@ -12,7 +12,7 @@ mod stores;
 mod wait;
 
 pub use namespace::Namespace;
-pub use process::ServiceProcess;
+pub use process::{ServiceProcess, free_port};
 pub use service::{
     BROWSER_USER_AGENT, InProcess, PANEL_ORIGIN, TEST_ADMIN_TOKEN, TEST_INGEST_KEY, any_port, browser, metric,
     metric_sum, pageviews, rate_limits_off, settings,

@@ -4,11 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use analytics_e2e::{Namespace, binary, eventually};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+use analytics_e2e::{Namespace, binary, eventually, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_service_stops_cleanly_on_sigterm() {

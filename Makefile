@@ -27,7 +27,7 @@ deps:
 
 stores: deps
 	deploy/local/stores.sh up >/dev/null
-	deploy/local/fetch-data.sh
+	deploy/local/fetch-data.sh --test-cases
 
 ## test: every test against real Redis, RabbitMQ and Postgres, the ops check,
 ## then the browser and Django tests against a whole running stack

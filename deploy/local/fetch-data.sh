@@ -4,9 +4,10 @@
 #   regexes.yaml          user-agent patterns of the uap-core package (Apache-2.0)
 #   country.mmdb          IP to country, ip-location-db's geo-whois-asn-country
 #                         (data CC BY 4.0 by the NRO, nro.net)
+# and, with --test-cases (`make test` asks; a running stack needs none):
 #   uap-core-tests/       uap-core's own test cases with the regexes.yaml they
 #                         were written for, as bundled in the uaparser crate on
-#                         crates.io (tests only: the aggregator's uap.rs)
+#                         crates.io (for the aggregator's uap.rs)
 # Idempotent: a file already present is kept.
 set -euo pipefail
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd -P)
@@ -37,7 +38,7 @@ fetch "@ip-location-db/geo-whois-asn-country-mmdb@$GEO_VERSION" geo-whois-asn-co
 # a uap-core checkout with them. Pinned by checksum.
 UAP_TESTS_CRATE=uaparser-0.6.4
 UAP_TESTS_SHA256=a4c9e1c3f893758f154004195fc2d2c52fbda462df725220ceaef830ac29affa
-if [ ! -s "$DATA/uap-core-tests/test_device.yaml" ]; then
+if [ "${1:-}" = --test-cases ] && [ ! -s "$DATA/uap-core-tests/test_device.yaml" ]; then
   work=$(mktemp -d)
   curl -fsSL --retry 3 -o "$work/crate.tgz" "https://static.crates.io/crates/uaparser/$UAP_TESTS_CRATE.crate"
   echo "$UAP_TESTS_SHA256  $work/crate.tgz" | sha256sum -c --quiet

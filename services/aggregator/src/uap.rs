@@ -149,18 +149,22 @@ struct RuleList {
 }
 
 impl RuleList {
-    fn new(rules: Vec<Rule>) -> anyhow::Result<Self> {
+    /// `parsed`: each rule with the literals of which every match contains
+    /// at least one (lower case), or `None` when it has no such set.
+    fn new(parsed: Vec<(Rule, Option<Vec<Vec<u8>>>)>) -> anyhow::Result<Self> {
+        let mut rules = Vec::with_capacity(parsed.len());
         let mut literals = Vec::new();
         let mut literal_rule = Vec::new();
-        let mut unfiltered = vec![false; rules.len()];
-        for (index, rule) in rules.iter().enumerate() {
-            match &rule.required {
+        let mut unfiltered = vec![false; parsed.len()];
+        for (index, (rule, required)) in parsed.into_iter().enumerate() {
+            match required {
                 Some(set) => {
-                    literals.extend(set.iter().cloned());
                     literal_rule.extend(std::iter::repeat_n(index, set.len()));
+                    literals.extend(set);
                 }
                 None => unfiltered[index] = true,
             }
+            rules.push(rule);
         }
         // Case-blind on purpose: it can only let more rules through, never
         // fewer, and it serves the `(?i)` patterns without case variants.
@@ -190,14 +194,12 @@ struct Rule {
     case_insensitive: bool,
     /// The replacements of the list's fields, in the order the list names them.
     replacements: Vec<Option<String>>,
-    /// Literals of which every match contains at least one (lower case), or
-    /// `None` when the pattern has no such set.
-    required: Option<Vec<Vec<u8>>>,
     regex: OnceLock<Regex>,
 }
 
 impl Rule {
-    fn from_yaml(entry: &Yaml, fields: &[&str]) -> anyhow::Result<Self> {
+    /// The rule, and the literals its prefilter needs (see [`RuleList::new`]).
+    fn from_yaml(entry: &Yaml, fields: &[&str]) -> anyhow::Result<(Self, Option<Vec<Vec<u8>>>)> {
         let source = entry["regex"].as_str().context("no `regex`")?.to_owned();
         let case_insensitive = entry["regex_flag"].as_str() == Some("i");
         let replacements = fields
@@ -222,7 +224,7 @@ impl Rule {
             .into_iter()
             .filter_map(|kind| literal_set(Extractor::new().kind(kind).extract(&hir)))
             .max_by_key(|set| set.iter().map(Vec::len).min().unwrap_or(0));
-        Ok(Self { source, case_insensitive, replacements, required, regex: OnceLock::new() })
+        Ok((Self { source, case_insensitive, replacements, regex: OnceLock::new() }, required))
     }
 
     fn regex(&self) -> &Regex {

@@ -7,7 +7,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use super::*;
 
-/// Fetched by `make test` (deploy/local/fetch-data.sh).
+/// Fetched by `make test` (deploy/local/fetch-data.sh --test-cases).
 fn data(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/data").join(file)
 }
@@ -15,7 +15,7 @@ fn data(file: &str) -> PathBuf {
 fn cases(file: &str) -> Vec<Yaml> {
     let path = data(&format!("uap-core-tests/{file}"));
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run deploy/local/fetch-data.sh)", path.display()));
+        .unwrap_or_else(|e| panic!("{}: {e} (run deploy/local/fetch-data.sh --test-cases)", path.display()));
     let documents = YamlLoader::load_from_str(&text).expect("test cases are YAML");
     documents[0]["test_cases"].as_vec().expect("a test_cases list").clone()
 }

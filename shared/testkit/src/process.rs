@@ -22,22 +22,13 @@ const SEPARATE_OPS_PORT: [&str; 2] = ["analytics-ingest", "analytics-query"];
 /// range (32768 and up on Linux), which every outgoing connection of the
 /// parallel tests draws from, so such a port could be taken between this
 /// check and the service's own bind, and the service would exit unseen (a
-/// 30 s readiness timeout). No script of ours uses this range. The start is
-/// spread by process and time, since tests run in parallel processes.
+/// 30 s readiness timeout). No script of ours uses this range. Drawn at
+/// random, since tests run in parallel processes.
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static CALLS: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let mut seed =
-        u64::from(std::process::id()) * 7_919 + u64::from(nanos) + CALLS.fetch_add(1, Ordering::Relaxed) * 104_729;
-    for _ in 0..5_000 {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let port = 10_000 + (seed >> 33) as u16 % 5_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 10000-14999")
+    (0..5_000)
+        .map(|_| rand::random_range(10_000..15_000))
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port in 10000-14999")
 }
 
 impl ServiceProcess {

@@ -106,7 +106,7 @@ impl Outcome {
 
 /// Whether a transaction is kept, or only tried (to find what Postgres refuses).
 #[derive(Clone, Copy, PartialEq)]
-enum Finish {
+pub(crate) enum Finish {
     Commit,
     Rollback,
 }
@@ -195,7 +195,7 @@ impl Applier {
     }
 
     async fn apply_once(&self, batches: &[Incoming], finish: Finish) -> Result<Outcome, ApplyError> {
-        let result = self.transaction(batches, finish).await;
+        let result = self.transaction(batches, finish, None).await;
         if let Err(ApplyError::Transient(error)) = &result {
             // "No partition for this row": one was dropped behind our cache's
             // back (retention in another aggregator); the retry re-creates it.
@@ -210,7 +210,14 @@ impl Applier {
         result
     }
 
-    async fn transaction(&self, batches: &[Incoming], finish: Finish) -> Result<Outcome, ApplyError> {
+    /// Applies `batches` in one transaction; an import's `progress` moves in
+    /// the same transaction (see [`crate::import`]).
+    pub(crate) async fn transaction(
+        &self,
+        batches: &[Incoming],
+        finish: Finish,
+        progress: Option<&crate::import::Progress>,
+    ) -> Result<Outcome, ApplyError> {
         let sites = self.sites_of(batches).await?;
         let mut client = self.pool.get().await.map_err(|e| ApplyError::Transient(e.into()))?;
         self.partitions.ensure(&mut client, &days_touched(batches, &sites)).await?;
@@ -228,6 +235,9 @@ impl Applier {
             .iter()
             .map(|row| row.get(0))
             .collect();
+        if let Some(progress) = progress {
+            progress.advance(&transaction).await?;
+        }
 
         let mut outcome = Outcome::default();
         let mut deltas = Deltas::default();

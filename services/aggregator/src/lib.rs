@@ -8,6 +8,7 @@ mod apply;
 pub mod backfill;
 mod classify;
 mod consume;
+pub mod import;
 mod incoming;
 mod long_tail;
 pub mod maintenance;
@@ -20,5 +21,6 @@ mod settings;
 mod startup;
 mod uap;
 
+pub use apply::{ApplyError, Outcome};
 pub use settings::{AggregatorSettings, Settings};
 pub use startup::Application;

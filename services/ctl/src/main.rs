@@ -25,6 +25,34 @@ enum Command {
     },
     /// Send realistic traffic to ingest, or write a history of rollups (demos, benchmarks).
     Simulate(simulate::Args),
+    /// Bring history from another system into a site's rollups.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// The Visit table of the old Django middleware. Safe to repeat and to
+    /// interrupt: a run resumes after the last row an earlier one applied.
+    Django {
+        /// Postgres URL of the Django database (read only).
+        #[arg(long)]
+        database_url: String,
+        /// The Visit model's table.
+        #[arg(long, default_value = "analytics_visit")]
+        table: String,
+        /// The site's id or domain.
+        #[arg(long)]
+        site: String,
+        /// Print the rows still to import per month, and import nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop after this many rows; the next run goes on from there.
+        #[arg(long)]
+        max_rows: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,6 +90,7 @@ enum SiteCommand {
 #[derive(Deserialize)]
 struct Settings {
     postgres: PostgresSettings,
+    import: analytics_aggregator::import::ImportSettings,
 }
 
 #[tokio::main]
@@ -108,6 +137,16 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&site)?);
         }
         Command::Simulate(args) => simulate::run(args, &settings.postgres).await?,
+        Command::Import { command: ImportCommand::Django { database_url, table, site, dry_run, max_rows } } => {
+            use analytics_aggregator::import::{Importer, django};
+            let importer = Importer::new(&settings.postgres, &settings.import).await?;
+            let args = django::Args { database_url, table, site, dry_run, max_rows };
+            if args.dry_run {
+                println!("{}", serde_json::to_string_pretty(&django::dry_run(&importer, &args).await?)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&django::run(&importer, &args).await?)?);
+            }
+        }
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod docs;
 mod forwarder_faults;
 mod hostile_input;
 mod hourly;
+mod import_django;
 mod ingest_fuzz;
 mod ingest_identity;
 mod ingest_rules;

@@ -4,6 +4,7 @@
 //! knows when everything accepted has been counted. The test support below the
 //! services comes from `analytics-testkit`, re-exported here.
 
+pub mod legacy;
 mod pipeline;
 
 pub use analytics_testkit::*;

@@ -55,7 +55,7 @@ pub async fn run() {
 }
 
 /// Seconds for `COPY` of `n` event-shaped rows into a fresh unindexed table.
-async fn raw_copy(db: &tokio_postgres::Client, n: usize) -> f64 {
+pub async fn raw_copy(db: &tokio_postgres::Client, n: usize) -> f64 {
     db.batch_execute(
         "CREATE UNLOGGED TABLE IF NOT EXISTS copy_ceiling
          (site_id uuid, local_day date, path text, country text, user_agent text, visitor bigint)",

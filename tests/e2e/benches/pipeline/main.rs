@@ -5,6 +5,7 @@
 mod aggregator;
 mod cpu;
 mod forwarder;
+mod import;
 mod ingest;
 mod overload;
 mod query;
@@ -25,6 +26,9 @@ async fn main() {
     }
     if all || what.iter().any(|w| w == "query") {
         query::run().await;
+    }
+    if all || what.iter().any(|w| w == "import") {
+        import::run().await;
     }
     if all || what.iter().any(|w| w == "overload") {
         overload::run().await;

@@ -16,7 +16,7 @@ pub const PAGES: usize = 1000;
 pub const COUNTRIES: usize = 100;
 pub const USER_AGENTS: usize = 200;
 
-fn user_agent(i: usize) -> String {
+pub fn user_agent(i: usize) -> String {
     let template = UA_TEMPLATES[i % UA_TEMPLATES.len()];
     template.replace("{v}", &(60 + (i % USER_AGENTS) / UA_TEMPLATES.len()).to_string())
 }

@@ -44,6 +44,10 @@ full_page_writes on).
 - CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 - Memory: $(free -g | awk '/^Mem:/ {print $2}') GiB
 - Build: release profile; load generator, service and stores share the machine
+
+Each section is dated with the day and commit it was measured at. Sections measured
+before 5b955d7 ran on a 2-core Intel Xeon VM, about 2.7 times faster at the raw COPY
+ceiling than the AMD EPYC VMs since: compare ratios, not rates, across sections.
 HEADER
 )
 stamp="_Measured $(date -u +%Y-%m-%d) at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)._"

@@ -18,11 +18,15 @@ fn variables(defaults: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_readme_documents_every_setting_and_no_other() {
+    // analytics-ctl is a binary only: its defaults are read from its source.
+    let ctl = std::fs::read_to_string(analytics_e2e::repo_root().join("services/ctl/src/defaults.toml"))
+        .expect("the ctl's defaults");
     let read: BTreeSet<String> = [
         analytics_ingest::Settings::DEFAULTS,
         analytics_forwarder::Settings::DEFAULTS,
         analytics_aggregator::Settings::DEFAULTS,
         analytics_query::Settings::DEFAULTS,
+        &ctl,
     ]
     .into_iter()
     .flat_map(variables)

@@ -14,6 +14,8 @@ import { USER_AGENTS, env, eventually, setting } from "./support.mjs";
 const rangeSite = setting("RANGE_SITE_ID");
 const rangeZone = setting("RANGE_TIMEZONE");
 const bigSite = setting("BIG_SITE_ID");
+const importSite = setting("IMPORT_SITE_ID");
+const importDay = setting("IMPORT_DAY");
 const adminToken = setting("ADMIN_TOKEN");
 
 /** The local date of `at` in the range site's zone, YYYY-MM-DD (en-CA writes it so). */
@@ -67,6 +69,22 @@ const shownPaths = () =>
   page.getByTestId("top-pages-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-path")).sort());
 
 describe("the period in the URL", { concurrency: false }, () => {
+  test("days imported from the old Django table are noted under the chart, in English and Persian", async () => {
+    await page.goto(`${env.panelUrl}/en?site=${importSite}`);
+    assert.equal(await dataOf(page.getByTestId("card-range"), "pageviews"), 5);
+    assert.match(await page.getByTestId("imported-note").textContent(), /imported from the old Django system/);
+    await page.goto(`${env.panelUrl}/fa?site=${importSite}`);
+    assert.match(await page.getByTestId("imported-note").textContent(), /سامانهٔ قبلی جنگو/);
+    // A range that holds none of the imported days has no note.
+    await page.goto(`${env.panelUrl}/en?site=${importSite}&from=${TODAY}&to=${TODAY}`);
+    assert.equal(await page.getByTestId("imported-note").count(), 0);
+    const overview = await adminQuery("overview", { site: importSite });
+    assert.deepEqual(
+      overview.imported.map((r) => [r.source, r.first_day, r.last_day, r.rows]),
+      [["django", importDay, importDay, 5]],
+    );
+  });
+
   test("from/to of one day shows exactly that day's pages, by the hour", async () => {
     await page.goto(`${env.panelUrl}/en?site=${rangeSite}&from=${YESTERDAY}&to=${YESTERDAY}`);
     assert.deepEqual(await shownPaths(), [PAGES.yesterday]);

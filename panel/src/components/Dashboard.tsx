@@ -202,7 +202,7 @@ export async function Dashboard(props: DashboardProps) {
                 options={(["gregorian", "persian"] as const).map((c) => ({ value: c, label: t[c], href: props.href({ calendar: c }) }))}
               />
             </div>
-            <TrafficChart chart={data.chart} lang={lang} />
+            <TrafficChart chart={data.chart} lang={lang} calendar={view.calendar} imported={data.overview.imported} />
           </section>
 
           <div className="grid">

@@ -1,4 +1,5 @@
 import type { Schemas } from "@/lib/query";
+import { type CalendarKind, formatRange } from "@/lib/calendar";
 import { type Lang, formatCompact, formatNumber, localDigits, texts } from "@/lib/i18n";
 
 const WIDTH = 960;
@@ -17,7 +18,18 @@ function niceMax(value: number): number {
  * SVG (no chart library).
  * Time runs in the reading direction: right to left in Persian.
  */
-export function TrafficChart({ chart, lang }: { chart: Schemas["Chart"]; lang: Lang }) {
+export function TrafficChart({
+  chart,
+  lang,
+  calendar,
+  imported,
+}: {
+  chart: Schemas["Chart"];
+  lang: Lang;
+  calendar: CalendarKind;
+  /** The overview's imported ranges: those the chart shows get a note. */
+  imported: Schemas["ImportedRange"][];
+}) {
   const t = texts(lang);
   const points = chart.points;
   const n = points.length;
@@ -95,6 +107,13 @@ export function TrafficChart({ chart, lang }: { chart: Schemas["Chart"]; lang: L
           </>
         )}
       </figcaption>
+      {imported
+        .filter((r) => r.first_day <= points[n - 1].end && r.last_day >= points[0].start)
+        .map((r) => (
+          <p key={`${r.source} ${r.table}`} className="note" data-testid="imported-note">
+            {t.imported(r.source, formatRange(lang, calendar, r.first_day, r.last_day))}
+          </p>
+        ))}
     </figure>
   );
 }

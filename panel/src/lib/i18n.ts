@@ -81,6 +81,9 @@ const en = {
   p95: "p95",
   measurements: "measurements",
   noData: "No data yet",
+  /** The chart's note on days brought in by `analytics-ctl import`. */
+  imported: (source: string, range: string) =>
+    `${range}: imported from ${source === "django" ? "the old Django system" : source}. These days have no page titles or web vitals, and their visitors were counted by session, as the old system did.`,
   last30: "Last 30 days",
   error: "The query service did not answer",
   language: "فارسی",
@@ -189,6 +192,8 @@ const fa: Texts = {
   p95: "صدک ۹۵",
   measurements: "اندازه‌گیری",
   noData: "هنوز داده‌ای نیست",
+  imported: (source: string, range: string) =>
+    `${range}: از ${source === "django" ? "سامانهٔ قبلی جنگو" : source} وارد شده است. این روزها عنوان صفحه و شاخص‌های وب ندارند و بازدیدکنندگانشان مانند سامانهٔ قبلی بر پایهٔ نشست شمرده شده‌اند.`,
   last30: "۳۰ روز گذشته",
   error: "سرویس آمار پاسخ نداد",
   language: "English",

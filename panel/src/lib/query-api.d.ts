@@ -292,6 +292,22 @@ export interface components {
             /** @description One line naming the problem, e.g. `days: expected a whole number from 1 to 3650`. */
             error: string;
         };
+        /** @description The local days one import covers. */
+        ImportedRange: {
+            /** Format: date */
+            first_day: string;
+            /** Format: date */
+            last_day: string;
+            /**
+             * Format: int64
+             * @description Source rows read, counted or not.
+             */
+            rows: number;
+            /** @description Where the history came from: `django` (the old Visit table). */
+            source: string;
+            /** @description The table it was read from. */
+            table: string;
+        };
         Overview: {
             /** @description Over the range asked for. */
             by_source: components["schemas"]["SourceTotals"][];
@@ -301,6 +317,12 @@ export interface components {
              *     ranges are unions of daily ids, so one person on two days counts twice.
              */
             identity_window: string;
+            /**
+             * @description History brought in from another system (`analytics-ctl import`),
+             *     oldest first: its days lack some dimensions, and its visitors were
+             *     counted the other system's way.
+             */
+            imported: components["schemas"]["ImportedRange"][];
             last_30_days: components["schemas"]["PeriodTotals"];
             /** @description The range asked for (`days`/`from`/`to`; default the last 30 days). */
             range: components["schemas"]["RangeTotals"];

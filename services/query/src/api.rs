@@ -161,6 +161,23 @@ pub struct Overview {
     /// Over the range asked for.
     pub by_source: Vec<SourceTotals>,
     pub speed: SiteSpeed,
+    /// History brought in from another system (`analytics-ctl import`),
+    /// oldest first: its days lack some dimensions, and its visitors were
+    /// counted the other system's way.
+    pub imported: Vec<ImportedRange>,
+}
+
+/// The local days one import covers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedRange {
+    /// Where the history came from: `django` (the old Visit table).
+    pub source: String,
+    /// The table it was read from.
+    pub table: String,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    /// Source rows read, counted or not.
+    pub rows: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

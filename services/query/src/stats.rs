@@ -134,6 +134,27 @@ impl Row {
     }
 }
 
+/// Every import of the site that counted a row, oldest first.
+pub async fn imports(client: &Client, site: Uuid) -> Result<Vec<crate::api::ImportedRange>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT source, source_table, first_day, last_day, rows_read FROM imports
+             WHERE site_id = $1 AND first_day IS NOT NULL ORDER BY first_day, source, source_table",
+            &[&site],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::api::ImportedRange {
+            source: r.get(0),
+            table: r.get(1),
+            first_day: r.get(2),
+            last_day: r.get(3),
+            rows: r.get(4),
+        })
+        .collect())
+}
+
 /// Rows per source over `range`, from the daily totals.
 pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<Vec<Row>, tokio_postgres::Error> {
     let rows = client

@@ -93,6 +93,7 @@ pub async fn overview(
             })
             .collect();
         let speed = stats::speed(&client, ctx.site.id, detail_range, ctx.today, source, 0).await?;
+        let imported = stats::imports(&client, ctx.site.id).await?;
         let site_speed = [analytics_events::speed::LOAD_MS, analytics_events::speed::RESPONSE_MS]
             .iter()
             .find_map(|metric| speed.iter().find(|r| r.path.is_none() && r.metric == *metric));
@@ -112,6 +113,7 @@ pub async fn overview(
                 metric: site_speed.map(|r| r.metric.clone()),
                 summary: site_speed.map_or(Summary::new(0, 0, &[]), |r| Summary::new(r.count, r.sum_ms, &r.histogram)),
             },
+            imported,
         })
     })
     .await

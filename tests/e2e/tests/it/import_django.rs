@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use analytics_e2e::{Namespace, binary};
+use analytics_e2e::{Namespace, Pipeline, binary};
 use chrono::{Duration, Utc};
 use serde_json::Value;
 
@@ -31,15 +31,17 @@ const LOCAL_DAY: &str = "(timestamp AT TIME ZONE 'Europe/Berlin')::date";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_django_visit_table_imports_exactly_once_and_resumes() {
-    let namespace = Namespace::create().await;
+    // The whole pipeline, for the overview's note on imported days.
+    let pipeline = Pipeline::start("Europe/Berlin").await;
+    let namespace = &pipeline.namespace;
     let db = namespace.db().await;
-    let (site, _) = namespace.add_site("legacy.example", "Europe/Berlin").await;
+    let site = pipeline.site_id.clone();
     db.batch_execute(analytics_e2e::legacy::DJANGO_VISIT_DDL).await.expect("the Visit table");
     fill(&db).await;
 
     let ctl = |args: &[&str]| {
         let output = std::process::Command::new(binary("analytics-ctl"))
-            .args(["import", "django", "--database-url", namespace.postgres.url(), "--site", "legacy.example"])
+            .args(["import", "django", "--database-url", namespace.postgres.url(), "--site", &site])
             .args(args)
             .env("ANALYTICS__POSTGRES__URL", namespace.postgres.url())
             .env("ANALYTICS__IMPORT__UA_REGEXES", analytics_e2e::ua_regexes())
@@ -88,6 +90,29 @@ async fn a_django_visit_table_imports_exactly_once_and_resumes() {
         .await
         .expect("progress row");
     assert_eq!((progress.get::<_, i64>(0), progress.get::<_, i64>(1)), (ROWS + 1, ROWS + 1));
+
+    // The overview says which days were imported, and from where.
+    let days = db
+        .query_one(
+            &format!(
+                "SELECT min({LOCAL_DAY})::text, max({LOCAL_DAY})::text FROM analytics_visit
+                 WHERE user_id IS NULL AND timestamp > now() - interval '760 days'"
+            ),
+            &[],
+        )
+        .await
+        .expect("imported days");
+    let overview = pipeline.overview().await;
+    assert_eq!(
+        overview["imported"],
+        serde_json::json!([{
+            "source": "django", "table": "analytics_visit", "rows": ROWS + 1,
+            "first_day": days.get::<_, String>(0), "last_day": days.get::<_, String>(1),
+        }]),
+        "{overview}"
+    );
+    assert_eq!(overview["total"]["pageviews"], counted, "{overview}");
+    pipeline.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

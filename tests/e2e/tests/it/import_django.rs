@@ -4,12 +4,13 @@
 //! and rows without one, countries, a signed-in user, a crawler, a row
 //! older than retention). The rollups must equal SQL over the source table
 //! per day and page, day and country, day and source, and visitors per day;
-//! an interrupted run resumes to the same figures, and a further run adds
-//! nothing.
+//! a run stopped part-way (`--max-rows`) or killed with SIGKILL between two
+//! commits resumes to the same figures, and a further run adds nothing.
 
 use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
 
-use analytics_e2e::{Namespace, Pipeline, binary};
+use analytics_e2e::{Namespace, Pipeline, binary, eventually};
 use chrono::{Duration, Utc};
 use serde_json::Value;
 
@@ -40,15 +41,7 @@ async fn a_django_visit_table_imports_exactly_once_and_resumes() {
     fill(&db).await;
 
     let ctl = |args: &[&str]| {
-        let output = std::process::Command::new(binary("analytics-ctl"))
-            .args(["import", "django", "--database-url", namespace.postgres.url(), "--site", &site])
-            .args(args)
-            .env("ANALYTICS__POSTGRES__URL", namespace.postgres.url())
-            .env("ANALYTICS__IMPORT__UA_REGEXES", analytics_e2e::ua_regexes())
-            .env("ANALYTICS__IMPORT__CHUNK_ROWS", "700")
-            .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
-            .output()
-            .expect("analytics-ctl runs");
+        let output = import_command(namespace, &site, 700).args(args).output().expect("analytics-ctl runs");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         serde_json::from_slice::<Value>(&output.stdout).expect("json")
     };
@@ -119,13 +112,7 @@ async fn a_django_visit_table_imports_exactly_once_and_resumes() {
 async fn an_unsafe_table_name_or_unknown_site_is_refused_by_name() {
     let namespace = Namespace::create().await;
     let run = |site: &str, table: &str| {
-        std::process::Command::new(binary("analytics-ctl"))
-            .args(["import", "django", "--database-url", namespace.postgres.url(), "--site", site, "--table", table])
-            .env("ANALYTICS__POSTGRES__URL", namespace.postgres.url())
-            .env("ANALYTICS__IMPORT__UA_REGEXES", analytics_e2e::ua_regexes())
-            .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
-            .output()
-            .expect("analytics-ctl runs")
+        import_command(&namespace, site, 700).args(["--table", table]).output().expect("analytics-ctl runs")
     };
     namespace.add_site("known.example", "UTC").await;
     let bad_table = run("known.example", "visit; DROP TABLE sites");
@@ -134,6 +121,45 @@ async fn an_unsafe_table_name_or_unknown_site_is_refused_by_name() {
     let unknown = run("nobody.example", "analytics_visit");
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("--site \"nobody.example\""), "{unknown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_mid_run_resumes_to_the_same_figures() {
+    let namespace = Namespace::create().await;
+    let db = namespace.db().await;
+    let (site, _) = namespace.add_site("killed.example", "Europe/Berlin").await;
+    db.batch_execute(analytics_e2e::legacy::DJANGO_VISIT_DDL).await.expect("the Visit table");
+    fill(&db).await;
+
+    // Small chunks, so that the kill lands between two commits of many.
+    let mut child = import_command(&namespace, &site, 50).stdout(Stdio::null()).spawn().expect("analytics-ctl runs");
+    let applied = || async { scalar(&db, "SELECT coalesce(max(rows_read), 0) FROM imports").await };
+    eventually("the first chunks are applied", std::time::Duration::from_secs(60), || async {
+        (applied().await >= 500).then_some(())
+    })
+    .await;
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let at_kill = applied().await;
+    assert!(at_kill < ROWS + 1, "the import ended before the kill: make its chunks smaller");
+
+    let output = import_command(&namespace, &site, 700).output().expect("analytics-ctl runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rest: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(rest["rows_read"], ROWS + 1 - at_kill, "the rerun starts after the last commit: {rest}");
+    assert_eq!(rollup_figures(&db, &site).await, source_figures(&db).await);
+}
+
+/// `analytics-ctl import django` of the namespace's own Visit table into `site`.
+fn import_command(namespace: &Namespace, site: &str, chunk_rows: usize) -> Command {
+    let mut command = Command::new(binary("analytics-ctl"));
+    command
+        .args(["import", "django", "--database-url", namespace.postgres.url(), "--site", site])
+        .env("ANALYTICS__POSTGRES__URL", namespace.postgres.url())
+        .env("ANALYTICS__IMPORT__UA_REGEXES", analytics_e2e::ua_regexes())
+        .env("ANALYTICS__IMPORT__CHUNK_ROWS", chunk_rows.to_string())
+        .env("ANALYTICS_CONFIG_DIR", "/nonexistent");
+    command
 }
 
 /// The rows, as the old middleware wrote them, over the last 30 days (and

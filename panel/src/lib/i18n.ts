@@ -83,7 +83,7 @@ const en = {
   noData: "No data yet",
   /** The chart's note on days brought in by `analytics-ctl import`. */
   imported: (source: string, range: string) =>
-    `${range}: imported from ${source === "django" ? "the old Django system" : source}. These days have no page titles or web vitals, and their visitors were counted by session, as the old system did.`,
+    `${range}: imported from ${source === "django" ? "the old Django system" : source === "umami" ? "Umami" : source}. These days may lack some figures (web vitals, page titles), and their visitors were counted by that system's sessions.`,
   last30: "Last 30 days",
   error: "The query service did not answer",
   language: "فارسی",
@@ -193,7 +193,7 @@ const fa: Texts = {
   measurements: "اندازه‌گیری",
   noData: "هنوز داده‌ای نیست",
   imported: (source: string, range: string) =>
-    `${range}: از ${source === "django" ? "سامانهٔ قبلی جنگو" : source} وارد شده است. این روزها عنوان صفحه و شاخص‌های وب ندارند و بازدیدکنندگانشان مانند سامانهٔ قبلی بر پایهٔ نشست شمرده شده‌اند.`,
+    `${range}: از ${source === "django" ? "سامانهٔ قبلی جنگو" : source === "umami" ? "Umami" : source} وارد شده است. ممکن است برخی ارقام این روزها (شاخص‌های وب، عنوان صفحه‌ها) نباشد و بازدیدکنندگانشان بر پایهٔ نشست‌های همان سامانه شمرده شده‌اند.`,
   last30: "۳۰ روز گذشته",
   error: "سرویس آمار پاسخ نداد",
   language: "English",

@@ -303,9 +303,9 @@ export interface components {
              * @description Source rows read, counted or not.
              */
             rows: number;
-            /** @description Where the history came from: `django` (the old Visit table). */
+            /** @description Where the history came from: `django` (the old Visit table) or `umami`. */
             source: string;
-            /** @description The table it was read from. */
+            /** @description What was read there: the Django table, or the Umami website id. */
             table: string;
         };
         Overview: {

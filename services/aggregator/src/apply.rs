@@ -150,14 +150,7 @@ impl Applier {
 
     async fn apply_without_refused(&self, batch: &Incoming) -> Result<Outcome, ApplyError> {
         let refused = self.refused_events(batch).await?;
-        let mut kept = batch.clone();
-        kept.events = batch
-            .events
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !refused.contains(i))
-            .map(|(_, event)| event.clone())
-            .collect();
+        let mut kept = batch.only(|i| !refused.contains(&i));
         *kept.dropped.entry(REFUSED).or_default() += refused.len();
         match self.apply_once(std::slice::from_ref(&kept), Finish::Commit).await {
             Err(ApplyError::Refused(error)) => {
@@ -181,7 +174,7 @@ impl Applier {
         let mut refused = HashSet::new();
         let mut ranges = halves(0..batch.events.len());
         while let Some(range) = ranges.pop() {
-            let trial = Incoming { events: batch.events[range.clone()].to_vec(), ..batch.clone() };
+            let trial = batch.only(|i| range.contains(&i));
             match self.apply_once(std::slice::from_ref(&trial), Finish::Rollback).await {
                 Ok(_) => {}
                 Err(ApplyError::Refused(_)) if range.len() == 1 => {
@@ -252,9 +245,9 @@ impl Applier {
             for (reason, n) in &batch.dropped {
                 *outcome.dropped.entry(reason).or_default() += n;
             }
-            for (event, site) in batch.events.iter().zip(sites) {
+            for (i, (event, site)) in batch.events.iter().zip(sites).enumerate() {
                 match site {
-                    Some(site) => deltas.add(event, site, &self.classifier),
+                    Some(site) => deltas.add(event, site, &self.classifier, batch.clients.get(i)),
                     None => deltas.drop_event(crate::rollup::UNKNOWN_SITE),
                 }
             }

@@ -27,6 +27,21 @@ pub struct Incoming {
     pub size: usize,
     /// Events dropped by the checks, by reason.
     pub dropped: HashMap<DropReason, usize>,
+    /// The client of each event, when its source recorded one instead of a
+    /// user agent (an Umami import); empty for everything from the broker.
+    pub clients: Vec<std::sync::Arc<crate::classify::Client>>,
+}
+
+impl Incoming {
+    /// The events (and their stated clients) whose index `keep` accepts.
+    pub fn only(&self, keep: impl Fn(usize) -> bool) -> Self {
+        let pick = |len: usize| (0..len).filter(|i| keep(*i));
+        Incoming {
+            events: pick(self.events.len()).map(|i| self.events[i].clone()).collect(),
+            clients: pick(self.clients.len()).map(|i| self.clients[i].clone()).collect(),
+            ..self.clone()
+        }
+    }
 }
 
 /// The window of event times the rollups accept, around the time of
@@ -71,6 +86,7 @@ pub fn decode(data: &[u8], max_message_bytes: usize, window: TimeWindow) -> Resu
         events: Vec::with_capacity(batch.events.len()),
         size: batch.events.len(),
         dropped: HashMap::new(),
+        clients: Vec::new(),
     };
     for encoded in &batch.events {
         match check(encoded, window) {

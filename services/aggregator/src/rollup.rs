@@ -173,8 +173,16 @@ impl Deltas {
     }
 
     /// Adds one event of `site`, or counts why it was dropped.
-    pub fn add(&mut self, event: &Event, site: &Site, classifier: &Classifier) {
-        let reading = match Reading::of(event, site, classifier) {
+    /// Adds `event`; its client is `stated` when its source recorded one
+    /// (an import without user agents), else parsed from its user agent.
+    pub fn add(
+        &mut self,
+        event: &Event,
+        site: &Site,
+        classifier: &Classifier,
+        stated: Option<&std::sync::Arc<crate::classify::Client>>,
+    ) {
+        let reading = match Reading::of(event, site, classifier, stated) {
             Ok(reading) => reading,
             Err(reason) => return self.drop_event(reason),
         };
@@ -255,11 +263,20 @@ struct Reading<'a> {
 impl<'a> Reading<'a> {
     /// Reads `event`, or says why it is not counted: a time outside any
     /// calendar, or a bot (an app's own HTTP stack is not one).
-    fn of(event: &'a Event, site: &Site, classifier: &Classifier) -> Result<Self, DropReason> {
+    fn of(
+        event: &'a Event,
+        site: &Site,
+        classifier: &Classifier,
+        stated: Option<&std::sync::Arc<crate::classify::Client>>,
+    ) -> Result<Self, DropReason> {
         let (local_day, local_hour) =
             local_bucket(event.timestamp_ms, site.timezone).ok_or(crate::incoming::reason::BAD_TIMESTAMP)?;
         let is_app = event.source() == Source::App;
-        let client = match classifier.classify(&event.user_agent) {
+        let verdict = match stated {
+            Some(client) => Verdict::Human(client.clone()),
+            None => classifier.classify(&event.user_agent),
+        };
+        let client = match verdict {
             Verdict::Human(client) => client,
             Verdict::Bot(reason) if analytics_events::bots::drops(reason, is_app) => return Err(reason),
             // An app's own HTTP stack: its device comes from its platform below.

@@ -53,6 +53,25 @@ enum ImportCommand {
         #[arg(long)]
         max_rows: Option<i64>,
     },
+    /// One website's events from Umami's Postgres database. Safe to repeat
+    /// and to interrupt, like `django`.
+    Umami {
+        /// Postgres URL of Umami's database (read only).
+        #[arg(long)]
+        database_url: String,
+        /// The Umami website id whose events to import.
+        #[arg(long)]
+        website: String,
+        /// The site's id or domain.
+        #[arg(long)]
+        site: String,
+        /// Print the events still to import per month, and import nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop after this many events; the next run goes on from there.
+        #[arg(long)]
+        max_rows: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,16 +156,32 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&site)?);
         }
         Command::Simulate(args) => simulate::run(args, &settings.postgres).await?,
-        Command::Import { command: ImportCommand::Django { database_url, table, site, dry_run, max_rows } } => {
-            use analytics_aggregator::import::{Importer, django};
-            let importer = Importer::new(&settings.postgres, &settings.import).await?;
-            let args = django::Args { database_url, table, site, dry_run, max_rows };
-            if args.dry_run {
-                println!("{}", serde_json::to_string_pretty(&django::dry_run(&importer, &args).await?)?);
-            } else {
-                println!("{}", serde_json::to_string_pretty(&django::run(&importer, &args).await?)?);
+        Command::Import { command } => import(command, &settings).await?,
+    }
+    Ok(())
+}
+
+/// Runs an `import` command; prints its summary (or, with `--dry-run`, the
+/// rows still to import per month) as JSON.
+async fn import(command: ImportCommand, settings: &Settings) -> anyhow::Result<()> {
+    use analytics_aggregator::import::{Importer, django, umami};
+    let importer = Importer::new(&settings.postgres, &settings.import).await?;
+    let output = match command {
+        ImportCommand::Django { database_url, table, site, dry_run, max_rows } => {
+            let args = django::Args { database_url, table, site, max_rows };
+            match dry_run {
+                true => serde_json::to_value(django::dry_run(&importer, &args).await?)?,
+                false => serde_json::to_value(django::run(&importer, &args).await?)?,
             }
         }
-    }
+        ImportCommand::Umami { database_url, website, site, dry_run, max_rows } => {
+            let args = umami::Args { database_url, website, site, max_rows };
+            match dry_run {
+                true => serde_json::to_value(umami::dry_run(&importer, &args).await?)?,
+                false => serde_json::to_value(umami::run(&importer, &args).await?)?,
+            }
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())
 }

@@ -170,9 +170,9 @@ pub struct Overview {
 /// The local days one import covers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportedRange {
-    /// Where the history came from: `django` (the old Visit table).
+    /// Where the history came from: `django` (the old Visit table) or `umami`.
     pub source: String,
-    /// The table it was read from.
+    /// What was read there: the Django table, or the Umami website id.
     pub table: String,
     pub first_day: NaiveDate,
     pub last_day: NaiveDate,

@@ -18,16 +18,12 @@
 //!   only with `count_authenticated`, excluded paths are left out, and bots
 //!   are dropped as live traffic is.
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::time::Instant;
-
 use analytics_events::{Event, EventType, Protocol, Source, Timing};
 use analytics_store::sites::Site;
-use chrono::{Datelike, NaiveDate, Utc};
-use serde::Serialize;
+use chrono::NaiveDate;
 
-use super::{Importer, Progress};
+use super::driver::{Chunk, Import, Reader, Summary};
+use super::{Importer, Month, Position};
 use crate::rollup::local_bucket;
 
 /// The `source` of this importer's progress rows.
@@ -38,35 +34,13 @@ pub struct Args {
     pub database_url: String,
     pub table: String,
     pub site: String,
-    pub dry_run: bool,
     /// Stop after this many rows (the rest is left for the next run).
     pub max_rows: Option<i64>,
 }
 
-/// What a run did; printed as JSON at the end.
-#[derive(Debug, Default, Serialize)]
-pub struct Summary {
-    pub rows_read: i64,
-    pub pageviews: usize,
-    pub excluded: i64,
-    pub older_than_retention: i64,
-    /// Dropped by the aggregator's checks (bots, mostly), by reason.
-    pub dropped: BTreeMap<String, usize>,
-    pub last_key: Option<i64>,
-    pub seconds: f64,
-    pub rows_per_second: f64,
-}
-
-/// A row's time in milliseconds: `timestamp with time zone` as it is (Django
+/// A row's time: `timestamp with time zone` as it is (Django
 /// with `USE_TZ`), a naive `timestamp` taken as UTC.
 const AS_TIMESTAMPTZ: &str = "to_timestamp(extract(epoch FROM timestamp))";
-
-/// Rows per month still to import, for `--dry-run`.
-#[derive(Debug, Serialize)]
-pub struct Month {
-    pub month: String,
-    pub rows: i64,
-}
 
 /// The table name as an SQL identifier (optionally schema-qualified), or a
 /// clear refusal: it goes into the statement text, so nothing else passes.
@@ -88,7 +62,7 @@ fn quoted_table(table: &str) -> anyhow::Result<String> {
 /// Months of the rows not imported yet, in the site's time zone.
 pub async fn dry_run(importer: &Importer, args: &Args) -> anyhow::Result<Vec<Month>> {
     let (source, site, table) = open(importer, args).await?;
-    let after = importer.resume_after(site.id, SOURCE, &args.table).await?.unwrap_or(i64::MIN);
+    let after = importer.resume_after(site.id, SOURCE, &args.table).await?.map_or(i64::MIN, |p| p.key);
     let rows = source
         .query(
             &format!(
@@ -104,12 +78,9 @@ pub async fn dry_run(importer: &Importer, args: &Args) -> anyhow::Result<Vec<Mon
 /// Imports the rows after the last key applied, chunk by chunk.
 pub async fn run(importer: &Importer, args: &Args) -> anyhow::Result<Summary> {
     let (source, site, table) = open(importer, args).await?;
-    let mut after = importer.resume_after(site.id, SOURCE, &args.table).await?;
-    let remaining: i64 = source
-        .query_one(&format!("SELECT count(*) FROM {table} WHERE id > $1::int8"), &[&after.unwrap_or(i64::MIN)])
-        .await?
-        .get(0);
-    let remaining = args.max_rows.map_or(remaining, |max| remaining.min(max));
+    let after = importer.resume_after(site.id, SOURCE, &args.table).await?.map_or(i64::MIN, |p| p.key);
+    let remaining: i64 =
+        source.query_one(&format!("SELECT count(*) FROM {table} WHERE id > $1::int8"), &[&after]).await?.get(0);
     let statement = source
         .prepare(&format!(
             "SELECT id::int8, source, user_id IS NOT NULL, coalesce(session_key, ''), path,
@@ -118,59 +89,42 @@ pub async fn run(importer: &Importer, args: &Args) -> anyhow::Result<Summary> {
              FROM {table} WHERE id > $1::int8 ORDER BY id LIMIT $2::int8"
         ))
         .await?;
-    let earliest_ms = Utc::now().timestamp_millis()
-        - i64::try_from(importer.retention_days).unwrap_or(i64::MAX / 86_400_000).saturating_mul(86_400_000);
-    let mut summary = Summary { last_key: after, ..Default::default() };
-    let mut meter = Meter::new(remaining);
-    while args.max_rows.is_none_or(|max| summary.rows_read < max) {
-        let limit = args.max_rows.map_or(importer.chunk_rows, |max| importer.chunk_rows.min(max - summary.rows_read));
-        let rows = source.query(&statement, &[&after.unwrap_or(i64::MIN), &limit]).await?;
-        let Some(last) = rows.last() else { break };
-        let last_key: i64 = last.get(0);
-        let mut events = Vec::with_capacity(rows.len());
-        let mut days: Option<(NaiveDate, NaiveDate)> = None;
+    let import = Import { site_id: site.id, source: SOURCE, table: &args.table, remaining, max_rows: args.max_rows };
+    let earliest_ms = super::earliest_ms(importer);
+    super::driver::drive(importer, import, &mut VisitReader { source, statement, site, earliest_ms }).await
+}
+
+/// The Visit table in key order.
+struct VisitReader {
+    source: tokio_postgres::Client,
+    statement: tokio_postgres::Statement,
+    site: Site,
+    earliest_ms: i64,
+}
+
+impl Reader for VisitReader {
+    async fn next(&mut self, after: Option<&Position>, limit: i64) -> anyhow::Result<Option<Chunk>> {
+        let after = after.map_or(i64::MIN, |p| p.key);
+        let rows = self.source.query(&self.statement, &[&after, &limit]).await?;
+        let Some(last) = rows.last() else { return Ok(None) };
+        let last = Position { key: last.get(0), id: String::new() };
+        let mut chunk = Chunk { rows_read: rows.len() as i64, last, ..Default::default() };
         for row in &rows {
-            let visit = Visit::from_row(row);
-            match visit.event(&site, earliest_ms) {
-                Ok((event, day)) => {
-                    days = Some(days.map_or((day, day), |(first, last)| (first.min(day), last.max(day))));
-                    events.push(event);
-                }
-                Err(Skip::Excluded) => summary.excluded += 1,
-                Err(Skip::TooOld) => summary.older_than_retention += 1,
+            match Visit::from_row(row).event(&self.site, self.earliest_ms) {
+                Ok((event, day)) => chunk.push(event, day, None),
+                Err(Skip::Excluded) => chunk.excluded += 1,
+                Err(Skip::TooOld) => chunk.too_old += 1,
             }
         }
-        let rows_read = rows.len() as i64;
-        let progress =
-            Progress { site_id: site.id, source: SOURCE, table: args.table.clone(), after, last_key, rows_read, days };
-        let outcome = importer
-            .apply(&progress, events)
-            .await
-            .map_err(|e| anyhow::anyhow!("applying the rows after key {after:?} up to {last_key}: {e}"))?;
-        summary.pageviews += outcome.counted;
-        for (reason, n) in outcome.dropped {
-            *summary.dropped.entry(reason.to_owned()).or_default() += n;
-        }
-        summary.rows_read += rows_read;
-        after = Some(last_key);
-        summary.last_key = after;
-        meter.show(summary.rows_read, last_key);
+        Ok(Some(chunk))
     }
-    meter.finish();
-    summary.seconds = meter.started.elapsed().as_secs_f64();
-    summary.rows_per_second = summary.rows_read as f64 / summary.seconds.max(1e-9);
-    Ok(summary)
 }
 
 /// The source connection, the site and the checked table name.
 async fn open(importer: &Importer, args: &Args) -> anyhow::Result<(tokio_postgres::Client, Site, String)> {
     let table = quoted_table(&args.table)?;
-    let source =
-        analytics_store::connect(&args.database_url).await.map_err(|e| anyhow::anyhow!("--database-url: {e:#}"))?;
-    let client = importer.applier.pool.get().await?;
-    let site = analytics_store::sites::find_site(&client, &args.site)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("--site {:?}: no such site (an id or a domain)", args.site))?;
+    let source = super::connect_source(&args.database_url).await?;
+    let site = importer.site(&args.site).await?;
     Ok((source, site, table))
 }
 
@@ -249,52 +203,9 @@ impl Visit {
     /// The session's visitor id on `day`; without a session key, the
     /// browser's (address and user agent) on that day.
     fn visitor_id(&self, secret: &[u8; 32], day: NaiveDate) -> u64 {
-        let mut hasher = blake3::Hasher::new_keyed(secret);
-        hasher.update(b"django-visit\0");
-        hasher.update(&day.num_days_from_ce().to_le_bytes());
-        let parts: [&str; 2] = match self.session_key.is_empty() {
-            false => ["session", &self.session_key],
-            true => [&self.ip, &self.user_agent],
-        };
-        for part in parts {
-            hasher.update(&(part.len() as u32).to_le_bytes());
-            hasher.update(part.as_bytes());
-        }
-        u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
-    }
-}
-
-/// Progress on standard error: one line redrawn on a terminal (rows, rate,
-/// ETA), a plain line every ten seconds otherwise.
-struct Meter {
-    started: Instant,
-    last_line: Instant,
-    total: i64,
-    terminal: bool,
-}
-
-impl Meter {
-    fn new(total: i64) -> Self {
-        let now = Instant::now();
-        Self { started: now, last_line: now, total, terminal: std::io::stderr().is_terminal() }
-    }
-
-    fn show(&mut self, rows: i64, last_key: i64) {
-        let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
-        let rate = rows as f64 / elapsed;
-        let eta = (self.total - rows).max(0) as f64 / rate.max(1e-9);
-        let line = format!("{rows}/{} rows, {rate:.0} rows/s, ETA {eta:.0} s, last key {last_key}", self.total);
-        if self.terminal {
-            eprint!("\r\x1b[2K{line}");
-        } else if self.last_line.elapsed().as_secs() >= 10 {
-            eprintln!("{line}");
-            self.last_line = Instant::now();
-        }
-    }
-
-    fn finish(&self) {
-        if self.terminal {
-            eprintln!();
+        match self.session_key.is_empty() {
+            false => super::keyed_visitor(secret, "django-session", day, &[&self.session_key]),
+            true => super::keyed_visitor(secret, "django-browser", day, &[&self.ip, &self.user_agent]),
         }
     }
 }

@@ -8,20 +8,23 @@
 //! its run started from.
 
 pub mod django;
+pub mod driver;
+pub mod umami;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use analytics_config::PostgresSettings;
 use analytics_events::Event;
-use analytics_store::sites::SiteDirectory;
+use analytics_store::sites::{Site, SiteDirectory};
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::apply::{Applier, ApplyError, Finish, Outcome};
-use crate::classify::Classifier;
+use crate::classify::{Classifier, Client};
 use crate::incoming::Incoming;
 use crate::partitions::Partitions;
 
@@ -66,23 +69,83 @@ impl Importer {
         Ok(Self { applier, retention_days: settings.retention_days, chunk_rows: settings.chunk_rows.max(1) })
     }
 
-    /// The last key an earlier run of this import applied.
-    pub async fn resume_after(&self, site_id: Uuid, source: &str, table: &str) -> anyhow::Result<Option<i64>> {
+    /// Where an earlier run of this import stopped.
+    pub async fn resume_after(&self, site_id: Uuid, source: &str, table: &str) -> anyhow::Result<Option<Position>> {
         let client = self.applier.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT last_key FROM imports WHERE site_id = $1 AND source = $2 AND source_table = $3",
+                "SELECT last_key, last_id FROM imports WHERE site_id = $1 AND source = $2 AND source_table = $3",
                 &[&site_id, &source, &table],
             )
             .await?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| Position { key: r.get(0), id: r.get(1) }))
     }
 
-    /// Applies one chunk's events and moves its progress, in one transaction.
-    pub async fn apply(&self, progress: &Progress, events: Vec<Event>) -> Result<Outcome, ApplyError> {
-        let batch = Incoming { id: Uuid::now_v7(), size: events.len(), events, dropped: HashMap::new() };
+    /// Applies one chunk's events (with their clients, when the source
+    /// states them instead of user agents) and moves its progress, in one
+    /// transaction.
+    pub async fn apply(
+        &self,
+        progress: &Progress,
+        events: Vec<Event>,
+        clients: Vec<Arc<Client>>,
+    ) -> Result<Outcome, ApplyError> {
+        let batch = Incoming { id: Uuid::now_v7(), size: events.len(), events, dropped: HashMap::new(), clients };
         self.applier.transaction(std::slice::from_ref(&batch), Finish::Commit, Some(progress)).await
     }
+}
+
+impl Importer {
+    /// The site to import into, by id or domain.
+    pub async fn site(&self, id_or_domain: &str) -> anyhow::Result<Site> {
+        let client = self.applier.pool.get().await?;
+        analytics_store::sites::find_site(&client, id_or_domain)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("--site {id_or_domain:?}: no such site (an id or a domain)"))
+    }
+}
+
+/// A connection to the database history is read from (only read).
+pub async fn connect_source(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    analytics_store::connect(url).await.map_err(|e| anyhow::anyhow!("--database-url: {e:#}"))
+}
+
+/// The earliest time the rollups keep: older rows are skipped.
+fn earliest_ms(importer: &Importer) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    let retention = i64::try_from(importer.retention_days).unwrap_or(i64::MAX / DAY_MS).saturating_mul(DAY_MS);
+    chrono::Utc::now().timestamp_millis().saturating_sub(retention)
+}
+
+/// A visitor id from what the source identified visitors by (`parts`), for
+/// one local `day`: 64 bits of BLAKE3 keyed with the site's secret, so the
+/// ids cannot be recomputed without it. `label` keeps the kinds of
+/// identifiers apart.
+fn keyed_visitor(secret: &[u8; 32], label: &str, day: NaiveDate, parts: &[&str]) -> u64 {
+    use chrono::Datelike;
+    let mut hasher = blake3::Hasher::new_keyed(secret);
+    hasher.update(label.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(&day.num_days_from_ce().to_le_bytes());
+    for part in parts {
+        hasher.update(&(part.len() as u32).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// Rows per month still to import, for `--dry-run`.
+#[derive(Debug, Serialize)]
+pub struct Month {
+    pub month: String,
+    pub rows: i64,
+}
+
+/// A place in a source's order: a key (and an id where keys can repeat).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Position {
+    pub key: i64,
+    pub id: String,
 }
 
 /// Where an import stands after a chunk: written with the chunk's rollups.
@@ -91,11 +154,11 @@ pub struct Progress {
     pub site_id: Uuid,
     pub source: &'static str,
     pub table: String,
-    /// The key this run last applied (or resumed after); `None` before the
+    /// Where this run last applied (or resumed after); `None` before the
     /// first chunk of the first run.
-    pub after: Option<i64>,
-    /// The chunk's last key.
-    pub last_key: i64,
+    pub after: Option<Position>,
+    /// Where the chunk ends.
+    pub last: Position,
     /// Source rows the chunk covers, counted or not.
     pub rows_read: i64,
     /// Local days of the chunk's counted rows.
@@ -107,33 +170,38 @@ impl Progress {
     /// another run moved it meanwhile (its rows would be applied twice).
     pub(crate) async fn advance(&self, transaction: &Transaction<'_>) -> Result<(), ApplyError> {
         let (first_day, last_day) = self.days.unzip();
+        let (after_key, after_id) = self.after.as_ref().map(|a| (a.key, a.id.as_str())).unzip();
         let moved = transaction
             .execute(
-                "INSERT INTO imports AS i (site_id, source, source_table, last_key, rows_read, first_day, last_day)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO imports AS i
+                     (site_id, source, source_table, last_key, last_id, rows_read, first_day, last_day)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (site_id, source, source_table) DO UPDATE SET
                      last_key = EXCLUDED.last_key,
+                     last_id = EXCLUDED.last_id,
                      rows_read = i.rows_read + EXCLUDED.rows_read,
                      first_day = least(i.first_day, EXCLUDED.first_day),
                      last_day = greatest(i.last_day, EXCLUDED.last_day),
                      updated_at = now()
-                 WHERE i.last_key IS NOT DISTINCT FROM $8",
+                 WHERE (i.last_key, i.last_id) IS NOT DISTINCT FROM ($9::int8, $10::text)",
                 &[
                     &self.site_id,
                     &self.source,
                     &self.table,
-                    &self.last_key,
+                    &self.last.key,
+                    &self.last.id,
                     &self.rows_read,
                     &first_day,
                     &last_day,
-                    &self.after,
+                    &after_key,
+                    &after_id,
                 ],
             )
             .await?;
         if moved == 0 {
             // Not retried by the import: the other run owns the rows.
             return Err(ApplyError::Transient(anyhow::anyhow!(
-                "another run of this import moved past key {:?}: run it again to resume",
+                "another run of this import moved past {:?}: run it again to resume",
                 self.after
             )));
         }

@@ -64,7 +64,7 @@ async fn a_django_visit_table_imports_exactly_once_and_resumes() {
     let crawler = |run: &Value| run["dropped"]["crawler"].as_i64().unwrap_or(0);
     assert_eq!(crawler(&first) + crawler(&rest), crawled, "{first} {rest}");
     let counted = scalar(&db, &format!("SELECT count(*) {COUNTED}")).await;
-    assert_eq!(sum("pageviews"), counted);
+    assert_eq!(sum("counted"), counted);
 
     let expected = source_figures(&db).await;
     let sources: Vec<&str> = expected.keys().filter(|k| k.1 == "source").map(|k| k.2.as_str()).collect();

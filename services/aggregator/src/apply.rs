@@ -170,7 +170,7 @@ impl Applier {
 
     /// Indexes of the events of `batch` that Postgres refuses on their own,
     /// by bisection with transactions that are rolled back.
-    async fn refused_events(&self, batch: &Incoming) -> Result<HashSet<usize>, ApplyError> {
+    pub(crate) async fn refused_events(&self, batch: &Incoming) -> Result<HashSet<usize>, ApplyError> {
         let mut refused = HashSet::new();
         let mut ranges = halves(0..batch.events.len());
         while let Some(range) = ranges.pop() {

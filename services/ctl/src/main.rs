@@ -43,15 +43,8 @@ enum ImportCommand {
         /// The Visit model's table.
         #[arg(long, default_value = "analytics_visit")]
         table: String,
-        /// The site's id or domain.
-        #[arg(long)]
-        site: String,
-        /// Print the rows still to import per month, and import nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Stop after this many rows; the next run goes on from there.
-        #[arg(long)]
-        max_rows: Option<i64>,
+        #[command(flatten)]
+        into: ImportInto,
     },
     /// One website's events from Umami's Postgres database. Safe to repeat
     /// and to interrupt, like `django`.
@@ -62,16 +55,23 @@ enum ImportCommand {
         /// The Umami website id whose events to import.
         #[arg(long)]
         website: String,
-        /// The site's id or domain.
-        #[arg(long)]
-        site: String,
-        /// Print the events still to import per month, and import nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Stop after this many events; the next run goes on from there.
-        #[arg(long)]
-        max_rows: Option<i64>,
+        #[command(flatten)]
+        into: ImportInto,
     },
+}
+
+/// Where an import goes and how much of it a run does.
+#[derive(clap::Args)]
+struct ImportInto {
+    /// The site's id or domain.
+    #[arg(long)]
+    site: String,
+    /// Print the rows still to import per month, and import nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop after this many rows; the next run goes on from there.
+    #[arg(long)]
+    max_rows: Option<i64>,
 }
 
 #[derive(Subcommand)]
@@ -167,14 +167,14 @@ async fn import(command: ImportCommand, settings: &Settings) -> anyhow::Result<(
     use analytics_aggregator::import::{Importer, django, umami};
     let importer = Importer::new(&settings.postgres, &settings.import).await?;
     let output = match command {
-        ImportCommand::Django { database_url, table, site, dry_run, max_rows } => {
+        ImportCommand::Django { database_url, table, into: ImportInto { site, dry_run, max_rows } } => {
             let args = django::Args { database_url, table, site, max_rows };
             match dry_run {
                 true => serde_json::to_value(django::dry_run(&importer, &args).await?)?,
                 false => serde_json::to_value(django::run(&importer, &args).await?)?,
             }
         }
-        ImportCommand::Umami { database_url, website, site, dry_run, max_rows } => {
+        ImportCommand::Umami { database_url, website, into: ImportInto { site, dry_run, max_rows } } => {
             let args = umami::Args { database_url, website, site, max_rows };
             match dry_run {
                 true => serde_json::to_value(umami::dry_run(&importer, &args).await?)?,

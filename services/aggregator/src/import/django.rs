@@ -90,8 +90,8 @@ pub async fn run(importer: &Importer, args: &Args) -> anyhow::Result<Summary> {
         ))
         .await?;
     let import = Import { site_id: site.id, source: SOURCE, table: &args.table, remaining, max_rows: args.max_rows };
-    let earliest_ms = super::earliest_ms(importer);
-    super::driver::drive(importer, import, &mut VisitReader { source, statement, site, earliest_ms }).await
+    let window = super::time_window(importer);
+    super::driver::drive(importer, import, &mut VisitReader { source, statement, site, window }).await
 }
 
 /// The Visit table in key order.
@@ -99,7 +99,7 @@ struct VisitReader {
     source: tokio_postgres::Client,
     statement: tokio_postgres::Statement,
     site: Site,
-    earliest_ms: i64,
+    window: std::ops::RangeInclusive<i64>,
 }
 
 impl Reader for VisitReader {
@@ -110,10 +110,10 @@ impl Reader for VisitReader {
         let last = Position { key: last.get(0), id: String::new() };
         let mut chunk = Chunk { rows_read: rows.len() as i64, last, ..Default::default() };
         for row in &rows {
-            match Visit::from_row(row).event(&self.site, self.earliest_ms) {
+            match Visit::from_row(row).event(&self.site, &self.window) {
                 Ok((event, day)) => chunk.push(event, day, None),
                 Err(Skip::Excluded) => chunk.excluded += 1,
-                Err(Skip::TooOld) => chunk.too_old += 1,
+                Err(Skip::OutOfRange) => chunk.out_of_range += 1,
             }
         }
         Ok(Some(chunk))
@@ -147,7 +147,7 @@ enum Skip {
     /// The site's rules leave it out (signed-in user, excluded path).
     Excluded,
     /// Older than the rollups keep.
-    TooOld,
+    OutOfRange,
 }
 
 impl Visit {
@@ -167,16 +167,18 @@ impl Visit {
     }
 
     /// The row as a pageview of `site`, and its local day.
-    fn event(self, site: &Site, earliest_ms: i64) -> Result<(Event, NaiveDate), Skip> {
+    fn event(self, site: &Site, window: &std::ops::RangeInclusive<i64>) -> Result<(Event, NaiveDate), Skip> {
         let timestamp_ms = self.timestamp_ms;
-        if timestamp_ms < earliest_ms {
-            return Err(Skip::TooOld);
+        if !window.contains(&timestamp_ms) {
+            return Err(Skip::OutOfRange);
         }
-        if site.rules.exclusion(&site.domain, &self.path, self.signed_in).is_some() {
+        // The table has no hostname: its rows are the site's own, as a
+        // server's events are, so the hostname rule does not apply.
+        if site.rules.exclusion("", &self.path, self.signed_in).is_some() {
             return Err(Skip::Excluded);
         }
         // Every timestamp has a local day; this is only the type's Option.
-        let (day, _) = local_bucket(timestamp_ms, site.timezone).ok_or(Skip::TooOld)?;
+        let (day, _) = local_bucket(timestamp_ms, site.timezone).ok_or(Skip::OutOfRange)?;
         let mut event = Event {
             visitor_id: self.visitor_id(&site.install_secret, day),
             site_id: site.id.to_string(),

@@ -29,8 +29,8 @@ pub struct Chunk {
     pub days: Option<(NaiveDate, NaiveDate)>,
     /// Rows the site's rules leave out.
     pub excluded: i64,
-    /// Rows older than the rollups keep.
-    pub too_old: i64,
+    /// Rows older than the rollups keep, or more than a day ahead.
+    pub out_of_range: i64,
 }
 
 impl Chunk {
@@ -60,7 +60,8 @@ pub struct Summary {
     /// Pageviews and events counted.
     pub counted: usize,
     pub excluded: i64,
-    pub older_than_retention: i64,
+    /// Rows older than the rollups keep, or more than a day ahead.
+    pub out_of_range: i64,
     /// Dropped by the aggregator's checks (bots, mostly), by reason.
     pub dropped: BTreeMap<String, usize>,
     /// Where the import now stands (see table `imports`).
@@ -108,7 +109,7 @@ pub async fn drive(importer: &Importer, import: Import<'_>, reader: &mut impl Re
         }
         summary.rows_read += chunk.rows_read;
         summary.excluded += chunk.excluded;
-        summary.older_than_retention += chunk.too_old;
+        summary.out_of_range += chunk.out_of_range;
         meter.show(summary.rows_read);
         after = Some(chunk.last);
     }

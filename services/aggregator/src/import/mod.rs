@@ -83,7 +83,9 @@ impl Importer {
 
     /// Applies one chunk's events (with their clients, when the source
     /// states them instead of user agents) and moves its progress, in one
-    /// transaction.
+    /// transaction. Events Postgres refuses are found, dropped and counted
+    /// as the aggregator does with live batches, so that one bad row cannot
+    /// stop an import (and every rerun of it) at its chunk.
     pub async fn apply(
         &self,
         progress: &Progress,
@@ -91,7 +93,16 @@ impl Importer {
         clients: Vec<Arc<Client>>,
     ) -> Result<Outcome, ApplyError> {
         let batch = Incoming { id: Uuid::now_v7(), size: events.len(), events, dropped: HashMap::new(), clients };
-        self.applier.transaction(std::slice::from_ref(&batch), Finish::Commit, Some(progress)).await
+        match self.applier.transaction(std::slice::from_ref(&batch), Finish::Commit, Some(progress)).await {
+            Err(ApplyError::Refused(error)) => {
+                tracing::warn!(error = format!("{error:#}"), "isolating the rows Postgres refuses");
+                let refused = self.applier.refused_events(&batch).await?;
+                let mut kept = batch.only(|i| !refused.contains(&i));
+                *kept.dropped.entry(crate::apply::REFUSED).or_default() += refused.len();
+                self.applier.transaction(std::slice::from_ref(&kept), Finish::Commit, Some(progress)).await
+            }
+            result => result,
+        }
     }
 }
 
@@ -110,11 +121,12 @@ pub async fn connect_source(url: &str) -> anyhow::Result<tokio_postgres::Client>
     analytics_store::connect(url).await.map_err(|e| anyhow::anyhow!("--database-url: {e:#}"))
 }
 
-/// The earliest time the rollups keep: older rows are skipped.
-fn earliest_ms(importer: &Importer) -> i64 {
-    const DAY_MS: i64 = 86_400_000;
-    let retention = i64::try_from(importer.retention_days).unwrap_or(i64::MAX / DAY_MS).saturating_mul(DAY_MS);
-    chrono::Utc::now().timestamp_millis().saturating_sub(retention)
+/// The times a row may have, in milliseconds: from the oldest day the
+/// rollups keep to a day ahead (what the aggregator accepts from the
+/// broker); rows outside are skipped and counted.
+fn time_window(importer: &Importer) -> std::ops::RangeInclusive<i64> {
+    let window = crate::incoming::TimeWindow::around(chrono::Utc::now().timestamp_millis(), importer.retention_days);
+    window.earliest_ms..=window.latest_ms
 }
 
 /// A visitor id from what the source identified visitors by (`parts`), for

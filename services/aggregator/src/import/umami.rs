@@ -91,8 +91,8 @@ pub async fn run(importer: &Importer, args: &Args) -> anyhow::Result<Summary> {
         .get(0);
     let statement = source.prepare(EVENTS_SQL).await?;
     let import = Import { site_id: site.id, source: SOURCE, table: &website, remaining, max_rows: args.max_rows };
-    let earliest_ms = super::earliest_ms(importer);
-    let mut reader = EventReader { source, statement, website: website.clone(), site, earliest_ms };
+    let window = super::time_window(importer);
+    let mut reader = EventReader { source, statement, website: website.clone(), site, window };
     super::driver::drive(importer, import, &mut reader).await
 }
 
@@ -113,7 +113,7 @@ struct EventReader {
     statement: tokio_postgres::Statement,
     website: String,
     site: Site,
-    earliest_ms: i64,
+    window: std::ops::RangeInclusive<i64>,
 }
 
 impl Reader for EventReader {
@@ -127,13 +127,14 @@ impl Reader for EventReader {
             let at_us: i64 = row.get(0);
             let timestamp_ms = at_us.div_euclid(1000);
             let Some((day, _)) =
-                local_bucket(timestamp_ms, self.site.timezone).filter(|_| timestamp_ms >= self.earliest_ms)
+                local_bucket(timestamp_ms, self.site.timezone).filter(|_| self.window.contains(&timestamp_ms))
             else {
-                chunk.too_old += 1;
+                chunk.out_of_range += 1;
                 continue;
             };
             let path: String = row.get(3);
-            if self.site.rules.exclusion(&self.site.domain, &path, false).is_some() {
+            // No hostname: the rows are the site's own, as a server's events are.
+            if self.site.rules.exclusion("", &path, false).is_some() {
                 chunk.excluded += 1;
                 continue;
             }

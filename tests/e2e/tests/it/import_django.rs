@@ -2,7 +2,7 @@
 //! 5.2 generates for the old middleware's model (`analytics_e2e::legacy`), filled with rows the way
 //! that middleware writes them (web and app, desktop and phones, sessions
 //! and rows without one, countries, a signed-in user, a crawler, a row
-//! older than retention). The rollups must equal SQL over the source table
+//! older than retention, one three days ahead). The rollups must equal SQL over the source table
 //! per day and page, day and country, day and source, and visitors per day;
 //! a run stopped part-way (`--max-rows`) or killed with SIGKILL between two
 //! commits resumes to the same figures, and a further run adds nothing.
@@ -22,12 +22,14 @@ const APP: &str = "Dart/3.4 (dart:io)";
 const CRAWLER: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
 const ROWS: i64 = 3_000;
+/// With one row older than retention and one three days ahead.
+const ALL_ROWS: i64 = ROWS + 2;
 
 /// What the rows count as, by SQL over the source table: signed-in users
 /// and the crawler are not counted, nor rows older than retention; phones
 /// on the web are mobile web.
 const COUNTED: &str = "FROM analytics_visit WHERE user_id IS NULL AND user_agent NOT LIKE '%Googlebot%'
-     AND timestamp > now() - interval '760 days'";
+     AND timestamp > now() - interval '760 days' AND timestamp < now() + interval '1 day'";
 const LOCAL_DAY: &str = "(timestamp AT TIME ZONE 'Europe/Berlin')::date";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,15 +50,15 @@ async fn a_django_visit_table_imports_exactly_once_and_resumes() {
 
     let months = ctl(&["--dry-run"]);
     let planned: i64 = months.as_array().expect("months").iter().map(|m| m["rows"].as_i64().expect("rows")).sum();
-    assert_eq!(planned, ROWS + 1, "{months}");
+    assert_eq!(planned, ALL_ROWS, "{months}");
 
     // A run that stops part-way (as a killed one would, after a commit)...
     let first = ctl(&["--max-rows", "1000"]);
     assert_eq!(first["rows_read"], 1000, "{first}");
     // ...and the next run goes on from its last key.
     let rest = ctl(&[]);
-    assert_eq!(rest["rows_read"], ROWS + 1 - 1000, "{rest}");
-    assert_eq!(rest["older_than_retention"], 1, "{rest}");
+    assert_eq!(rest["rows_read"], ALL_ROWS - 1000, "{rest}");
+    assert_eq!(rest["out_of_range"], 2, "one row too old, one too far ahead: {rest}");
     let signed_in = scalar(&db, "SELECT count(*) FROM analytics_visit WHERE user_id IS NOT NULL").await;
     let crawled = scalar(&db, "SELECT count(*) FROM analytics_visit WHERE user_agent LIKE '%Googlebot%'").await;
     let sum = |field: &str| first[field].as_i64().expect("a count") + rest[field].as_i64().expect("a count");
@@ -82,14 +84,15 @@ async fn a_django_visit_table_imports_exactly_once_and_resumes() {
         .query_one("SELECT last_key, rows_read FROM imports WHERE source = 'django'", &[])
         .await
         .expect("progress row");
-    assert_eq!((progress.get::<_, i64>(0), progress.get::<_, i64>(1)), (ROWS + 1, ROWS + 1));
+    assert_eq!((progress.get::<_, i64>(0), progress.get::<_, i64>(1)), (ALL_ROWS, ALL_ROWS));
 
     // The overview says which days were imported, and from where.
     let days = db
         .query_one(
             &format!(
                 "SELECT min({LOCAL_DAY})::text, max({LOCAL_DAY})::text FROM analytics_visit
-                 WHERE user_id IS NULL AND timestamp > now() - interval '760 days'"
+                 WHERE user_id IS NULL AND timestamp > now() - interval '760 days'
+                   AND timestamp < now() + interval '1 day'"
             ),
             &[],
         )
@@ -99,7 +102,7 @@ async fn a_django_visit_table_imports_exactly_once_and_resumes() {
     assert_eq!(
         overview["imported"],
         serde_json::json!([{
-            "source": "django", "table": "analytics_visit", "rows": ROWS + 1,
+            "source": "django", "table": "analytics_visit", "rows": ALL_ROWS,
             "first_day": days.get::<_, String>(0), "last_day": days.get::<_, String>(1),
         }]),
         "{overview}"
@@ -124,10 +127,17 @@ async fn an_unsafe_table_name_or_unknown_site_is_refused_by_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_import_killed_mid_run_resumes_to_the_same_figures() {
+async fn an_import_killed_mid_run_resumes_to_the_same_figures_whatever_the_hostname_rule() {
     let namespace = Namespace::create().await;
     let db = namespace.db().await;
     let (site, _) = namespace.add_site("killed.example", "Europe/Berlin").await;
+    // A hostname rule that does not name the site's domain: the table has no
+    // hostnames, so it must not leave the rows out.
+    let rules = analytics_store::sites::RulesUpdate {
+        hostnames: Some(vec!["www.elsewhere.example".into()]),
+        ..Default::default()
+    };
+    analytics_store::sites::update_rules(&db, &site, rules).await.expect("rules");
     db.batch_execute(analytics_e2e::legacy::DJANGO_VISIT_DDL).await.expect("the Visit table");
     fill(&db).await;
 
@@ -141,12 +151,12 @@ async fn an_import_killed_mid_run_resumes_to_the_same_figures() {
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
     let at_kill = applied().await;
-    assert!(at_kill < ROWS + 1, "the import ended before the kill: make its chunks smaller");
+    assert!(at_kill < ALL_ROWS, "the import ended before the kill: make its chunks smaller");
 
     let output = import_command(&namespace, &site, 700).output().expect("analytics-ctl runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let rest: Value = serde_json::from_slice(&output.stdout).expect("json");
-    assert_eq!(rest["rows_read"], ROWS + 1 - at_kill, "the rerun starts after the last commit: {rest}");
+    assert_eq!(rest["rows_read"], ALL_ROWS - at_kill, "the rerun starts after the last commit: {rest}");
     assert_eq!(rollup_figures(&db, &site).await, source_figures(&db).await);
 }
 
@@ -204,14 +214,16 @@ async fn fill(db: &tokio_postgres::Client) {
         .await
         .expect("row");
     }
-    let ancient = now - Duration::days(800);
-    db.execute(
-        "INSERT INTO analytics_visit (source, session_key, path, method, device, browser, os, user_agent, referrer, timestamp)
-         VALUES ('web', 'old', '/old', 'GET', 'desktop', 'Chrome', 'Windows', $1, '', $2)",
-        &[&DESKTOP, &ancient],
-    )
-    .await
-    .expect("an old row");
+    for (path, when) in [("/old", now - Duration::days(800)), ("/ahead", now + Duration::days(3))] {
+        db.execute(
+            "INSERT INTO analytics_visit (source, session_key, path, method, device, browser, os, user_agent,
+                 referrer, timestamp)
+             VALUES ('web', 'out-of-range', $1, 'GET', 'desktop', 'Chrome', 'Windows', $2, '', $3)",
+            &[&path, &DESKTOP, &when],
+        )
+        .await
+        .expect("a row out of range");
+    }
 }
 
 /// (local day, dimension, value) -> (pageviews, visitors).

@@ -106,7 +106,7 @@ impl Outcome {
 
 /// Whether a transaction is kept, or only tried (to find what Postgres refuses).
 #[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Finish {
+enum Finish {
     Commit,
     Rollback,
 }
@@ -121,7 +121,7 @@ impl Applier {
     /// Applies `batches` exactly once each; see the module docs for what
     /// happens to data Postgres refuses. An error is always transient.
     pub async fn apply(&self, batches: &[Incoming]) -> Result<Outcome, ApplyError> {
-        match self.apply_once(batches, Finish::Commit).await {
+        match self.apply_once(batches, Finish::Commit, None).await {
             Err(ApplyError::Refused(error)) => {
                 tracing::warn!(
                     error = format!("{error:#}"),
@@ -134,12 +134,30 @@ impl Applier {
         }
     }
 
+    /// Applies one batch of an import with its `progress` moving in the
+    /// same transaction, and what Postgres refuses isolated as in
+    /// [`Self::apply`] (a batch refused as a whole comes back in
+    /// `refused_batches`, its progress not moved).
+    pub(crate) async fn apply_tracked(
+        &self,
+        batch: &Incoming,
+        progress: &crate::import::Progress,
+    ) -> Result<Outcome, ApplyError> {
+        match self.apply_once(std::slice::from_ref(batch), Finish::Commit, Some(progress)).await {
+            Err(ApplyError::Refused(error)) => {
+                tracing::warn!(error = format!("{error:#}"), "isolating what Postgres refuses");
+                self.apply_without_refused(batch, Some(progress)).await
+            }
+            result => result,
+        }
+    }
+
     /// A refused group in halves, down to one batch; of that batch, every
     /// event Postgres refuses is dropped and the rest applied.
     fn isolate<'a>(&'a self, batches: &'a [Incoming]) -> BoxFuture<'a, Result<Outcome, ApplyError>> {
         Box::pin(async move {
             if let [batch] = batches {
-                return self.apply_without_refused(batch).await;
+                return self.apply_without_refused(batch, None).await;
             }
             let (left, right) = batches.split_at(batches.len() / 2);
             let mut outcome = self.apply(left).await?;
@@ -148,11 +166,15 @@ impl Applier {
         })
     }
 
-    async fn apply_without_refused(&self, batch: &Incoming) -> Result<Outcome, ApplyError> {
+    async fn apply_without_refused(
+        &self,
+        batch: &Incoming,
+        progress: Option<&crate::import::Progress>,
+    ) -> Result<Outcome, ApplyError> {
         let refused = self.refused_events(batch).await?;
         let mut kept = batch.only(|i| !refused.contains(&i));
         *kept.dropped.entry(REFUSED).or_default() += refused.len();
-        match self.apply_once(std::slice::from_ref(&kept), Finish::Commit).await {
+        match self.apply_once(std::slice::from_ref(&kept), Finish::Commit, progress).await {
             Err(ApplyError::Refused(error)) => {
                 // Refused only together (two events whose sum overflows, say):
                 // nothing to single out, so the batch goes to the dead letters.
@@ -170,12 +192,12 @@ impl Applier {
 
     /// Indexes of the events of `batch` that Postgres refuses on their own,
     /// by bisection with transactions that are rolled back.
-    pub(crate) async fn refused_events(&self, batch: &Incoming) -> Result<HashSet<usize>, ApplyError> {
+    async fn refused_events(&self, batch: &Incoming) -> Result<HashSet<usize>, ApplyError> {
         let mut refused = HashSet::new();
         let mut ranges = halves(0..batch.events.len());
         while let Some(range) = ranges.pop() {
             let trial = batch.only(|i| range.contains(&i));
-            match self.apply_once(std::slice::from_ref(&trial), Finish::Rollback).await {
+            match self.apply_once(std::slice::from_ref(&trial), Finish::Rollback, None).await {
                 Ok(_) => {}
                 Err(ApplyError::Refused(_)) if range.len() == 1 => {
                     refused.insert(range.start);
@@ -187,8 +209,13 @@ impl Applier {
         Ok(refused)
     }
 
-    async fn apply_once(&self, batches: &[Incoming], finish: Finish) -> Result<Outcome, ApplyError> {
-        let result = self.transaction(batches, finish, None).await;
+    async fn apply_once(
+        &self,
+        batches: &[Incoming],
+        finish: Finish,
+        progress: Option<&crate::import::Progress>,
+    ) -> Result<Outcome, ApplyError> {
+        let result = self.transaction(batches, finish, progress).await;
         if let Err(ApplyError::Transient(error)) = &result {
             // "No partition for this row": one was dropped behind our cache's
             // back (retention in another aggregator); the retry re-creates it.
@@ -205,7 +232,7 @@ impl Applier {
 
     /// Applies `batches` in one transaction; an import's `progress` moves in
     /// the same transaction (see [`crate::import`]).
-    pub(crate) async fn transaction(
+    async fn transaction(
         &self,
         batches: &[Incoming],
         finish: Finish,

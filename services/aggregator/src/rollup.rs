@@ -172,9 +172,9 @@ impl Deltas {
         self.hourly.values_mut().chain(self.dimensions.values_mut()).for_each(Counts::finish);
     }
 
-    /// Adds one event of `site`, or counts why it was dropped.
-    /// Adds `event`; its client is `stated` when its source recorded one
-    /// (an import without user agents), else parsed from its user agent.
+    /// Adds one event of `site`, or counts why it was dropped. Its client
+    /// is `stated` when its source recorded one (an import without user
+    /// agents), else parsed from its user agent.
     pub fn add(
         &mut self,
         event: &Event,

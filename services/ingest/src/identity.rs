@@ -57,17 +57,10 @@ impl Identity {
     }
 }
 
-/// The visitor id: 64 bits of BLAKE3 keyed by the salt. Fields are length-
-/// prefixed so ("ab","c") and ("a","bc") cannot collide.
+/// The visitor id: the keyed hash of site, address and user agent under the
+/// day's salt.
 pub fn visitor_id(salt: &[u8; 32], site_id: &str, ip: &str, user_agent: &str) -> u64 {
-    let mut hasher = blake3::Hasher::new_keyed(salt);
-    for part in [site_id, ip, user_agent] {
-        hasher.update(&(part.len() as u32).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
-    u64::from_le_bytes(id)
+    analytics_events::identity::keyed_id(salt, [site_id, ip, user_agent])
 }
 
 /// The visitor id of an app install: 64 bits of BLAKE3 keyed by the site's

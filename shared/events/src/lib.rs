@@ -12,6 +12,7 @@ mod generated {
 
 pub mod bots;
 pub mod clean;
+pub mod identity;
 pub mod names;
 pub mod speed;
 

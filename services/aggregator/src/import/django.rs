@@ -78,9 +78,6 @@ pub async fn dry_run(importer: &Importer, args: &Args) -> anyhow::Result<Vec<Mon
 /// Imports the rows after the last key applied, chunk by chunk.
 pub async fn run(importer: &Importer, args: &Args) -> anyhow::Result<Summary> {
     let (source, site, table) = open(importer, args).await?;
-    let after = importer.resume_after(site.id, SOURCE, &args.table).await?.map_or(i64::MIN, |p| p.key);
-    let remaining: i64 =
-        source.query_one(&format!("SELECT count(*) FROM {table} WHERE id > $1::int8"), &[&after]).await?.get(0);
     let statement = source
         .prepare(&format!(
             "SELECT id::int8, source, user_id IS NOT NULL, coalesce(session_key, ''), path,
@@ -89,20 +86,28 @@ pub async fn run(importer: &Importer, args: &Args) -> anyhow::Result<Summary> {
              FROM {table} WHERE id > $1::int8 ORDER BY id LIMIT $2::int8"
         ))
         .await?;
-    let import = Import { site_id: site.id, source: SOURCE, table: &args.table, remaining, max_rows: args.max_rows };
+    let import = Import { site_id: site.id, source: SOURCE, table: &args.table, max_rows: args.max_rows };
     let window = super::time_window(importer);
-    super::driver::drive(importer, import, &mut VisitReader { source, statement, site, window }).await
+    super::driver::drive(importer, import, &mut VisitReader { source, table, statement, site, window }).await
 }
 
 /// The Visit table in key order.
 struct VisitReader {
     source: tokio_postgres::Client,
+    /// Quoted, checked.
+    table: String,
     statement: tokio_postgres::Statement,
     site: Site,
     window: std::ops::RangeInclusive<i64>,
 }
 
 impl Reader for VisitReader {
+    async fn remaining(&mut self, after: Option<&Position>) -> anyhow::Result<i64> {
+        let after = after.map_or(i64::MIN, |p| p.key);
+        let sql = format!("SELECT count(*) FROM {} WHERE id > $1::int8", self.table);
+        Ok(self.source.query_one(&sql, &[&after]).await?.get(0))
+    }
+
     async fn next(&mut self, after: Option<&Position>, limit: i64) -> anyhow::Result<Option<Chunk>> {
         let after = after.map_or(i64::MIN, |p| p.key);
         let rows = self.source.query(&self.statement, &[&after, &limit]).await?;

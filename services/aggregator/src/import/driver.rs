@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use analytics_events::Event;
+use anyhow::Context;
 use chrono::NaiveDate;
 use serde::Serialize;
 use uuid::Uuid;
@@ -44,6 +45,9 @@ impl Chunk {
 
 /// A source, read in its own order.
 pub trait Reader {
+    /// How many rows there are after `after` (all when `None`), for the ETA.
+    fn remaining(&mut self, after: Option<&Position>) -> impl std::future::Future<Output = anyhow::Result<i64>>;
+
     /// Up to `limit` rows after `after` (from the start when `None`),
     /// converted; `None` when there are no more.
     fn next(
@@ -77,16 +81,15 @@ pub struct Import<'a> {
     pub site_id: Uuid,
     pub source: &'static str,
     pub table: &'a str,
-    /// Rows still to read, for the ETA.
-    pub remaining: i64,
     pub max_rows: Option<i64>,
 }
 
 /// Applies `reader`'s chunks after the position an earlier run reached.
 pub async fn drive(importer: &Importer, import: Import<'_>, reader: &mut impl Reader) -> anyhow::Result<Summary> {
     let mut after = importer.resume_after(import.site_id, import.source, import.table).await?;
+    let remaining = reader.remaining(after.as_ref()).await?;
     let mut summary = Summary::default();
-    let mut meter = Meter::new(import.max_rows.map_or(import.remaining, |max| import.remaining.min(max)));
+    let mut meter = Meter::new(import.max_rows.map_or(remaining, |max| remaining.min(max)));
     while import.max_rows.is_none_or(|max| summary.rows_read < max) {
         let limit = import.max_rows.map_or(importer.chunk_rows, |max| importer.chunk_rows.min(max - summary.rows_read));
         let Some(chunk) = reader.next(after.as_ref(), limit).await? else { break };
@@ -102,7 +105,7 @@ pub async fn drive(importer: &Importer, import: Import<'_>, reader: &mut impl Re
         let outcome = importer
             .apply(&progress, chunk.events, chunk.clients)
             .await
-            .map_err(|e| anyhow::anyhow!("applying the rows after {after:?} up to {:?}: {e}", chunk.last))?;
+            .with_context(|| format!("applying the rows after {after:?} up to {:?}", chunk.last))?;
         summary.counted += outcome.counted;
         for (reason, n) in outcome.dropped {
             *summary.dropped.entry(reason.to_owned()).or_default() += n;

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use crate::apply::{Applier, ApplyError, Finish, Outcome};
+use crate::apply::{Applier, ApplyError, Outcome};
 use crate::classify::{Classifier, Client};
 use crate::incoming::Incoming;
 use crate::partitions::Partitions;
@@ -83,30 +83,23 @@ impl Importer {
 
     /// Applies one chunk's events (with their clients, when the source
     /// states them instead of user agents) and moves its progress, in one
-    /// transaction. Events Postgres refuses are found, dropped and counted
-    /// as the aggregator does with live batches, so that one bad row cannot
-    /// stop an import (and every rerun of it) at its chunk.
+    /// transaction. Events Postgres refuses are dropped and counted as the
+    /// aggregator does with live batches, so that one bad row cannot stop
+    /// an import (and every rerun of it) at its chunk.
     pub async fn apply(
         &self,
         progress: &Progress,
         events: Vec<Event>,
         clients: Vec<Arc<Client>>,
-    ) -> Result<Outcome, ApplyError> {
+    ) -> anyhow::Result<Outcome> {
         let batch = Incoming { id: Uuid::now_v7(), size: events.len(), events, dropped: HashMap::new(), clients };
-        match self.applier.transaction(std::slice::from_ref(&batch), Finish::Commit, Some(progress)).await {
-            Err(ApplyError::Refused(error)) => {
-                tracing::warn!(error = format!("{error:#}"), "isolating the rows Postgres refuses");
-                let refused = self.applier.refused_events(&batch).await?;
-                let mut kept = batch.only(|i| !refused.contains(&i));
-                *kept.dropped.entry(crate::apply::REFUSED).or_default() += refused.len();
-                self.applier.transaction(std::slice::from_ref(&kept), Finish::Commit, Some(progress)).await
-            }
-            result => result,
+        let outcome = self.applier.apply_tracked(&batch, progress).await?;
+        if let Some((_, why)) = outcome.refused_batches.first() {
+            anyhow::bail!("Postgres refuses the chunk as a whole: {why}");
         }
+        Ok(outcome)
     }
-}
 
-impl Importer {
     /// The site to import into, by id or domain.
     pub async fn site(&self, id_or_domain: &str) -> anyhow::Result<Site> {
         let client = self.applier.pool.get().await?;
@@ -130,20 +123,13 @@ fn time_window(importer: &Importer) -> std::ops::RangeInclusive<i64> {
 }
 
 /// A visitor id from what the source identified visitors by (`parts`), for
-/// one local `day`: 64 bits of BLAKE3 keyed with the site's secret, so the
-/// ids cannot be recomputed without it. `label` keeps the kinds of
-/// identifiers apart.
+/// one local `day`, keyed with the site's secret. `label` keeps the kinds
+/// of identifiers apart.
 fn keyed_visitor(secret: &[u8; 32], label: &str, day: NaiveDate, parts: &[&str]) -> u64 {
     use chrono::Datelike;
-    let mut hasher = blake3::Hasher::new_keyed(secret);
-    hasher.update(label.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(&day.num_days_from_ce().to_le_bytes());
-    for part in parts {
-        hasher.update(&(part.len() as u32).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+    let day = day.num_days_from_ce().to_le_bytes();
+    let head = [label.as_bytes(), &day[..]];
+    analytics_events::identity::keyed_id(secret, head.into_iter().chain(parts.iter().map(|p| p.as_bytes())))
 }
 
 /// Rows per month still to import, for `--dry-run`.
@@ -178,7 +164,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Moves the progress row from `after` to `last_key`; refuses when
+    /// Moves the progress row from `after` to `last`; refuses when
     /// another run moved it meanwhile (its rows would be applied twice).
     pub(crate) async fn advance(&self, transaction: &Transaction<'_>) -> Result<(), ApplyError> {
         let (first_day, last_day) = self.days.unzip();

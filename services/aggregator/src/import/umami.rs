@@ -80,17 +80,8 @@ pub async fn dry_run(importer: &Importer, args: &Args) -> anyhow::Result<Vec<Mon
 /// Imports the website's events after the last one applied, chunk by chunk.
 pub async fn run(importer: &Importer, args: &Args) -> anyhow::Result<Summary> {
     let (source, site, website) = open(importer, args).await?;
-    let after = importer.resume_after(site.id, SOURCE, &website).await?.unwrap_or_else(start);
-    let remaining: i64 = source
-        .query_one(
-            "SELECT count(*) FROM website_event e WHERE e.website_id = $1::text::uuid
-               AND ((extract(epoch FROM e.created_at) * 1000000)::int8, e.event_id) > ($2::int8, $3::text::uuid)",
-            &[&website, &after.key, &after.id],
-        )
-        .await?
-        .get(0);
     let statement = source.prepare(EVENTS_SQL).await?;
-    let import = Import { site_id: site.id, source: SOURCE, table: &website, remaining, max_rows: args.max_rows };
+    let import = Import { site_id: site.id, source: SOURCE, table: &website, max_rows: args.max_rows };
     let window = super::time_window(importer);
     let mut reader = EventReader { source, statement, website: website.clone(), site, window };
     super::driver::drive(importer, import, &mut reader).await
@@ -117,6 +108,19 @@ struct EventReader {
 }
 
 impl Reader for EventReader {
+    async fn remaining(&mut self, after: Option<&Position>) -> anyhow::Result<i64> {
+        let after = after.cloned().unwrap_or_else(start);
+        let row = self
+            .source
+            .query_one(
+                "SELECT count(*) FROM website_event e WHERE e.website_id = $1::text::uuid
+                   AND ((extract(epoch FROM e.created_at) * 1000000)::int8, e.event_id) > ($2::int8, $3::text::uuid)",
+                &[&self.website, &after.key, &after.id],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     async fn next(&mut self, after: Option<&Position>, limit: i64) -> anyhow::Result<Option<Chunk>> {
         let after = after.cloned().unwrap_or_else(start);
         let rows = self.source.query(&self.statement, &[&self.website, &after.key, &after.id, &limit]).await?;
@@ -142,12 +146,7 @@ impl Reader for EventReader {
             let query: String = row.get(4);
             let (referrer_domain, referrer_path): (String, String) = (row.get(5), row.get(6));
             let (event_type, name): (i32, String) = (row.get(8), row.get(9));
-            let campaign = |key: &str| {
-                url::form_urlencoded::parse(query.as_bytes())
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
+            let [utm_source, utm_medium, utm_campaign] = campaign(&query);
             let custom = event_type != 1 && !name.is_empty();
             let mut event = Event {
                 visitor_id: super::keyed_visitor(&self.site.install_secret, "umami-session", day, &[&session]),
@@ -164,9 +163,9 @@ impl Reader for EventReader {
                 },
                 source: Source::Web as i32,
                 country: row.get::<_, String>(13).trim().to_ascii_uppercase(),
-                utm_source: campaign("utm_source"),
-                utm_medium: campaign("utm_medium"),
-                utm_campaign: campaign("utm_campaign"),
+                utm_source,
+                utm_medium,
+                utm_campaign,
                 protocol: Protocol::Umami as i32,
                 received_ms: timestamp_ms,
                 ..Default::default()
@@ -177,6 +176,22 @@ impl Reader for EventReader {
         }
         Ok(Some(chunk))
     }
+}
+
+/// `utm_source`, `utm_medium` and `utm_campaign` of a stored query string
+/// (the first of each), read in one pass.
+fn campaign(query: &str) -> [String; 3] {
+    let mut found: [Option<String>; 3] = Default::default();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let slot = match key.as_ref() {
+            "utm_source" => &mut found[0],
+            "utm_medium" => &mut found[1],
+            "utm_campaign" => &mut found[2],
+            _ => continue,
+        };
+        slot.get_or_insert_with(|| value.into_owned());
+    }
+    found.map(Option::unwrap_or_default)
 }
 
 /// Umami's browser, OS and device names as this system names them.
@@ -234,5 +249,14 @@ mod tests {
         let client = stated_client(String::new(), String::new(), "smart-tv".into());
         assert_eq!((client.browser.as_str(), client.os.as_str(), client.device), ("Other", "Other", "unknown"));
         assert!(website_id("x'; drop").is_err());
+    }
+
+    #[test]
+    fn campaigns_come_from_the_stored_query_string() {
+        assert_eq!(
+            campaign("x=1&utm_source=news&utm_source=b&utm_campaign=a%20b"),
+            ["news", "", "a b"].map(String::from)
+        );
+        assert_eq!(campaign(""), ["", "", ""].map(String::from));
     }
 }

@@ -104,6 +104,29 @@ impl Outcome {
     }
 }
 
+/// Figures a source already summed per day (an import of Plausible's
+/// export): rollup deltas with no events behind them, and visit totals.
+#[derive(Debug, Default)]
+pub struct Aggregates {
+    pub deltas: Deltas,
+    pub visits: crate::sessions::VisitDeltas,
+}
+
+impl Aggregates {
+    /// Every local day the figures touch, for the partitions.
+    fn days(&self) -> Vec<chrono::NaiveDate> {
+        let deltas = &self.deltas;
+        let mut days: Vec<chrono::NaiveDate> = (deltas.days.keys().map(|k| k.1))
+            .chain(deltas.dimensions.keys().map(|k| k.period))
+            .chain(self.visits.totals.keys().map(|k| k.1))
+            .chain(self.visits.pages.keys().map(|k| k.1))
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+}
+
 /// Whether a transaction is kept, or only tried (to find what Postgres refuses).
 #[derive(Clone, Copy, PartialEq)]
 enum Finish {
@@ -112,10 +135,15 @@ enum Finish {
 }
 
 /// Visitor ids of each row travel flattened as (row index, id) pairs, since
-/// Postgres arrays cannot be ragged; the sketch is built per row in SQL.
+/// Postgres arrays cannot be ragged, and runs of ids as (row index, first,
+/// count) triples; the sketch is built per row in SQL.
 const VISITORS_CTE: &str = "v AS (
     SELECT idx, hll_add_agg(hll_hash_bigint(vid)) AS h
-    FROM unnest($1::int8[], $2::int8[]) AS x(idx, vid) GROUP BY idx)";
+    FROM (SELECT * FROM unnest($1::int8[], $2::int8[]) AS x(idx, vid)
+          UNION ALL
+          SELECT r.idx, generate_series(r.first, r.first + r.count - 1)
+          FROM unnest($3::int8[], $4::int8[], $5::int8[]) AS r(idx, first, count)) AS ids
+    GROUP BY idx)";
 
 impl Applier {
     /// Applies `batches` exactly once each; see the module docs for what
@@ -150,6 +178,30 @@ impl Applier {
             }
             result => result,
         }
+    }
+
+    /// Applies figures an import's source had already summed per day, with
+    /// the import's `progress`, in one transaction. They are written as
+    /// events' deltas are (the per-day value bound included). Nothing is
+    /// isolated: the importer cleans every value, as ingest does, first.
+    pub(crate) async fn apply_aggregates(
+        &self,
+        mut aggregates: Aggregates,
+        progress: &crate::import::Progress,
+    ) -> Result<Outcome, ApplyError> {
+        let mut client = self.pool.get().await.map_err(|e| ApplyError::Transient(e.into()))?;
+        self.partitions.ensure(&mut client, &aggregates.days()).await?;
+        let transaction = client.transaction().await?;
+        progress.advance(&transaction).await?;
+        let deltas = &mut aggregates.deltas;
+        deltas.finish();
+        crate::long_tail::fold(&transaction, deltas, self.max_values_per_day).await?;
+        write_deltas(&transaction, deltas).await?;
+        if self.sessions {
+            crate::sessions::write(&transaction, &aggregates.visits).await?;
+        }
+        transaction.commit().await?;
+        Ok(Outcome { counted: deltas.counted, ..Default::default() })
     }
 
     /// A refused group in halves, down to one batch; of that batch, every
@@ -377,17 +429,38 @@ pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas)
     upsert_titles(transaction, deltas).await
 }
 
-/// Row indexes and visitor ids, flattened, for [`VISITORS_CTE`].
-fn flatten_visitors<'a>(rows: impl Iterator<Item = &'a Counts>) -> (Vec<i64>, Vec<i64>) {
-    let mut indexes = Vec::new();
-    let mut visitors = Vec::new();
-    for (i, counts) in rows.enumerate() {
-        for visitor in &counts.visitors {
-            indexes.push(i as i64 + 1);
-            visitors.push(*visitor);
+/// Row indexes with visitor ids, and with runs of them, flattened: the
+/// first five parameters of a statement with [`VISITORS_CTE`].
+#[derive(Default)]
+struct FlatVisitors {
+    indexes: Vec<i64>,
+    visitors: Vec<i64>,
+    run_indexes: Vec<i64>,
+    run_firsts: Vec<i64>,
+    run_counts: Vec<i64>,
+}
+
+impl FlatVisitors {
+    fn of<'a>(rows: impl Iterator<Item = &'a Counts>) -> Self {
+        let mut flat = Self::default();
+        for (i, counts) in rows.enumerate() {
+            let index = i as i64 + 1;
+            for visitor in &counts.visitors {
+                flat.indexes.push(index);
+                flat.visitors.push(*visitor);
+            }
+            for &(first, count) in &counts.visitor_runs {
+                flat.run_indexes.push(index);
+                flat.run_firsts.push(first);
+                flat.run_counts.push(count);
+            }
         }
+        flat
     }
-    (indexes, visitors)
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 5] {
+        [&self.indexes, &self.visitors, &self.run_indexes, &self.run_firsts, &self.run_counts]
+    }
 }
 
 async fn upsert_hourly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
@@ -402,6 +475,9 @@ async fn upsert_daily(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<
     let mut daily: BTreeMap<(Uuid, chrono::NaiveDate, &'static str), Counts> = BTreeMap::new();
     for (key, counts) in &deltas.hourly {
         daily.entry((key.site_id, key.local_day, key.source)).or_default().merge(counts);
+    }
+    for (key, counts) in &deltas.days {
+        daily.entry(*key).or_default().merge(counts);
     }
     daily.values_mut().for_each(Counts::finish);
     let rows: Vec<TotalsRow> = daily.iter().map(|((site, day, source), c)| (*site, *day, None, *source, c)).collect();
@@ -419,7 +495,7 @@ async fn upsert_totals(
     if rows.is_empty() {
         return Ok(());
     }
-    let (indexes, visitors) = flatten_visitors(rows.iter().map(|r| r.4));
+    let flat = FlatVisitors::of(rows.iter().map(|r| r.4));
     let sites: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
     let days: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.1).collect();
     let hours: Vec<i16> = rows.iter().map(|r| r.2.unwrap_or_default()).collect();
@@ -431,7 +507,7 @@ async fn upsert_totals(
         "WITH {VISITORS_CTE}
          INSERT INTO {table} AS t (site_id, local_day, {hour_column}source, pageviews, events, visitors)
          SELECT r.site_id, r.local_day, {hour_value}r.source, r.pageviews, r.events, coalesce(v.h, hll_empty())
-         FROM unnest($3::uuid[], $4::date[], $5::int2[], $6::text[], $7::int8[], $8::int8[]) WITH ORDINALITY
+         FROM unnest($6::uuid[], $7::date[], $8::int2[], $9::text[], $10::int8[], $11::int8[]) WITH ORDINALITY
               AS r(site_id, local_day, local_hour, source, pageviews, events, idx)
          LEFT JOIN v ON v.idx = r.idx
          ORDER BY r.idx
@@ -440,7 +516,8 @@ async fn upsert_totals(
              events = t.events + EXCLUDED.events,
              visitors = hll_union(t.visitors, EXCLUDED.visitors)"
     );
-    transaction.execute(&sql, &[&indexes, &visitors, &sites, &days, &hours, &sources, &pageviews, &events]).await?;
+    let [a, b, c, d, e] = flat.params();
+    transaction.execute(&sql, &[a, b, c, d, e, &sites, &days, &hours, &sources, &pageviews, &events]).await?;
     Ok(())
 }
 
@@ -557,7 +634,7 @@ async fn upsert_dimension_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    let (indexes, visitors) = flatten_visitors(rows.values());
+    let flat = FlatVisitors::of(rows.values());
     let keys = rows.keys();
     let sites: Vec<Uuid> = keys.clone().map(|k| k.site_id).collect();
     let days: Vec<chrono::NaiveDate> = keys.clone().map(|k| k.period).collect();
@@ -566,11 +643,12 @@ async fn upsert_dimension_rows(
     let values: Vec<&str> = keys.map(|k| k.value.as_str()).collect();
     let pageviews: Vec<i64> = rows.values().map(|c| c.pageviews).collect();
     let events: Vec<i64> = rows.values().map(|c| c.events).collect();
+    let [a, b, c, d, e] = flat.params();
     let sql = format!(
         "WITH {VISITORS_CTE}
          INSERT INTO {table} AS t (site_id, {day_column}, dimension, source, value, pageviews, events, visitors)
          SELECT r.site_id, r.day, r.dimension, r.source, r.value, r.pageviews, r.events, coalesce(v.h, hll_empty())
-         FROM unnest($3::uuid[], $4::date[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[]) WITH ORDINALITY
+         FROM unnest($6::uuid[], $7::date[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[]) WITH ORDINALITY
               AS r(site_id, day, dimension, source, value, pageviews, events, idx)
          LEFT JOIN v ON v.idx = r.idx
          ORDER BY r.idx
@@ -580,7 +658,7 @@ async fn upsert_dimension_rows(
              visitors = hll_union(t.visitors, EXCLUDED.visitors)"
     );
     transaction
-        .execute(&sql, &[&indexes, &visitors, &sites, &days, &dimensions, &sources, &values, &pageviews, &events])
+        .execute(&sql, &[a, b, c, d, e, &sites, &days, &dimensions, &sources, &values, &pageviews, &events])
         .await?;
     Ok(())
 }

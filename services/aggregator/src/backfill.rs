@@ -83,13 +83,20 @@ fn day_deltas(site_id: Uuid, local_day: NaiveDate, spec: &BackfillSpec) -> Delta
         };
         for hour in 0..24i16 {
             let weight = 1.0 + (f64::from(hour - 3) / 24.0 * std::f64::consts::TAU).sin().abs();
-            let counts =
-                Counts { pageviews: (pageviews as f64 * weight / 30.0) as i64, events: 0, visitors: sample(200) };
+            let counts = Counts {
+                pageviews: (pageviews as f64 * weight / 30.0) as i64,
+                events: 0,
+                visitors: sample(200),
+                ..Default::default()
+            };
             deltas.hourly.insert(HourKey { site_id, local_day, local_hour: hour, source }, counts);
         }
         let mut dimension = |name: Dimension, value: String, pageviews: u64, events: u64, visitors: Vec<i64>| {
             let key = DimensionKey { site_id, period: local_day, dimension: name.as_str(), source, value };
-            deltas.dimensions.insert(key, Counts { pageviews: pageviews as i64, events: events as i64, visitors });
+            deltas.dimensions.insert(
+                key,
+                Counts { pageviews: pageviews as i64, events: events as i64, visitors, ..Default::default() },
+            );
         };
         for (i, n) in zipf(pageviews, spec.pages) {
             dimension(Dimension::Page, format!("/page/{i}"), n, 0, sample(n / 3 + 1));

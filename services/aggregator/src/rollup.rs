@@ -25,6 +25,11 @@ pub struct Counts {
     pub pageviews: i64,
     pub events: i64,
     pub visitors: Vec<i64>,
+    /// Visitor ids as runs `(first, count)`: the ids `first..first + count`,
+    /// generated in SQL. An import of daily figures (which says how many
+    /// visitors, not who) stands for a day's N visitors by N ids of one
+    /// pool, so that a value's visitors are a subset of the day's.
+    pub visitor_runs: Vec<(i64, i64)>,
 }
 
 impl Counts {
@@ -42,12 +47,16 @@ impl Counts {
         self.pageviews += other.pageviews;
         self.events += other.events;
         self.visitors.extend_from_slice(&other.visitors);
+        self.visitor_runs.extend_from_slice(&other.visitor_runs);
     }
 
     /// Sorted and deduplicated ids: fewer values to hash into the sketch.
+    /// Of runs from one pool, only the longest is kept: it holds the others.
     pub(crate) fn finish(&mut self) {
         self.visitors.sort_unstable();
         self.visitors.dedup();
+        self.visitor_runs.sort_unstable_by_key(|&(first, count)| (first, std::cmp::Reverse(count)));
+        self.visitor_runs.dedup_by_key(|run| run.0);
     }
 }
 
@@ -151,6 +160,9 @@ pub const UNKNOWN_SITE: DropReason = "unknown_site";
 #[derive(Debug, Default)]
 pub struct Deltas {
     pub hourly: BTreeMap<HourKey, Counts>,
+    /// Totals known only per day (an import of daily figures): they go to
+    /// the daily totals, and the hourly chart has nothing for them.
+    pub days: BTreeMap<(Uuid, NaiveDate, &'static str), Counts>,
     pub dimensions: BTreeMap<DimensionKey, Counts>,
     pub speed: BTreeMap<SpeedKey, Histogram>,
     /// Latest title per page, by event time.
@@ -169,7 +181,11 @@ impl Deltas {
     }
 
     pub fn finish(&mut self) {
-        self.hourly.values_mut().chain(self.dimensions.values_mut()).for_each(Counts::finish);
+        self.hourly
+            .values_mut()
+            .chain(self.days.values_mut())
+            .chain(self.dimensions.values_mut())
+            .for_each(Counts::finish);
     }
 
     /// Adds one event of `site`, or counts why it was dropped. Its client

@@ -216,7 +216,9 @@ async fn write_live(transaction: &Transaction<'_>, hits: &[Hit]) -> Result<(), t
     Ok(())
 }
 
-async fn write(transaction: &Transaction<'_>, deltas: &VisitDeltas) -> Result<(), tokio_postgres::Error> {
+/// Adds `deltas` to the visit rollups (an import of daily visit figures
+/// comes here directly, without visitors' visits).
+pub(crate) async fn write(transaction: &Transaction<'_>, deltas: &VisitDeltas) -> Result<(), tokio_postgres::Error> {
     if !deltas.totals.is_empty() {
         let keys = deltas.totals.keys();
         let sites: Vec<Uuid> = keys.clone().map(|k| k.0).collect();

@@ -58,6 +58,16 @@ enum ImportCommand {
         #[command(flatten)]
         into: ImportInto,
     },
+    /// Plausible's CSV export (a zip of daily figures per table). Whole
+    /// days are applied once: a run goes on after the last day an earlier
+    /// one applied, so a later export adds only its new days.
+    Plausible {
+        /// The export's zip file.
+        #[arg(long)]
+        zip: std::path::PathBuf,
+        #[command(flatten)]
+        into: ImportInto,
+    },
 }
 
 /// Where an import goes and how much of it a run does.
@@ -164,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
 /// Runs an `import` command; prints its summary (or, with `--dry-run`, the
 /// rows still to import per month) as JSON.
 async fn import(command: ImportCommand, settings: &Settings) -> anyhow::Result<()> {
-    use analytics_aggregator::import::{Importer, django, umami};
+    use analytics_aggregator::import::{Importer, django, plausible, umami};
     let importer = Importer::new(&settings.postgres, &settings.import).await?;
     let output = match command {
         ImportCommand::Django { database_url, table, into: ImportInto { site, dry_run, max_rows } } => {
@@ -179,6 +189,13 @@ async fn import(command: ImportCommand, settings: &Settings) -> anyhow::Result<(
             match dry_run {
                 true => serde_json::to_value(umami::dry_run(&importer, &args).await?)?,
                 false => serde_json::to_value(umami::run(&importer, &args).await?)?,
+            }
+        }
+        ImportCommand::Plausible { zip, into: ImportInto { site, dry_run, max_rows } } => {
+            let args = plausible::Args { zip, site, max_rows };
+            match dry_run {
+                true => serde_json::to_value(plausible::dry_run(&importer, &args).await?)?,
+                false => serde_json::to_value(plausible::run(&importer, &args).await?)?,
             }
         }
     };

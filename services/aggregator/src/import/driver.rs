@@ -14,6 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Importer, Position, Progress};
+use crate::apply::Aggregates;
 use crate::classify::Client;
 
 /// Source rows, converted: what one transaction applies.
@@ -26,7 +27,9 @@ pub struct Chunk {
     pub events: Vec<Event>,
     /// Each event's client, when the source states it (else empty).
     pub clients: Vec<Arc<Client>>,
-    /// Local days of the events.
+    /// Figures the source had already summed per day, instead of events.
+    pub aggregates: Option<Aggregates>,
+    /// Local days of the events (or figures).
     pub days: Option<(NaiveDate, NaiveDate)>,
     /// Rows the site's rules leave out.
     pub excluded: i64,
@@ -102,10 +105,11 @@ pub async fn drive(importer: &Importer, import: Import<'_>, reader: &mut impl Re
             rows_read: chunk.rows_read,
             days: chunk.days,
         };
-        let outcome = importer
-            .apply(&progress, chunk.events, chunk.clients)
-            .await
-            .with_context(|| format!("applying the rows after {after:?} up to {:?}", chunk.last))?;
+        let outcome = match chunk.aggregates {
+            Some(aggregates) => importer.apply_aggregates(&progress, aggregates).await,
+            None => importer.apply(&progress, chunk.events, chunk.clients).await,
+        };
+        let outcome = outcome.with_context(|| format!("applying the rows after {after:?} up to {:?}", chunk.last))?;
         summary.counted += outcome.counted;
         for (reason, n) in outcome.dropped {
             *summary.dropped.entry(reason.to_owned()).or_default() += n;

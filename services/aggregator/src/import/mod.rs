@@ -9,6 +9,7 @@
 
 pub mod django;
 pub mod driver;
+pub mod plausible;
 pub mod umami;
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use crate::apply::{Applier, ApplyError, Outcome};
+use crate::apply::{Aggregates, Applier, ApplyError, Outcome};
 use crate::classify::{Classifier, Client};
 use crate::incoming::Incoming;
 use crate::partitions::Partitions;
@@ -98,6 +99,12 @@ impl Importer {
             anyhow::bail!("Postgres refuses the chunk as a whole: {why}");
         }
         Ok(outcome)
+    }
+
+    /// Applies one chunk of figures summed per day (no events) and moves
+    /// its progress, in one transaction.
+    pub async fn apply_aggregates(&self, progress: &Progress, aggregates: Aggregates) -> anyhow::Result<Outcome> {
+        Ok(self.applier.apply_aggregates(aggregates, progress).await?)
     }
 
     /// The site to import into, by id or domain.

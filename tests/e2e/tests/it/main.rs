@@ -15,6 +15,7 @@ mod forwarder_faults;
 mod hostile_input;
 mod hourly;
 mod import_django;
+mod import_plausible;
 mod import_umami;
 mod ingest_fuzz;
 mod ingest_identity;

@@ -24,11 +24,15 @@ def env():
     return os.environ
 
 
+def ctl():
+    """The analytics-ctl binary the stack was built with."""
+    return os.environ.get("ANALYTICS_CTL", str(REPO / "target" / "debug" / "analytics-ctl"))
+
+
 def create_site():
     """A new site (UTC) that ingest already knows: {id, api_token, domain}."""
-    ctl = os.environ.get("ANALYTICS_CTL", str(REPO / "target" / "debug" / "analytics-ctl"))
     domain = f"dj-{uuid.uuid4().hex[:12]}.test"
-    out = subprocess.run([ctl, "site", "add", "--domain", domain, "--timezone", "UTC"],
+    out = subprocess.run([ctl(), "site", "add", "--domain", domain, "--timezone", "UTC"],
                          check=True, capture_output=True, text=True, env=env()).stdout
     site = json.loads(out)
     _wait_until_ingest_knows(site["id"])

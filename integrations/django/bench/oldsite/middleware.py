@@ -1,4 +1,5 @@
-"""The middleware this integration replaces, rebuilt for the benchmark only.
+"""The middleware this integration replaces, rebuilt for the benchmark and for
+the import test (tests/oldsystem fills a real Visit table with it).
 
 It does what the site's current AnalyticsMiddleware does (as documented, and
 as measured in the seed-django baseline): in process_response it checks

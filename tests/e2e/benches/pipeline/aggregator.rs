@@ -80,7 +80,7 @@ pub async fn raw_copy(db: &tokio_postgres::Client, n: usize) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-async fn prefill_queue(namespace: &Namespace, events: &[Vec<u8>]) {
+pub async fn prefill_queue(namespace: &Namespace, events: &[Vec<u8>]) {
     let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, "bench").await.expect("amqp");
     let channel = connection.create_channel().await.expect("channel");
     analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
@@ -102,24 +102,43 @@ async fn prefill_queue(namespace: &Namespace, events: &[Vec<u8>]) {
     channel.wait_for_confirms().await.expect("confirms");
 }
 
+/// An aggregator running in this process, with default settings.
+pub struct Running {
+    shutdown: analytics_telemetry::Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Starts one on `namespace`'s queue and database, visits on or off.
+    pub async fn start(namespace: &Namespace, sessions: bool) -> Self {
+        let mut settings: analytics_aggregator::Settings =
+            analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
+        settings.http.host = "127.0.0.1".into();
+        settings.http.port = 0;
+        settings.amqp = namespace.amqp.clone();
+        settings.postgres = namespace.postgres.clone();
+        settings.aggregator.ua_regexes = analytics_e2e::ua_regexes();
+        settings.aggregator.sessions = sessions;
+        let aggregator = analytics_aggregator::Application::build(settings).await.expect("aggregator");
+        let shutdown = analytics_telemetry::Shutdown::new();
+        let task = tokio::spawn(aggregator.run_until_stopped(shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("task").expect("aggregator stopped");
+    }
+}
+
 /// Runs one aggregator until every batch is applied; seconds and process CPU.
 async fn aggregate(namespace: &Namespace, sessions: bool) -> (f64, Duration) {
-    let mut settings: analytics_aggregator::Settings =
-        analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
-    settings.http.host = "127.0.0.1".into();
-    settings.http.port = 0;
-    settings.amqp = namespace.amqp.clone();
-    settings.postgres = namespace.postgres.clone();
-    settings.aggregator.ua_regexes = analytics_e2e::ua_regexes();
-    settings.aggregator.sessions = sessions;
-    let aggregator = analytics_aggregator::Application::build(settings).await.expect("aggregator");
-    let shutdown = analytics_telemetry::Shutdown::new();
     let db = namespace.db().await;
     let batches = (EVENTS / BATCH) as i64;
 
     let cpu = process_cpu();
     let started = Instant::now();
-    let task = tokio::spawn(aggregator.run_until_stopped(shutdown.clone()));
+    let aggregator = Running::start(namespace, sessions).await;
     eventually("every batch applied", Duration::from_secs(600), || async {
         let done: i64 = db.query_one("SELECT count(*) FROM processed_batches", &[]).await.ok()?.get(0);
         if done < batches {
@@ -129,7 +148,6 @@ async fn aggregate(namespace: &Namespace, sessions: bool) -> (f64, Duration) {
     })
     .await;
     let result = (started.elapsed().as_secs_f64(), process_cpu() - cpu);
-    shutdown.cancel();
-    task.await.expect("task").expect("aggregator stopped");
+    aggregator.stop().await;
     result
 }

@@ -18,18 +18,18 @@ const SPEC: BackfillSpec =
 const CANDIDATE_DAYS: u64 = 31;
 const SAMPLES: usize = 40;
 
-struct Latency {
-    p50: Duration,
-    p95: Duration,
+pub struct Latency {
+    pub p50: Duration,
+    pub p95: Duration,
 }
 
-fn latency(mut samples: Vec<Duration>) -> Latency {
+pub fn latency(mut samples: Vec<Duration>) -> Latency {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
     Latency { p50: at(0.50), p95: at(0.95) }
 }
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 

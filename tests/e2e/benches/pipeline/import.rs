@@ -145,6 +145,7 @@ async fn beside_live_traffic() -> LiveRun {
 /// returns the batch ids.
 async fn publish_live(namespace: Namespace, site: Uuid, stop: Arc<AtomicBool>) -> Vec<Uuid> {
     let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, "bench-live").await.expect("amqp");
+    analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
     let channel = connection.create_channel().await.expect("channel");
     channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
     let mut ticks = tokio::time::interval(LIVE_EVERY);

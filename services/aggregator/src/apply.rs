@@ -312,7 +312,7 @@ impl Applier {
         }
 
         let mut outcome = Outcome::default();
-        let mut deltas = Deltas::default();
+        let mut deltas = Deltas { keeps_events: self.partitions.keeps_events(), ..Default::default() };
         let mut taken = HashSet::new();
         for (batch, sites) in batches.iter().zip(&sites) {
             // `taken`: the same id twice in one group (a republish racing its original) counts once.
@@ -334,6 +334,8 @@ impl Applier {
         deltas.finish();
         crate::long_tail::fold(&transaction, &mut deltas, self.max_values_per_day).await?;
         write_deltas(&transaction, &deltas).await?;
+        deltas.kept.retain(|e| self.partitions.keeps_events_of(e.local_day));
+        crate::kept_events::write(&transaction, &deltas.kept).await?;
         let hits = std::mem::take(&mut deltas.hits);
         if self.sessions {
             crate::sessions::apply(&transaction, hits).await?;

@@ -10,6 +10,7 @@ mod classify;
 mod consume;
 pub mod import;
 mod incoming;
+mod kept_events;
 mod long_tail;
 pub mod maintenance;
 mod metrics;

@@ -8,7 +8,7 @@ use analytics_telemetry::Shutdown;
 use chrono::{Days, Utc};
 
 use crate::apply::Applier;
-use crate::partitions::Partitions;
+use crate::partitions::{EVENTS_TABLE, PARTITIONED_TABLES, Partitions};
 use crate::settings::AggregatorSettings;
 
 pub async fn run(applier: Arc<Applier>, settings: AggregatorSettings, shutdown: Shutdown) {
@@ -33,7 +33,7 @@ pub struct Report {
 
 /// One maintenance round, as the timer runs it (public for tests and operators).
 pub async fn run_once(pool: &analytics_store::PgPool, settings: &AggregatorSettings) -> anyhow::Result<Report> {
-    once(pool, &Partitions::default(), settings).await
+    once(pool, &Partitions::new(settings.events_days()), settings).await
 }
 
 async fn once(
@@ -47,11 +47,22 @@ async fn once(
     let first = today.checked_sub_days(Days::new(2)).unwrap_or(today);
     let days: Vec<_> = first.iter_days().take(settings.partition_days_ahead as usize + 3).collect();
     partitions.ensure(&mut client, &days).await?;
-    let oldest_kept = today.checked_sub_days(Days::new(settings.retention_days)).unwrap_or(today);
-    let dropped = partitions.drop_before(&client, oldest_kept).await?;
+    let oldest_kept = crate::partitions::oldest_kept(settings.retention_days);
+    let mut dropped = partitions.drop_before(&client, &PARTITIONED_TABLES, oldest_kept).await?;
     if !dropped.is_empty() {
         tracing::info!(partitions = dropped.len(), %oldest_kept, "dropped rollup partitions past retention");
     }
+    // The kept events have a retention of their own (all of them when they
+    // are no longer kept).
+    let oldest_event = match settings.keep_events {
+        true => crate::partitions::oldest_kept(settings.raw_retention_days),
+        false => chrono::NaiveDate::MAX,
+    };
+    let events = partitions.drop_before(&client, &[EVENTS_TABLE], oldest_event).await?;
+    if !events.is_empty() {
+        tracing::info!(partitions = events.len(), %oldest_event, "dropped event partitions past raw retention");
+    }
+    dropped.extend(events);
     let pruned = crate::partitions::prune_batch_ids(&client, settings.batch_id_retention_days).await?;
     if pruned > 0 {
         tracing::info!(pruned, "pruned old batch ids");

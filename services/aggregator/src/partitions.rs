@@ -9,9 +9,13 @@ use chrono::{Days, NaiveDate};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-/// The tables partitioned by `local_day`.
+/// The rollup tables partitioned by `local_day`.
 pub const PARTITIONED_TABLES: [&str; 5] =
     ["hourly_totals", "daily_dimensions", "daily_dimension_counts", "daily_speed", "daily_app_versions"];
+
+/// The kept events: partitioned the same way, but only for the days they
+/// are kept (`raw_retention_days`).
+pub const EVENTS_TABLE: &str = "events";
 
 /// Longest wait, in milliseconds, for the lock that creating a partition needs.
 pub const LOCK_TIMEOUT_MS: u64 = 2000;
@@ -19,6 +23,8 @@ pub const LOCK_TIMEOUT_MS: u64 = 2000;
 #[derive(Default)]
 pub struct Partitions {
     known: Mutex<HashSet<NaiveDate>>,
+    /// Days the events are kept; `None` when they are not.
+    events_days: Option<u64>,
 }
 
 fn partition_name(table: &str, day: NaiveDate) -> String {
@@ -26,6 +32,24 @@ fn partition_name(table: &str, day: NaiveDate) -> String {
 }
 
 impl Partitions {
+    /// Partitions for the rollups and, when events are kept, for the last
+    /// `events_days` days of events.
+    pub fn new(events_days: Option<u64>) -> Self {
+        Self { events_days, ..Default::default() }
+    }
+
+    /// Whether events are kept at all.
+    pub fn keeps_events(&self) -> bool {
+        self.events_days.is_some()
+    }
+
+    /// Whether the events of local `day` are kept: the last
+    /// `raw_retention_days` days (by UTC's date, as their partitions are
+    /// dropped), and the days ahead.
+    pub fn keeps_events_of(&self, day: NaiveDate) -> bool {
+        self.events_days.is_some_and(|days| day >= oldest_kept(days))
+    }
+
     /// Makes sure every table has a partition for each of `days`. Creating
     /// one takes an exclusive lock on its parent, so this runs outside
     /// (before) the batch transaction, and waits at most [`LOCK_TIMEOUT_MS`]
@@ -39,7 +63,8 @@ impl Partitions {
         };
         for day in missing {
             let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
-            for table in PARTITIONED_TABLES {
+            let events = self.keeps_events_of(day).then_some(EVENTS_TABLE);
+            for table in PARTITIONED_TABLES.into_iter().chain(events) {
                 let sql = format!(
                     "SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS};
                      CREATE TABLE IF NOT EXISTS {} PARTITION OF {table} FOR VALUES FROM ('{day}') TO ('{next}')",
@@ -65,10 +90,12 @@ impl Partitions {
         self.known.lock().expect("partition cache lock").clear();
     }
 
-    /// Drops every partition of a day before `oldest_kept`; returns their names.
+    /// Drops every partition of `tables` of a day before `oldest_kept`;
+    /// returns their names.
     pub async fn drop_before(
         &self,
         client: &Client,
+        tables: &[&str],
         oldest_kept: NaiveDate,
     ) -> Result<Vec<String>, tokio_postgres::Error> {
         let rows = client
@@ -76,7 +103,7 @@ impl Partitions {
                 "SELECT c.relname, p.relname FROM pg_inherits i
                  JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
                  WHERE p.relname = ANY($1)",
-                &[&PARTITIONED_TABLES.to_vec()],
+                &[&tables],
             )
             .await?;
         let mut dropped = Vec::new();
@@ -92,6 +119,12 @@ impl Partitions {
         }
         Ok(dropped)
     }
+}
+
+/// The oldest day whose data is kept `days` days (by UTC's date).
+pub fn oldest_kept(days: u64) -> NaiveDate {
+    let today = chrono::Utc::now().date_naive();
+    today.checked_sub_days(Days::new(days)).unwrap_or(today)
 }
 
 /// Deletes batch ids recorded before `days` ago, a few thousand per statement

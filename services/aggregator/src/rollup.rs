@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use crate::classify::{Classifier, Verdict};
+use crate::kept_events::{Counted, KeptEvent};
 use crate::referrer::referral;
 
 /// The local day and hour of a UTC instant in `tz`.
@@ -173,6 +174,10 @@ pub struct Deltas {
     pub hits: Vec<crate::sessions::Hit>,
     /// Per site, local day and app version.
     pub app_health: BTreeMap<(Uuid, NaiveDate, String), AppHealth>,
+    /// Whether counted events are kept ([`Self::kept`]).
+    pub keeps_events: bool,
+    /// Every counted pageview and custom event, when they are kept.
+    pub kept: Vec<crate::kept_events::KeptEvent>,
 }
 
 impl Deltas {
@@ -220,7 +225,12 @@ impl Deltas {
 
         self.hourly.entry(HourKey { site_id, local_day, local_hour, source }).or_default().add(is_pageview, visitor);
         self.add_app_health(event, site_id, local_day, source);
-        for (dimension, value) in reading.dimensions(event, site) {
+        let dimensions = reading.dimensions(event, site);
+        if self.keeps_events {
+            let counted = Counted { site_id, local_day, source, is_pageview, dimensions: &dimensions };
+            self.kept.push(KeptEvent::of(event, counted));
+        }
+        for (dimension, value) in dimensions {
             self.dimensions
                 .entry(DimensionKey { site_id, period: local_day, dimension: dimension.as_str(), source, value })
                 .or_default()

@@ -27,6 +27,15 @@ pub struct AggregatorSettings {
     pub maintenance_interval_seconds: u64,
     pub sessions: bool,
     pub max_values_per_day: i64,
+    pub keep_events: bool,
+    pub raw_retention_days: u64,
+}
+
+impl AggregatorSettings {
+    /// Days the events are kept, when they are.
+    pub fn events_days(&self) -> Option<u64> {
+        self.keep_events.then_some(self.raw_retention_days)
+    }
 }
 
 impl Settings {

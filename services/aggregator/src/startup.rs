@@ -46,7 +46,7 @@ impl Application {
             pool,
             sites,
             classifier,
-            partitions: Partitions::default(),
+            partitions: Partitions::new(settings.aggregator.events_days()),
             sessions: settings.aggregator.sessions,
             max_values_per_day: settings.aggregator.max_values_per_day,
         });

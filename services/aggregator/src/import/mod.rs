@@ -43,6 +43,10 @@ pub struct ImportSettings {
     pub retention_days: u64,
     /// Source rows per transaction.
     pub chunk_rows: i64,
+    /// Imported events are kept too (see the aggregator's settings), those
+    /// of the last `raw_retention_days` days.
+    pub keep_events: bool,
+    pub raw_retention_days: u64,
 }
 
 /// The rollup writer of an import.
@@ -63,7 +67,7 @@ impl Importer {
             pool,
             sites,
             classifier,
-            partitions: Partitions::default(),
+            partitions: Partitions::new(settings.keep_events.then_some(settings.raw_retention_days)),
             sessions: settings.sessions,
             max_values_per_day: settings.max_values_per_day,
         };

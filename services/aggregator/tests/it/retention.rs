@@ -1,5 +1,6 @@
-//! Housekeeping: partitions past retention are dropped whole, old batch ids
-//! are pruned, and nothing recent is touched.
+//! Housekeeping: partitions past retention are dropped whole (the kept
+//! events' after their own, shorter retention), old batch ids are pruned,
+//! and nothing recent is touched.
 
 use analytics_events::{Event, EventBatch, EventType, Message, Source};
 use analytics_testkit::{BROWSER_USER_AGENT, eventually};
@@ -11,6 +12,7 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
     let aggregator = TestAggregator::start("UTC").await;
     let now = chrono::Utc::now();
     let old_day = (now - chrono::Duration::days(100)).date_naive();
+    let recent_day = (now - chrono::Duration::days(10)).date_naive();
     let event = |at: chrono::DateTime<chrono::Utc>| Event {
         site_id: aggregator.site_id.clone(),
         r#type: EventType::Pageview as i32,
@@ -24,17 +26,20 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
     // The aggregator creates the partitions of any day a batch touches.
     let batch = EventBatch {
         batch_id: uuid::Uuid::now_v7().to_string(),
-        events: vec![event(now - chrono::Duration::days(100)), event(now)],
+        events: vec![event(now - chrono::Duration::days(100)), event(now - chrono::Duration::days(10)), event(now)],
     };
     aggregator.publish(&batch.encode_to_vec()).await;
     let db = aggregator.namespace.db().await;
     let partition = format!("hourly_totals_{}", old_day.format("%Y%m%d"));
-    eventually("both events applied", std::time::Duration::from_secs(30), || async {
+    eventually("the events applied", std::time::Duration::from_secs(30), || async {
         let n: i64 =
             db.query_one("SELECT coalesce(sum(pageviews), 0)::int8 FROM hourly_totals", &[]).await.ok()?.get(0);
-        (n == 2).then_some(())
+        (n == 3).then_some(())
     })
     .await;
+    // Events are kept for 90 days by default: not the 100-day-old one.
+    let kept: i64 = db.query_one("SELECT count(*) FROM events", &[]).await.expect("count").get(0);
+    assert_eq!(kept, 2);
     db.execute(
         "INSERT INTO processed_batches (batch_id, event_count, processed_at) VALUES ($1, 1, now() - interval '3 days')",
         &[&uuid::Uuid::now_v7()],
@@ -48,6 +53,7 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
     // its background round cannot be the one that drops or prunes.
     settings.aggregator.retention_days = 30;
     settings.aggregator.batch_id_retention_days = 2;
+    settings.aggregator.raw_retention_days = 5;
     let pool = analytics_store::pg_pool(&aggregator.namespace.postgres).expect("pool");
     let report = analytics_aggregator::maintenance::run_once(&pool, &settings.aggregator).await.expect("maintenance");
     assert_eq!(report.pruned_batch_ids, 1, "only the 3-day-old batch id");
@@ -61,15 +67,18 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
             format!("daily_dimension_counts_{suffix}"),
             format!("daily_dimensions_{suffix}"),
             format!("daily_speed_{suffix}"),
+            format!("events_{}", recent_day.format("%Y%m%d")),
             format!("hourly_totals_{suffix}")
         ]
     );
+    let kept: i64 = db.query_one("SELECT count(*) FROM events", &[]).await.expect("count").get(0);
+    assert_eq!(kept, 1, "today's event kept, the 10-day-old one's partition dropped");
     let exists: bool = db.query_one("SELECT to_regclass($1) IS NOT NULL", &[&partition]).await.expect("lookup").get(0);
     assert!(!exists, "{partition} dropped");
     let left: i64 = db.query_one("SELECT sum(pageviews)::int8 FROM hourly_totals", &[]).await.expect("sum").get(0);
-    assert_eq!(left, 1, "today's rollups untouched");
+    assert_eq!(left, 2, "the recent days' rollups untouched");
     let daily: i64 = db.query_one("SELECT sum(pageviews)::int8 FROM daily_totals", &[]).await.expect("sum").get(0);
-    assert_eq!(daily, 1, "the old day's totals deleted, today's kept");
+    assert_eq!(daily, 2, "the old day's totals deleted, the recent ones kept");
     let batches: i64 = db.query_one("SELECT count(*) FROM processed_batches", &[]).await.expect("count").get(0);
     assert_eq!(batches, 1, "the recent batch id kept");
     aggregator.stop().await;

@@ -1,0 +1,47 @@
+-- Every counted pageview and custom event, for the questions one-dimension
+-- rollups cannot answer: custom properties, goals (and, later, segments and
+-- funnels). The aggregator writes each event here in the transaction that
+-- counts it, so exactly once. Partitioned by the site's local day like the
+-- rollups, and dropped whole after `raw_retention_days` (default 90). No
+-- address, as everywhere; values are the rollups' own (cleaned and capped by
+-- ingest), props the event's custom properties (at most 30).
+CREATE TABLE events (
+    site_id         uuid NOT NULL,
+    local_day       date NOT NULL,
+    at              timestamptz NOT NULL,
+    visitor_id      bigint NOT NULL,
+    -- Pageviews and app screen views; false for custom events.
+    is_pageview     boolean NOT NULL,
+    -- web, mobile_web or app.
+    source          text NOT NULL,
+    -- One column per breakdown dimension, named as the dimension; '' when
+    -- the event has no value in it (`event`, a custom event's name, is ''
+    -- for pageviews).
+    page            text NOT NULL,
+    country         text NOT NULL,
+    device          text NOT NULL,
+    browser         text NOT NULL,
+    browser_version text NOT NULL,
+    os              text NOT NULL,
+    -- The referring host and its source name; '' when none.
+    referrer        text NOT NULL,
+    referrer_source text NOT NULL,
+    utm_source      text NOT NULL,
+    utm_medium      text NOT NULL,
+    utm_campaign    text NOT NULL,
+    event           text NOT NULL,
+    app_version     text NOT NULL,
+    -- {key: value}; NULL when the event has none.
+    props           jsonb
+) PARTITION BY RANGE (local_day);
+CREATE INDEX events_site_day ON events (site_id, local_day);
+
+-- Goals: an event name, or a page (a path, or a prefix when it ends in '*').
+CREATE TABLE goals (
+    id         bigserial PRIMARY KEY,
+    site_id    uuid NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    kind       text NOT NULL CHECK (kind IN ('event', 'page')),
+    target     text NOT NULL CHECK (target <> ''),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (site_id, kind, target)
+);

@@ -72,6 +72,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/goals/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Goals with their conversions, most converting first. */
+        get: operations["goals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/overview/": {
         parameters: {
             query?: never;
@@ -81,6 +98,23 @@ export interface paths {
         };
         /** Totals of the usual periods, by source and speed. */
         get: operations["overview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/properties/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Custom property keys, most used first. */
+        get: operations["properties"];
         put?: never;
         post?: never;
         delete?: never;
@@ -292,6 +326,41 @@ export interface components {
             /** @description One line naming the problem, e.g. `days: expected a whole number from 1 to 3650`. */
             error: string;
         };
+        /** @description One goal's figures over a range. */
+        GoalFigures: {
+            /**
+             * Format: double
+             * @description Those visitors as a percentage of the range's visitors (two decimals).
+             */
+            conversion_rate: number;
+            /**
+             * Format: int64
+             * @description Times it was reached.
+             */
+            conversions: number;
+            /** @description The event name, or the page (a prefix when it ends in `*`). */
+            goal: string;
+            /** @description `event` or `page`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Visitors who reached it at least once.
+             */
+            visitors: number;
+        };
+        /** @description The site's goals over a range (from the kept events). */
+        Goals: {
+            /** Format: date */
+            from: string;
+            results: components["schemas"]["GoalFigures"][];
+            /** Format: date */
+            to: string;
+            /**
+             * Format: int64
+             * @description The range's distinct visitors, whom the conversion rates divide.
+             */
+            visitors: number;
+        };
         /** @description The local days one import covers. */
         ImportedRange: {
             /** Format: date */
@@ -356,6 +425,27 @@ export interface components {
         PeriodTotals: components["schemas"]["Totals"] & components["schemas"]["Engagement"] & {
             change_percent?: components["schemas"]["Change"] | null;
             previous?: components["schemas"]["Totals"] | null;
+        };
+        /** @description The custom property keys of a range (from the kept events). */
+        Properties: {
+            /** Format: date */
+            from: string;
+            results: components["schemas"]["Property"][];
+            /** Format: date */
+            to: string;
+        };
+        /** @description A custom property key seen in the range. */
+        Property: {
+            /** Format: int64 */
+            events: number;
+            key: string;
+            /**
+             * Format: int64
+             * @description Pageviews and custom events that carried it, and their visitors.
+             */
+            pageviews: number;
+            /** Format: int64 */
+            visitors: number;
         };
         RangeTotals: components["schemas"]["PeriodTotals"] & {
             /** Format: date */
@@ -560,7 +650,7 @@ export interface operations {
         parameters: {
             query: {
                 /** @description What to rank (the values are listed from the handler's own table). */
-                dimension: "source" | "page" | "country" | "device" | "browser" | "browser_version" | "os" | "referrer" | "referrer_source" | "utm_source" | "utm_medium" | "utm_campaign" | "event" | "app_version" | "entry_page" | "exit_page";
+                dimension: string;
                 /** @description Site id or one of its domains. */
                 site: string;
                 /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */
@@ -766,6 +856,85 @@ export interface operations {
             };
         };
     };
+    goals: {
+        parameters: {
+            query: {
+                /** @description Site id or one of its domains. */
+                site: string;
+                /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */
+                days?: number;
+                /** @description First local day, YYYY-MM-DD (instead of `days`). */
+                from?: string;
+                /** @description Last local day, YYYY-MM-DD; default today. */
+                to?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
+                /**
+                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
+                 *     year earlier) adds the compared values and the change in percent.
+                 */
+                compare?: "previous_period" | "year_over_year";
+                /** @description Most rows (1 to 1000). Default 20. */
+                limit?: number;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goals"];
+                };
+            };
+            /** @description A parameter is invalid; the error names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another site's token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown site. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     overview: {
         parameters: {
             query: {
@@ -800,6 +969,85 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description A parameter is invalid; the error names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another site's token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown site. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    properties: {
+        parameters: {
+            query: {
+                /** @description Site id or one of its domains. */
+                site: string;
+                /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */
+                days?: number;
+                /** @description First local day, YYYY-MM-DD (instead of `days`). */
+                from?: string;
+                /** @description Last local day, YYYY-MM-DD; default today. */
+                to?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
+                /**
+                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
+                 *     year earlier) adds the compared values and the change in percent.
+                 */
+                compare?: "previous_period" | "year_over_year";
+                /** @description Most rows (1 to 1000). Default 20. */
+                limit?: number;
+                /**
+                 * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
+                 *     the JSON field names (nested ones dotted), the same numbers as the JSON.
+                 */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Properties"];
                 };
             };
             /** @description A parameter is invalid; the error names it. */

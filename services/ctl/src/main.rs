@@ -30,6 +30,51 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Goals: a custom event or a page whose conversions
+    /// `GET /api/analytics/goals/` counts (from the kept events).
+    Goal {
+        #[command(subcommand)]
+        command: GoalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GoalCommand {
+    /// Add a goal (again: nothing changes); prints it as JSON.
+    Add(GoalTarget),
+    /// List a site's goals as JSON.
+    List {
+        /// The site's id or domain.
+        #[arg(long)]
+        site: String,
+    },
+    /// Delete a goal; prints {"deleted": true|false}.
+    Delete(GoalTarget),
+}
+
+/// A goal of a site: a custom event's name, or a page.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("goal").required(true).args(["event", "page"])))]
+struct GoalTarget {
+    /// The site's id or domain.
+    #[arg(long)]
+    site: String,
+    /// A custom event's name.
+    #[arg(long)]
+    event: Option<String>,
+    /// A page: a path, or a prefix ending in * (quote it in a shell).
+    #[arg(long)]
+    page: Option<String>,
+}
+
+impl GoalTarget {
+    fn kind_and_target(&self) -> (analytics_store::goals::GoalKind, &str) {
+        use analytics_store::goals::GoalKind;
+        match (&self.event, &self.page) {
+            (Some(event), _) => (GoalKind::Event, event),
+            (None, page) => (GoalKind::Page, page.as_deref().unwrap_or_default()),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -167,7 +212,37 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Simulate(args) => simulate::run(args, &settings.postgres).await?,
         Command::Import { command } => import(command, &settings).await?,
+        Command::Goal { command } => goal(command, &settings.postgres).await?,
     }
+    Ok(())
+}
+
+/// Runs a `goal` command; prints its answer as JSON.
+async fn goal(command: GoalCommand, postgres: &PostgresSettings) -> anyhow::Result<()> {
+    use analytics_store::goals;
+    let client = analytics_store::connect(postgres.url()).await?;
+    let site = |site: String| {
+        let client = &client;
+        async move {
+            analytics_store::sites::find_site(client, &site)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("--site {site:?}: no such site (an id or a domain)"))
+        }
+    };
+    let output = match command {
+        GoalCommand::Add(target) => {
+            let (kind, what) = target.kind_and_target();
+            let site = site(target.site.clone()).await?;
+            serde_json::to_value(goals::add(&client, site.id, kind, what).await?)?
+        }
+        GoalCommand::List { site: name } => serde_json::to_value(goals::list(&client, site(name).await?.id).await?)?,
+        GoalCommand::Delete(target) => {
+            let (kind, what) = target.kind_and_target();
+            let site = site(target.site.clone()).await?;
+            serde_json::json!({ "deleted": goals::delete(&client, site.id, kind, what).await? })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())
 }
 

@@ -254,6 +254,24 @@ pub struct Breakdown {
     pub results: Vec<Row>,
 }
 
+/// The custom property keys of a range (from the kept events).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Properties {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub results: Vec<crate::kept::Property>,
+}
+
+/// The site's goals over a range (from the kept events).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Goals {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// The range's distinct visitors, whom the conversion rates divide.
+    pub visitors: i64,
+    pub results: Vec<crate::kept::GoalFigures>,
+}
+
 /// Timing summaries by metric; absent metrics were never reported. Web
 /// vitals (`lcp_ms`, `fcp_ms`, `inp_ms`, `cls_thousandths`) come from Umami's
 /// tracker with `data-performance`; `cls_thousandths` is the layout-shift
@@ -478,7 +496,14 @@ impl Modify for NamedValues {
             for parameter in operation.parameters.iter_mut().flatten() {
                 let RefOr::T(parameter) = parameter else { continue };
                 let values = match parameter.name.as_str() {
-                    "dimension" => &dimensions,
+                    "dimension" => {
+                        // The named dimensions, or a custom property.
+                        let names = dimensions.join("|");
+                        let pattern = format!("^({names}|{}.+)$", crate::routes::top::PROPERTY_PREFIX);
+                        let schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
+                        parameter.schema = Some(RefOr::T(Schema::Object(schema.build())));
+                        continue;
+                    }
                     "source" => &sources,
                     "format" => &formats,
                     "compare" => &comparisons,
@@ -509,6 +534,8 @@ impl Modify for BearerAuth {
         crate::routes::top::top_pages,
         crate::routes::top::top_countries,
         crate::routes::top::breakdown,
+        crate::routes::properties::properties,
+        crate::routes::goals::goals,
         crate::routes::speed::speed,
         crate::routes::realtime::realtime,
         crate::routes::app_versions::app_versions,

@@ -8,6 +8,7 @@ mod calendar;
 mod countries;
 mod csv;
 mod error;
+mod kept;
 mod params;
 mod persian;
 mod routes;

@@ -165,6 +165,8 @@ pub mod allowed {
         &["site", "period", "days", "from", "to", "weeks", "months", "calendar", "source", "compare", "format"];
     pub const SITE: &[&str] = &["site"];
     pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit", "format"];
+    /// Answers from the kept events (properties, goals).
+    pub const KEPT: &[&str] = &["site", "days", "from", "to", "source", "limit", "format"];
 }
 
 pub const MAX_DAYS: u64 = 3650;

@@ -3,6 +3,7 @@
 
 pub mod amqp;
 mod directory;
+pub mod goals;
 mod migrations;
 mod postgres;
 mod redis_conn;

@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod app_versions;
 pub mod chart;
+pub mod goals;
 pub mod hourly;
 pub mod overview;
+pub mod properties;
 pub mod realtime;
 pub mod sites;
 pub mod speed;

@@ -3,7 +3,7 @@
 
 use actix_web::{Route, web};
 
-use super::{admin, app_versions, chart, overview, realtime, sites, speed, top};
+use super::{admin, app_versions, chart, goals, overview, properties, realtime, sites, speed, top};
 
 /// Every dashboard endpoint, served at `/api/analytics/<path>/` (with or
 /// without the trailing slash). The OpenAPI test checks the spec against
@@ -15,6 +15,8 @@ pub enum Endpoint {
     TopPages,
     TopCountries,
     Breakdown,
+    Properties,
+    Goals,
     Speed,
     Realtime,
     AppVersions,
@@ -23,12 +25,14 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::Overview,
         Endpoint::Chart,
         Endpoint::TopPages,
         Endpoint::TopCountries,
         Endpoint::Breakdown,
+        Endpoint::Properties,
+        Endpoint::Goals,
         Endpoint::Speed,
         Endpoint::Realtime,
         Endpoint::AppVersions,
@@ -44,6 +48,8 @@ impl Endpoint {
             Endpoint::TopPages => "top-pages",
             Endpoint::TopCountries => "top-countries",
             Endpoint::Breakdown => "breakdown",
+            Endpoint::Properties => "properties",
+            Endpoint::Goals => "goals",
             Endpoint::Speed => "speed",
             Endpoint::Realtime => "realtime",
             Endpoint::AppVersions => "app-versions",
@@ -72,6 +78,8 @@ impl Endpoint {
             Endpoint::TopPages => web::get().to(top::top_pages),
             Endpoint::TopCountries => web::get().to(top::top_countries),
             Endpoint::Breakdown => web::get().to(top::breakdown),
+            Endpoint::Properties => web::get().to(properties::properties),
+            Endpoint::Goals => web::get().to(goals::goals),
             Endpoint::Speed => web::get().to(speed::speed),
             Endpoint::Realtime => web::get().to(realtime::realtime),
             Endpoint::AppVersions => web::get().to(app_versions::app_versions),

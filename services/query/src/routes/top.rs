@@ -20,7 +20,12 @@ pub enum Ranked {
     Source,
     EntryPage,
     ExitPage,
+    /// A custom property's values (`prop:<key>`, from the kept events).
+    Property,
 }
+
+/// How `breakdown` is asked for a custom property's values: `prop:<key>`.
+pub const PROPERTY_PREFIX: &str = "prop:";
 
 impl Ranked {
     /// Every value of the `dimension` parameter, in the order the spec lists them.
@@ -37,12 +42,14 @@ impl Ranked {
             Ranked::Source => "source",
             Ranked::EntryPage => "entry_page",
             Ranked::ExitPage => "exit_page",
+            Ranked::Property => "prop",
         }
     }
 
     /// Every name, comma-separated, for error messages and the spec.
     pub fn names() -> String {
-        Self::all().map(Ranked::name).collect::<Vec<_>>().join(", ")
+        let names: Vec<&str> = Self::all().map(Ranked::name).collect();
+        format!("{} or {PROPERTY_PREFIX}<key>", names.join(", "))
     }
 }
 
@@ -137,9 +144,17 @@ pub async fn breakdown(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let asked = params.dimension.as_deref().unwrap_or_default();
-    let dimension = Ranked::all().find(|d| d.name() == asked);
+    let property = asked.strip_prefix(PROPERTY_PREFIX).filter(|key| property_key(key));
+    let dimension = match property {
+        Some(_) => Some(Ranked::Property),
+        None => Ranked::all().find(|d| d.name() == asked),
+    };
     let top = match dimension {
-        Some(dimension) => Top::new(&request, &params, &state, dimension, allowed::BREAKDOWN).await?,
+        Some(dimension) => {
+            let mut top = Top::new(&request, &params, &state, dimension, allowed::BREAKDOWN).await?;
+            top.property = property.unwrap_or_default().to_owned();
+            top
+        }
         None => {
             // Authorise first, so a wrong token is a 401 whatever the parameters.
             SiteRequest::authorize(&request, &params, &state, allowed::BREAKDOWN).await?;
@@ -153,15 +168,27 @@ pub async fn breakdown(
     cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top.compared(&client).await?;
-        Ok(Breakdown { dimension: top.dimension.name().into(), from: top.range.from, to: top.range.to, results })
+        let dimension = match top.dimension {
+            Ranked::Property => format!("{PROPERTY_PREFIX}{}", top.property),
+            dimension => dimension.name().into(),
+        };
+        Ok(Breakdown { dimension, from: top.range.from, to: top.range.to, results })
     })
     .await
+}
+
+/// A custom property key as events carry them: not empty, at most
+/// `limits::PROP_KEY` bytes.
+fn property_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= analytics_events::clean::limits::PROP_KEY
 }
 
 /// One top-N request, checked.
 struct Top {
     ctx: SiteRequest,
     dimension: Ranked,
+    /// The key, when the dimension is a custom property.
+    property: String,
     range: DayRange,
     source: Option<&'static str>,
     limit: i64,
@@ -178,7 +205,8 @@ impl Top {
     ) -> Result<Self, QueryError> {
         let ctx = SiteRequest::authorize(request, params, state, allowed).await?;
         let range = params.range(ctx.today, 30)?;
-        Ok(Self { dimension, range, source: params.source()?, limit: params.limit()?, compare: params.compare()?, ctx })
+        let (source, limit, compare) = (params.source()?, params.limit()?, params.compare()?);
+        Ok(Self { dimension, property: String::new(), range, source, limit, compare, ctx })
     }
 
     fn live(&self) -> bool {
@@ -188,6 +216,7 @@ impl Top {
     fn key(&self, endpoint: &str) -> CacheKey {
         CacheKey::new(endpoint, self.ctx.today)
             .with("dimension", self.dimension.name())
+            .with("property", &self.property)
             .with("range", self.range)
             .with("source", self.source.unwrap_or("all"))
             .with("limit", self.limit)
@@ -228,6 +257,10 @@ impl Top {
                 rows.retain(|r| source.is_none_or(|s| s == r.value));
                 rows.truncate(limit as usize);
                 rows
+            }
+            Ranked::Property => {
+                let scope = crate::kept::Scope { site, range, source };
+                return Ok(crate::kept::property_values(client, &scope, &self.property, limit, only).await?);
             }
             Ranked::Counted(dimension) => {
                 let dimension = dimension.as_str();

@@ -20,6 +20,7 @@ mod import_umami;
 mod ingest_fuzz;
 mod ingest_identity;
 mod ingest_rules;
+mod kept_events;
 mod pipeline;
 mod plausible;
 mod query_api;

@@ -1,0 +1,46 @@
+//! `GET /api/analytics/goals/`: each goal of the site (`analytics-ctl goal
+//! add`) with the visitors who reached it, how often, and the conversion
+//! rate over the range.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{CacheKey, Format, SiteRequest, cached};
+use crate::api::Goals;
+use crate::error::QueryError;
+use crate::kept::{self, Scope};
+use crate::params::{Params, allowed};
+use crate::startup::AppState;
+
+/// Goals with their conversions, most converting first.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/goals/",
+    params(crate::api::RangeParams, crate::api::FormatParam),
+    responses(
+        (status = 200, description = "The answer", body = Goals),
+        crate::api::SiteErrors,
+    )
+)]
+pub async fn goals(
+    request: HttpRequest,
+    params: web::Query<Params>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, QueryError> {
+    let ctx = SiteRequest::authorize(&request, &params, &state, allowed::KEPT).await?;
+    let scope = Scope { site: ctx.site.id, range: params.range(ctx.today, 30)?, source: params.source()? };
+    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    // The goals are part of the answer's key: one added or deleted is
+    // counted at once, whatever the cache holds.
+    let defined = analytics_store::goals::list(&client, ctx.site.id).await.map_err(anyhow::Error::from)?;
+    let defined: Vec<String> = defined.iter().map(|g| format!("{}:{}", g.kind, g.target)).collect();
+    let key = CacheKey::new("goals", ctx.today)
+        .with("range", scope.range)
+        .with("source", scope.source.unwrap_or("all"))
+        .with("goals", blake3::hash(defined.join("\n").as_bytes()).to_hex());
+    let format = Format::of(&params, "results")?;
+    cached(&request, &state, &ctx.site, scope.range.includes(ctx.today), key, format, async {
+        let (results, visitors) = kept::goals(&client, &scope).await?;
+        Ok(Goals { from: scope.range.from, to: scope.range.to, visitors, results })
+    })
+    .await
+}

@@ -1,0 +1,124 @@
+//! The kept events: custom properties and goals from scripted visitors, with
+//! exact figures, and a redelivered batch that changes none of them.
+//!
+//! Yesterday in Tehran: visitor 1 views /pricing, signs up (plan pro) and
+//! reads /blog/a; visitor 2 views /pricing twice and signs up (plan free);
+//! visitor 3 reads /blog/b with a property (lang fa) and downloads a file;
+//! visitor 4 only views /; visitor 5 signs up twice (plan pro).
+
+use std::process::Command;
+use std::time::Duration;
+
+use analytics_e2e::{Pipeline, binary, eventually};
+use analytics_events::{EventBatch, EventType, Message};
+use chrono::{Days, Utc};
+use serde_json::{Value, json};
+
+use crate::query_api::{WINDOWS, ok, pageview, tehran_noon};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn properties_and_goals_count_each_event_once() {
+    let pipeline = Pipeline::start("Asia/Tehran").await;
+    let site = pipeline.site_id.clone();
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Tehran).date_naive();
+    let noon = tehran_noon(today.checked_sub_days(Days::new(1)).expect("yesterday"));
+    let view = |visitor: u64, path: &str| pageview(&site, noon + visitor as i64 * 1000, path, "", WINDOWS, visitor);
+    let custom = |visitor: u64, name: &str, props: &[(&str, &str)]| {
+        let mut event = view(visitor, "/app");
+        event.r#type = EventType::Custom as i32;
+        event.name = name.into();
+        event.props = props.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        event
+    };
+    let mut read_blog = view(3, "/blog/b");
+    read_blog.props = [("lang".to_owned(), "fa".to_owned())].into();
+    let events = vec![
+        view(1, "/pricing"),
+        custom(1, "signup", &[("plan", "pro")]),
+        view(1, "/blog/a"),
+        view(2, "/pricing"),
+        view(2, "/pricing"),
+        custom(2, "signup", &[("plan", "free")]),
+        read_blog,
+        custom(3, "download", &[("file", "a.pdf")]),
+        view(4, "/"),
+        custom(5, "signup", &[("plan", "pro")]),
+        custom(5, "signup", &[("plan", "pro")]),
+    ];
+    let batch = EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events }.encode_to_vec();
+    pipeline.publish(&batch).await;
+    eventually("the batch applied", Duration::from_secs(30), || async {
+        (pipeline.overview().await["total"]["pageviews"] == 6).then_some(())
+    })
+    .await;
+    // Its redelivery: already applied, so nothing is kept twice.
+    pipeline.publish(&batch).await;
+    pipeline
+        .wait_for_metric(&pipeline.aggregator_ops_url, "analytics_aggregator_batches_total{outcome=\"duplicate\"}", 1.0)
+        .await;
+    let db = pipeline.namespace.db().await;
+    let kept: i64 = db.query_one("SELECT count(*) FROM events", &[]).await.expect("count").get(0);
+    assert_eq!(kept, 11);
+
+    // Goals, as an operator adds them.
+    let ctl = |args: &[&str]| {
+        let output = Command::new(binary("analytics-ctl"))
+            .arg("goal")
+            .args(args)
+            .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
+            .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
+            .output()
+            .expect("analytics-ctl runs");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), output.stderr)
+    };
+    for goal in [["--event", "signup"], ["--page", "/pricing"], ["--page", "/blog/*"], ["--event", "nothing"]] {
+        let (ok, out, err) = ctl(&["add", "--site", &site, goal[0], goal[1]]);
+        assert!(ok, "{}", String::from_utf8_lossy(&err));
+        assert_eq!(serde_json::from_str::<Value>(&out).expect("json")["target"], goal[1]);
+    }
+    let (refused, _, err) = ctl(&["add", "--site", &site, "--page", "pricing"]);
+    assert!(!refused && String::from_utf8_lossy(&err).contains("starting with /"));
+    let (_, listed, _) = ctl(&["list", "--site", &site]);
+    assert_eq!(serde_json::from_str::<Value>(&listed).expect("json").as_array().map(Vec::len), Some(4));
+    let (_, deleted, _) = ctl(&["delete", "--site", &site, "--event", "nothing"]);
+    assert_eq!(serde_json::from_str::<Value>(&deleted).expect("json"), json!({"deleted": true}));
+
+    let goals = ok(&pipeline, &format!("goals/?site={site}&days=7")).await;
+    assert_eq!(goals["visitors"], 5, "{goals}");
+    assert_eq!(
+        goals["results"],
+        json!([
+            {"goal": "signup", "kind": "event", "visitors": 3, "conversions": 4, "conversion_rate": 60.0},
+            {"goal": "/pricing", "kind": "page", "visitors": 2, "conversions": 3, "conversion_rate": 40.0},
+            {"goal": "/blog/*", "kind": "page", "visitors": 2, "conversions": 2, "conversion_rate": 40.0},
+        ]),
+        "{goals}"
+    );
+    // Web only: the same (every event is web); app only: nothing.
+    let app = ok(&pipeline, &format!("goals/?site={site}&days=7&source=app")).await;
+    assert_eq!((app["visitors"].clone(), app["results"][0]["conversions"].clone()), (json!(0), json!(0)), "{app}");
+
+    let properties = ok(&pipeline, &format!("properties/?site={site}&days=7")).await;
+    assert_eq!(
+        properties["results"],
+        json!([
+            {"key": "plan", "pageviews": 0, "events": 4, "visitors": 3},
+            {"key": "file", "pageviews": 0, "events": 1, "visitors": 1},
+            {"key": "lang", "pageviews": 1, "events": 0, "visitors": 1},
+        ]),
+        "{properties}"
+    );
+    let plans = ok(&pipeline, &format!("breakdown/?site={site}&days=7&dimension=prop:plan")).await;
+    assert_eq!(plans["dimension"], "prop:plan");
+    let rows: Vec<Value> = plans["results"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| json!([r["value"], r["pageviews"], r["events"], r["visitors"]]))
+        .collect();
+    assert_eq!(rows, vec![json!(["pro", 0, 3, 2]), json!(["free", 0, 1, 1])], "{plans}");
+    let response = pipeline.query(&format!("breakdown/?site={site}&dimension=prop:")).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.expect("body").contains("prop:<key>"));
+    pipeline.stop().await;
+}

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use crate::classify::{Classifier, Verdict};
-use crate::kept_events::{Counted, KeptEvent};
+use crate::kept_events::{Counted, KeptEvent, Kind};
 use crate::referrer::referral;
 
 /// The local day and hour of a UTC instant in `tz`.
@@ -219,6 +219,11 @@ impl Deltas {
         }
         if event.r#type() == EventType::Performance {
             // Timings of a page already counted by its pageview: nothing else.
+            if self.keeps_events {
+                let dimensions = reading.dimensions(event, site);
+                let counted = Counted { site_id, local_day, source, kind: Kind::Timings, dimensions: &dimensions };
+                self.kept.push(KeptEvent::of(event, counted));
+            }
             self.counted += 1;
             return;
         }
@@ -227,7 +232,8 @@ impl Deltas {
         self.add_app_health(event, site_id, local_day, source);
         let dimensions = reading.dimensions(event, site);
         if self.keeps_events {
-            let counted = Counted { site_id, local_day, source, is_pageview, dimensions: &dimensions };
+            let kind = if is_pageview { Kind::Pageview } else { Kind::Custom };
+            let counted = Counted { site_id, local_day, source, kind, dimensions: &dimensions };
             self.kept.push(KeptEvent::of(event, counted));
         }
         for (dimension, value) in dimensions {

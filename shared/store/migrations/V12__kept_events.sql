@@ -1,6 +1,6 @@
--- Every counted pageview and custom event, for the questions one-dimension
--- rollups cannot answer: custom properties, goals (and, later, segments and
--- funnels). The aggregator writes each event here in the transaction that
+-- Every counted pageview and custom event (and every page's later timings),
+-- for the questions one-dimension rollups cannot answer: segments, custom
+-- properties, goals, funnels. The aggregator writes each event here in the transaction that
 -- counts it, so exactly once. Partitioned by the site's local day like the
 -- rollups, and dropped whole after `raw_retention_days` (default 90). No
 -- address, as everywhere; values are the rollups' own (cleaned and capped by
@@ -10,8 +10,10 @@ CREATE TABLE events (
     local_day       date NOT NULL,
     at              timestamptz NOT NULL,
     visitor_id      bigint NOT NULL,
-    -- Pageviews and app screen views; false for custom events.
-    is_pageview     boolean NOT NULL,
+    -- 0: a pageview (or an app's screen view), 1: a custom event, 2: the
+    -- timings of a page counted by an earlier pageview (Umami's
+    -- data-performance report), which counts as neither.
+    kind            smallint NOT NULL CHECK (kind BETWEEN 0 AND 2),
     -- web, mobile_web or app.
     source          text NOT NULL,
     -- One column per breakdown dimension, named as the dimension; '' when
@@ -32,7 +34,15 @@ CREATE TABLE events (
     event           text NOT NULL,
     app_version     text NOT NULL,
     -- {key: value}; NULL when the event has none.
-    props           jsonb
+    props           jsonb,
+    -- Its speed measurements, in ms (CLS in thousandths), when it had any.
+    response_ms     integer,
+    ttfb_ms         integer,
+    load_ms         integer,
+    lcp_ms          integer,
+    fcp_ms          integer,
+    inp_ms          integer,
+    cls_thousandths integer
 ) PARTITION BY RANGE (local_day);
 CREATE INDEX events_site_day ON events (site_id, local_day);
 

@@ -21,13 +21,19 @@ pub async fn run() {
     let copy_rate = EVENTS as f64 / raw_copy(&ceiling.db().await, EVENTS).await;
     // Each run on a fresh namespace: its own queue, rollups and visitor state.
     let mut runs = Vec::new();
-    for sessions in [false, true] {
+    // (visits, events kept, name)
+    let shapes = [
+        (false, true, "aggregator, visits off"),
+        (true, false, "aggregator, visits on, events not kept"),
+        (true, true, "aggregator, visits on, events kept (default)"),
+    ];
+    for (sessions, keep_events, name) in shapes {
         let namespace = Namespace::create_durable().await;
         let db = namespace.db().await;
         let (site, _) = analytics_store::sites::add_site(&db, "bench.example.com", "Asia/Tehran").await.expect("site");
         prefill_queue(&namespace, &encoded_events(&site.id.to_string(), EVENTS)).await;
-        let (seconds, cpu) = aggregate(&namespace, sessions).await;
-        runs.push((sessions, EVENTS as f64 / seconds, cpu));
+        let (seconds, cpu) = aggregate(&namespace, Shape { sessions, keep_events }).await;
+        runs.push((name, EVENTS as f64 / seconds, cpu));
     }
 
     println!("## Aggregator: queue to Postgres rollups, exactly once\n");
@@ -37,13 +43,13 @@ pub async fn run() {
          aggregator with default settings (prefetch 64, up to 16 deliveries per transaction); every event updates \
          its hourly total, 7 to 9 daily dimension rows with HLL sketches, a speed histogram and a page title. With \
          visits on, every transaction also locks, reads and rewrites the visit state of each visitor it touches \
-         and updates the visit rollups.\n"
+         and updates the visit rollups. With events kept, every counted event is also one row of the events \
+         table, written by binary COPY in the same transaction.\n"
     );
     println!("| run | events/s | ratio to ceiling | CPU s per million events (this process) |");
     println!("|---|---:|---:|---:|");
     println!("| raw COPY of {EVENTS} rows (6 columns) into an unindexed table (ceiling) | {copy_rate:.0} | 1.00 | |");
-    for (sessions, rate, cpu) in runs {
-        let name = if sessions { "aggregator, visits on (default)" } else { "aggregator, visits off" };
+    for (name, rate, cpu) in runs {
         let cpu = cpu.as_secs_f64() * 1_000_000.0 / EVENTS as f64;
         println!("| {name} | {rate:.0} | {:.2} | {cpu:.2} |", rate / copy_rate);
     }
@@ -102,6 +108,15 @@ pub async fn prefill_queue(namespace: &Namespace, events: &[Vec<u8>]) {
     channel.wait_for_confirms().await.expect("confirms");
 }
 
+/// What an aggregator keeps besides the rollups.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    /// Visits (sessions).
+    pub sessions: bool,
+    /// The events themselves.
+    pub keep_events: bool,
+}
+
 /// An aggregator running in this process, with default settings.
 pub struct Running {
     shutdown: analytics_telemetry::Shutdown,
@@ -109,8 +124,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts one on `namespace`'s queue and database, visits on or off.
-    pub async fn start(namespace: &Namespace, sessions: bool) -> Self {
+    /// Starts one on `namespace`'s queue and database, keeping what `shape` says.
+    pub async fn start(namespace: &Namespace, shape: Shape) -> Self {
         let mut settings: analytics_aggregator::Settings =
             analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
         settings.http.host = "127.0.0.1".into();
@@ -118,7 +133,8 @@ impl Running {
         settings.amqp = namespace.amqp.clone();
         settings.postgres = namespace.postgres.clone();
         settings.aggregator.ua_regexes = analytics_e2e::ua_regexes();
-        settings.aggregator.sessions = sessions;
+        settings.aggregator.sessions = shape.sessions;
+        settings.aggregator.keep_events = shape.keep_events;
         let aggregator = analytics_aggregator::Application::build(settings).await.expect("aggregator");
         let shutdown = analytics_telemetry::Shutdown::new();
         let task = tokio::spawn(aggregator.run_until_stopped(shutdown.clone()));
@@ -132,13 +148,13 @@ impl Running {
 }
 
 /// Runs one aggregator until every batch is applied; seconds and process CPU.
-async fn aggregate(namespace: &Namespace, sessions: bool) -> (f64, Duration) {
+async fn aggregate(namespace: &Namespace, shape: Shape) -> (f64, Duration) {
     let db = namespace.db().await;
     let batches = (EVENTS / BATCH) as i64;
 
     let cpu = process_cpu();
     let started = Instant::now();
-    let aggregator = Running::start(namespace, sessions).await;
+    let aggregator = Running::start(namespace, shape).await;
     eventually("every batch applied", Duration::from_secs(600), || async {
         let done: i64 = db.query_one("SELECT count(*) FROM processed_batches", &[]).await.ok()?.get(0);
         if done < batches {

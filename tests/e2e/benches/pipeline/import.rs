@@ -105,7 +105,8 @@ async fn beside_live_traffic() -> LiveRun {
     let db = namespace.db().await;
     let site: Uuid =
         db.query_one("SELECT id FROM sites WHERE domain = 'legacy.example.com'", &[]).await.expect("site").get(0);
-    let aggregator = crate::aggregator::Running::start(&namespace, true).await;
+    let shape = crate::aggregator::Shape { sessions: true, keep_events: true };
+    let aggregator = crate::aggregator::Running::start(&namespace, shape).await;
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = tokio::spawn(publish_live(namespace.clone(), site, stop.clone()));
     tokio::time::sleep(Duration::from_secs(10)).await;

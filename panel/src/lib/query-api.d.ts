@@ -669,6 +669,12 @@ export interface operations {
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
                 /**
+                 * @description A segment, repeatable (all must hold): `<dimension>==<value>`, `!=` (is not) or
+                 *     `~=` (contains, ignoring case); a dimension of `breakdown` (but `entry_page` and
+                 *     `exit_page`) or `prop:<key>`. Answered from the kept events.
+                 */
+                filter?: string[];
+                /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.
                  */
@@ -759,6 +765,8 @@ export interface operations {
                  *     compared period.
                  */
                 compare?: "previous_period" | "year_over_year";
+                /** @description A segment, repeatable, as on the other endpoints. */
+                filter?: string[];
                 /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.
@@ -869,13 +877,10 @@ export interface operations {
                 to?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /**
-                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
-                 *     year earlier) adds the compared values and the change in percent.
-                 */
-                compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /** @description A segment, repeatable, as on the other endpoints. */
+                filter?: string[];
                 /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.
@@ -955,6 +960,12 @@ export interface operations {
                 compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /**
+                 * @description A segment, repeatable (all must hold): `<dimension>==<value>`, `!=` (is not) or
+                 *     `~=` (contains, ignoring case); a dimension of `breakdown` (but `entry_page` and
+                 *     `exit_page`) or `prop:<key>`. Answered from the kept events.
+                 */
+                filter?: string[];
             };
             header?: never;
             path?: never;
@@ -1022,13 +1033,10 @@ export interface operations {
                 to?: string;
                 /** @description Only this traffic source; all when absent. */
                 source?: "web" | "mobile_web" | "app";
-                /**
-                 * @description `previous_period` (as many days just before) or `year_over_year` (the same dates a
-                 *     year earlier) adds the compared values and the change in percent.
-                 */
-                compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /** @description A segment, repeatable, as on the other endpoints. */
+                filter?: string[];
                 /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.
@@ -1093,6 +1101,8 @@ export interface operations {
             query: {
                 /** @description Site id or domain */
                 site: string;
+                /** @description A segment: <dimension>==<value> (or != or ~=), repeatable */
+                filter?: string[];
             };
             header?: never;
             path?: never;
@@ -1206,6 +1216,12 @@ export interface operations {
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
                 /**
+                 * @description A segment, repeatable (all must hold): `<dimension>==<value>`, `!=` (is not) or
+                 *     `~=` (contains, ignoring case); a dimension of `breakdown` (but `entry_page` and
+                 *     `exit_page`) or `prop:<key>`. Answered from the kept events.
+                 */
+                filter?: string[];
+                /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.
                  */
@@ -1285,6 +1301,12 @@ export interface operations {
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
                 /**
+                 * @description A segment, repeatable (all must hold): `<dimension>==<value>`, `!=` (is not) or
+                 *     `~=` (contains, ignoring case); a dimension of `breakdown` (but `entry_page` and
+                 *     `exit_page`) or `prop:<key>`. Answered from the kept events.
+                 */
+                filter?: string[];
+                /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.
                  */
@@ -1363,6 +1385,12 @@ export interface operations {
                 compare?: "previous_period" | "year_over_year";
                 /** @description Most rows (1 to 1000). Default 20. */
                 limit?: number;
+                /**
+                 * @description A segment, repeatable (all must hold): `<dimension>==<value>`, `!=` (is not) or
+                 *     `~=` (contains, ignoring case); a dimension of `breakdown` (but `entry_page` and
+                 *     `exit_page`) or `prop:<key>`. Answered from the kept events.
+                 */
+                filter?: string[];
                 /**
                  * @description `csv`: the rows (points, results or pages) as `text/csv`, a header row of
                  *     the JSON field names (nested ones dotted), the same numbers as the JSON.

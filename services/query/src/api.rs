@@ -414,6 +414,31 @@ pub struct RangeParams {
     compare: Option<String>,
     /// Most rows (1 to 1000). Default 20.
     limit: Option<u32>,
+    /// A segment, repeatable (all must hold): `<dimension>==<value>`, `!=` (is not) or
+    /// `~=` (contains, ignoring case); a dimension of `breakdown` (but `entry_page` and
+    /// `exit_page`) or `prop:<key>`. Answered from the kept events.
+    filter: Option<Vec<String>>,
+}
+
+/// The parameters of the answers from the kept events alone (no comparison).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct KeptParams {
+    /// Site id or one of its domains.
+    site: String,
+    /// The N local days ending today, inclusive (1 to 3650). Default 30.
+    days: Option<u32>,
+    /// First local day, YYYY-MM-DD (instead of `days`).
+    from: Option<NaiveDate>,
+    /// Last local day, YYYY-MM-DD; default today.
+    to: Option<NaiveDate>,
+    /// Only this traffic source; all when absent.
+    source: Option<String>,
+    /// Most rows (1 to 1000). Default 20.
+    limit: Option<u32>,
+    /// A segment, repeatable, as on the other endpoints.
+    filter: Option<Vec<String>>,
 }
 
 #[derive(IntoParams)]
@@ -468,6 +493,8 @@ pub struct ChartParams {
     /// `previous_period` or `year_over_year`: each point gets the matching point of the
     /// compared period.
     compare: Option<String>,
+    /// A segment, repeatable, as on the other endpoints.
+    filter: Option<Vec<String>>,
 }
 
 #[derive(IntoParams)]

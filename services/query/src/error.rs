@@ -32,15 +32,15 @@ impl From<tokio_postgres::Error> for QueryError {
 impl QueryError {
     /// The 400 for a query string that does not parse into the parameters:
     /// an unknown name says which (the rest say what the parser said).
-    pub fn from_query(error: &actix_web::error::QueryPayloadError) -> Self {
-        let message = error.to_string();
+    /// The error of a query string that does not fit [`crate::params::Params`].
+    pub fn from_query(message: &str) -> Self {
         let unknown = message
             .split_once("unknown field `")
             .and_then(|(_, rest)| rest.split_once('`'))
             .map(|(name, _)| analytics_events::clean::truncate(name, 64).escape_debug().to_string());
         match unknown {
             Some(name) => QueryError::UnknownParameter(name),
-            None => QueryError::BadParameter { name: "query", reason: message },
+            None => QueryError::BadParameter { name: "query", reason: message.to_owned() },
         }
     }
 }

@@ -8,6 +8,8 @@ mod calendar;
 mod countries;
 mod csv;
 mod error;
+mod figures;
+mod filters;
 mod kept;
 mod params;
 mod persian;

@@ -27,6 +27,19 @@ pub struct Params {
     pub months: Option<String>,
     pub calendar: Option<String>,
     pub format: Option<String>,
+    /// Every `filter=` of the query string, the one parameter that may
+    /// repeat (see [`crate::filters`]).
+    pub filter: Option<Vec<String>>,
+}
+
+/// Handlers take [`Params`] straight from the query string.
+impl actix_web::FromRequest for Params {
+    type Error = QueryError;
+    type Future = std::future::Ready<Result<Self, QueryError>>;
+
+    fn from_request(request: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Params::from_query_string(request.query_string()))
+    }
 }
 
 /// An inclusive range of local days.
@@ -157,16 +170,18 @@ fn next_month(month: NaiveDate) -> NaiveDate {
 
 /// The parameters each kind of endpoint takes (as its OpenAPI text lists them).
 pub mod allowed {
-    pub const RANGE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit"];
+    pub const RANGE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "filter"];
     /// A range whose rows may also be asked for as CSV.
-    pub const TABLE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "format"];
-    pub const BREAKDOWN: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "dimension", "format"];
-    pub const CHART: &[&str] =
-        &["site", "period", "days", "from", "to", "weeks", "months", "calendar", "source", "compare", "format"];
-    pub const SITE: &[&str] = &["site"];
+    pub const TABLE: &[&str] = &["site", "days", "from", "to", "source", "compare", "limit", "format", "filter"];
+    pub const BREAKDOWN: &[&str] =
+        &["site", "days", "from", "to", "source", "compare", "limit", "dimension", "format", "filter"];
+    pub const CHART: &[&str] = &[
+        "site", "period", "days", "from", "to", "weeks", "months", "calendar", "source", "compare", "format", "filter",
+    ];
+    pub const REALTIME: &[&str] = &["site", "filter"];
     pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit", "format"];
     /// Answers from the kept events (properties, goals).
-    pub const KEPT: &[&str] = &["site", "days", "from", "to", "source", "limit", "format"];
+    pub const KEPT: &[&str] = &["site", "days", "from", "to", "source", "limit", "format", "filter"];
 }
 
 pub const MAX_DAYS: u64 = 3650;
@@ -191,6 +206,31 @@ fn date(value: &str, name: &'static str) -> Result<NaiveDate, QueryError> {
 }
 
 impl Params {
+    /// The parameters of a query string: `filter` may repeat, any other
+    /// name is given once; an unknown name is refused, naming it.
+    pub fn from_query_string(query: &str) -> Result<Self, QueryError> {
+        use serde_json::Value;
+        let mut fields = serde_json::Map::new();
+        let mut filters = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if name == "filter" {
+                filters.push(Value::String(value.into_owned()));
+            } else if fields.insert(name.clone().into_owned(), Value::String(value.into_owned())).is_some() {
+                let name = analytics_events::clean::truncate(&name, 64).escape_debug().to_string();
+                return Err(bad("query", format!("{name} is given more than once")));
+            }
+        }
+        if !filters.is_empty() {
+            fields.insert("filter".into(), Value::Array(filters));
+        }
+        serde_json::from_value(Value::Object(fields)).map_err(|e| QueryError::from_query(&e.to_string()))
+    }
+
+    /// The segment asked for (no filter: everything).
+    pub fn filters(&self) -> Result<crate::filters::Filters, QueryError> {
+        crate::filters::Filters::parse(self.filter.as_deref().unwrap_or_default())
+    }
+
     /// Refuses a parameter that the endpoint does not take (`allowed` lists
     /// those it does), naming it.
     pub fn only(&self, allowed: &[&str]) -> Result<(), QueryError> {

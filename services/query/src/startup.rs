@@ -142,10 +142,6 @@ impl Application {
                         }
                     })
                     .app_data(state.clone())
-                    .app_data(
-                        web::QueryConfig::default()
-                            .error_handler(|error, _| crate::error::QueryError::from_query(&error).into()),
-                    )
                     .configure(routes::table::configure)
             }
         })

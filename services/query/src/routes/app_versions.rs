@@ -23,7 +23,7 @@ use crate::stats;
 )]
 pub async fn app_versions(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::APP_VERSIONS).await?;

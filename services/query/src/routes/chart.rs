@@ -5,9 +5,9 @@ use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Chart, ChartPoint, PeriodTotals};
 use crate::calendar::{Bucket, Calendar, Period, buckets, buckets_between};
 use crate::error::QueryError;
+use crate::figures::Figures;
 use crate::params::{Comparison, DayRange, Params, allowed, count, year_before};
 use crate::startup::AppState;
-use crate::stats;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Days, NaiveDate};
 
@@ -23,7 +23,7 @@ use chrono::{Days, NaiveDate};
 )]
 pub async fn chart(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::CHART).await?;
@@ -54,6 +54,7 @@ pub async fn chart(
     };
     let source = params.source()?;
     let compare = params.compare()?;
+    let filters = params.filters()?;
     // Either `from`/`to` (the buckets that cover it, cut to it) or the last
     // `n` buckets, the last one holding today.
     let explicit = match (&params.from, &params.to) {
@@ -67,6 +68,7 @@ pub async fn chart(
     let previous =
         compare.map(|comparison| compared_ranges(&points, comparison, (period, calendar, n), ctx.today, explicit));
     let key = CacheKey::new("chart", ctx.today)
+        .with("filter", &filters)
         .with("period", format!("{period:?}"))
         .with("span", explicit.map_or_else(|| n.to_string(), |range| range.to_string()))
         .with("calendar", format!("{calendar:?}"))
@@ -76,11 +78,12 @@ pub async fn chart(
     let live = explicit.is_none_or(|range| range.includes(ctx.today));
     cached(&request, &state, &ctx.site, live, key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
-        let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
-        let visits = stats::visits_per_range(&client, ctx.site.id, &ranges, source).await?;
+        let totals = figures.totals_per_range(&ranges, source).await?;
+        let visits = figures.visits_per_range(&ranges, source).await?;
         let previous = match &previous {
-            Some(ranges) => Some(stats::totals_per_range(&client, ctx.site.id, ranges, source).await?),
+            Some(ranges) => Some(figures.totals_per_range(ranges, source).await?),
             None => None,
         };
         let points = points

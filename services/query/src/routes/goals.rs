@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::Goals;
 use crate::error::QueryError;
-use crate::kept::{self, Scope};
+use crate::kept::{self, Segment};
 use crate::params::{Params, allowed};
 use crate::startup::AppState;
 
@@ -15,7 +15,7 @@ use crate::startup::AppState;
 #[utoipa::path(
     get,
     path = "/api/analytics/goals/",
-    params(crate::api::RangeParams, crate::api::FormatParam),
+    params(crate::api::KeptParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = Goals),
         crate::api::SiteErrors,
@@ -23,24 +23,26 @@ use crate::startup::AppState;
 )]
 pub async fn goals(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::KEPT).await?;
-    let scope = Scope { site: ctx.site.id, range: params.range(ctx.today, 30)?, source: params.source()? };
+    let (range, source, filters) = (params.range(ctx.today, 30)?, params.source()?, params.filters()?);
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
     // The goals are part of the answer's key: one added or deleted is
     // counted at once, whatever the cache holds.
     let defined = analytics_store::goals::list(&client, ctx.site.id).await.map_err(anyhow::Error::from)?;
     let defined: Vec<String> = defined.iter().map(|g| format!("{}:{}", g.kind, g.target)).collect();
     let key = CacheKey::new("goals", ctx.today)
-        .with("range", scope.range)
-        .with("source", scope.source.unwrap_or("all"))
+        .with("filter", &filters)
+        .with("range", range)
+        .with("source", source.unwrap_or("all"))
         .with("goals", blake3::hash(defined.join("\n").as_bytes()).to_hex());
     let format = Format::of(&params, "results")?;
-    cached(&request, &state, &ctx.site, scope.range.includes(ctx.today), key, format, async {
-        let (results, visitors) = kept::goals(&client, &scope).await?;
-        Ok(Goals { from: scope.range.from, to: scope.range.to, visitors, results })
+    cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
+        let segment = Segment { site: ctx.site.id, source, filters: &filters };
+        let (results, visitors) = kept::goals(&client, &segment, range).await?;
+        Ok(Goals { from: range.from, to: range.to, visitors, results })
     })
     .await
 }

@@ -10,9 +10,10 @@ use chrono::{Days, NaiveDate};
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Chart, ChartPoint, PeriodTotals, Totals};
 use crate::error::QueryError;
+use crate::figures::Figures;
 use crate::params::{Comparison, DayRange, Params};
 use crate::startup::AppState;
-use crate::stats::{self, HourKey, VisitSums};
+use crate::stats::{HourKey, VisitSums};
 
 /// Most days one hourly chart covers.
 pub const MAX_DAYS: u64 = 7;
@@ -35,20 +36,22 @@ pub async fn answer(
     }
     let source = params.source()?;
     let compare = params.compare()?;
+    let filters = params.filters()?;
     let key = CacheKey::new("chart-hourly", ctx.today)
+        .with("filter", &filters)
         .with("range", range)
         .with("source", source.unwrap_or("all"))
         .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(params, "points")?;
     cached(request, state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let site = ctx.site.id;
-        let totals = stats::totals_per_hour(&client, site, range, source).await?;
-        let visits = stats::visits_per_hour(&client, site, range, source).await?;
+        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
+        let totals = figures.totals_per_hour(range, source).await?;
+        let visits = figures.visits_per_hour(range, source).await?;
         let previous = match compare {
             Some(comparison) => {
                 let earlier = comparison.earlier(range);
-                let totals = stats::totals_per_hour(&client, site, earlier, source).await?;
+                let totals = figures.totals_per_hour(earlier, source).await?;
                 Some((earlier.from, totals))
             }
             None => None,

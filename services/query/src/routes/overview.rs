@@ -10,6 +10,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Overview, PeriodTotals, RangeTotals, SiteSpeed, SourceTotals, Summary, VersionTotals};
 use crate::error::QueryError;
+use crate::figures::Figures;
 use crate::params::{Comparison, DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats;
@@ -29,14 +30,16 @@ const TOP_VERSIONS: i64 = 5;
 )]
 pub async fn overview(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::RANGE).await?;
     let source = params.source()?;
     let compare = params.compare()?;
     let detail_range = params.range(ctx.today, 30)?;
+    let filters = params.filters()?;
     let key = CacheKey::new("overview", ctx.today)
+        .with("filter", &filters)
         .with("range", detail_range)
         .with("source", source.unwrap_or("all"))
         .with("compare", compare.map_or("none", Comparison::as_str));
@@ -55,34 +58,27 @@ pub async fn overview(
     const ALL_TIME: usize = 5;
     cached(&request, &state, &ctx.site, true, key, Format::Json, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
         let mut ranges = periods.to_vec();
         if let Some(comparison) = compare {
             ranges.extend(periods[..ALL_TIME].iter().map(|range| comparison.earlier(*range)));
         }
-        let totals = stats::totals_per_range(&client, ctx.site.id, &ranges, source).await?;
-        let visits = stats::visits_per_range(&client, ctx.site.id, &periods, source).await?;
+        let totals = figures.totals_per_range(&ranges, source).await?;
+        let visits = figures.visits_per_range(&periods, source).await?;
         let period = |i: usize| {
             PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + periods.len()).copied()), visits[i])
         };
         let app = TrafficSource::App.as_str();
-        let versions = stats::top(
-            &client,
-            ctx.site.id,
-            Dimension::AppVersion.as_str(),
-            detail_range,
-            ctx.today,
-            Some(app),
-            TOP_VERSIONS,
-            None,
-        )
-        .await?;
+        let versions =
+            figures.top(Dimension::AppVersion.as_str(), detail_range, ctx.today, Some(app), TOP_VERSIONS, None).await?;
         let mut versions = Some(
             versions
                 .into_iter()
                 .map(|r| VersionTotals { version: r.value, pageviews: r.pageviews, visitors: r.visitors })
                 .collect(),
         );
-        let by_source = stats::by_source(&client, ctx.site.id, detail_range)
+        let by_source = figures
+            .by_source(detail_range)
             .await?
             .into_iter()
             .map(|r| SourceTotals {
@@ -92,7 +88,7 @@ pub async fn overview(
                 visitors: r.visitors,
             })
             .collect();
-        let speed = stats::speed(&client, ctx.site.id, detail_range, ctx.today, source, 0).await?;
+        let speed = figures.speed(detail_range, ctx.today, source, 0).await?;
         let imported = stats::imports(&client, ctx.site.id).await?;
         let site_speed = [analytics_events::speed::LOAD_MS, analytics_events::speed::RESPONSE_MS]
             .iter()

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::Properties;
 use crate::error::QueryError;
-use crate::kept::{self, Scope};
+use crate::kept::{self, Segment};
 use crate::params::{Params, allowed};
 use crate::startup::AppState;
 
@@ -14,7 +14,7 @@ use crate::startup::AppState;
 #[utoipa::path(
     get,
     path = "/api/analytics/properties/",
-    params(crate::api::RangeParams, crate::api::FormatParam),
+    params(crate::api::KeptParams, crate::api::FormatParam),
     responses(
         (status = 200, description = "The answer", body = Properties),
         crate::api::SiteErrors,
@@ -22,21 +22,23 @@ use crate::startup::AppState;
 )]
 pub async fn properties(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::KEPT).await?;
-    let scope = Scope { site: ctx.site.id, range: params.range(ctx.today, 30)?, source: params.source()? };
+    let (range, source, filters) = (params.range(ctx.today, 30)?, params.source()?, params.filters()?);
     let limit = params.limit()?;
     let key = CacheKey::new("properties", ctx.today)
-        .with("range", scope.range)
-        .with("source", scope.source.unwrap_or("all"))
+        .with("filter", &filters)
+        .with("range", range)
+        .with("source", source.unwrap_or("all"))
         .with("limit", limit);
     let format = Format::of(&params, "results")?;
-    cached(&request, &state, &ctx.site, scope.range.includes(ctx.today), key, format, async {
+    cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let results = kept::properties(&client, &scope, limit).await?;
-        Ok(Properties { from: scope.range.from, to: scope.range.to, results })
+        let segment = Segment { site: ctx.site.id, source, filters: &filters };
+        let results = kept::properties(&client, &segment, range, limit).await?;
+        Ok(Properties { from: range.from, to: range.to, results })
     })
     .await
 }

@@ -23,7 +23,10 @@ pub struct Realtime {
 #[utoipa::path(
     get,
     path = "/api/analytics/realtime/",
-    params(("site" = String, Query, description = "Site id or domain")),
+    params(
+        ("site" = String, Query, description = "Site id or domain"),
+        ("filter" = Option<Vec<String>>, Query, description = "A segment: <dimension>==<value> (or != or ~=), repeatable"),
+    ),
     responses(
         (status = 200, description = "The answer", body = Realtime),
         crate::api::SiteErrors,
@@ -31,11 +34,18 @@ pub struct Realtime {
 )]
 pub async fn realtime(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
-    let ctx = SiteRequest::authorize(&request, &params, &state, crate::params::allowed::SITE).await?;
+    let ctx = SiteRequest::authorize(&request, &params, &state, crate::params::allowed::REALTIME).await?;
+    let filters = params.filters()?;
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-    let visitors = crate::stats::live_visitors(&client, ctx.site.id, WINDOW_SECONDS).await?;
+    let visitors = match filters.is_empty() {
+        true => crate::stats::live_visitors(&client, ctx.site.id, WINDOW_SECONDS).await?,
+        false => {
+            let segment = crate::kept::Segment { site: ctx.site.id, source: None, filters: &filters };
+            crate::kept::live_visitors(&client, &segment, WINDOW_SECONDS).await?
+        }
+    };
     Ok(HttpResponse::Ok().json(Realtime { site: ctx.site.id.to_string(), visitors, window_seconds: WINDOW_SECONDS }))
 }

@@ -9,9 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{PageSpeed, Speed, Summary, Timings};
 use crate::error::QueryError;
+use crate::figures::Figures;
 use crate::params::{Comparison, Params, allowed};
 use crate::startup::AppState;
-use crate::stats;
 
 /// Site-wide and per-page timings.
 #[utoipa::path(
@@ -25,7 +25,7 @@ use crate::stats;
 )]
 pub async fn speed(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::TABLE).await?;
@@ -33,7 +33,9 @@ pub async fn speed(
     let source = params.source()?;
     let limit = params.limit()?;
     let compare = params.compare()?;
+    let filters = params.filters()?;
     let key = CacheKey::new("speed", ctx.today)
+        .with("filter", &filters)
         .with("range", range)
         .with("source", source.unwrap_or("all"))
         .with("limit", limit)
@@ -41,9 +43,10 @@ pub async fn speed(
     let format = Format::of(&params, "pages")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
         let mut overall = Timings::default();
         let mut pages: BTreeMap<String, Timings> = BTreeMap::new();
-        for row in stats::speed(&client, ctx.site.id, range, ctx.today, source, limit).await? {
+        for row in figures.speed(range, ctx.today, source, limit).await? {
             let summary = Summary::new(row.count, row.sum_ms, &row.histogram);
             match row.path {
                 None => overall.set(&row.metric, summary),
@@ -57,7 +60,7 @@ pub async fn speed(
             Some(comparison) => {
                 let earlier = comparison.earlier(range);
                 let mut timings = Timings::default();
-                for row in stats::speed(&client, ctx.site.id, earlier, ctx.today, source, 0).await? {
+                for row in figures.speed(earlier, ctx.today, source, 0).await? {
                     if row.path.is_none() {
                         timings.set(&row.metric, Summary::new(row.count, row.sum_ms, &row.histogram));
                     }

@@ -7,6 +7,7 @@ use analytics_events::Dimension;
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
 use crate::error::QueryError;
+use crate::figures::Figures;
 use crate::params::{Comparison, DayRange, Params, allowed};
 use crate::startup::AppState;
 use crate::stats::{self, Row};
@@ -65,7 +66,7 @@ impl Ranked {
 )]
 pub async fn top_pages(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Page), allowed::TABLE).await?;
@@ -103,7 +104,7 @@ pub async fn top_pages(
 )]
 pub async fn top_countries(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Country), allowed::TABLE).await?;
@@ -140,7 +141,7 @@ pub async fn top_countries(
 )]
 pub async fn breakdown(
     request: HttpRequest,
-    params: web::Query<Params>,
+    params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let asked = params.dimension.as_deref().unwrap_or_default();
@@ -189,6 +190,8 @@ struct Top {
     dimension: Ranked,
     /// The key, when the dimension is a custom property.
     property: String,
+    /// The segment (none: everything).
+    filters: crate::filters::Filters,
     range: DayRange,
     source: Option<&'static str>,
     limit: i64,
@@ -206,7 +209,14 @@ impl Top {
         let ctx = SiteRequest::authorize(request, params, state, allowed).await?;
         let range = params.range(ctx.today, 30)?;
         let (source, limit, compare) = (params.source()?, params.limit()?, params.compare()?);
-        Ok(Self { dimension, property: String::new(), range, source, limit, compare, ctx })
+        let filters = params.filters()?;
+        if !filters.is_empty() && matches!(dimension, Ranked::EntryPage | Ranked::ExitPage) {
+            return Err(QueryError::BadParameter {
+                name: "filter",
+                reason: "entry and exit pages cannot be filtered (yet)".into(),
+            });
+        }
+        Ok(Self { dimension, property: String::new(), filters, range, source, limit, compare, ctx })
     }
 
     fn live(&self) -> bool {
@@ -217,6 +227,7 @@ impl Top {
         CacheKey::new(endpoint, self.ctx.today)
             .with("dimension", self.dimension.name())
             .with("property", &self.property)
+            .with("filter", &self.filters)
             .with("range", self.range)
             .with("source", self.source.unwrap_or("all"))
             .with("limit", self.limit)
@@ -249,22 +260,23 @@ impl Top {
         only: Option<&[String]>,
     ) -> Result<Vec<Row>, QueryError> {
         let (site, source, limit) = (self.ctx.site.id, self.source, self.limit);
+        let figures = Figures { client, site: &self.ctx.site, filters: &self.filters };
         let mut rows = match self.dimension {
             Ranked::EntryPage => stats::visit_pages(client, site, "entry", range, source, limit).await?,
             Ranked::ExitPage => stats::visit_pages(client, site, "exit", range, source, limit).await?,
             Ranked::Source => {
-                let mut rows = stats::by_source(client, site, range).await?;
+                let mut rows = figures.by_source(range).await?;
                 rows.retain(|r| source.is_none_or(|s| s == r.value));
                 rows.truncate(limit as usize);
                 rows
             }
             Ranked::Property => {
-                let scope = crate::kept::Scope { site, range, source };
-                return Ok(crate::kept::property_values(client, &scope, &self.property, limit, only).await?);
+                let segment = crate::kept::Segment { site, source, filters: &self.filters };
+                return Ok(crate::kept::property_values(client, &segment, range, &self.property, limit, only).await?);
             }
             Ranked::Counted(dimension) => {
                 let dimension = dimension.as_str();
-                return Ok(stats::top(client, site, dimension, range, self.ctx.today, source, limit, only).await?);
+                return Ok(figures.top(dimension, range, self.ctx.today, source, limit, only).await?);
             }
         };
         if let Some(only) = only {

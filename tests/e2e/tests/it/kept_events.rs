@@ -122,3 +122,125 @@ async fn properties_and_goals_count_each_event_once() {
     assert!(response.text().await.expect("body").contains("prop:<key>"));
     pipeline.stop().await;
 }
+
+/// Segments: one filter, two, `!=`, `~=` and a property, on the overview,
+/// the chart, top pages and countries, a breakdown, goals and speed, each
+/// with exact figures; bad filters are 400s naming the filter.
+///
+/// Yesterday in Tehran: visitor 1 (IR) views /pricing (load 300 ms) and
+/// /blog/a; visitor 2 (DE, an iPhone) views /pricing; visitor 3 (DE) views
+/// /pricing and signs up (plan pro); visitor 4 (IR) reads /blog/b from
+/// Google; visitor 5 (US) views /pricing (load 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_segment_every_endpoint() {
+    let pipeline = Pipeline::start("Asia/Tehran").await;
+    let site = pipeline.site_id.clone();
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Tehran).date_naive();
+    let noon = tehran_noon(today.checked_sub_days(Days::new(1)).expect("yesterday"));
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+    let view = |visitor: u64, path: &str, country: &str, ua: &str| {
+        let mut event = pageview(&site, noon + visitor as i64 * 1000, path, "", ua, visitor);
+        event.country = country.into();
+        event
+    };
+    let timed = |mut event: analytics_events::Event, load: u32| {
+        event.timing = Some(analytics_events::Timing { load_ms: Some(load), ..Default::default() });
+        event
+    };
+    let mut signup = view(3, "/pricing", "DE", WINDOWS);
+    signup.r#type = EventType::Custom as i32;
+    signup.name = "signup".into();
+    signup.props = [("plan".to_owned(), "pro".to_owned())].into();
+    let mut from_google = view(4, "/blog/b", "IR", WINDOWS);
+    from_google.referrer = "https://www.google.com/".into();
+    let events = vec![
+        timed(view(1, "/pricing", "IR", WINDOWS), 300),
+        view(1, "/blog/a", "IR", WINDOWS),
+        view(2, "/pricing", "DE", iphone),
+        view(3, "/pricing", "DE", WINDOWS),
+        signup,
+        from_google,
+        timed(view(5, "/pricing", "US", WINDOWS), 100),
+    ];
+    pipeline.publish(&EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events }.encode_to_vec()).await;
+    eventually("the batch applied", Duration::from_secs(30), || async {
+        (pipeline.overview().await["total"]["pageviews"] == 6).then_some(())
+    })
+    .await;
+    let ask = |query: String| {
+        let pipeline = &pipeline;
+        async move { ok(pipeline, &format!("{query}&site={}&days=7", pipeline.site_id)).await }
+    };
+    let rows = |answer: &Value, field: &str, name: &str| -> Vec<Value> {
+        answer[field]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| json!([r[name], r["pageviews"], r["visitors"], r["events"]]))
+            .collect()
+    };
+
+    // One filter: the overview's figures, visits included, and the chart.
+    let germany = ask("overview/?filter=country==DE".into()).await;
+    let range = &germany["range"];
+    assert_eq!(
+        json!([range["pageviews"], range["visitors"], range["events"], range["visits"], range["bounce_rate"]]),
+        json!([2, 2, 1, 2, 100.0]),
+        "{germany}"
+    );
+    assert_eq!(germany["by_source"].as_array().map(Vec::len), Some(2), "web and mobile web: {germany}");
+    let chart = ask("chart/?period=daily&filter=country==DE".into()).await;
+    let points = chart["points"].as_array().expect("points");
+    assert_eq!(points[points.len() - 2]["pageviews"], 2, "yesterday: {chart}");
+    assert_eq!(points.iter().map(|p| p["pageviews"].as_i64().unwrap_or(0)).sum::<i64>(), 2);
+
+    // Two filters, then `!=` and `~=` (contains, ignoring case).
+    let both = ask("top-pages/?filter=country==DE&filter=page==/pricing".into()).await;
+    assert_eq!(rows(&both, "results", "path"), vec![json!(["/pricing", 2, 2, 1])], "{both}");
+    let abroad = ask("top-countries/?filter=country!=IR".into()).await;
+    assert_eq!(rows(&abroad, "results", "country"), vec![json!(["DE", 2, 2, 1]), json!(["US", 1, 1, 0])], "{abroad}");
+    let blog = ask("top-pages/?filter=page~=BLOG".into()).await;
+    assert_eq!(rows(&blog, "results", "path"), vec![json!(["/blog/a", 1, 1, 0]), json!(["/blog/b", 1, 1, 0])]);
+    let sources = ask("breakdown/?dimension=source&filter=page==/pricing".into()).await;
+    assert_eq!(
+        rows(&sources, "results", "value"),
+        vec![json!(["web", 3, 3, 1]), json!(["mobile_web", 1, 1, 0])],
+        "{sources}"
+    );
+    let referred = ask("breakdown/?dimension=referrer_source&filter=country==IR".into()).await;
+    assert_eq!(rows(&referred, "results", "value"), vec![json!(["Google", 1, 1, 0])], "{referred}");
+
+    // A property, goals and speed in a segment.
+    let pro = ask("overview/?filter=prop:plan==pro".into()).await;
+    assert_eq!(json!([pro["range"]["pageviews"], pro["range"]["events"], pro["range"]["visitors"]]), json!([0, 1, 1]));
+    let ctl = Command::new(binary("analytics-ctl"))
+        .args(["goal", "add", "--site", &site, "--event", "signup"])
+        .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
+        .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
+        .output()
+        .expect("analytics-ctl runs");
+    assert!(ctl.status.success(), "{}", String::from_utf8_lossy(&ctl.stderr));
+    let goals = ask("goals/?filter=country==DE".into()).await;
+    assert_eq!(
+        json!([goals["visitors"], goals["results"][0]["visitors"], goals["results"][0]["conversion_rate"]]),
+        json!([2, 1, 50.0]),
+        "{goals}"
+    );
+    let speed = ask("speed/?filter=country==US".into()).await;
+    let load = &speed["overall"]["load_ms"];
+    assert_eq!(json!([load["count"], load["avg_ms"]]), json!([1, 100]), "{speed}");
+
+    // Filters that cannot be answered are named.
+    for (query, says) in [
+        ("overview/?filter=nope==1", "unknown dimension"),
+        ("overview/?filter=page", "expected <dimension>==<value>"),
+        ("breakdown/?dimension=entry_page&filter=page==/", "entry and exit pages"),
+        ("app-versions/?filter=page==/", "filter"),
+    ] {
+        let response = pipeline.query(&format!("{query}&site={site}")).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body = response.text().await.expect("body");
+        assert!(body.contains(says), "{query}: {body}");
+    }
+    pipeline.stop().await;
+}

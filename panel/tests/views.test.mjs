@@ -1,6 +1,6 @@
 // Browser tests of the dashboard's period, as its URL holds it: presets and
 // custom ranges (from the picker, in Gregorian and Solar Hijri calendars),
-// the traffic source, a day drawn by the hour, and figures too big for a card.
+// the traffic source, a segment (filter chips), a day drawn by the hour, and figures too big for a card.
 // scripts/browser-test.sh makes the sites: RANGE_SITE_ID, in a time zone where
 // it is around noon, with pageviews yesterday on one page and today on
 // another; BIG_SITE_ID with over a million pageviews a day.
@@ -159,6 +159,24 @@ describe("the period in the URL", { concurrency: false }, () => {
     assert.equal(await page.getByTestId("top-pages-row").count(), 0);
     await page.getByTestId("source").getByText("Web", { exact: true }).click();
     await page.waitForURL((url) => url.searchParams.get("source") === "web");
+    assert.equal(await dataOf(page.getByTestId("card-range"), "pageviews"), 5);
+  });
+
+  test("a row narrows every figure to its segment, shown as a chip that removes it", async () => {
+    await page.goto(`${env.panelUrl}/en?site=${rangeSite}`);
+    assert.equal(await dataOf(page.getByTestId("card-range"), "pageviews"), 5);
+    const today = page.locator(`[data-testid="top-pages-row"][data-path="${PAGES.today}"]`);
+    await today.getByTestId("top-pages-filter").click();
+    await page.waitForURL((url) => url.searchParams.getAll("filter").includes(`page==${PAGES.today}`));
+    assert.equal(await dataOf(page.getByTestId("card-range"), "pageviews"), 3, "only the page's pageviews");
+    assert.deepEqual(await shownPaths(), [PAGES.today]);
+    assert.equal(await page.getByTestId("filter-chip").getAttribute("data-filter"), `page==${PAGES.today}`);
+    // In Persian, the same segment from the URL.
+    await page.goto(`${env.panelUrl}/fa?site=${rangeSite}&filter=${encodeURIComponent(`page==${PAGES.yesterday}`)}`);
+    assert.equal(await dataOf(page.getByTestId("card-range"), "pageviews"), 2);
+    await page.getByTestId("remove-filter").click();
+    await page.waitForURL((url) => url.searchParams.getAll("filter").length === 0);
+    assert.equal(await page.getByTestId("filter-chip").count(), 0);
     assert.equal(await dataOf(page.getByTestId("card-range"), "pageviews"), 5);
   });
 

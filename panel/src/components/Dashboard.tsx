@@ -12,7 +12,7 @@ import { PeriodPicker } from "@/components/PeriodPicker";
 import { type Lang, type Texts, countryName, dir, flag, formatNumber, formatTime, readablePath, texts } from "@/lib/i18n";
 import { type Dashboard as Data, type Schemas, listSites, loadDashboard, siteToday } from "@/lib/query";
 import { passwordRequired } from "@/lib/session";
-import { type Choice, type View, SOURCES, chartPeriod, hourlyAllowed, rangeDays, viewQuery, viewRange } from "@/lib/view";
+import { type Choice, type View, SOURCES, chartPeriod, filterOf, hourlyAllowed, rangeDays, viewQuery, viewRange } from "@/lib/view";
 
 export interface DashboardProps {
   /**
@@ -24,7 +24,11 @@ export interface DashboardProps {
   href: (choice: Choice) => string;
 }
 
-function rows(breakdown: Schemas["Breakdown"], label: (value: string) => string): RankRow[] {
+function rows(
+  breakdown: Schemas["Breakdown"],
+  label: (value: string) => string,
+  narrow?: (value: string) => string,
+): RankRow[] {
   return breakdown.results.map((r) => ({
     key: r.value,
     label: label(r.value),
@@ -32,7 +36,59 @@ function rows(breakdown: Schemas["Breakdown"], label: (value: string) => string)
     visitors: r.visitors,
     events: r.events,
     data: { value: r.value },
+    filterHref: narrow?.(r.value),
   }));
+}
+
+/** The active segment: one chip per filter, each with its own removal link. */
+function SegmentBar(props: { t: Texts; filters: string[]; without: (filter: string) => string }) {
+  return (
+    <div className="segment" data-testid="segment">
+      <span>{props.t.segment}:</span>
+      {props.filters.map((filter) => (
+        <span key={filter} className="chip" data-testid="filter-chip" data-filter={filter}>
+          <bdi dir="ltr">{filter}</bdi>{" "}
+          <Link href={props.without(filter)} data-testid="remove-filter" aria-label={`${props.t.removeFilter} ${filter}`}>
+            ×
+          </Link>
+        </span>
+      ))}
+      <p className="note">{props.t.notSegmented}</p>
+    </div>
+  );
+}
+
+/** The site's goals with their conversions over the range. */
+function GoalsPanel({ lang, t, goals }: { lang: Lang; t: Texts; goals: Schemas["Goals"] }) {
+  return (
+    <section className="panel" data-testid="goals">
+      <div className="panel-head">
+        <h2>{t.goals}</h2>
+      </div>
+      <table>
+        <thead>
+          <tr>
+            <th>{t.goals}</th>
+            <th className="num">{t.conversions}</th>
+            <th className="num">{t.visitors}</th>
+            <th className="num">{t.conversionRate}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {goals.results.map((g) => (
+            <tr key={`${g.kind}:${g.goal}`} data-testid="goals-row" data-goal={g.goal} data-visitors={g.visitors} data-rate={g.conversion_rate}>
+              <td className="name">
+                <bdi dir="ltr">{g.goal}</bdi>
+              </td>
+              <td className="num">{formatNumber(lang, g.conversions)}</td>
+              <td className="num">{formatNumber(lang, g.visitors)}</td>
+              <td className="num">{formatNumber(lang, g.conversion_rate)}%</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
 }
 
 /** Entry or exit pages: the path people read (decoded), ranked by visits. */
@@ -109,6 +165,9 @@ export async function Dashboard(props: DashboardProps) {
   const sites = await sitesLoaded;
   const renderedAt = new Date();
   const label = (value: string) => t.dimension[value.toLowerCase()] ?? value;
+  // The view narrowed to one more value (a segment), and without one filter.
+  const narrow = (dimension: string) => (value: string) => props.href({ filters: [...view.filters, filterOf(dimension, value)] });
+  const without = (filter: string) => props.href({ filters: view.filters.filter((f) => f !== filter) });
   const csv = (table: string) => `/api/export?table=${table}&${viewQuery(view)}`;
   const path = new URL(props.href({}), "http://panel").pathname;
   // The picker's links keep every other choice; the range is its own.
@@ -179,6 +238,7 @@ export async function Dashboard(props: DashboardProps) {
               }))}
             />
           </div>
+          {view.filters.length > 0 && <SegmentBar t={t} filters={view.filters} without={without} />}
           <OverviewCards lang={lang} calendar={view.calendar} overview={data.overview} bySource={data.bySource} />
 
           <section className="panel chart-panel">
@@ -220,6 +280,7 @@ export async function Dashboard(props: DashboardProps) {
                 visitors: p.visitors,
                 events: p.events,
                 data: { path: p.path, title: p.title },
+                filterHref: narrow("page")(p.path),
               }))}
             />
             <RankTable id="entry-pages" exportHref={csv("entry_page")} title={t.entryPages} lang={lang} valueHeading={t.page} rankBy="visits" rows={pageRows(data.entryPages)} />
@@ -244,18 +305,19 @@ export async function Dashboard(props: DashboardProps) {
                 visitors: c.visitors,
                 events: c.events,
                 data: { country: c.country },
+                filterHref: narrow("country")(c.country),
               }))}
             />
-            <RankTable id="devices" exportHref={csv("device")} title={t.devices} lang={lang} valueHeading={t.devices} rows={rows(data.devices, label)} />
-            <RankTable id="browsers" exportHref={csv("browser")} title={t.browsers} lang={lang} valueHeading={t.browsers} rows={rows(data.browsers, label)} />
-            <RankTable id="os" exportHref={csv("os")} title={t.os} lang={lang} valueHeading={t.os} rows={rows(data.os, label)} />
+            <RankTable id="devices" exportHref={csv("device")} title={t.devices} lang={lang} valueHeading={t.devices} rows={rows(data.devices, label, narrow("device"))} />
+            <RankTable id="browsers" exportHref={csv("browser")} title={t.browsers} lang={lang} valueHeading={t.browsers} rows={rows(data.browsers, label, narrow("browser"))} />
+            <RankTable id="os" exportHref={csv("os")} title={t.os} lang={lang} valueHeading={t.os} rows={rows(data.os, label, narrow("os"))} />
             <RankTable
               id="referrers"
               title={t.referrers}
               exportHref={csv("referrer")}
               lang={lang}
               valueHeading={t.referrers}
-              rows={rows(data.referrers, (v) => (v ? v : t.direct))}
+              rows={rows(data.referrers, (v) => (v ? v : t.direct), narrow("referrer"))}
             />
             <RankTable
               id="events"
@@ -264,8 +326,9 @@ export async function Dashboard(props: DashboardProps) {
               lang={lang}
               valueHeading={t.customEvents}
               rankBy="events"
-              rows={rows(data.events, (v) => v)}
+              rows={rows(data.events, (v) => v, narrow("event"))}
             />
+            {data.goals.results.length > 0 && <GoalsPanel lang={lang} t={t} goals={data.goals} />}
             <SpeedPanel speed={data.speed} lang={lang} />
             {/* Only for a site with app traffic; release health only where the app
                 reports its requests (the Django middleware does). */}

@@ -1,3 +1,4 @@
+import Link from "next/link";
 import type { ReactNode } from "react";
 
 import { type Lang, formatNumber, texts } from "@/lib/i18n";
@@ -14,6 +15,8 @@ export interface RankRow {
   visits?: number;
   /** data-* attributes for tests and for the owner's own scripts. */
   data?: Record<string, string>;
+  /** The view narrowed to this row (a segment), when it can be. */
+  filterHref?: string;
 }
 
 /** What a table ranks by: its number column, and the width of the share bars. */
@@ -67,7 +70,13 @@ export function RankTable(props: {
               >
                 <td className="name">
                   <span className="share" style={{ inlineSize: `${(100 * value(r)) / max}%` }} />
-                  <span className="label">{r.label}</span>
+                  {r.filterHref ? (
+                    <Link className="label" href={r.filterHref} title={t.filterBy} data-testid={`${props.id}-filter`}>
+                      {r.label}
+                    </Link>
+                  ) : (
+                    <span className="label">{r.label}</span>
+                  )}
                   {r.detail ? <span className="detail">{r.detail}</span> : null}
                 </td>
                 <td className="num">{formatNumber(props.lang, value(r))}</td>

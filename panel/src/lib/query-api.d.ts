@@ -72,6 +72,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/funnel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Visitors per step, with conversion and drop-off. */
+        get: operations["funnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/goals/": {
         parameters: {
             query?: never;
@@ -325,6 +342,38 @@ export interface components {
         ErrorBody: {
             /** @description One line naming the problem, e.g. `days: expected a whole number from 1 to 3650`. */
             error: string;
+        };
+        /** @description A funnel over a range (from the kept events). */
+        Funnel: {
+            /** Format: date */
+            from: string;
+            steps: components["schemas"]["FunnelStep"][];
+            /** Format: date */
+            to: string;
+        };
+        FunnelStep: {
+            /**
+             * Format: double
+             * @description Those visitors as a percent of the first step's (two decimals).
+             */
+            conversion_rate: number;
+            /**
+             * Format: int64
+             * @description Visitors of the step before who did not reach this one (0 for the first).
+             */
+            dropoff: number;
+            /**
+             * Format: double
+             * @description That as a percent of the step before's visitors (two decimals).
+             */
+            dropoff_rate: number;
+            /** @description As asked: `page==<path>` or `event==<name>`. */
+            step: string;
+            /**
+             * Format: int64
+             * @description Visitors who reached it after every step before, in order.
+             */
+            visitors: number;
         };
         /** @description One goal's figures over a range. */
         GoalFigures: {
@@ -855,6 +904,77 @@ export interface operations {
             };
             /** @description A site token, not the admin token */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    funnel: {
+        parameters: {
+            query: {
+                /** @description Site id or one of its domains. */
+                site: string;
+                /** @description 2 to 8 steps, in order: `page==<path>` (a prefix when it ends in `*`) or `event==<name>`. */
+                step: string[];
+                /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */
+                days?: number;
+                /** @description First local day, YYYY-MM-DD (instead of `days`). */
+                from?: string;
+                /** @description Last local day, YYYY-MM-DD; default today. */
+                to?: string;
+                /** @description Only this traffic source; all when absent. */
+                source?: "web" | "mobile_web" | "app";
+                /** @description A segment, repeatable, as on the other endpoints. */
+                filter?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Funnel"];
+                };
+            };
+            /** @description A parameter is invalid; the error names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another site's token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown site. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

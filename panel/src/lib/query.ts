@@ -71,6 +71,8 @@ export interface Dashboard {
   releaseHealth: Schemas["AppVersions"];
   /** Visitors of the last few minutes; null when the service could not say (the rest is still shown). */
   realtime: Schemas["Realtime"] | null;
+  /** The site's goals (`analytics-ctl goal add`) with their conversions. */
+  goals: Schemas["Goals"];
 }
 
 /**
@@ -123,7 +125,17 @@ export async function siteToday(asked?: string): Promise<string> {
 
 /** The query parameters every ranged request of a view shares. */
 function rangeQuery(view: View, range: { from: string; to: string }) {
-  return { from: range.from, to: range.to, source: view.source };
+  return { from: range.from, to: range.to, source: view.source, ...segment(view) };
+}
+
+/** The view's segment, when it has one. */
+function segment(view: View): { filter?: string[] } {
+  return view.filters.length ? { filter: view.filters } : {};
+}
+
+/** An empty breakdown, for what a segment cannot narrow (visits' entry and exit pages, release health). */
+function nothing<T extends { results: unknown[] }>(shape: Omit<T, "results">): T {
+  return { ...shape, results: [] } as unknown as T;
 }
 
 /** Everything the dashboard shows, in parallel requests. */
@@ -147,7 +159,7 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
   const overview = (source?: Source) =>
     api
       .GET("/api/analytics/overview/", {
-        params: { query: source ? { site, from: range.from, to: range.to, source } : { ...ranged, compare } },
+        params: { query: source ? { site, from: range.from, to: range.to, source, ...segment(view) } : { ...ranged, compare } },
         ...init,
       })
       .then((r) => unwrap("overview", r));
@@ -155,18 +167,22 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
     api
       .GET("/api/analytics/breakdown/", { params: { query: { ...ranged, dimension, limit } }, ...init })
       .then((r) => unwrap(`breakdown ${dimension}`, r));
+  const filtered = view.filters.length > 0;
+  // Visits' first and last pages and release health are not narrowed by a segment.
+  const visitPages = (dimension: "entry_page" | "exit_page") =>
+    filtered ? Promise.resolve(nothing<Schemas["Breakdown"]>({ dimension, from: range.from, to: range.to })) : breakdown(dimension);
 
   // The live count is never cached by the service; a failure of it alone
   // leaves the indicator out instead of failing the whole dashboard.
   const realtime = api
-    .GET("/api/analytics/realtime/", { params: { query: { site } }, ...init })
+    .GET("/api/analytics/realtime/", { params: { query: { site, ...segment(view) } }, ...init })
     .then((r) => unwrap("realtime", r))
     .catch((error: unknown) => {
       console.error("dashboard: realtime:", error);
       return null;
     });
 
-  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, appVersions, releaseHealth, live] =
+  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, appVersions, releaseHealth, live, goals] =
     await Promise.all([
       overview(),
       overview("web"),
@@ -181,8 +197,8 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
       api
         .GET("/api/analytics/top-pages/", { params: { query: { ...ranged, limit: 10 } }, ...init })
         .then((r) => unwrap("top-pages", r)),
-      breakdown("entry_page"),
-      breakdown("exit_page"),
+      visitPages("entry_page"),
+      visitPages("exit_page"),
       api
         .GET("/api/analytics/top-countries/", { params: { query: { ...ranged, limit: 10 } }, ...init })
         .then((r) => unwrap("top-countries", r)),
@@ -193,10 +209,13 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
       breakdown("event"),
       api.GET("/api/analytics/speed/", { params: { query: { ...ranged, compare } }, ...init }).then((r) => unwrap("speed", r)),
       breakdown("app_version"),
-      api
-        .GET("/api/analytics/app-versions/", { params: { query: { site, from: range.from, to: range.to, limit: 10 } }, ...init })
-        .then((r) => unwrap("app-versions", r)),
+      filtered
+        ? Promise.resolve(nothing<Schemas["AppVersions"]>({ from: range.from, to: range.to }))
+        : api
+            .GET("/api/analytics/app-versions/", { params: { query: { site, from: range.from, to: range.to, limit: 10 } }, ...init })
+            .then((r) => unwrap("app-versions", r)),
       realtime,
+      api.GET("/api/analytics/goals/", { params: { query: { ...ranged } }, ...init }).then((r) => unwrap("goals", r)),
     ]);
   return {
     overview: all,
@@ -215,6 +234,7 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
     appVersions,
     releaseHealth,
     realtime: live,
+    goals,
   };
 }
 
@@ -250,6 +270,10 @@ export async function exportCsv(
   const query = new URLSearchParams({ site, format: "csv", from: range.from, to: range.to });
   if (view.source && !spec.sourceless) query.set("source", view.source);
   if (spec.dimension) query.set("dimension", spec.dimension);
+  // The segment narrows every table but visits' first and last pages and release health.
+  if (!spec.sourceless && spec.dimension !== "entry_page" && spec.dimension !== "exit_page") {
+    for (const filter of view.filters) query.append("filter", filter);
+  }
   if (spec.limit) query.set("limit", String(spec.limit));
   if (spec.endpoint === "chart") {
     query.set("period", chartPeriod(view, range));

@@ -1,6 +1,6 @@
 // What the dashboard shows, as its URL says it: the site, the period (a
 // preset or from/to), the comparison, the traffic source, the chart's
-// granularity and calendar. The URL is the whole state, so a view can be
+// granularity and calendar, and the segment (`filter`, repeatable). The URL is the whole state, so a view can be
 // bookmarked and shared; anything missing or malformed falls back to the
 // defaults (the last 30 days, all sources, no comparison).
 import { type CalendarKind, type Preset, daysBetween, isIsoDate, isPreset, presetRange } from "@/lib/calendar";
@@ -29,9 +29,16 @@ export interface View {
   /** The chart's buckets as asked for; `chartPeriod` says what is drawn. */
   period: Period;
   calendar: Calendar;
+  /** The segment: `<dimension>==<value>` (or `!=`, `~=`), all of which must hold. */
+  filters: string[];
 }
 
-export type Search = Partial<Record<"site" | "range" | "from" | "to" | "compare" | "source" | "period" | "calendar", string | string[]>>;
+export type Search = Partial<
+  Record<"site" | "range" | "from" | "to" | "compare" | "source" | "period" | "calendar" | "filter", string | string[]>
+>;
+
+/** At most this many filters (the query service's limit). */
+const MAX_FILTERS = 10;
 
 const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value) || undefined;
 const oneOf = <T extends string>(values: readonly T[], value: string | undefined) => values.find((v) => v === value);
@@ -52,7 +59,13 @@ export function parseView(lang: Lang, search: Search): View {
     period: oneOf(["hourly", "daily", "weekly", "monthly"] as const, one(search.period)) ?? "daily",
     // Persian readers get the Solar Hijri calendar unless they ask otherwise.
     calendar: oneOf(["gregorian", "persian"] as const, one(search.calendar)) ?? (lang === "fa" ? "persian" : "gregorian"),
+    filters: [...new Set([search.filter ?? []].flat().filter((f) => /^[a-z_]+(:[^=!~]+)?(==|!=|~=)/.test(f)))].slice(0, MAX_FILTERS),
   };
+}
+
+/** The filter that narrows the view to `value` of `dimension`. */
+export function filterOf(dimension: string, value: string): string {
+  return `${dimension}==${value}`;
 }
 
 /** The local days the view covers, `today` being the site's. */
@@ -103,6 +116,7 @@ export function viewQuery(view: View, choice: Choice = {}): URLSearchParams {
   if (next.source && next.source !== "all") query.set("source", next.source);
   if (next.period !== "daily") query.set("period", next.period);
   if (!choice.lang) query.set("calendar", next.calendar);
+  for (const filter of next.filters) query.append("filter", filter);
   return query;
 }
 

@@ -10,7 +10,7 @@ export const dynamic = "force-dynamic";
 export async function GET(request: Request) {
   const url = new URL(request.url);
   const name = url.searchParams.get("table") ?? "";
-  const view = parseView("en", Object.fromEntries(url.searchParams) as Search);
+  const view = parseView("en", { ...(Object.fromEntries(url.searchParams) as Search), filter: url.searchParams.getAll("filter") });
   try {
     const range = viewRange(view, await siteToday(view.site));
     const result = await exportCsv(name, view, range);

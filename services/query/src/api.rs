@@ -272,6 +272,28 @@ pub struct Goals {
     pub results: Vec<crate::kept::GoalFigures>,
 }
 
+/// A funnel over a range (from the kept events).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Funnel {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub steps: Vec<FunnelStep>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunnelStep {
+    /// As asked: `page==<path>` or `event==<name>`.
+    pub step: String,
+    /// Visitors who reached it after every step before, in order.
+    pub visitors: i64,
+    /// Those visitors as a percent of the first step's (two decimals).
+    pub conversion_rate: f64,
+    /// Visitors of the step before who did not reach this one (0 for the first).
+    pub dropoff: i64,
+    /// That as a percent of the step before's visitors (two decimals).
+    pub dropoff_rate: f64,
+}
+
 /// Timing summaries by metric; absent metrics were never reported. Web
 /// vitals (`lcp_ms`, `fcp_ms`, `inp_ms`, `cls_thousandths`) come from Umami's
 /// tracker with `data-performance`; `cls_thousandths` is the layout-shift
@@ -420,6 +442,26 @@ pub struct RangeParams {
     filter: Option<Vec<String>>,
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FunnelParams {
+    /// Site id or one of its domains.
+    site: String,
+    /// 2 to 8 steps, in order: `page==<path>` (a prefix when it ends in `*`) or `event==<name>`.
+    step: Vec<String>,
+    /// The N local days ending today, inclusive (1 to 3650). Default 30.
+    days: Option<u32>,
+    /// First local day, YYYY-MM-DD (instead of `days`).
+    from: Option<NaiveDate>,
+    /// Last local day, YYYY-MM-DD; default today.
+    to: Option<NaiveDate>,
+    /// Only this traffic source; all when absent.
+    source: Option<String>,
+    /// A segment, repeatable, as on the other endpoints.
+    filter: Option<Vec<String>>,
+}
+
 /// The parameters of the answers from the kept events alone (no comparison).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -563,6 +605,7 @@ impl Modify for BearerAuth {
         crate::routes::top::breakdown,
         crate::routes::properties::properties,
         crate::routes::goals::goals,
+        crate::routes::funnel::funnel,
         crate::routes::speed::speed,
         crate::routes::realtime::realtime,
         crate::routes::app_versions::app_versions,

@@ -34,7 +34,7 @@ impl Segment<'_> {
     /// Its conditions over `events` (`$1` the site, `$2` the source, then
     /// the filters'), with their parameters; a statement numbers its own
     /// parameters after them.
-    fn conditions(&self) -> (String, Vec<Param<'_>>) {
+    pub(crate) fn conditions(&self) -> (String, Vec<Param<'_>>) {
         let (filters, values) = self.filters.sql(3);
         let mut params: Vec<Param<'_>> = vec![&self.site, &self.source];
         params.extend(values);
@@ -438,7 +438,7 @@ fn bounds(ranges: &[DayRange]) -> (Vec<NaiveDate>, Vec<NaiveDate>) {
 }
 
 /// `part` as a percentage of `whole`, to two decimals (0 of nothing).
-fn rate(part: i64, whole: i64) -> f64 {
+pub(crate) fn rate(part: i64, whole: i64) -> f64 {
     if whole == 0 { 0.0 } else { (part as f64 * 10_000.0 / whole as f64).round() / 100.0 }
 }
 

@@ -10,6 +10,7 @@ mod csv;
 mod error;
 mod figures;
 mod filters;
+mod funnel;
 mod kept;
 mod params;
 mod persian;

@@ -27,9 +27,10 @@ pub struct Params {
     pub months: Option<String>,
     pub calendar: Option<String>,
     pub format: Option<String>,
-    /// Every `filter=` of the query string, the one parameter that may
-    /// repeat (see [`crate::filters`]).
+    /// Every `filter=` of the query string (see [`crate::filters`]).
     pub filter: Option<Vec<String>>,
+    /// Every `step=` of a funnel (see [`crate::funnel`]).
+    pub step: Option<Vec<String>>,
 }
 
 /// Handlers take [`Params`] straight from the query string.
@@ -182,6 +183,7 @@ pub mod allowed {
     pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit", "format"];
     /// Answers from the kept events (properties, goals).
     pub const KEPT: &[&str] = &["site", "days", "from", "to", "source", "limit", "format", "filter"];
+    pub const FUNNEL: &[&str] = &["site", "days", "from", "to", "source", "filter", "step"];
 }
 
 pub const MAX_DAYS: u64 = 3650;
@@ -206,22 +208,25 @@ fn date(value: &str, name: &'static str) -> Result<NaiveDate, QueryError> {
 }
 
 impl Params {
-    /// The parameters of a query string: `filter` may repeat, any other
-    /// name is given once; an unknown name is refused, naming it.
+    /// The parameters of a query string: `filter` and `step` may repeat,
+    /// any other name is given once; an unknown name is refused, naming it.
     pub fn from_query_string(query: &str) -> Result<Self, QueryError> {
         use serde_json::Value;
+        const REPEATABLE: [&str; 2] = ["filter", "step"];
         let mut fields = serde_json::Map::new();
-        let mut filters = Vec::new();
+        let mut lists: [Vec<Value>; 2] = Default::default();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if name == "filter" {
-                filters.push(Value::String(value.into_owned()));
+            if let Some(i) = REPEATABLE.iter().position(|r| *r == name) {
+                lists[i].push(Value::String(value.into_owned()));
             } else if fields.insert(name.clone().into_owned(), Value::String(value.into_owned())).is_some() {
                 let name = analytics_events::clean::truncate(&name, 64).escape_debug().to_string();
                 return Err(bad("query", format!("{name} is given more than once")));
             }
         }
-        if !filters.is_empty() {
-            fields.insert("filter".into(), Value::Array(filters));
+        for (name, list) in REPEATABLE.into_iter().zip(lists) {
+            if !list.is_empty() {
+                fields.insert(name.into(), Value::Array(list));
+            }
         }
         serde_json::from_value(Value::Object(fields)).map_err(|e| QueryError::from_query(&e.to_string()))
     }

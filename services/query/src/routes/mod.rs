@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app_versions;
 pub mod chart;
+pub mod funnel;
 pub mod goals;
 pub mod hourly;
 pub mod overview;

@@ -3,7 +3,7 @@
 
 use actix_web::{Route, web};
 
-use super::{admin, app_versions, chart, goals, overview, properties, realtime, sites, speed, top};
+use super::{admin, app_versions, chart, funnel, goals, overview, properties, realtime, sites, speed, top};
 
 /// Every dashboard endpoint, served at `/api/analytics/<path>/` (with or
 /// without the trailing slash). The OpenAPI test checks the spec against
@@ -17,6 +17,7 @@ pub enum Endpoint {
     Breakdown,
     Properties,
     Goals,
+    Funnel,
     Speed,
     Realtime,
     AppVersions,
@@ -25,7 +26,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::Overview,
         Endpoint::Chart,
         Endpoint::TopPages,
@@ -33,6 +34,7 @@ impl Endpoint {
         Endpoint::Breakdown,
         Endpoint::Properties,
         Endpoint::Goals,
+        Endpoint::Funnel,
         Endpoint::Speed,
         Endpoint::Realtime,
         Endpoint::AppVersions,
@@ -50,6 +52,7 @@ impl Endpoint {
             Endpoint::Breakdown => "breakdown",
             Endpoint::Properties => "properties",
             Endpoint::Goals => "goals",
+            Endpoint::Funnel => "funnel",
             Endpoint::Speed => "speed",
             Endpoint::Realtime => "realtime",
             Endpoint::AppVersions => "app-versions",
@@ -80,6 +83,7 @@ impl Endpoint {
             Endpoint::Breakdown => web::get().to(top::breakdown),
             Endpoint::Properties => web::get().to(properties::properties),
             Endpoint::Goals => web::get().to(goals::goals),
+            Endpoint::Funnel => web::get().to(funnel::funnel),
             Endpoint::Speed => web::get().to(speed::speed),
             Endpoint::Realtime => web::get().to(realtime::realtime),
             Endpoint::AppVersions => web::get().to(app_versions::app_versions),

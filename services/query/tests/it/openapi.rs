@@ -29,7 +29,8 @@ async fn the_openapi_document_lists_every_route() {
         analytics_query::Endpoint::ALL.iter().map(|e| (e.path(), e.method().to_owned())).collect();
     routes.sort();
     assert_eq!(documented, routes);
-    let schemas = ["Overview", "Chart", "TopPages", "TopCountries", "Breakdown", "Properties", "Goals", "Speed"];
+    let schemas =
+        ["Overview", "Chart", "TopPages", "TopCountries", "Breakdown", "Properties", "Goals", "Funnel", "Speed"];
     for schema in schemas.into_iter().chain(["Cleared", "ErrorBody"]) {
         assert!(spec["components"]["schemas"][schema].is_object(), "schema {schema}");
     }

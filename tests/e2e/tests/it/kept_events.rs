@@ -1,5 +1,6 @@
-//! The kept events: custom properties and goals from scripted visitors, with
-//! exact figures, and a redelivered batch that changes none of them.
+//! The kept events: custom properties, goals, a funnel and segments from
+//! scripted visitors, with exact figures, and a redelivered batch that
+//! changes none of them.
 //!
 //! Yesterday in Tehran: visitor 1 views /pricing, signs up (plan pro) and
 //! reads /blog/a; visitor 2 views /pricing twice and signs up (plan free);
@@ -120,6 +121,30 @@ async fn properties_and_goals_count_each_event_once() {
     let response = pipeline.query(&format!("breakdown/?site={site}&dimension=prop:")).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.expect("body").contains("prop:<key>"));
+
+    // A funnel: /pricing, then signing up, then the blog (visitor 1 only;
+    // visitor 3 read the blog without the steps before).
+    let steps = "step=page==/pricing&step=event==signup&step=page==/blog/*";
+    let funnel = ok(&pipeline, &format!("funnel/?site={site}&days=7&{steps}")).await;
+    let reached: Vec<Value> = funnel["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| json!([s["step"], s["visitors"], s["dropoff"]]))
+        .collect();
+    assert_eq!(
+        reached,
+        vec![json!(["page==/pricing", 2, 0]), json!(["event==signup", 2, 0]), json!(["page==/blog/*", 1, 1])],
+        "{funnel}"
+    );
+    assert_eq!(funnel["steps"][2]["conversion_rate"], 50.0, "{funnel}");
+    let segment = ok(&pipeline, &format!("funnel/?site={site}&days=7&{steps}&filter=prop:plan==free")).await;
+    assert_eq!(segment["steps"][0]["visitors"], 0, "no pageview carries plan: {segment}");
+    for bad in ["step=page==/pricing", "step=page==pricing&step=event==x", "step=event==a&step=event==a"] {
+        let response = pipeline.query(&format!("funnel/?site={site}&{bad}")).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        assert!(response.text().await.expect("body").contains("step"), "{bad}");
+    }
     pipeline.stop().await;
 }
 

@@ -10,6 +10,7 @@ mod ingest;
 mod overload;
 mod query;
 mod sample;
+mod segments;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -29,6 +30,9 @@ async fn main() {
     }
     if all || what.iter().any(|w| w == "import") {
         import::run().await;
+    }
+    if all || what.iter().any(|w| w == "segments") {
+        segments::run().await;
     }
     if all || what.iter().any(|w| w == "overload") {
         overload::run().await;

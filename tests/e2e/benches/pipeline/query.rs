@@ -33,7 +33,11 @@ pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-async fn start_query(namespace: &Namespace, cached: bool, clock: Clock) -> (String, analytics_telemetry::Shutdown) {
+pub(crate) async fn start_query(
+    namespace: &Namespace,
+    cached: bool,
+    clock: Clock,
+) -> (String, analytics_telemetry::Shutdown) {
     let mut settings: analytics_query::Settings =
         analytics_config::from_defaults(analytics_query::Settings::DEFAULTS).expect("defaults");
     settings.http.host = "127.0.0.1".into();
@@ -59,7 +63,7 @@ async fn start_query(namespace: &Namespace, cached: bool, clock: Clock) -> (Stri
 
 /// Up to `n` timed requests after 3 warm-up ones; fewer when an endpoint is
 /// slow: at least 5 within 20 seconds, at least 2 within a minute.
-async fn measure(http: &reqwest::Client, url: &str, token: &str, n: usize) -> Latency {
+pub(crate) async fn measure(http: &reqwest::Client, url: &str, token: &str, n: usize) -> Latency {
     let mut samples = Vec::with_capacity(n);
     let started = Instant::now();
     for i in 0..n + 3 {

@@ -76,15 +76,20 @@ pub async fn visitors_per_step(
     let (conditions, mut params) = segment.conditions();
     let n = params.len();
     params.extend([&range.from as &(dyn ToSql + Sync), &range.to]);
+    let mut matches = Vec::new();
+    for step in steps {
+        params.push(step.target());
+        matches.push(step.condition(params.len()));
+    }
+    // Only the events that reach some step are read past the scan.
+    let any = matches.iter().map(|m| format!("({m})")).collect::<Vec<_>>().join(" OR ");
     let mut ctes = vec![format!(
         "e AS (SELECT visitor_id, at, kind, page, event FROM events
-               WHERE {conditions} AND kind < 2 AND local_day BETWEEN ${} AND ${})",
+               WHERE {conditions} AND kind < 2 AND local_day BETWEEN ${} AND ${} AND ({any}))",
         n + 1,
         n + 2
     )];
-    for (i, step) in steps.iter().enumerate() {
-        params.push(step.target());
-        let condition = step.condition(params.len());
+    for (i, condition) in matches.iter().enumerate() {
         ctes.push(match i {
             0 => format!("s0 AS (SELECT visitor_id, min(at) AS at FROM e WHERE {condition} GROUP BY visitor_id)"),
             _ => format!(

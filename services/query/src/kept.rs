@@ -42,6 +42,109 @@ impl Segment<'_> {
     }
 }
 
+/// How one scan tells ranges apart: consecutive ranges (a chart's buckets)
+/// by a bucket number per row, others (the overview's overlapping periods)
+/// by a `FILTER` per range. Either way the events are read once.
+enum Split {
+    /// The first day of each bucket, in days since 2000-01-01, for `width_bucket`.
+    Consecutive(Vec<i32>),
+    Overlapping,
+}
+
+const EPOCH: &str = "DATE '2000-01-01'";
+
+impl Split {
+    fn of(ranges: &[DayRange]) -> Self {
+        let consecutive = ranges.windows(2).all(|w| w[0].to.succ_opt() == Some(w[1].from));
+        match consecutive {
+            true => Self::Consecutive(ranges.iter().map(|r| days_since_epoch(r.from)).collect()),
+            false => Self::Overlapping,
+        }
+    }
+}
+
+fn days_since_epoch(day: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN);
+    (day - epoch).num_days() as i32
+}
+
+/// The first and last day of all `ranges`.
+fn span(ranges: &[DayRange]) -> (NaiveDate, NaiveDate) {
+    let first = ranges.iter().map(|r| r.from).min().unwrap_or(NaiveDate::MIN);
+    let last = ranges.iter().map(|r| r.to).max().unwrap_or(NaiveDate::MIN);
+    (first, last)
+}
+
+/// An aggregate of [`per_range`]: `expr` over the rows meeting `when`.
+struct Agg {
+    expr: &'static str,
+    when: &'static str,
+}
+
+impl Agg {
+    const fn new(expr: &'static str, when: &'static str) -> Self {
+        Self { expr, when }
+    }
+
+    /// As a column, over the rows that also meet `also`; 0 of no rows.
+    fn column(&self, also: &str) -> String {
+        format!("coalesce({} FILTER (WHERE ({}) AND ({also})), 0)::int8", self.expr, self.when)
+    }
+}
+
+/// Pageviews, visitors and events.
+const TOTALS: [Agg; 3] =
+    [Agg::new("count(*)", PAGEVIEW), Agg::new("count(DISTINCT visitor_id)", "true"), Agg::new("count(*)", CUSTOM)];
+
+/// `aggregates` over the rows of `from` (a table or subquery with `params`)
+/// whose `day` falls in each of `ranges`, in one scan, in the order of
+/// `ranges`.
+async fn per_range(
+    client: &Client,
+    from: &str,
+    params: Vec<Param<'_>>,
+    day: &str,
+    aggregates: &[Agg],
+    ranges: &[DayRange],
+) -> Result<Vec<Vec<i64>>, tokio_postgres::Error> {
+    let mut values = vec![vec![0; aggregates.len()]; ranges.len()];
+    let split = Split::of(ranges);
+    let bounds: Vec<[NaiveDate; 2]> = ranges.iter().map(|r| [r.from, r.to]).collect();
+    let mut params: Vec<Param<'_>> = params;
+    match &split {
+        Split::Consecutive(starts) => {
+            params.push(starts);
+            let columns: Vec<String> = aggregates.iter().map(|a| a.column("true")).collect();
+            let sql = format!(
+                "SELECT width_bucket({day} - {EPOCH}, ${}::int4[]), {} FROM {from} GROUP BY 1",
+                params.len(),
+                columns.join(", ")
+            );
+            for row in client.query(&sql, &params).await? {
+                let bucket: i32 = row.get(0);
+                if let Some(slot) = (bucket as usize).checked_sub(1).and_then(|i| values.get_mut(i)) {
+                    *slot = (0..aggregates.len()).map(|k| row.get(k + 1)).collect();
+                }
+            }
+        }
+        Split::Overlapping => {
+            let first = params.len() + 1;
+            params.extend(bounds.iter().flatten().map(|d| d as Param));
+            let columns: Vec<String> = (0..ranges.len())
+                .flat_map(|i| {
+                    let within = format!("{day} BETWEEN ${} AND ${}", first + 2 * i, first + 2 * i + 1);
+                    aggregates.iter().map(move |a| a.column(&within))
+                })
+                .collect();
+            let row = client.query_one(&format!("SELECT {} FROM {from}", columns.join(", ")), &params).await?;
+            for (i, slot) in values.iter_mut().enumerate() {
+                *slot = (0..aggregates.len()).map(|k| row.get(i * aggregates.len() + k)).collect();
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// Pageviews, visitors and events per range, in the order of `ranges`.
 pub async fn totals_per_range(
     client: &Client,
@@ -49,24 +152,50 @@ pub async fn totals_per_range(
     ranges: &[DayRange],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
     let (conditions, mut params) = segment.conditions();
-    let (froms, tos) = bounds(ranges);
+    let (first, last) = span(ranges);
+    params.extend([&first as Param, &last]);
     let n = params.len();
-    params.extend([&froms as Param, &tos]);
-    let sql = format!(
-        "SELECT b.i, count(*) FILTER (WHERE {PAGEVIEW}), count(DISTINCT visitor_id), count(*) FILTER (WHERE {CUSTOM})
-         FROM unnest(${}::date[], ${}::date[]) WITH ORDINALITY AS b(first_day, last_day, i)
-         JOIN events ON {conditions} AND {COUNTED} AND local_day BETWEEN b.first_day AND b.last_day
-         GROUP BY b.i",
-        n + 1,
-        n + 2
-    );
-    let rows = client.query(&sql, &params).await?;
-    let mut totals = vec![Totals::default(); ranges.len()];
-    for row in rows {
-        let i: i64 = row.get(0);
-        totals[i as usize - 1] = Totals { pageviews: row.get(1), visitors: row.get(2), events: row.get(3) };
-    }
-    Ok(totals)
+    let from = format!("events WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${n}", n - 1);
+    let values = per_range(client, &from, params, "local_day", &TOTALS, ranges).await?;
+    Ok(values.iter().map(|v| Totals { pageviews: v[0], visitors: v[1], events: v[2] }).collect())
+}
+
+/// Visits, bounces (at most one pageview), their duration and pageviews.
+const VISITS: [Agg; 4] = [
+    Agg::new("count(*)", "true"),
+    Agg::new("count(*)", "views <= 1"),
+    Agg::new("sum(ms)", "true"),
+    Agg::new("sum(views)", "true"),
+];
+
+/// The visits of the segment's events between `$first` and `$last` (the
+/// parameters after the segment's), as a subquery of one row per visit:
+/// `began` (its first local day), `first_at`, `views`, `ms`. A visit is a
+/// visitor's run of events without a gap longer than `gap_minutes`.
+fn visits_of<'a>(conditions: &str, params: &mut Vec<Param<'a>>, gap_minutes: &'a i32) -> String {
+    let n = params.len();
+    params.push(gap_minutes);
+    format!(
+        "(WITH e AS (
+             SELECT visitor_id, at, kind, local_day FROM events
+             WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${n}),
+         starts AS (
+             SELECT *, CASE WHEN lag(at) OVER w IS NULL OR at - lag(at) OVER w > make_interval(mins => ${})
+                            THEN 1 ELSE 0 END AS starts
+             FROM e WINDOW w AS (PARTITION BY visitor_id ORDER BY at)),
+         numbered AS (
+             SELECT *, sum(starts) OVER (PARTITION BY visitor_id ORDER BY at ROWS UNBOUNDED PRECEDING) AS visit
+             FROM starts)
+         SELECT min(local_day) AS began, min(at) AS first_at, count(*) FILTER (WHERE {PAGEVIEW}) AS views,
+                (extract(epoch FROM max(at) - min(at)) * 1000)::int8 AS ms
+         FROM numbered GROUP BY visitor_id, visit) AS visits",
+        n - 1,
+        n + 1
+    )
+}
+
+fn visit_sums(v: &[i64]) -> VisitSums {
+    VisitSums { visits: v[0], bounces: v[1], duration_ms: v[2], pageviews: v[3] }
 }
 
 /// Visits of the segment's events per range (by the day they began).
@@ -76,25 +205,12 @@ pub async fn visits_per_range(
     ranges: &[DayRange],
     gap_minutes: i32,
 ) -> Result<Vec<VisitSums>, tokio_postgres::Error> {
-    let (froms, tos) = bounds(ranges);
     let (conditions, mut params) = segment.conditions();
-    let n = params.len();
-    params.extend([&froms as Param, &tos]);
-    let events = format!(
-        "SELECT b.i AS bucket, visitor_id, at, kind
-         FROM unnest(${}::date[], ${}::date[]) WITH ORDINALITY AS b(first_day, last_day, i)
-         JOIN events ON {conditions} AND {COUNTED} AND local_day BETWEEN b.first_day AND b.last_day",
-        n + 1,
-        n + 2
-    );
-    let mut visits = vec![VisitSums::default(); ranges.len()];
-    for (bucket, sums) in visit_sums(client, &events, params, gap_minutes, "bucket").await? {
-        let i: i64 = bucket.parse().unwrap_or_default();
-        if let Some(slot) = visits.get_mut(i as usize - 1) {
-            *slot = sums;
-        }
-    }
-    Ok(visits)
+    let (first, last) = span(ranges);
+    params.extend([&first as Param, &last]);
+    let from = visits_of(&conditions, &mut params, &gap_minutes);
+    let values = per_range(client, &from, params, "began", &VISITS, ranges).await?;
+    Ok(values.iter().map(|v| visit_sums(v)).collect())
 }
 
 /// Pageviews, visitors and events per local day and hour of `range`.
@@ -105,24 +221,21 @@ pub async fn totals_per_hour(
     timezone: &str,
 ) -> Result<HashMap<HourKey, Totals>, tokio_postgres::Error> {
     let (conditions, mut params) = segment.conditions();
-    let n = params.len();
     params.extend([&range.from as Param, &range.to, &timezone]);
+    let n = params.len();
+    let columns: Vec<String> = TOTALS.iter().map(|a| a.column("true")).collect();
     let sql = format!(
-        "SELECT local_day, extract(hour FROM at AT TIME ZONE ${})::int2, count(*) FILTER (WHERE {PAGEVIEW}),
-                count(DISTINCT visitor_id), count(*) FILTER (WHERE {CUSTOM})
+        "SELECT local_day, extract(hour FROM at AT TIME ZONE ${n})::int2, {}
          FROM events WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${}
          GROUP BY 1, 2",
-        n + 3,
-        n + 1,
-        n + 2
+        columns.join(", "),
+        n - 2,
+        n - 1
     );
     let rows = client.query(&sql, &params).await?;
     Ok(rows
         .iter()
-        .map(|r| {
-            let totals = Totals { pageviews: r.get(2), visitors: r.get(3), events: r.get(4) };
-            ((r.get(0), r.get(1)), totals)
-        })
+        .map(|r| ((r.get(0), r.get(1)), Totals { pageviews: r.get(2), visitors: r.get(3), events: r.get(4) }))
         .collect())
 }
 
@@ -135,62 +248,22 @@ pub async fn visits_per_hour(
     gap_minutes: i32,
 ) -> Result<HashMap<HourKey, VisitSums>, tokio_postgres::Error> {
     let (conditions, mut params) = segment.conditions();
-    let n = params.len();
-    params.extend([&range.from as Param, &range.to, &timezone]);
-    let events = format!(
-        "SELECT 0 AS bucket, visitor_id, at, kind FROM events
-         WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${}",
-        n + 1,
-        n + 2
-    );
-    // The local day and hour of the visit's first event.
-    let began = format!("to_char(min(at) AT TIME ZONE ${}, 'YYYY-MM-DD HH24')", n + 3);
-    let mut visits = HashMap::new();
-    for (hour, sums) in visit_sums(client, &events, params, gap_minutes, &began).await? {
-        let Some((day, hour)) = hour.split_once(' ') else { continue };
-        if let (Ok(day), Ok(hour)) = (NaiveDate::parse_from_str(day, "%Y-%m-%d"), hour.parse::<i16>()) {
-            visits.insert((day, hour), sums);
-        }
-    }
-    Ok(visits)
-}
-
-/// Visits of `events` (`bucket, visitor_id, at, kind`), each a visitor's
-/// run of events without a gap of more than `gap_minutes`, summed per
-/// `group` (an expression over the visit's events, as text).
-async fn visit_sums(
-    client: &Client,
-    events: &str,
-    mut params: Vec<Param<'_>>,
-    gap_minutes: i32,
-    group: &str,
-) -> Result<Vec<(String, VisitSums)>, tokio_postgres::Error> {
-    params.push(&gap_minutes);
-    let gap = params.len();
+    params.extend([&range.from as Param, &range.to]);
+    let from = visits_of(&conditions, &mut params, &gap_minutes);
+    params.push(&timezone);
+    let columns: Vec<String> = VISITS.iter().map(|a| a.column("true")).collect();
     let sql = format!(
-        "WITH e AS ({events}),
-         starts AS (
-             SELECT bucket, visitor_id, at, kind,
-                    CASE WHEN lag(at) OVER w IS NULL OR at - lag(at) OVER w > make_interval(mins => ${gap})
-                         THEN 1 ELSE 0 END AS starts
-             FROM e WINDOW w AS (PARTITION BY bucket, visitor_id ORDER BY at)),
-         numbered AS (
-             SELECT bucket, visitor_id, at, kind,
-                    sum(starts) OVER (PARTITION BY bucket, visitor_id ORDER BY at ROWS UNBOUNDED PRECEDING) AS visit
-             FROM starts),
-         visits AS (
-             SELECT ({group})::text AS grp, count(*) FILTER (WHERE {PAGEVIEW}) AS views,
-                    (extract(epoch FROM max(at) - min(at)) * 1000)::int8 AS ms
-             FROM numbered GROUP BY bucket, visitor_id, visit)
-         SELECT grp, count(*), count(*) FILTER (WHERE views <= 1), sum(ms)::int8, sum(views)::int8
-         FROM visits GROUP BY grp"
+        "SELECT (first_at AT TIME ZONE ${0})::date, extract(hour FROM first_at AT TIME ZONE ${0})::int2, {1}
+         FROM {from} GROUP BY 1, 2",
+        params.len(),
+        columns.join(", ")
     );
     let rows = client.query(&sql, &params).await?;
     Ok(rows
         .iter()
         .map(|r| {
-            let sums = VisitSums { visits: r.get(1), bounces: r.get(2), duration_ms: r.get(3), pageviews: r.get(4) };
-            (r.get(0), sums)
+            let values: Vec<i64> = (2..6).map(|k| r.get(k)).collect();
+            ((r.get(0), r.get(1)), visit_sums(&values))
         })
         .collect())
 }
@@ -324,46 +397,60 @@ pub struct GoalFigures {
 }
 
 /// Every goal of the site with its figures over the range, most converting
-/// first, and the range's visitors they are a share of.
+/// first, and the range's visitors they are a share of: one scan, each goal
+/// two aggregates over the events that reach it.
 pub async fn goals(
     client: &Client,
     segment: &Segment<'_>,
     range: DayRange,
 ) -> Result<(Vec<GoalFigures>, i64), tokio_postgres::Error> {
+    let defined = analytics_store::goals::list(client, segment.site).await?;
+    // A page goal ending in `*` is a prefix, matched with starts_with, so no
+    // character of the path means anything to a pattern.
+    let prefix = |g: &analytics_store::goals::Goal| g.kind == "page" && g.target.ends_with('*');
+    let targets: Vec<&str> =
+        defined.iter().map(|g| if prefix(g) { &g.target[..g.target.len() - 1] } else { g.target.as_str() }).collect();
     let (conditions, mut params) = segment.conditions();
-    let n = params.len();
     params.extend([&range.from as Param, &range.to]);
-    let scope = format!("{conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${}", n + 1, n + 2);
-    let total: i64 = client
-        .query_one(&format!("SELECT count(DISTINCT visitor_id) FROM events WHERE {scope}"), &params)
-        .await?
-        .get(0);
-    // A page goal ending in `*` is a prefix: starts_with, so no character of
-    // the path means anything to a pattern.
+    let n = params.len();
+    let mut columns = vec!["count(DISTINCT visitor_id)".to_owned()];
+    for (goal, target) in defined.iter().zip(&targets) {
+        params.push(target);
+        let at = params.len();
+        let reached = match (goal.kind.as_str(), prefix(goal)) {
+            ("event", _) => format!("{CUSTOM} AND event = ${at}"),
+            (_, true) => format!("{PAGEVIEW} AND starts_with(page, ${at})"),
+            (_, false) => format!("{PAGEVIEW} AND page = ${at}"),
+        };
+        columns.push(format!("count(DISTINCT visitor_id) FILTER (WHERE {reached})"));
+        columns.push(format!("count(*) FILTER (WHERE {reached})"));
+    }
     let sql = format!(
-        "WITH e AS (SELECT visitor_id, kind, page, event FROM events WHERE {scope})
-         SELECT g.target, g.kind, count(DISTINCT e.visitor_id), count(e.visitor_id)
-         FROM goals g LEFT JOIN e ON
-              (g.kind = 'event' AND e.{CUSTOM} AND e.event = g.target)
-           OR (g.kind = 'page' AND e.{PAGEVIEW} AND CASE WHEN right(g.target, 1) = '*'
-                   THEN starts_with(e.page, left(g.target, -1)) ELSE e.page = g.target END)
-         WHERE g.site_id = $1
-         GROUP BY g.id, g.target, g.kind ORDER BY 3 DESC, 4 DESC, g.kind, g.target"
+        "SELECT {} FROM events WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${n}",
+        columns.join(", "),
+        n - 1
     );
-    let rows = client.query(&sql, &params).await?;
-    let goals = rows
-        .iter()
-        .map(|r| {
-            let visitors: i64 = r.get(2);
+    let row = client.query_one(&sql, &params).await?;
+    let total: i64 = row.get(0);
+    let mut goals: Vec<GoalFigures> = defined
+        .into_iter()
+        .enumerate()
+        .map(|(i, goal)| {
+            let visitors: i64 = row.get(1 + 2 * i);
             GoalFigures {
-                goal: r.get(0),
-                kind: r.get(1),
+                goal: goal.target,
+                kind: goal.kind,
                 visitors,
-                conversions: r.get(3),
+                conversions: row.get(2 + 2 * i),
                 conversion_rate: rate(visitors, total),
             }
         })
         .collect();
+    goals.sort_by(|a, b| {
+        (b.visitors, b.conversions)
+            .cmp(&(a.visitors, a.conversions))
+            .then_with(|| (&a.kind, &a.goal).cmp(&(&b.kind, &b.goal)))
+    });
     Ok((goals, total))
 }
 
@@ -431,10 +518,6 @@ pub async fn live_visitors(client: &Client, segment: &Segment<'_>, seconds: i64)
         n + 1
     );
     Ok(client.query_one(&sql, &params).await?.get(0))
-}
-
-fn bounds(ranges: &[DayRange]) -> (Vec<NaiveDate>, Vec<NaiveDate>) {
-    (ranges.iter().map(|r| r.from).collect(), ranges.iter().map(|r| r.to).collect())
 }
 
 /// `part` as a percentage of `whole`, to two decimals (0 of nothing).

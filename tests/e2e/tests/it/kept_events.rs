@@ -218,6 +218,10 @@ async fn filters_segment_every_endpoint() {
     let points = chart["points"].as_array().expect("points");
     assert_eq!(points[points.len() - 2]["pageviews"], 2, "yesterday: {chart}");
     assert_eq!(points.iter().map(|p| p["pageviews"].as_i64().unwrap_or(0)).sum::<i64>(), 2);
+    let day = today.checked_sub_days(Days::new(1)).expect("yesterday");
+    let hourly = ask(format!("chart/?period=hourly&from={day}&to={day}&filter=country==DE")).await;
+    let noon = &hourly["points"][12];
+    assert_eq!(json!([noon["label"], noon["pageviews"], noon["visits"]]), json!(["12:00", 2, 2]), "{hourly}");
 
     // Two filters, then `!=` and `~=` (contains, ignoring case).
     let both = ask("top-pages/?filter=country==DE&filter=page==/pricing".into()).await;

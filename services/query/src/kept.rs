@@ -232,11 +232,7 @@ pub async fn totals_per_hour(
         n - 2,
         n - 1
     );
-    let rows = client.query(&sql, &params).await?;
-    Ok(rows
-        .iter()
-        .map(|r| ((r.get(0), r.get(1)), Totals { pageviews: r.get(2), visitors: r.get(3), events: r.get(4) }))
-        .collect())
+    Ok(crate::stats::hour_totals(&client.query(&sql, &params).await?))
 }
 
 /// Visits of the segment's events per local day and hour they began.

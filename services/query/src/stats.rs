@@ -552,10 +552,14 @@ pub async fn totals_per_hour(
             &[&site, &range.from, &range.to, &source],
         )
         .await?;
-    Ok(rows
-        .iter()
+    Ok(hour_totals(&rows))
+}
+
+/// Rows of (local day, hour, pageviews, visitors, events) by their hour.
+pub fn hour_totals(rows: &[tokio_postgres::Row]) -> std::collections::HashMap<HourKey, Totals> {
+    rows.iter()
         .map(|r| ((r.get(0), r.get(1)), Totals { pageviews: r.get(2), visitors: r.get(3), events: r.get(4) }))
-        .collect())
+        .collect()
 }
 
 /// Visit sums per local hour of `range`, each visit in the hour it began.

@@ -87,25 +87,40 @@ pub async fn raw_copy(db: &tokio_postgres::Client, n: usize) -> f64 {
 }
 
 pub async fn prefill_queue(namespace: &Namespace, events: &[Vec<u8>]) {
-    let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, "bench").await.expect("amqp");
-    let channel = connection.create_channel().await.expect("channel");
-    analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
-    channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    let (_connection, channel) = confirming_channel(namespace, "bench").await;
     for chunk in events.chunks(BATCH) {
-        let payload =
-            analytics_events::encode_batch_raw(&uuid::Uuid::now_v7().to_string(), chunk.iter().map(Vec::as_slice));
-        channel
-            .basic_publish(
-                namespace.amqp.exchange().as_str().into(),
-                "".into(),
-                BasicPublishOptions::default(),
-                &payload,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .expect("publish");
+        publish(&channel, namespace, &uuid::Uuid::now_v7(), chunk).await;
     }
     channel.wait_for_confirms().await.expect("confirms");
+}
+
+/// A channel with publisher confirms to `namespace`'s broker, its topology declared.
+pub async fn confirming_channel(namespace: &Namespace, name: &str) -> (lapin::Connection, lapin::Channel) {
+    let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, name).await.expect("amqp");
+    analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
+    let channel = connection.create_channel().await.expect("channel");
+    channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    (connection, channel)
+}
+
+/// Publishes one batch of encoded `events` as `id`, persistent; returns its confirmation.
+pub async fn publish(
+    channel: &lapin::Channel,
+    namespace: &Namespace,
+    id: &uuid::Uuid,
+    events: &[Vec<u8>],
+) -> lapin::PublisherConfirm {
+    let payload = analytics_events::encode_batch_raw(&id.to_string(), events.iter().map(Vec::as_slice));
+    channel
+        .basic_publish(
+            namespace.amqp.exchange().as_str().into(),
+            "".into(),
+            BasicPublishOptions::default(),
+            &payload,
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .expect("publish")
 }
 
 /// What an aggregator keeps besides the rollups.

@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use analytics_e2e::{Namespace, binary, eventually};
-use lapin::BasicProperties;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use uuid::Uuid;
 
 use crate::query::{latency, ms};
@@ -145,10 +143,7 @@ async fn beside_live_traffic() -> LiveRun {
 /// Publishes a batch of live events every [`LIVE_EVERY`] until `stop`;
 /// returns the batch ids.
 async fn publish_live(namespace: Namespace, site: Uuid, stop: Arc<AtomicBool>) -> Vec<Uuid> {
-    let connection = analytics_store::amqp::amqp_connect(&namespace.amqp, "bench-live").await.expect("amqp");
-    analytics_store::amqp::declare_topology(&connection, &namespace.amqp).await.expect("topology");
-    let channel = connection.create_channel().await.expect("channel");
-    channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    let (_connection, channel) = crate::aggregator::confirming_channel(&namespace, "bench-live").await;
     let mut ticks = tokio::time::interval(LIVE_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ids = Vec::new();
@@ -156,19 +151,7 @@ async fn publish_live(namespace: Namespace, site: Uuid, stop: Arc<AtomicBool>) -
         ticks.tick().await;
         let id = Uuid::now_v7();
         let events = encoded_events(&site.to_string(), LIVE_BATCH);
-        let payload = analytics_events::encode_batch_raw(&id.to_string(), events.iter().map(Vec::as_slice));
-        channel
-            .basic_publish(
-                namespace.amqp.exchange().as_str().into(),
-                "".into(),
-                BasicPublishOptions::default(),
-                &payload,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("confirmed");
+        crate::aggregator::publish(&channel, &namespace, &id, &events).await.await.expect("confirmed");
         ids.push(id);
     }
     ids

@@ -27,7 +27,7 @@ export interface DashboardProps {
 function rows(
   breakdown: Schemas["Breakdown"],
   label: (value: string) => string,
-  narrow?: (value: string) => string,
+  narrow?: (value: string) => string | undefined,
 ): RankRow[] {
   return breakdown.results.map((r) => ({
     key: r.value,
@@ -166,7 +166,9 @@ export async function Dashboard(props: DashboardProps) {
   const renderedAt = new Date();
   const label = (value: string) => t.dimension[value.toLowerCase()] ?? value;
   // The view narrowed to one more value (a segment), and without one filter.
-  const narrow = (dimension: string) => (value: string) => props.href({ filters: [...view.filters, filterOf(dimension, value)] });
+  // `(other)` (values past the daily bound) is no value an event has: not a segment.
+  const narrow = (dimension: string) => (value: string) =>
+    value === "(other)" ? undefined : props.href({ filters: [...view.filters, filterOf(dimension, value)] });
   const without = (filter: string) => props.href({ filters: view.filters.filter((f) => f !== filter) });
   const csv = (table: string) => `/api/export?table=${table}&${viewQuery(view)}`;
   const path = new URL(props.href({}), "http://panel").pathname;

@@ -13,7 +13,8 @@ use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 /// One counted event as it is kept: its values in every dimension (the
-/// rollups' own, so that the two always agree) and its custom properties.
+/// rollups' own, as read before the daily value bound folds rare ones into
+/// `(other)`: a segment sees the real value) and its custom properties.
 #[derive(Debug, Clone)]
 pub struct KeptEvent {
     pub site_id: Uuid,

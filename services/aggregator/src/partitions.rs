@@ -112,7 +112,19 @@ impl Partitions {
             let day =
                 name.strip_prefix(&format!("{parent}_")).and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
             if let Some(day) = day.filter(|d| *d < oldest_kept) {
-                client.batch_execute(&format!("DROP TABLE IF EXISTS {name}")).await?;
+                // Dropping locks the parent: behind a long dashboard query a
+                // waiting DROP would queue every writer behind it, so it gives
+                // up after the lock timeout and the next round tries again.
+                let sql = format!("SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}; DROP TABLE IF EXISTS {name}");
+                let outcome = match client.batch_execute(&format!("BEGIN; {sql}; COMMIT")).await {
+                    Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        tracing::warn!(partition = name, "partition busy; dropped next round");
+                        continue;
+                    }
+                    other => other,
+                };
+                outcome?;
                 self.known.lock().expect("partition cache lock").remove(&day);
                 dropped.push(name);
             }

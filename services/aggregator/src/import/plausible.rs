@@ -54,8 +54,9 @@ const WEB: &str = TrafficSource::Web.as_str();
 /// Largest count a cell may hold: far above any real day, far below sums
 /// that could overflow.
 const MAX_COUNT: i64 = 1 << 40;
-/// Largest number of visitors of one day: each becomes an id in a sketch.
-const MAX_VISITORS: i64 = 1 << 30;
+/// Largest number of visitors of one day or value: each becomes an id
+/// hashed into a sketch, so a corrupt count must not mean billions.
+const MAX_VISITORS: i64 = 10_000_000;
 
 /// What to read and how much.
 pub struct Args {
@@ -252,6 +253,13 @@ impl Row<'_> {
         Ok(count)
     }
 
+    /// A `visitors` count, at most [`MAX_VISITORS`].
+    fn visitors(&self) -> anyhow::Result<i64> {
+        let visitors = self.count("visitors")?;
+        anyhow::ensure!(visitors <= MAX_VISITORS, "visitors: {visitors} is more than {MAX_VISITORS} a day");
+        Ok(visitors)
+    }
+
     fn date(&self) -> anyhow::Result<NaiveDate> {
         let text = self.text("date")?;
         NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| format!("date: {text:?} is not YYYY-MM-DD"))
@@ -294,13 +302,13 @@ impl DayFigures {
             Ok(Figures {
                 pageviews: if events { 0 } else { row.count("pageviews")? },
                 events: if events { row.count("events")? } else { 0 },
-                visitors: row.count("visitors")?.min(MAX_VISITORS),
+                visitors: row.visitors()?,
             })
         };
         match table {
             Table::Visitors => {
                 let totals = Totals {
-                    visitors: row.count("visitors")?.min(MAX_VISITORS),
+                    visitors: row.visitors()?,
                     pageviews: row.count("pageviews")?,
                     visits: row.count("visits")?,
                     bounces: row.count("bounces")?,

@@ -33,7 +33,7 @@ pub async fn funnel(
         .with("filter", &filters)
         .with("range", range)
         .with("source", source.unwrap_or("all"))
-        .with("steps", blake3::hash(texts.join("\n").as_bytes()).to_hex());
+        .with("steps", blake3::hash(serde_json::to_string(&texts).unwrap_or_default().as_bytes()).to_hex());
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, Format::Json, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let segment = Segment { site: ctx.site.id, source, filters: &filters };

@@ -28,6 +28,7 @@ pub async fn goals(
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::KEPT).await?;
     let (range, source, filters) = (params.range(ctx.today, 30)?, params.source()?, params.filters()?);
+    let limit = params.limit()?;
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
     // The goals are part of the answer's key: one added or deleted is
     // counted at once, whatever the cache holds.
@@ -37,11 +38,13 @@ pub async fn goals(
         .with("filter", &filters)
         .with("range", range)
         .with("source", source.unwrap_or("all"))
+        .with("limit", limit)
         .with("goals", blake3::hash(defined.join("\n").as_bytes()).to_hex());
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let segment = Segment { site: ctx.site.id, source, filters: &filters };
-        let (results, visitors) = kept::goals(&client, &segment, range).await?;
+        let (mut results, visitors) = kept::goals(&client, &segment, range).await?;
+        results.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(Goals { from: range.from, to: range.to, visitors, results })
     })
     .await

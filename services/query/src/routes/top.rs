@@ -226,7 +226,7 @@ impl Top {
     fn key(&self, endpoint: &str) -> CacheKey {
         CacheKey::new(endpoint, self.ctx.today)
             .with("dimension", self.dimension.name())
-            .with("property", &self.property)
+            .with("property", format!("{}:{}", self.property.len(), self.property))
             .with("filter", &self.filters)
             .with("range", self.range)
             .with("source", self.source.unwrap_or("all"))

@@ -223,6 +223,12 @@ async fn filters_segment_every_endpoint() {
     let noon = &hourly["points"][12];
     assert_eq!(json!([noon["label"], noon["pageviews"], noon["visits"]]), json!(["12:00", 2, 2]), "{hourly}");
 
+    // Two years of days compared with the year before, across 29 February
+    // (whose compared days are not consecutive): one scan, however many.
+    let long =
+        ask("chart/?period=daily&from=2024-01-01&to=2025-12-31&compare=year_over_year&filter=country==DE".into()).await;
+    assert_eq!(long["points"].as_array().map(Vec::len), Some(731), "{}", long["points"][0]);
+
     // Two filters, then `!=` and `~=` (contains, ignoring case).
     let both = ask("top-pages/?filter=country==DE&filter=page==/pricing".into()).await;
     assert_eq!(rows(&both, "results", "path"), vec![json!(["/pricing", 2, 2, 1])], "{both}");

@@ -4,10 +4,9 @@
 //! before; a page step ending in `*` is a prefix, as goals' are.
 
 use tokio_postgres::Client;
-use tokio_postgres::types::ToSql;
 
 use crate::error::QueryError;
-use crate::kept::Segment;
+use crate::kept::{COUNTED, Segment};
 use crate::params::DayRange;
 
 pub const MIN_STEPS: usize = 2;
@@ -73,9 +72,7 @@ pub async fn visitors_per_step(
     range: DayRange,
     steps: &[Step],
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    let n = params.len();
-    params.extend([&range.from as &(dyn ToSql + Sync), &range.to]);
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
     let mut matches = Vec::new();
     for step in steps {
         params.push(step.target());
@@ -84,10 +81,7 @@ pub async fn visitors_per_step(
     // Only the events that reach some step are read past the scan.
     let any = matches.iter().map(|m| format!("({m})")).collect::<Vec<_>>().join(" OR ");
     let mut ctes = vec![format!(
-        "e AS (SELECT visitor_id, at, kind, page, event FROM events
-               WHERE {conditions} AND kind < 2 AND local_day BETWEEN ${} AND ${} AND ({any}))",
-        n + 1,
-        n + 2
+        "e AS (SELECT visitor_id, at, kind, page, event FROM events WHERE {conditions} AND {COUNTED} AND ({any}))"
     )];
     for (i, condition) in matches.iter().enumerate() {
         ctes.push(match i {

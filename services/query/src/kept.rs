@@ -21,7 +21,7 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 /// `kind` of a pageview, of a custom event, and of a page's later timings.
 const PAGEVIEW: &str = "kind = 0";
 const CUSTOM: &str = "kind = 1";
-const COUNTED: &str = "kind < 2";
+pub(crate) const COUNTED: &str = "kind < 2";
 
 /// The events of one site, source and segment.
 pub struct Segment<'a> {
@@ -30,15 +30,17 @@ pub struct Segment<'a> {
     pub filters: &'a Filters,
 }
 
-impl Segment<'_> {
-    /// Its conditions over `events` (`$1` the site, `$2` the source, then
-    /// the filters'), with their parameters; a statement numbers its own
+impl<'s> Segment<'s> {
+    /// Its conditions over `events` of the local days `from` to `to` (`$1`
+    /// the site, `$2` the source, `$3` and `$4` the days, then the
+    /// filters'), with their parameters; a statement numbers its own
     /// parameters after them.
-    pub(crate) fn conditions(&self) -> (String, Vec<Param<'_>>) {
-        let (filters, values) = self.filters.sql(3);
-        let mut params: Vec<Param<'_>> = vec![&self.site, &self.source];
+    pub(crate) fn within<'a>(&'a self, from: &'a NaiveDate, to: &'a NaiveDate) -> (String, Vec<Param<'a>>) {
+        let (filters, values) = self.filters.sql(5);
+        let mut params: Vec<Param<'a>> = vec![&self.site, &self.source, from, to];
         params.extend(values);
-        (format!("site_id = $1 AND ($2::text IS NULL OR source = $2){filters}"), params)
+        let conditions = "site_id = $1 AND ($2::text IS NULL OR source = $2) AND local_day BETWEEN $3 AND $4";
+        (format!("{conditions}{filters}"), params)
     }
 }
 
@@ -176,11 +178,9 @@ pub async fn totals_per_range(
     segment: &Segment<'_>,
     ranges: &[DayRange],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
     let (first, last) = span(ranges);
-    params.extend([&first as Param, &last]);
-    let n = params.len();
-    let from = format!("events WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${n}", n - 1);
+    let (conditions, params) = segment.within(&first, &last);
+    let from = format!("events WHERE {conditions} AND {COUNTED}");
     let values = per_range(client, &from, params, "local_day", &TOTALS, ranges).await?;
     Ok(values.iter().map(|v| Totals { pageviews: v[0], visitors: v[1], events: v[2] }).collect())
 }
@@ -193,17 +193,13 @@ const VISITS: [Agg; 4] = [
     Agg::new("sum(views)", "true"),
 ];
 
-/// The visits of the segment's events between `$first` and `$last` (the
-/// parameters after the segment's), as a subquery of one row per visit:
+/// The visits of the events meeting `conditions`, as a subquery of one row per visit:
 /// `began` (its first local day), `first_at`, `views`, `ms`. A visit is a
 /// visitor's run of events without a gap longer than `gap_minutes`.
 fn visits_of<'a>(conditions: &str, params: &mut Vec<Param<'a>>, gap_minutes: &'a i32) -> String {
-    let n = params.len();
     params.push(gap_minutes);
     format!(
-        "(WITH e AS (
-             SELECT visitor_id, at, kind, local_day FROM events
-             WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${n}),
+        "(WITH e AS (SELECT visitor_id, at, kind, local_day FROM events WHERE {conditions} AND {COUNTED}),
          starts AS (
              SELECT *, CASE WHEN lag(at) OVER w IS NULL OR at - lag(at) OVER w > make_interval(mins => ${})
                             THEN 1 ELSE 0 END AS starts
@@ -214,8 +210,7 @@ fn visits_of<'a>(conditions: &str, params: &mut Vec<Param<'a>>, gap_minutes: &'a
          SELECT min(local_day) AS began, min(at) AS first_at, count(*) FILTER (WHERE {PAGEVIEW}) AS views,
                 (extract(epoch FROM max(at) - min(at)) * 1000)::int8 AS ms
          FROM numbered GROUP BY visitor_id, visit) AS visits",
-        n - 1,
-        n + 1
+        params.len()
     )
 }
 
@@ -230,9 +225,8 @@ pub async fn visits_per_range(
     ranges: &[DayRange],
     gap_minutes: i32,
 ) -> Result<Vec<VisitSums>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
     let (first, last) = span(ranges);
-    params.extend([&first as Param, &last]);
+    let (conditions, mut params) = segment.within(&first, &last);
     let from = visits_of(&conditions, &mut params, &gap_minutes);
     let values = per_range(client, &from, params, "began", &VISITS, ranges).await?;
     Ok(values.iter().map(|v| visit_sums(v)).collect())
@@ -245,17 +239,14 @@ pub async fn totals_per_hour(
     range: DayRange,
     timezone: &str,
 ) -> Result<HashMap<HourKey, Totals>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    params.extend([&range.from as Param, &range.to, &timezone]);
-    let n = params.len();
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
+    params.push(&timezone);
     let columns: Vec<String> = TOTALS.iter().map(|a| a.column("true")).collect();
     let sql = format!(
-        "SELECT local_day, extract(hour FROM at AT TIME ZONE ${n})::int2, {}
-         FROM events WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${}
-         GROUP BY 1, 2",
-        columns.join(", "),
-        n - 2,
-        n - 1
+        "SELECT local_day, extract(hour FROM at AT TIME ZONE ${})::int2, {}
+         FROM events WHERE {conditions} AND {COUNTED} GROUP BY 1, 2",
+        params.len(),
+        columns.join(", ")
     );
     Ok(crate::stats::hour_totals(&client.query(&sql, &params).await?))
 }
@@ -268,8 +259,7 @@ pub async fn visits_per_hour(
     timezone: &str,
     gap_minutes: i32,
 ) -> Result<HashMap<HourKey, VisitSums>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    params.extend([&range.from as Param, &range.to]);
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
     let from = visits_of(&conditions, &mut params, &gap_minutes);
     params.push(&timezone);
     let columns: Vec<String> = VISITS.iter().map(|a| a.column("true")).collect();
@@ -309,22 +299,17 @@ pub async fn top(
     only: Option<&[String]>,
     by_events: bool,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    let n = params.len();
-    params.extend([&range.from as Param, &range.to, &limit, &only]);
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
+    params.extend([&limit as Param, &only]);
+    let (limit_at, only_at) = (params.len() - 1, params.len());
     let (first, second) = if by_events { (4, 2) } else { (2, 4) };
     let sql = format!(
         "SELECT {column}, count(*) FILTER (WHERE {PAGEVIEW}), count(DISTINCT visitor_id),
                 count(*) FILTER (WHERE {CUSTOM})
          FROM events
-         WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${} AND {column} <> ''
-           AND (${}::text[] IS NULL OR {column} = ANY(${}))
-         GROUP BY 1 ORDER BY {first} DESC, {second} DESC, 1 LIMIT ${}",
-        n + 1,
-        n + 2,
-        n + 4,
-        n + 4,
-        n + 3
+         WHERE {conditions} AND {COUNTED} AND {column} <> ''
+           AND (${only_at}::text[] IS NULL OR {column} = ANY(${only_at}))
+         GROUP BY 1 ORDER BY {first} DESC, {second} DESC, 1 LIMIT ${limit_at}"
     );
     let rows = client.query(&sql, &params).await?;
     Ok(rows
@@ -344,20 +329,16 @@ pub async fn property_values(
     limit: i64,
     only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    let n = params.len();
-    params.extend([&range.from as Param, &range.to, &key, &limit, &only]);
-    let (key_at, only_at) = (n + 3, n + 5);
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
+    params.extend([&key as Param, &limit, &only]);
+    let (key_at, limit_at, only_at) = (params.len() - 2, params.len() - 1, params.len());
     let sql = format!(
         "SELECT props->>${key_at}, count(*) FILTER (WHERE {PAGEVIEW}), count(*) FILTER (WHERE {CUSTOM}),
                 count(DISTINCT visitor_id)
          FROM events
-         WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${} AND props ? ${key_at}
+         WHERE {conditions} AND {COUNTED} AND props ? ${key_at}
            AND (${only_at}::text[] IS NULL OR props->>${key_at} = ANY(${only_at}))
-         GROUP BY 1 ORDER BY count(*) DESC, 4 DESC, 1 LIMIT ${}",
-        n + 1,
-        n + 2,
-        n + 4
+         GROUP BY 1 ORDER BY count(*) DESC, 4 DESC, 1 LIMIT ${limit_at}"
     );
     let rows = client.query(&sql, &params).await?;
     Ok(rows
@@ -383,17 +364,14 @@ pub async fn properties(
     range: DayRange,
     limit: i64,
 ) -> Result<Vec<Property>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    let n = params.len();
-    params.extend([&range.from as Param, &range.to, &limit]);
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
+    params.push(&limit);
     let sql = format!(
         "SELECT key, count(*) FILTER (WHERE {PAGEVIEW}), count(*) FILTER (WHERE {CUSTOM}), count(DISTINCT visitor_id)
          FROM events, jsonb_object_keys(props) AS key
-         WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${} AND props IS NOT NULL
+         WHERE {conditions} AND {COUNTED} AND props IS NOT NULL
          GROUP BY key ORDER BY count(*) DESC, 4 DESC, key LIMIT ${}",
-        n + 1,
-        n + 2,
-        n + 3
+        params.len()
     );
     let rows = client.query(&sql, &params).await?;
     Ok(rows
@@ -431,9 +409,7 @@ pub async fn goals(
     let prefix = |g: &analytics_store::goals::Goal| g.kind == "page" && g.target.ends_with('*');
     let targets: Vec<&str> =
         defined.iter().map(|g| if prefix(g) { &g.target[..g.target.len() - 1] } else { g.target.as_str() }).collect();
-    let (conditions, mut params) = segment.conditions();
-    params.extend([&range.from as Param, &range.to]);
-    let n = params.len();
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
     let mut columns = vec!["count(DISTINCT visitor_id)".to_owned()];
     for (goal, target) in defined.iter().zip(&targets) {
         params.push(target);
@@ -446,11 +422,7 @@ pub async fn goals(
         columns.push(format!("count(DISTINCT visitor_id) FILTER (WHERE {reached})"));
         columns.push(format!("count(*) FILTER (WHERE {reached})"));
     }
-    let sql = format!(
-        "SELECT {} FROM events WHERE {conditions} AND {COUNTED} AND local_day BETWEEN ${} AND ${n}",
-        columns.join(", "),
-        n - 1
-    );
+    let sql = format!("SELECT {} FROM events WHERE {conditions} AND {COUNTED}", columns.join(", "));
     let row = client.query_one(&sql, &params).await?;
     let total: i64 = row.get(0);
     let mut goals: Vec<GoalFigures> = defined
@@ -484,16 +456,15 @@ pub async fn speed(
     range: DayRange,
     pages: i64,
 ) -> Result<Vec<SpeedRow>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    let n = params.len();
-    params.extend([&range.from as Param, &range.to, &pages]);
+    let (conditions, mut params) = segment.within(&range.from, &range.to);
+    params.push(&pages);
     let metrics: Vec<String> =
         analytics_events::speed::METRICS.iter().map(|m| format!("('{m}', {m})")).collect::<Vec<_>>();
     let sql = format!(
         "WITH m AS (
              SELECT page, metric, value FROM events,
                     LATERAL (VALUES {}) AS v(metric, value)
-             WHERE {conditions} AND local_day BETWEEN ${} AND ${} AND value IS NOT NULL),
+             WHERE {conditions} AND value IS NOT NULL),
          top_pages AS (SELECT page FROM m GROUP BY page ORDER BY count(*) DESC, page LIMIT ${}),
          b AS (SELECT page, metric, value, floor(ln(value + 1.0) / ln(1.1))::int AS bucket FROM m)
          SELECT NULL::text, metric, bucket, count(*), sum(value)::int8 FROM b GROUP BY metric, bucket
@@ -501,9 +472,7 @@ pub async fn speed(
          SELECT page, metric, bucket, count(*), sum(value)::int8 FROM b
          WHERE page IN (SELECT page FROM top_pages) GROUP BY page, metric, bucket",
         metrics.join(", "),
-        n + 1,
-        n + 2,
-        n + 3
+        params.len()
     );
     let mut rows: HashMap<(Option<String>, String), SpeedRow> = HashMap::new();
     for row in client.query(&sql, &params).await? {
@@ -529,14 +498,15 @@ pub async fn speed(
 
 /// Distinct visitors of the segment with an event in the last `seconds`.
 pub async fn live_visitors(client: &Client, segment: &Segment<'_>, seconds: i64) -> Result<i64, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.conditions();
-    let n = params.len();
+    // Local days run up to 14 h ahead of UTC's and 12 h behind.
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Days::new(1), today + chrono::Days::new(1));
+    let (conditions, mut params) = segment.within(&from, &to);
     params.push(&seconds);
     let sql = format!(
         "SELECT count(DISTINCT visitor_id) FROM events
-         WHERE {conditions} AND {COUNTED} AND local_day >= (now() - interval '2 days')::date
-           AND at > now() - make_interval(secs => ${}::int8)",
-        n + 1
+         WHERE {conditions} AND {COUNTED} AND at > now() - make_interval(secs => ${}::int8)",
+        params.len()
     );
     Ok(client.query_one(&sql, &params).await?.get(0))
 }

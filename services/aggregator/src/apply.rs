@@ -331,11 +331,14 @@ impl Applier {
                 }
             }
         }
+        // The events are kept before any rollup row is touched: a rebuild
+        // (`crate::rebuild`) locks a day's events against writers first, and
+        // a writer that waits there must hold no rollup row it will need.
+        deltas.kept.retain(|e| self.partitions.keeps_events_of(e.local_day));
+        crate::kept_events::write(&transaction, &deltas.kept).await?;
         deltas.finish();
         crate::long_tail::fold(&transaction, &mut deltas, self.max_values_per_day).await?;
         write_deltas(&transaction, &deltas).await?;
-        deltas.kept.retain(|e| self.partitions.keeps_events_of(e.local_day));
-        crate::kept_events::write(&transaction, &deltas.kept).await?;
         let hits = std::mem::take(&mut deltas.hits);
         if self.sessions {
             crate::sessions::apply(&transaction, hits).await?;
@@ -420,15 +423,21 @@ fn days_touched(batches: &[Incoming], sites: &[Vec<Option<Arc<Site>>>]) -> Vec<c
 /// Adds `deltas` to the rollups inside `transaction`: the one write path of
 /// live batches and backfills alike.
 pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    write_days(transaction, deltas).await?;
+    upsert_monthly(transaction, deltas).await?;
+    upsert_monthly_speed(transaction, deltas).await?;
+    upsert_titles(transaction, deltas).await
+}
+
+/// The rows of each day `deltas` touch (no month sums, no titles): what a
+/// rebuild rewrites before it sums its months again from them.
+pub(crate) async fn write_days(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
     upsert_hourly(transaction, deltas).await?;
     upsert_daily(transaction, deltas).await?;
     upsert_dimensions(transaction, deltas).await?;
-    upsert_monthly(transaction, deltas).await?;
     upsert_speed(transaction, deltas).await?;
     upsert_app_health(transaction, deltas).await?;
-    upsert_monthly_speed(transaction, deltas).await?;
-    upsert_site_speed(transaction, deltas).await?;
-    upsert_titles(transaction, deltas).await
+    upsert_site_speed(transaction, deltas).await
 }
 
 /// Row indexes with visitor ids, and with runs of them, flattened: the

@@ -15,6 +15,7 @@ mod long_tail;
 pub mod maintenance;
 mod metrics;
 mod partitions;
+pub mod rebuild;
 mod referrer;
 mod rollup;
 mod sessions;

@@ -27,7 +27,7 @@ pub struct Partitions {
     events_days: Option<u64>,
 }
 
-fn partition_name(table: &str, day: NaiveDate) -> String {
+pub(crate) fn partition_name(table: &str, day: NaiveDate) -> String {
     format!("{table}_{}", day.format("%Y%m%d"))
 }
 

@@ -130,7 +130,7 @@ pub struct AppHealth {
 }
 
 impl AppHealth {
-    fn add(&mut self, status: u16, response_ms: Option<u32>) {
+    pub(crate) fn add(&mut self, status: u16, response_ms: Option<u32>) {
         self.requests += 1;
         match status {
             400..=499 => self.client_errors += 1,

@@ -36,6 +36,56 @@ enum Command {
         #[command(subcommand)]
         command: GoalCommand,
     },
+    /// Saved funnels: named steps the panel shows, counted by
+    /// `GET /api/analytics/funnel/?name=` (from the kept events).
+    Funnel {
+        #[command(subcommand)]
+        command: FunnelCommand,
+    },
+    /// Compute a site's rollups of some local days again from the kept
+    /// events, one day per transaction, while events keep arriving; prints
+    /// [{day, events}] (the kept events each day was rebuilt from).
+    Rebuild {
+        /// The site's id or domain.
+        #[arg(long)]
+        site: String,
+        /// The first local day (YYYY-MM-DD).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// The last local day, included.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+    },
+}
+
+#[derive(Subcommand)]
+enum FunnelCommand {
+    /// Save a funnel (a funnel of that name gets these steps); prints it as JSON.
+    Add {
+        /// The site's id or domain.
+        #[arg(long)]
+        site: String,
+        /// Its name, as the panel shows it (at most 100 characters).
+        #[arg(long)]
+        name: String,
+        /// 2 to 8 steps, in order: page==<path> (a prefix when it ends in *) or event==<name>.
+        #[arg(long = "step", required = true)]
+        steps: Vec<String>,
+    },
+    /// List a site's saved funnels as JSON.
+    List {
+        /// The site's id or domain.
+        #[arg(long)]
+        site: String,
+    },
+    /// Delete a saved funnel; prints {"deleted": true|false}.
+    Delete {
+        /// The site's id or domain.
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +263,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args, &settings.postgres).await?,
         Command::Import { command } => import(command, &settings).await?,
         Command::Goal { command } => goal(command, &settings.postgres).await?,
+        Command::Funnel { command } => funnel(command, &settings.postgres).await?,
+        Command::Rebuild { site, from, to } => {
+            let mut client = analytics_store::connect(settings.postgres.url()).await?;
+            let days = analytics_aggregator::rebuild::run(&mut client, &settings.import, &site, from, to).await?;
+            println!("{}", serde_json::to_string_pretty(&days)?);
+        }
     }
     Ok(())
 }
@@ -223,11 +279,7 @@ async fn goal(command: GoalCommand, postgres: &PostgresSettings) -> anyhow::Resu
     let client = analytics_store::connect(postgres.url()).await?;
     let site = |site: String| {
         let client = &client;
-        async move {
-            analytics_store::sites::find_site(client, &site)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("--site {site:?}: no such site (an id or a domain)"))
-        }
+        async move { analytics_store::sites::site_argument(client, &site).await }
     };
     let output = match command {
         GoalCommand::Add(target) => {
@@ -240,6 +292,27 @@ async fn goal(command: GoalCommand, postgres: &PostgresSettings) -> anyhow::Resu
             let (kind, what) = target.kind_and_target();
             let site = site(target.site.clone()).await?;
             serde_json::json!({ "deleted": goals::delete(&client, site.id, kind, what).await? })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
+}
+
+/// Runs a `funnel` command; prints its answer as JSON.
+async fn funnel(command: FunnelCommand, postgres: &PostgresSettings) -> anyhow::Result<()> {
+    use analytics_store::{funnels, sites::site_argument};
+    let client = analytics_store::connect(postgres.url()).await?;
+    let output = match command {
+        FunnelCommand::Add { site, name, steps } => {
+            let site = site_argument(&client, &site).await?;
+            serde_json::to_value(funnels::save(&client, site.id, &name, &steps).await?)?
+        }
+        FunnelCommand::List { site } => {
+            serde_json::to_value(funnels::list(&client, site_argument(&client, &site).await?.id).await?)?
+        }
+        FunnelCommand::Delete { site, name } => {
+            let site = site_argument(&client, &site).await?;
+            serde_json::json!({ "deleted": funnels::delete(&client, site.id, &name).await? })
         }
     };
     println!("{}", serde_json::to_string_pretty(&output)?);

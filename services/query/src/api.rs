@@ -277,7 +277,22 @@ pub struct Goals {
 pub struct Funnel {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The saved funnel's name, when it was asked for by name.
+    pub name: Option<String>,
     pub steps: Vec<FunnelStep>,
+}
+
+/// The site's saved funnels (`analytics-ctl funnel add`), by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedFunnels {
+    pub results: Vec<SavedFunnel>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedFunnel {
+    pub name: String,
+    /// Its steps, as `step` parameters are written.
+    pub steps: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -449,7 +464,10 @@ pub struct FunnelParams {
     /// Site id or one of its domains.
     site: String,
     /// 2 to 8 steps, in order: `page==<path>` (a prefix when it ends in `*`) or `event==<name>`.
-    step: Vec<String>,
+    /// Either these or `name`.
+    step: Option<Vec<String>>,
+    /// A saved funnel's name (`GET /api/analytics/funnels/` lists them), instead of `step`.
+    name: Option<String>,
     /// The N local days ending today, inclusive (1 to 3650). Default 30.
     days: Option<u32>,
     /// First local day, YYYY-MM-DD (instead of `days`).
@@ -460,6 +478,15 @@ pub struct FunnelParams {
     source: Option<String>,
     /// A segment, repeatable, as on the other endpoints.
     filter: Option<Vec<String>>,
+}
+
+/// Only the site: what it has set up, not figures over a range.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SiteParam {
+    /// Site id or one of its domains.
+    site: String,
 }
 
 /// The parameters of the answers from the kept events alone (no comparison).
@@ -606,6 +633,7 @@ impl Modify for BearerAuth {
         crate::routes::properties::properties,
         crate::routes::goals::goals,
         crate::routes::funnel::funnel,
+        crate::routes::funnel::saved,
         crate::routes::speed::speed,
         crate::routes::realtime::realtime,
         crate::routes::app_versions::app_versions,

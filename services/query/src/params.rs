@@ -31,6 +31,8 @@ pub struct Params {
     pub filter: Option<Vec<String>>,
     /// Every `step=` of a funnel (see [`crate::funnel`]).
     pub step: Option<Vec<String>>,
+    /// A saved funnel's name (instead of `step`).
+    pub name: Option<String>,
 }
 
 /// Handlers take [`Params`] straight from the query string.
@@ -183,7 +185,9 @@ pub mod allowed {
     pub const APP_VERSIONS: &[&str] = &["site", "days", "from", "to", "limit", "format"];
     /// Answers from the kept events (properties, goals).
     pub const KEPT: &[&str] = &["site", "days", "from", "to", "source", "limit", "format", "filter"];
-    pub const FUNNEL: &[&str] = &["site", "days", "from", "to", "source", "filter", "step"];
+    pub const FUNNEL: &[&str] = &["site", "days", "from", "to", "source", "filter", "step", "name"];
+    /// Lists of what a site has set up (its saved funnels).
+    pub const SITE: &[&str] = &["site"];
 }
 
 pub const MAX_DAYS: u64 = 3650;

@@ -3,6 +3,7 @@
 
 pub mod amqp;
 mod directory;
+pub mod funnels;
 pub mod goals;
 mod migrations;
 mod postgres;

@@ -175,6 +175,14 @@ pub async fn find_site(client: &Client, id_or_domain: &str) -> Result<Option<Sit
     Ok(row.as_ref().and_then(site_from_row))
 }
 
+/// The site a command-line argument names (an id or a domain), or an error
+/// that says which argument named no site.
+pub async fn site_argument(client: &Client, id_or_domain: &str) -> anyhow::Result<Site> {
+    find_site(client, id_or_domain)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--site {id_or_domain:?}: no such site (an id or a domain)"))
+}
+
 fn site_from_row(row: &tokio_postgres::Row) -> Option<Site> {
     let timezone: String = row.get(2);
     let hash: Vec<u8> = row.get(3);

@@ -114,9 +114,7 @@ impl Importer {
     /// The site to import into, by id or domain.
     pub async fn site(&self, id_or_domain: &str) -> anyhow::Result<Site> {
         let client = self.applier.pool.get().await?;
-        analytics_store::sites::find_site(&client, id_or_domain)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("--site {id_or_domain:?}: no such site (an id or a domain)"))
+        analytics_store::sites::site_argument(&client, id_or_domain).await
     }
 }
 

@@ -18,6 +18,7 @@ pub enum Endpoint {
     Properties,
     Goals,
     Funnel,
+    Funnels,
     Speed,
     Realtime,
     AppVersions,
@@ -26,7 +27,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::Overview,
         Endpoint::Chart,
         Endpoint::TopPages,
@@ -35,6 +36,7 @@ impl Endpoint {
         Endpoint::Properties,
         Endpoint::Goals,
         Endpoint::Funnel,
+        Endpoint::Funnels,
         Endpoint::Speed,
         Endpoint::Realtime,
         Endpoint::AppVersions,
@@ -53,6 +55,7 @@ impl Endpoint {
             Endpoint::Properties => "properties",
             Endpoint::Goals => "goals",
             Endpoint::Funnel => "funnel",
+            Endpoint::Funnels => "funnels",
             Endpoint::Speed => "speed",
             Endpoint::Realtime => "realtime",
             Endpoint::AppVersions => "app-versions",
@@ -84,6 +87,7 @@ impl Endpoint {
             Endpoint::Properties => web::get().to(properties::properties),
             Endpoint::Goals => web::get().to(goals::goals),
             Endpoint::Funnel => web::get().to(funnel::funnel),
+            Endpoint::Funnels => web::get().to(funnel::saved),
             Endpoint::Speed => web::get().to(speed::speed),
             Endpoint::Realtime => web::get().to(realtime::realtime),
             Endpoint::AppVersions => web::get().to(app_versions::app_versions),

@@ -64,7 +64,6 @@ async fn properties_and_goals_count_each_event_once() {
     // Goals, as an operator adds them.
     let ctl = |args: &[&str]| {
         let output = Command::new(binary("analytics-ctl"))
-            .arg("goal")
             .args(args)
             .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
             .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
@@ -73,15 +72,15 @@ async fn properties_and_goals_count_each_event_once() {
         (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), output.stderr)
     };
     for goal in [["--event", "signup"], ["--page", "/pricing"], ["--page", "/blog/*"], ["--event", "nothing"]] {
-        let (ok, out, err) = ctl(&["add", "--site", &site, goal[0], goal[1]]);
+        let (ok, out, err) = ctl(&["goal", "add", "--site", &site, goal[0], goal[1]]);
         assert!(ok, "{}", String::from_utf8_lossy(&err));
         assert_eq!(serde_json::from_str::<Value>(&out).expect("json")["target"], goal[1]);
     }
-    let (refused, _, err) = ctl(&["add", "--site", &site, "--page", "pricing"]);
+    let (refused, _, err) = ctl(&["goal", "add", "--site", &site, "--page", "pricing"]);
     assert!(!refused && String::from_utf8_lossy(&err).contains("starting with /"));
-    let (_, listed, _) = ctl(&["list", "--site", &site]);
+    let (_, listed, _) = ctl(&["goal", "list", "--site", &site]);
     assert_eq!(serde_json::from_str::<Value>(&listed).expect("json").as_array().map(Vec::len), Some(4));
-    let (_, deleted, _) = ctl(&["delete", "--site", &site, "--event", "nothing"]);
+    let (_, deleted, _) = ctl(&["goal", "delete", "--site", &site, "--event", "nothing"]);
     assert_eq!(serde_json::from_str::<Value>(&deleted).expect("json"), json!({"deleted": true}));
 
     let goals = ok(&pipeline, &format!("goals/?site={site}&days=7")).await;
@@ -145,7 +144,47 @@ async fn properties_and_goals_count_each_event_once() {
         assert_eq!(response.status(), 400, "{bad}");
         assert!(response.text().await.expect("body").contains("step"), "{bad}");
     }
+
+    // The same funnel saved by name: listed, counted alike, and its new
+    // steps counted at once when it is saved again.
+    let name = "Pricing, signup, blog";
+    let add = |steps: &[&str]| {
+        let mut args = vec!["funnel", "add", "--site", &site, "--name", name];
+        steps.iter().for_each(|step| args.extend(["--step", step]));
+        ctl(&args)
+    };
+    let (saved, out, err) = add(&["page==/pricing", "event==signup", "page==/blog/*"]);
+    assert!(saved, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(serde_json::from_str::<Value>(&out).expect("json")["steps"][2], "page==/blog/*");
+    let (refused, _, err) = add(&["page==/pricing"]);
+    assert!(!refused && String::from_utf8_lossy(&err).contains("2 to 8 steps"));
+    let listed = ok(&pipeline, &format!("funnels/?site={site}")).await;
+    assert_eq!(
+        listed["results"],
+        json!([{"name": name, "steps": ["page==/pricing", "event==signup", "page==/blog/*"]}])
+    );
+    let by_name = ok(&pipeline, &format!("funnel/?site={site}&days=7&name={}", urlencoding(name))).await;
+    assert_eq!((&by_name["name"], &by_name["steps"]), (&json!(name), &funnel["steps"]), "{by_name}");
+    let (saved, _, _) = add(&["page==/pricing", "event==signup"]);
+    assert!(saved);
+    let changed = ok(&pipeline, &format!("funnel/?site={site}&days=7&name={}", urlencoding(name))).await;
+    assert_eq!(changed["steps"].as_array().map(Vec::len), Some(2), "{changed}");
+    for (bad, says) in [("name=nothing", "no saved funnel"), ("name=x&step=page==/a&step=event==b", "not both")] {
+        let response = pipeline.query(&format!("funnel/?site={site}&{bad}")).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        let body = response.text().await.expect("body");
+        assert!(body.starts_with("{\"error\":\"name:") && body.contains(says), "{bad}: {body}");
+    }
+    let (_, deleted, _) = ctl(&["funnel", "delete", "--site", &site, "--name", name]);
+    assert_eq!(serde_json::from_str::<Value>(&deleted).expect("json"), json!({"deleted": true}));
+    assert_eq!(ok(&pipeline, &format!("funnels/?site={site}")).await["results"], json!([]));
     pipeline.stop().await;
+}
+
+/// `text` as a query string's value.
+fn urlencoding(text: &str) -> String {
+    let url = reqwest::Url::parse_with_params("http://query/", &[("q", text)]).expect("url");
+    url.query().unwrap_or_default().trim_start_matches("q=").to_owned()
 }
 
 /// Segments: one filter, two, `!=`, `~=` and a property, on the overview,

@@ -25,6 +25,7 @@ mod pipeline;
 mod plausible;
 mod query_api;
 mod ranking;
+mod rebuild;
 mod stores_tls;
 mod umami;
 mod visits;

@@ -42,7 +42,16 @@ pub struct Filter {
     pub subject: Subject,
     pub op: Op,
     pub value: String,
+    /// `<column>:<value>` of an `==` filter on a column with a value: what
+    /// the events' token index ([`TOKENS`]) finds them by.
+    token: Option<String>,
 }
+
+/// The expression of the events' GIN index of `<dimension>:<value>` tokens
+/// (migration V14), written exactly as there, so that the planner matches
+/// a condition on it to the index.
+pub const TOKENS: &str = "event_tokens(source, page, country, device, browser, browser_version, os, \
+     referrer, referrer_source, utm_source, utm_medium, utm_campaign, event, app_version)";
 
 /// The filters of a request, checked, in a canonical order (so that their
 /// spellings share a cache entry).
@@ -88,6 +97,15 @@ impl Filters {
             };
             sql.push_str(" AND ");
             sql.push_str(&condition);
+            // The index's narrowing: the condition above stays the exact one.
+            if let Some(token) = &filter.token {
+                params.push(token);
+                sql.push_str(&format!(" AND {TOKENS} @> ARRAY[${}::text]", first + params.len() - 1));
+            }
+            if matches!((&filter.subject, filter.op), (Subject::Property(_), Op::Is | Op::Contains)) {
+                // Only the few events with properties (their partial index).
+                sql.push_str(" AND props IS NOT NULL");
+            }
         }
         (sql, params)
     }
@@ -145,7 +163,11 @@ fn parse_one(text: &str) -> Result<Filter, QueryError> {
     if op == Op::Contains && value.is_empty() {
         return Err(bad(format!("{text:?}: contains what?")));
     }
-    Ok(Filter { subject, op, value: value.to_owned() })
+    let token = match (&subject, op) {
+        (Subject::Column(column), Op::Is) if !value.is_empty() => Some(format!("{column}:{value}")),
+        _ => None,
+    };
+    Ok(Filter { subject, op, value: value.to_owned(), token })
 }
 
 fn bad(reason: String) -> QueryError {
@@ -163,22 +185,29 @@ mod tests {
     #[test]
     fn filters_are_parsed_and_named_when_wrong() {
         let filters = parse(&["page==/a==b", "country!=IR", "prop:plan~=Pro", "source==app"]).expect("valid");
+        let subjects: Vec<(Subject, Op, &str, Option<&str>)> =
+            filters.0.iter().map(|f| (f.subject.clone(), f.op, f.value.as_str(), f.token.as_deref())).collect();
         assert_eq!(
-            filters.0,
+            subjects,
             vec![
-                Filter { subject: Subject::Column("country"), op: Op::IsNot, value: "IR".into() },
-                Filter { subject: Subject::Column("page"), op: Op::Is, value: "/a==b".into() },
-                Filter { subject: Subject::Column("source"), op: Op::Is, value: "app".into() },
-                Filter { subject: Subject::Property("plan".into()), op: Op::Contains, value: "Pro".into() },
+                (Subject::Column("country"), Op::IsNot, "IR", None),
+                (Subject::Column("page"), Op::Is, "/a==b", Some("page:/a==b")),
+                (Subject::Column("source"), Op::Is, "app", Some("source:app")),
+                (Subject::Property("plan".into()), Op::Contains, "Pro", None),
             ]
         );
         let (sql, params) = filters.sql(5);
         assert_eq!(
             sql,
-            " AND country IS DISTINCT FROM $5 AND page = $6 AND source = $7 \
-             AND strpos(lower((props->>$8)), lower($9)) > 0"
+            format!(
+                " AND country IS DISTINCT FROM $5 AND page = $6 AND {TOKENS} @> ARRAY[$7::text] \
+                 AND source = $8 AND {TOKENS} @> ARRAY[$9::text] \
+                 AND strpos(lower((props->>$10)), lower($11)) > 0 AND props IS NOT NULL"
+            )
         );
-        assert_eq!(params.len(), 5);
+        assert_eq!(params.len(), 7);
+        // An empty value has no token: such events are not in the index.
+        assert_eq!(parse(&["referrer=="]).expect("valid").0[0].token, None);
         for bad in ["page", "nope==1", "prop:==x", "page~=", "entry_page==/"] {
             assert!(parse(&[bad]).is_err(), "{bad}");
         }

@@ -21,6 +21,16 @@ fn condition(step: &Step, at: usize) -> String {
     }
 }
 
+/// The token ([`crate::filters::TOKENS`]) of the events that may reach
+/// `step`; none for a prefix.
+fn token(step: &Step) -> Option<String> {
+    match step {
+        Step::Page(path) if path.ends_with('*') => None,
+        Step::Page(path) => Some(format!("page:{path}")),
+        Step::Event(name) => Some(format!("event:{name}")),
+    }
+}
+
 /// The `step` parameters, checked; each error names `step`.
 pub fn parse(texts: &[String]) -> Result<Vec<Step>, QueryError> {
     analytics_store::funnels::parse_steps(texts).map_err(|reason| QueryError::BadParameter { name: "step", reason })
@@ -39,10 +49,16 @@ pub async fn visitors_per_step(
         params.push(step.target());
         matches.push(condition(step, params.len()));
     }
-    // Only the events that reach some step are read past the scan.
-    let any = matches.iter().map(|m| format!("({m})")).collect::<Vec<_>>().join(" OR ");
+    // Only the events that reach some step are read past the scan; when no
+    // step is a prefix, the token index finds them (any of their tokens).
+    let mut any = format!("({})", matches.iter().map(|m| format!("({m})")).collect::<Vec<_>>().join(" OR "));
+    let tokens: Option<Vec<String>> = steps.iter().map(token).collect();
+    if let Some(tokens) = &tokens {
+        params.push(tokens);
+        any.push_str(&format!(" AND {} && ${}::text[]", crate::filters::TOKENS, params.len()));
+    }
     let mut ctes = vec![format!(
-        "e AS (SELECT visitor_id, at, kind, page, event FROM events WHERE {conditions} AND {COUNTED} AND ({any}))"
+        "e AS (SELECT visitor_id, at, kind, page, event FROM events WHERE {conditions} AND {COUNTED} AND {any})"
     )];
     for (i, condition) in matches.iter().enumerate() {
         ctes.push(match i {

@@ -336,7 +336,7 @@ pub async fn property_values(
         "SELECT props->>${key_at}, count(*) FILTER (WHERE {PAGEVIEW}), count(*) FILTER (WHERE {CUSTOM}),
                 count(DISTINCT visitor_id)
          FROM events
-         WHERE {conditions} AND {COUNTED} AND props ? ${key_at}
+         WHERE {conditions} AND {COUNTED} AND props IS NOT NULL AND props ? ${key_at}
            AND (${only_at}::text[] IS NULL OR props->>${key_at} = ANY(${only_at}))
          GROUP BY 1 ORDER BY count(*) DESC, 4 DESC, 1 LIMIT ${limit_at}"
     );

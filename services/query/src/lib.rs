@@ -21,6 +21,7 @@ mod startup;
 mod stats;
 
 pub use api::ApiDoc;
+pub use filters::TOKENS as EVENT_TOKENS;
 pub use params::{DayRange, MonthSplit};
 pub use routes::table::Endpoint;
 pub use settings::{QuerySettings, Settings};

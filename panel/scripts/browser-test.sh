@@ -101,6 +101,14 @@ ANALYTICS__IMPORT__UA_REGEXES=$ANALYTICS__AGGREGATOR__UA_REGEXES \
   die "analytics-ctl import django failed"
 psql -q "$ANALYTICS__POSTGRES__URL" -c "DROP TABLE $legacy" >/dev/null
 
+# A site with a goal and a saved funnel, for the goals, properties and
+# funnels tabs (tests/views.test.mjs sends its visitors).
+"$CTL" site add --domain "kept-$SITE_DOMAIN" --timezone UTC >"$work/kept-site.json" || die "analytics-ctl site add failed"
+KEPT_SITE_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/kept-site.json")
+"$CTL" goal add --site "$KEPT_SITE_ID" --event signup >/dev/null || die "analytics-ctl goal add failed"
+"$CTL" funnel add --site "$KEPT_SITE_ID" --name "Pricing to signup" --step page==/pricing --step event==signup >/dev/null ||
+  die "analytics-ctl funnel add failed"
+
 port=$(free_port)
 PANEL_URL=http://127.0.0.1:$port
 mkdir -p "$REPO_DIR/target"
@@ -133,7 +141,7 @@ log "panel with a password at $PANEL_LOGIN_URL (pid $login_panel_pid, log $login
 
 export PANEL_URL INGEST_URL QUERY_URL SITE_ID SITE_DOMAIN SITE_TOKEN ADMIN_TOKEN CHROMIUM UMAMI_TRACKER
 export UMAMI_NODE NODE_SITE_ID NODE_SITE_TOKEN PANEL_LOGIN_URL PANEL_PASSWORD RANGE_SITE_ID RANGE_TIMEZONE BIG_SITE_ID
-export IMPORT_SITE_ID IMPORT_DAY
+export IMPORT_SITE_ID IMPORT_DAY KEPT_SITE_ID
 export SCREENSHOT_DIR=$REPO_DIR/target/screenshots
 status=0
 (cd "$PANEL_DIR" && node --test --test-reporter=spec --test-timeout=120000 tests/browser.test.mjs tests/umami-node.test.mjs \

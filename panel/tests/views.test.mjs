@@ -3,7 +3,8 @@
 // the traffic source, a segment (filter chips), a day drawn by the hour, and figures too big for a card.
 // scripts/browser-test.sh makes the sites: RANGE_SITE_ID, in a time zone where
 // it is around noon, with pageviews yesterday on one page and today on
-// another; BIG_SITE_ID with over a million pageviews a day.
+// another; BIG_SITE_ID with over a million pageviews a day; KEPT_SITE_ID with
+// a goal (signup) and a saved funnel ("Pricing to signup").
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
@@ -17,6 +18,7 @@ const bigSite = setting("BIG_SITE_ID");
 const importSite = setting("IMPORT_SITE_ID");
 const importDay = setting("IMPORT_DAY");
 const adminToken = setting("ADMIN_TOKEN");
+const keptSite = setting("KEPT_SITE_ID");
 
 /** The local date of `at` in the range site's zone, YYYY-MM-DD (en-CA writes it so). */
 const localDate = (at) => new Intl.DateTimeFormat("en-CA", { timeZone: rangeZone }).format(at);
@@ -206,5 +208,60 @@ describe("the period in the URL", { concurrency: false }, () => {
     } finally {
       await wide.close();
     }
+  });
+});
+
+describe("goals, properties and funnels", { concurrency: false }, () => {
+  test("each in its tab, from the URL, in English and Persian", async () => {
+    // Visitor a views /pricing and signs up (plan pro); b views /pricing and /;
+    // c views / and signs up (plan free), without /pricing before.
+    const at = Date.now() - 60_000;
+    const event = (visitor, i, fields) => ({ site: keptSite, visitor, timestamp: at + i * 1000, ...fields });
+    const events = [
+      event("a", 0, { type: "pageview", path: "/pricing" }),
+      event("a", 1, { type: "event", name: "signup", path: "/pricing", props: { plan: "pro" } }),
+      event("b", 2, { type: "pageview", path: "/pricing" }),
+      event("b", 3, { type: "pageview", path: "/" }),
+      event("c", 4, { type: "pageview", path: "/" }),
+      event("c", 5, { type: "event", name: "signup", path: "/", props: { plan: "free" } }),
+    ];
+    const response = await fetch(`${env.ingestUrl}/v1/events`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "User-Agent": USER_AGENTS.ours },
+      body: JSON.stringify({ events }),
+    });
+    assert.equal(response.status, 202, await response.text());
+    await eventually("the six events counted", async () => {
+      const total = (await adminQuery("overview", { site: keptSite })).total;
+      return total.pageviews === 4 && total.events === 2;
+    });
+
+    // Goals, the default tab: 2 of the 3 visitors signed up.
+    await page.goto(`${env.panelUrl}/en?site=${keptSite}`);
+    const goal = page.locator('[data-testid="goals-row"][data-goal="signup"]');
+    assert.equal(await dataOf(goal, "visitors"), 2);
+    assert.equal(await dataOf(goal, "rate"), 66.67);
+
+    // Properties: the most used key's values; one is a segment link.
+    await page.getByTestId("tab").getByText("Properties").click();
+    await page.waitForURL((url) => url.searchParams.get("tab") === "properties");
+    const values = () =>
+      page.getByTestId("prop-values-row").evaluateAll((rows) => rows.map((r) => [r.getAttribute("data-value"), Number(r.getAttribute("data-events"))]).sort());
+    assert.deepEqual(await values(), [["free", 1], ["pro", 1]]);
+    await page.locator('[data-testid="prop-values-row"][data-value="pro"]').getByTestId("prop-values-filter").click();
+    await page.waitForURL((url) => url.searchParams.getAll("filter").includes("prop:plan==pro"));
+    assert.equal(await dataOf(page.getByTestId("card-range"), "events"), 1, "the segment of plan pro");
+    assert.equal(new URL(page.url()).searchParams.get("tab"), "properties", "the tab stays open");
+
+    // Funnels: the saved one, by step, in both languages.
+    for (const lang of ["en", "fa"]) {
+      await page.goto(`${env.panelUrl}/${lang}?site=${keptSite}&tab=funnels`);
+      assert.equal(await page.getByTestId("funnel").getAttribute("data-name"), "Pricing to signup");
+      const steps = await page
+        .getByTestId("funnel-step")
+        .evaluateAll((rows) => rows.map((r) => [r.getAttribute("data-step"), Number(r.getAttribute("data-visitors")), Number(r.getAttribute("data-dropoff"))]));
+      assert.deepEqual(steps, [["page==/pricing", 2, 0], ["event==signup", 1, 1]], lang);
+    }
+    assert.match(await page.getByTestId("tab").innerText(), /قیف‌ها/);
   });
 });

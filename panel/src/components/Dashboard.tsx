@@ -1,6 +1,7 @@
 import Link from "next/link";
 
 import { ClearCacheButton } from "@/components/ClearCacheButton";
+import { KeptTabs } from "@/components/KeptTabs";
 import { OverviewCards } from "@/components/OverviewCards";
 import { ExportLink, RankTable, type RankRow } from "@/components/RankTable";
 import { ReleaseHealthPanel } from "@/components/ReleaseHealthPanel";
@@ -55,39 +56,6 @@ function SegmentBar(props: { t: Texts; filters: string[]; without: (filter: stri
       ))}
       <p className="note">{props.t.notSegmented}</p>
     </div>
-  );
-}
-
-/** The site's goals with their conversions over the range. */
-function GoalsPanel({ lang, t, goals }: { lang: Lang; t: Texts; goals: Schemas["Goals"] }) {
-  return (
-    <section className="panel" data-testid="goals">
-      <div className="panel-head">
-        <h2>{t.goals}</h2>
-      </div>
-      <table>
-        <thead>
-          <tr>
-            <th>{t.goals}</th>
-            <th className="num">{t.conversions}</th>
-            <th className="num">{t.visitors}</th>
-            <th className="num">{t.conversionRate}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {goals.results.map((g) => (
-            <tr key={`${g.kind}:${g.goal}`} data-testid="goals-row" data-goal={g.goal} data-visitors={g.visitors} data-rate={g.conversion_rate}>
-              <td className="name">
-                <bdi dir="ltr">{g.goal}</bdi>
-              </td>
-              <td className="num">{formatNumber(lang, g.conversions)}</td>
-              <td className="num">{formatNumber(lang, g.visitors)}</td>
-              <td className="num">{formatNumber(lang, g.conversion_rate)}%</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </section>
   );
 }
 
@@ -330,7 +298,7 @@ export async function Dashboard(props: DashboardProps) {
               rankBy="events"
               rows={rows(data.events, (v) => v, narrow("event"))}
             />
-            {data.goals.results.length > 0 && <GoalsPanel lang={lang} t={t} goals={data.goals} />}
+            <KeptTabs lang={lang} t={t} kept={data.kept} href={props.href} narrow={narrow} />
             <SpeedPanel speed={data.speed} lang={lang} />
             {/* Only for a site with app traffic; release health only where the app
                 reports its requests (the Django middleware does). */}

@@ -89,6 +89,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/funnels/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The site's saved funnels, by name. */
+        get: operations["saved"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/goals/": {
         parameters: {
             query?: never;
@@ -347,6 +364,8 @@ export interface components {
         Funnel: {
             /** Format: date */
             from: string;
+            /** @description The saved funnel's name, when it was asked for by name. */
+            name?: string | null;
             steps: components["schemas"]["FunnelStep"][];
             /** Format: date */
             to: string;
@@ -526,6 +545,15 @@ export interface components {
              *     the page (the other figures are then 0).
              */
             visits?: number | null;
+        };
+        SavedFunnel: {
+            name: string;
+            /** @description Its steps, as `step` parameters are written. */
+            steps: string[];
+        };
+        /** @description The site's saved funnels (`analytics-ctl funnel add`), by name. */
+        SavedFunnels: {
+            results: components["schemas"]["SavedFunnel"][];
         };
         /** @description A site, as the admin's site list shows it. */
         SiteEntry: {
@@ -918,8 +946,13 @@ export interface operations {
             query: {
                 /** @description Site id or one of its domains. */
                 site: string;
-                /** @description 2 to 8 steps, in order: `page==<path>` (a prefix when it ends in `*`) or `event==<name>`. */
-                step: string[];
+                /**
+                 * @description 2 to 8 steps, in order: `page==<path>` (a prefix when it ends in `*`) or `event==<name>`.
+                 *     Either these or `name`.
+                 */
+                step?: string[];
+                /** @description A saved funnel's name (`GET /api/analytics/funnels/` lists them), instead of `step`. */
+                name?: string;
                 /** @description The N local days ending today, inclusive (1 to 3650). Default 30. */
                 days?: number;
                 /** @description First local day, YYYY-MM-DD (instead of `days`). */
@@ -944,6 +977,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Funnel"];
+                };
+            };
+            /** @description A parameter is invalid; the error names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another site's token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown site. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    saved: {
+        parameters: {
+            query: {
+                /** @description Site id or one of its domains. */
+                site: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedFunnels"];
                 };
             };
             /** @description A parameter is invalid; the error names it. */

@@ -71,9 +71,18 @@ export interface Dashboard {
   releaseHealth: Schemas["AppVersions"];
   /** Visitors of the last few minutes; null when the service could not say (the rest is still shown). */
   realtime: Schemas["Realtime"] | null;
-  /** The site's goals (`analytics-ctl goal add`) with their conversions. */
-  goals: Schemas["Goals"];
+  /** The open tab of goals, properties and funnels, with only its data. */
+  kept: KeptTab;
 }
+
+/** What the open tab shows (only that tab's data is asked for). */
+export type KeptTab =
+  /** The site's goals (`analytics-ctl goal add`) with their conversions. */
+  | { tab: "goals"; goals: Schemas["Goals"] }
+  /** The property keys of the range, and the values of the chosen one (none without keys). */
+  | { tab: "properties"; keys: Schemas["Properties"]; key?: string; values?: Schemas["Breakdown"] }
+  /** The saved funnels, and the chosen one's figures (none without saved funnels). */
+  | { tab: "funnels"; saved: Schemas["SavedFunnels"]; funnel?: Schemas["Funnel"] };
 
 /**
  * Which site the panel shows and with which token: the configured site with
@@ -168,6 +177,37 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
       .GET("/api/analytics/breakdown/", { params: { query: { ...ranged, dimension, limit } }, ...init })
       .then((r) => unwrap(`breakdown ${dimension}`, r));
   const filtered = view.filters.length > 0;
+  const kept = async (): Promise<KeptTab> => {
+    switch (view.tab) {
+      case "goals":
+        return {
+          tab: "goals",
+          goals: await api.GET("/api/analytics/goals/", { params: { query: { ...ranged } }, ...init }).then((r) => unwrap("goals", r)),
+        };
+      case "properties": {
+        const keys = await api
+          .GET("/api/analytics/properties/", { params: { query: { ...ranged, limit: 20 } }, ...init })
+          .then((r) => unwrap("properties", r));
+        const key = keys.results.find((k) => k.key === view.prop)?.key ?? keys.results[0]?.key;
+        // `prop:<key>` is a dimension the service takes beside the listed ones.
+        const values = key === undefined ? undefined : await breakdown(`prop:${key}`);
+        return { tab: "properties", keys, key, values };
+      }
+      case "funnels": {
+        const saved = await api
+          .GET("/api/analytics/funnels/", { params: { query: { site } }, ...init })
+          .then((r) => unwrap("funnels", r));
+        const name = saved.results.find((f) => f.name === view.funnel)?.name ?? saved.results[0]?.name;
+        const funnel =
+          name === undefined
+            ? undefined
+            : await api
+                .GET("/api/analytics/funnel/", { params: { query: { ...ranged, name } }, ...init })
+                .then((r) => unwrap("funnel", r));
+        return { tab: "funnels", saved, funnel };
+      }
+    }
+  };
   // Visits' first and last pages and release health are not narrowed by a segment.
   const visitPages = (dimension: "entry_page" | "exit_page") =>
     filtered ? Promise.resolve(nothing<Schemas["Breakdown"]>({ dimension, from: range.from, to: range.to })) : breakdown(dimension);
@@ -182,7 +222,7 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
       return null;
     });
 
-  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, appVersions, releaseHealth, live, goals] =
+  const [all, web, mobileWeb, app, chart, topPages, entryPages, exitPages, topCountries, devices, browsers, os, referrers, events, speed, appVersions, releaseHealth, live, keptData] =
     await Promise.all([
       overview(),
       overview("web"),
@@ -215,7 +255,7 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
             .GET("/api/analytics/app-versions/", { params: { query: { site, from: range.from, to: range.to, limit: 10 } }, ...init })
             .then((r) => unwrap("app-versions", r)),
       realtime,
-      api.GET("/api/analytics/goals/", { params: { query: { ...ranged } }, ...init }).then((r) => unwrap("goals", r)),
+      kept(),
     ]);
   return {
     overview: all,
@@ -234,7 +274,7 @@ async function load(view: View, range: { from: string; to: string }): Promise<Da
     appVersions,
     releaseHealth,
     realtime: live,
-    goals,
+    kept: keptData,
   };
 }
 

@@ -14,6 +14,9 @@ export const SOURCES = ["web", "mobile_web", "app"] as const;
 export type Source = (typeof SOURCES)[number];
 
 export const DEFAULT_PRESET: Preset = "30d";
+/** The tabs of what is answered from the kept events (`?tab=`). */
+export const TABS = ["goals", "properties", "funnels"] as const;
+export type Tab = (typeof TABS)[number];
 /** The query service's limit for an hourly chart. */
 const HOURLY_MAX_DAYS = 7;
 
@@ -31,10 +34,19 @@ export interface View {
   calendar: Calendar;
   /** The segment: `<dimension>==<value>` (or `!=`, `~=`), all of which must hold. */
   filters: string[];
+  /** The open tab of goals, properties and funnels, and its choice there. */
+  tab: Tab;
+  /** The custom property whose values are listed (default: the most used). */
+  prop?: string;
+  /** The saved funnel shown (default: the first by name). */
+  funnel?: string;
 }
 
 export type Search = Partial<
-  Record<"site" | "range" | "from" | "to" | "compare" | "source" | "period" | "calendar" | "filter", string | string[]>
+  Record<
+    "site" | "range" | "from" | "to" | "compare" | "source" | "period" | "calendar" | "filter" | "tab" | "prop" | "funnel",
+    string | string[]
+  >
 >;
 
 /** At most this many filters (the query service's limit). */
@@ -60,6 +72,9 @@ export function parseView(lang: Lang, search: Search): View {
     // Persian readers get the Solar Hijri calendar unless they ask otherwise.
     calendar: oneOf(["gregorian", "persian"] as const, one(search.calendar)) ?? (lang === "fa" ? "persian" : "gregorian"),
     filters: [...new Set([search.filter ?? []].flat().filter((f) => /^[a-z_]+(:[^=!~]+)?(==|!=|~=)/.test(f)))].slice(0, MAX_FILTERS),
+    tab: oneOf(TABS, one(search.tab)) ?? "goals",
+    prop: one(search.prop),
+    funnel: one(search.funnel),
   };
 }
 
@@ -117,6 +132,9 @@ export function viewQuery(view: View, choice: Choice = {}): URLSearchParams {
   if (next.period !== "daily") query.set("period", next.period);
   if (!choice.lang) query.set("calendar", next.calendar);
   for (const filter of next.filters) query.append("filter", filter);
+  if (next.tab !== "goals") query.set("tab", next.tab);
+  if (next.prop) query.set("prop", next.prop);
+  if (next.funnel) query.set("funnel", next.funnel);
   return query;
 }
 

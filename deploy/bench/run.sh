@@ -37,7 +37,7 @@ header=$(cat <<HEADER
 
 Written by \`make bench\` (\`deploy/bench/run.sh\`); every figure is a ratio to a
 ceiling measured in the same run, on the same machine, against the private stores
-that \`make up\` starts, as durable as production runs them (Redis with AOF everysec,
+that \`make up\` starts, as durable as production runs them (Redis with AOF always,
 single-node RabbitMQ with quorum queues, Postgres with fsync, synchronous_commit and
 full_page_writes on).
 

@@ -25,7 +25,7 @@
 #   ANALYTICS_AMQP_DIST_PORT  Erlang dist port      (default: 25673)
 #   ANALYTICS_PG_PORT         postgres port         (default: 15432)
 #   ANALYTICS_STORES_TIMEOUT  readiness/stop deadline in seconds (default: 60)
-#   ANALYTICS_REDIS_APPENDFSYNC  everysec (default) or always (see redis_launch)
+#   ANALYTICS_REDIS_APPENDFSYNC  always (default) or everysec (see redis_launch)
 #
 # Each store also speaks TLS, with a certificate for localhost/127.0.0.1 from
 # a private CA made at the first start ($BASE/tls/ca.crt): Postgres on its
@@ -52,7 +52,7 @@ PG_PORT=${ANALYTICS_PG_PORT:-15432}
 TIMEOUT=${ANALYTICS_STORES_TIMEOUT:-60}
 REDIS_TLS_PORT=$((REDIS_PORT + 1000))
 AMQPS_PORT=$((AMQP_PORT + 1000))
-REDIS_APPENDFSYNC=${ANALYTICS_REDIS_APPENDFSYNC:-everysec}
+REDIS_APPENDFSYNC=${ANALYTICS_REDIS_APPENDFSYNC:-always}
 [[ $REDIS_APPENDFSYNC =~ ^(always|everysec)$ ]] ||
   { echo "stores: ERROR: ANALYTICS_REDIS_APPENDFSYNC must be always or everysec" >&2; exit 2; }
 
@@ -205,12 +205,15 @@ redis_launch() {
   mkdir -p "$REDIS_DIR"
   rm -f "$REDIS_DIR/redis.pid" # stale after kill -9; redis rewrites it anyway
   require_port_free redis "$REDIS_PORT" ANALYTICS_REDIS_PORT
-  # AOF: every write reaches the kernel before Redis replies, so a crash of
-  # the process (kill -9) loses nothing that ingest acknowledged. With
-  # everysec the file is fsynced once a second, so a crash of the whole
-  # machine can lose up to about the last second (two at worst);
-  # ANALYTICS_REDIS_APPENDFSYNC=always closes that window at the cost of an
-  # fsync per write. RDB snapshots off (save ""): AOF is enough.
+  # AOF with appendfsync always: Redis writes and fsyncs what a round of
+  # its event loop changed before it replies to any of those clients, so
+  # nothing ingest acknowledged is lost to a crash of the process or of the
+  # machine (one fsync serves every request of the round). With everysec,
+  # Redis postpones its write(2) while the once-a-second fsync is still
+  # running (up to two seconds, on a busy disk) and replies meanwhile: a
+  # kill -9 then loses acknowledged events, as a fault test under load saw.
+  # ANALYTICS_REDIS_APPENDFSYNC=everysec trades that for fewer fsyncs.
+  # RDB snapshots off (save ""): AOF is enough.
   # Errors before the log file is open go to stdout, hence the same file.
   # shellcheck disable=SC2094
   require_port_free redis-tls "$REDIS_TLS_PORT" ANALYTICS_REDIS_PORT

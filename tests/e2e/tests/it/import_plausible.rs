@@ -276,6 +276,12 @@ async fn a_plausible_export_imports_its_daily_figures_once() {
     let visitors: i64 = all_days.iter().map(|d| d.visitors).sum();
     let estimate = total["visitors"].as_i64().expect("visitors");
     assert!((estimate - visitors).abs() * 100 <= visitors * 6, "{estimate} against {visitors}");
+
+    // Its days have figures but no events: a rebuild would erase them, so it is refused.
+    let day = days[3].date;
+    let (rebuilt, _, err) = crate::rebuild::rebuild(namespace.postgres.url(), &site, day, day);
+    assert!(!rebuilt && err.contains("imported from Plausible"), "{err}");
+    assert_eq!(rollup_figures(&db, &site).await, both);
     pipeline.stop().await;
 }
 

@@ -49,7 +49,7 @@ async fn rollups(db: &tokio_postgres::Client, site: &str) -> Value {
 }
 
 /// `analytics-ctl rebuild` of `site` from `from` to `to`: success, stdout, stderr.
-fn rebuild(postgres_url: &str, site: &str, from: NaiveDate, to: NaiveDate) -> (bool, String, String) {
+pub(crate) fn rebuild(postgres_url: &str, site: &str, from: NaiveDate, to: NaiveDate) -> (bool, String, String) {
     let output = Command::new(binary("analytics-ctl"))
         .args(["rebuild", "--site", site, "--from", &from.to_string(), "--to", &to.to_string()])
         .env("ANALYTICS__POSTGRES__URL", postgres_url)

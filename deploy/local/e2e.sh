@@ -19,6 +19,11 @@ export FORWARDER_PORT=${E2E_FORWARDER_PORT:-19101} AGGREGATOR_PORT=${E2E_AGGREGA
 export INGEST_OPS_PORT=${E2E_INGEST_OPS_PORT:-19103} QUERY_OPS_PORT=${E2E_QUERY_OPS_PORT:-19104}
 export DEMO_DOMAIN=e2e.example.com DEMO_TIMEZONE=Asia/Tehran
 export ANALYTICS__REDIS__KEY_PREFIX=e2e: ANALYTICS__AMQP__NAMESPACE=e2e
+# The browser tests load dashboards (each a dozen answers and more) as fast as
+# a machine renders them, for many sites with one admin token: past the
+# default 50 per second and 200 at once, a fast machine got 429s and a blank
+# page. The limit itself is tested on its own (services/query/tests/it/auth.rs).
+export ANALYTICS__QUERY__RATE_LIMIT_PER_SECOND=${E2E_QUERY_RATE_LIMIT:-1000} ANALYTICS__QUERY__RATE_LIMIT_BURST=${E2E_QUERY_RATE_BURST:-5000}
 
 case "${1:-}" in
   up | down | status) exec "$REPO/deploy/local/stack.sh" "$1" ;;

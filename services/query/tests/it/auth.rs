@@ -100,3 +100,30 @@ async fn the_admin_token_opens_every_site_and_lists_them() {
     assert_eq!(get("sites/".into(), "nope").await.status(), 401);
     query.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_over_its_rate_gets_429_and_other_tokens_do_not() {
+    let query = TestQuery::start_with(|settings| {
+        settings.query.rate_limit_per_second = 0.01;
+        settings.query.rate_limit_burst = 3.0;
+    })
+    .await;
+    let get = |token: &str| {
+        let request = query.http.get(format!("{}/api/analytics/overview/?site={}", query.query_url, query.site_id));
+        let request = request.bearer_auth(token);
+        async move { request.send().await.expect("query reachable") }
+    };
+    for _ in 0..3 {
+        assert_eq!(get(&query.token).await.status(), 200, "within the burst");
+    }
+    let limited = get(&query.token).await;
+    assert_eq!(limited.status(), 429);
+    let wait: u64 = limited.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!(wait >= 1, "Retry-After {wait}");
+    // Each token has its own bucket: the admin's is untouched.
+    assert_eq!(get(analytics_testkit::TEST_ADMIN_TOKEN).await.status(), 200);
+    let metrics = query.http.get(format!("{}/metrics", query.query_ops_url)).send().await.expect("ops reachable");
+    let metrics = metrics.text().await.expect("metrics text");
+    assert!(metrics.contains("analytics_query_rate_limited_requests_total 1"), "{metrics}");
+    query.stop().await;
+}

@@ -21,6 +21,11 @@ pub struct TestQuery {
 
 impl TestQuery {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// With `adjust` applied to the test settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut analytics_query::Settings)) -> Self {
         let namespace = Namespace::create().await;
         let (site_id, token) = namespace.add_site(&format!("{}.example", namespace.name), "UTC").await;
         let mut settings: analytics_query::Settings =
@@ -35,6 +40,7 @@ impl TestQuery {
         settings.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
         settings.query.cache_live_seconds = 0;
         settings.query.cors_origins = PANEL_ORIGIN.to_owned();
+        adjust(&mut settings);
         let app = analytics_query::Application::build(settings).await.expect("query builds");
         let query_url = format!("http://127.0.0.1:{}", app.port());
         let query_ops_url = format!("http://127.0.0.1:{}", app.ops_port());

@@ -2,6 +2,7 @@
 //! rows in range (never sums of smaller periods' uniques); counts are sums.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use analytics_events::TrafficSource;
 use chrono::NaiveDate;
@@ -448,15 +449,20 @@ pub struct SpeedRow {
 }
 
 impl SpeedRow {
-    /// Adds one row's figures: histograms bucket by bucket, as
+    /// A row of (path, metric, count, sum_ms, histogram).
+    fn of(row: &tokio_postgres::Row) -> Self {
+        Self { path: row.get(0), metric: row.get(1), count: row.get(2), sum_ms: row.get(3), histogram: row.get(4) }
+    }
+
+    /// Adds `other`'s figures: histograms bucket by bucket, as
     /// `analytics_histogram_sum` does (the shorter one padded with zeros).
-    fn add(&mut self, count: i64, sum_ms: i64, histogram: &[i64]) {
-        self.count += count;
-        self.sum_ms += sum_ms;
-        if self.histogram.len() < histogram.len() {
-            self.histogram.resize(histogram.len(), 0);
+    fn merge(&mut self, other: &SpeedRow) {
+        self.count += other.count;
+        self.sum_ms += other.sum_ms;
+        if self.histogram.len() < other.histogram.len() {
+            self.histogram.resize(other.histogram.len(), 0);
         }
-        self.histogram.iter_mut().zip(histogram).for_each(|(total, n)| *total += n);
+        self.histogram.iter_mut().zip(&other.histogram).for_each(|(total, n)| *total += n);
     }
 }
 
@@ -482,7 +488,7 @@ pub async fn speed(
         )
         .await?
         .iter()
-        .map(|r| SpeedRow { path: r.get(0), metric: r.get(1), count: r.get(2), sum_ms: r.get(3), histogram: r.get(4) })
+        .map(SpeedRow::of)
         .collect();
     if pages > 0 {
         let split = range.split_months(today);
@@ -504,17 +510,12 @@ pub async fn speed(
              top_pages AS (SELECT path FROM r GROUP BY path ORDER BY sum(count) DESC, path LIMIT $3)
              SELECT path, metric, count, sum_ms, histogram FROM r WHERE path IN (SELECT path FROM top_pages)"
         );
-        let mut per_page: BTreeMap<(String, String), SpeedRow> = BTreeMap::new();
-        for r in client.query(&sql, &params).await? {
-            let (path, metric): (String, String) = (r.get(0), r.get(1));
-            let merged = per_page.entry((path.clone(), metric.clone())).or_insert_with(|| SpeedRow {
-                path: Some(path),
-                metric,
-                count: 0,
-                sum_ms: 0,
-                histogram: Vec::new(),
-            });
-            merged.add(r.get(2), r.get(3), &r.get::<_, Vec<i64>>(4));
+        let mut per_page: BTreeMap<(Option<String>, String), SpeedRow> = BTreeMap::new();
+        for row in client.query(&sql, &params).await?.iter().map(SpeedRow::of) {
+            match per_page.entry((row.path.clone(), row.metric.clone())) {
+                Entry::Occupied(mut merged) => merged.get_mut().merge(&row),
+                Entry::Vacant(first) => _ = first.insert(row),
+            }
         }
         rows.extend(per_page.into_values());
     }

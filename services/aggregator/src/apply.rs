@@ -26,6 +26,7 @@ use crate::partitions::Partitions;
 use chrono::Datelike;
 
 use crate::rollup::{Counts, Deltas, DimensionKey, DropReason, Histogram, local_bucket};
+use crate::weeks::DimensionTables;
 
 /// Why a group was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -423,7 +424,10 @@ fn days_touched(batches: &[Incoming], sites: &[Vec<Option<Arc<Site>>>]) -> Vec<c
 /// Adds `deltas` to the rollups inside `transaction`: the one write path of
 /// live batches and backfills alike.
 pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
+    // Before any rollup row: see `weeks` for why the hold spans the days' writes.
+    let sealed_weeks = crate::weeks::Hold::take(transaction, deltas).await?;
     write_days(transaction, deltas).await?;
+    sealed_weeks.add(transaction, deltas).await?;
     upsert_monthly(transaction, deltas).await?;
     upsert_monthly_speed(transaction, deltas).await?;
     upsert_titles(transaction, deltas).await
@@ -543,13 +547,38 @@ async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Re
 /// The same rows summed per calendar month (keyed by its first day), for
 /// long ranges.
 async fn upsert_monthly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
-    let mut monthly: BTreeMap<DimensionKey, Counts> = BTreeMap::new();
+    let monthly = per_period(deltas, |key| Some(first_of_month(key.period)));
+    upsert_period(transaction, MONTH_TABLES, "month", &monthly).await
+}
+
+pub(crate) const MONTH_TABLES: DimensionTables =
+    DimensionTables { rows: "monthly_dimensions", counts: "monthly_dimension_counts" };
+
+/// The dimension deltas summed per period: `period_of` a daily key gives
+/// the first day of its period, or `None` to leave the key out.
+pub(crate) fn per_period(
+    deltas: &Deltas,
+    period_of: impl Fn(&DimensionKey) -> Option<chrono::NaiveDate>,
+) -> BTreeMap<DimensionKey, Counts> {
+    let mut periods: BTreeMap<DimensionKey, Counts> = BTreeMap::new();
     for (key, counts) in &deltas.dimensions {
-        monthly.entry(DimensionKey { period: first_of_month(key.period), ..key.clone() }).or_default().merge(counts);
+        if let Some(period) = period_of(key) {
+            periods.entry(DimensionKey { period, ..key.clone() }).or_default().merge(counts);
+        }
     }
-    monthly.values_mut().for_each(Counts::finish);
-    upsert_dimension_rows(transaction, "monthly_dimensions", "month", &monthly).await?;
-    upsert_dimension_counts(transaction, "monthly_dimension_counts", "month", &monthly).await?;
+    periods.values_mut().for_each(Counts::finish);
+    periods
+}
+
+/// Adds per-period rows to a period's two dimension tables.
+pub(crate) async fn upsert_period(
+    transaction: &Transaction<'_>,
+    tables: DimensionTables,
+    column: &str,
+    rows: &BTreeMap<DimensionKey, Counts>,
+) -> Result<(), tokio_postgres::Error> {
+    upsert_dimension_rows(transaction, tables.rows, column, rows).await?;
+    upsert_dimension_counts(transaction, tables.counts, column, rows).await?;
     Ok(())
 }
 

@@ -39,6 +39,11 @@ pub async fn backfill(
         crate::apply::write_deltas(&transaction, &deltas).await?;
         transaction.commit().await?;
     }
+    // As maintenance would on its next round: the weeks that are over, summed.
+    let today = chrono::Utc::now().date_naive();
+    let first_day = last_day.checked_sub_days(Days::new(u64::from(spec.days))).unwrap_or(last_day);
+    let mut client = pool.get().await?;
+    crate::weeks::seal_over(&mut client, today, first_day).await?;
     Ok(rows)
 }
 

@@ -22,6 +22,7 @@ mod sessions;
 mod settings;
 mod startup;
 mod uap;
+pub mod weeks;
 
 pub use apply::{ApplyError, Outcome};
 pub use settings::{AggregatorSettings, Settings};

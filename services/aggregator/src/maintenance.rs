@@ -1,5 +1,5 @@
 //! Housekeeping on a timer: partitions ahead of time, old partitions dropped,
-//! old batch ids pruned. Runs in every aggregator; each step is idempotent.
+//! old batch ids pruned, the weeks that are over summed (`weeks`). Runs in every aggregator; each step is idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,7 @@ pub struct Report {
     pub dropped_partitions: Vec<String>,
     pub pruned_batch_ids: u64,
     pub forgotten_visitors: u64,
+    pub sealed_weeks: u64,
 }
 
 /// One maintenance round, as the timer runs it (public for tests and operators).
@@ -84,10 +85,15 @@ async fn once(
     for table in ["monthly_dimensions", "monthly_dimension_counts", "monthly_speed"] {
         removed += client.execute(&format!("DELETE FROM {table} WHERE month < $1"), &[&first_kept_month]).await?;
     }
+    removed += crate::weeks::forget_before(&client, oldest_kept).await?;
+    let sealed_weeks = crate::weeks::seal_over(&mut client, today, oldest_kept).await?;
+    if sealed_weeks > 0 {
+        tracing::info!(sealed_weeks, "summed the weeks that are over");
+    }
     if forgotten + removed > 0 {
         tracing::info!(forgotten, removed, "pruned visitor state and small rollups past retention");
     }
-    Ok(Report { dropped_partitions: dropped, pruned_batch_ids: pruned, forgotten_visitors: forgotten })
+    Ok(Report { dropped_partitions: dropped, pruned_batch_ids: pruned, forgotten_visitors: forgotten, sealed_weeks })
 }
 
 /// Deletes every visitor silent for 3 days, however many, in chunks: no

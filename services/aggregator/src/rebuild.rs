@@ -7,7 +7,8 @@
 //! one that comes later waits, and it writes its events before any rollup
 //! row, see `apply`), the events are read, the site's rows of that day are
 //! deleted from every daily rollup and written again from them, and the
-//! month's sums are computed again from its days. A live batch of that day
+//! month's sums (and the week's, when it is sealed: see `weeks`) are computed
+//! again from its days. A live batch of that day
 //! waits for the commit and then adds to the rebuilt rows; batches of other
 //! days go on (the monthly tables are locked against writers only for the
 //! last statements of each day).
@@ -196,6 +197,7 @@ async fn rebuild_day(
     transaction
         .batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; LOCK TABLE {partition} IN SHARE MODE"))
         .await?;
+    let week_sealed = crate::weeks::lock_for_rebuild(&transaction, site.id, day).await?;
     let (mut deltas, events) = read_day(&transaction, site, day).await?;
     for table in PARTITIONED_TABLES.iter().chain(&DAILY_TABLES) {
         let sql = format!("DELETE FROM {table} WHERE site_id = $1 AND local_day = $2");
@@ -204,6 +206,9 @@ async fn rebuild_day(
     deltas.finish();
     crate::long_tail::fold(&transaction, &mut deltas, max_values_per_day).await?;
     crate::apply::write_days(&transaction, &deltas).await?;
+    if week_sealed {
+        crate::weeks::sum_again(&transaction, site.id, day).await?;
+    }
     sum_month_again(&transaction, site, crate::apply::first_of_month(day)).await?;
     transaction.commit().await?;
     Ok(events)
@@ -295,46 +300,14 @@ async fn sum_month_again(
             "LOCK TABLE monthly_dimensions, monthly_dimension_counts, monthly_speed IN SHARE ROW EXCLUSIVE MODE",
         )
         .await?;
-    let counts: Vec<String> = TrafficSource::ALL
-        .iter()
-        .flat_map(|s| [format!("pageviews_{}", s.as_str()), format!("events_{}", s.as_str())])
-        .collect();
-    let sums: Vec<String> = counts.iter().map(|c| format!("sum({c})")).collect();
-    let statements = [
-        (
-            "monthly_dimensions",
-            "INSERT INTO monthly_dimensions (site_id, dimension, month, source, value, pageviews, events, visitors)
-             SELECT site_id, dimension, $2, source, value, sum(pageviews), sum(events), hll_union_agg(visitors)
-             FROM daily_dimensions WHERE site_id = $1 AND local_day >= $2 AND local_day < $3
-             GROUP BY site_id, dimension, source, value"
-                .to_owned(),
-        ),
-        (
-            "monthly_dimension_counts",
-            format!(
-                "INSERT INTO monthly_dimension_counts (site_id, dimension, month, value, {})
-                 SELECT site_id, dimension, $2, value, {}
-                 FROM daily_dimension_counts WHERE site_id = $1 AND local_day >= $2 AND local_day < $3
-                 GROUP BY site_id, dimension, value",
-                counts.join(", "),
-                sums.join(", ")
-            ),
-        ),
-        (
-            "monthly_speed",
-            "INSERT INTO monthly_speed (site_id, month, metric, source, path, count, sum_ms, histogram)
-             SELECT site_id, $2, metric, source, path, sum(count), sum(sum_ms), analytics_histogram_sum(histogram)
-             FROM daily_speed WHERE site_id = $1 AND local_day >= $2 AND local_day < $3
-             GROUP BY site_id, metric, source, path"
-                .to_owned(),
-        ),
-    ];
-    for (table, insert) in statements {
-        transaction
-            .execute(&format!("DELETE FROM {table} WHERE site_id = $1 AND month = $2"), &[&site.id, &month])
-            .await?;
-        transaction.execute(&insert, &[&site.id, &month, &next]).await?;
-    }
+    let month_tables = (crate::apply::MONTH_TABLES, "month");
+    crate::weeks::sum_from_days(transaction, site.id, month_tables, month, next).await?;
+    let insert = "INSERT INTO monthly_speed (site_id, month, metric, source, path, count, sum_ms, histogram)
+                  SELECT site_id, $2, metric, source, path, sum(count), sum(sum_ms), analytics_histogram_sum(histogram)
+                  FROM daily_speed WHERE site_id = $1 AND local_day >= $2 AND local_day < $3
+                  GROUP BY site_id, metric, source, path";
+    transaction.execute("DELETE FROM monthly_speed WHERE site_id = $1 AND month = $2", &[&site.id, &month]).await?;
+    transaction.execute(insert, &[&site.id, &month, &next]).await?;
     Ok(())
 }
 

@@ -52,16 +52,36 @@ pub struct DayRange {
     pub to: NaiveDate,
 }
 
-/// A range cut into whole calendar months (read from monthly rows) and the
-/// days before and after them (read from daily rows).
+/// A range cut into whole calendar months (read from monthly rows), whole
+/// sealed weeks among the other days (read from weekly rows, see
+/// [`MonthSplit::with_weeks`]) and the days left (read from daily rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonthSplit {
     /// First days of the whole months.
     pub months: Vec<NaiveDate>,
+    /// Mondays of the whole weeks outside the months.
+    pub weeks: Vec<NaiveDate>,
     /// Every day outside them, listed: a query pins each, so that an index
     /// lookup of a few values descends straight to them (the daily rows'
     /// keys begin with the site and the day, so a range of days could not).
     pub days: Vec<NaiveDate>,
+}
+
+impl MonthSplit {
+    /// The days of every week in `sealed` (Mondays of weeks whose weekly rows
+    /// are complete) that lies wholly among the listed days, moved to
+    /// [`Self::weeks`]. The last 30 days then read at most 6 + 6 days, 4
+    /// weeks and 2 months, whatever the day of the month.
+    pub fn with_weeks(mut self, sealed: &[NaiveDate]) -> MonthSplit {
+        let listed: std::collections::HashSet<NaiveDate> = self.days.iter().copied().collect();
+        let mut weeks: Vec<NaiveDate> =
+            sealed.iter().copied().filter(|monday| monday.iter_days().take(7).all(|d| listed.contains(&d))).collect();
+        weeks.sort();
+        weeks.dedup();
+        self.days.retain(|day| !weeks.iter().any(|monday| *monday <= *day && *day < *monday + Days::new(7)));
+        self.weeks = weeks;
+        self
+    }
 }
 
 impl DayRange {
@@ -87,7 +107,7 @@ impl DayRange {
             _ => self.from..self.from,
         };
         let days = self.from.iter_days().take(self.days() as usize).filter(|d| !whole.contains(d)).collect();
-        MonthSplit { months, days }
+        MonthSplit { months, weeks: Vec::new(), days }
     }
 
     /// The first day of every month the range has a day in.
@@ -356,6 +376,59 @@ mod tests {
                 let mut days = split.days.clone();
                 for month in &split.months {
                     days.extend(month.iter_days().take_while(|d| d < &next_month(*month) && *d <= range.to.max(today)));
+                }
+                days.retain(|d| *d <= range.to);
+                days.sort();
+                let expected: Vec<NaiveDate> = range.from.iter_days().take(len as usize).collect();
+                assert_eq!(days, expected, "{range}");
+            }
+        }
+    }
+
+    #[test]
+    fn sealed_weeks_among_the_days_replace_them() {
+        let range = |a: &str, b: &str| DayRange { from: d(a), to: d(b) };
+        let listed = |a: &str, b: &str| d(a).iter_days().take_while(|day| *day <= d(b)).collect::<Vec<_>>();
+        let today = d("2026-12-01");
+        // The worst day for months: 29 days of November, December as a month.
+        let mondays = ["2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"].map(d);
+        let split = range("2026-11-02", "2026-12-01").split_months(today).with_weeks(&mondays);
+        assert_eq!(split.months, vec![d("2026-12-01")]);
+        assert_eq!(split.weeks, mondays[1..].to_vec());
+        assert_eq!(split.days, listed("2026-11-30", "2026-11-30"));
+        // A week cut by the range's first day, or by a whole month, stays in days;
+        // a week that is not sealed too.
+        let split = range("2026-10-28", "2026-12-01").split_months(today).with_weeks(&mondays[..3]);
+        assert_eq!(split.months, vec![d("2026-11-01"), d("2026-12-01")]);
+        assert_eq!((split.weeks.len(), split.days.len()), (0, 4));
+        let split =
+            range("2026-10-05", "2026-10-31").split_months(today).with_weeks(&[d("2026-10-12"), d("2026-10-26")]);
+        // (the week of the 26th ends on 1 November, past the range)
+        assert_eq!(split.weeks, vec![d("2026-10-12")]);
+        assert_eq!(split.days, [listed("2026-10-05", "2026-10-11"), listed("2026-10-19", "2026-10-31")].concat());
+        let split =
+            range("2026-10-05", "2026-11-01").split_months(today).with_weeks(&[d("2026-10-12"), d("2026-10-26")]);
+        assert_eq!(split.weeks, vec![d("2026-10-12"), d("2026-10-26")]);
+        assert_eq!(split.days, [listed("2026-10-05", "2026-10-11"), listed("2026-10-19", "2026-10-25")].concat());
+    }
+
+    #[test]
+    fn every_day_is_read_once_with_any_weeks_sealed() {
+        let today = d("2026-12-02");
+        let mondays: Vec<NaiveDate> = d("2024-12-30").iter_weeks().take(110).collect();
+        for (n, start) in d("2025-01-01").iter_days().take(700).step_by(5).enumerate() {
+            // Every third week unsealed, at a different place each time.
+            let sealed: Vec<NaiveDate> = mondays.iter().copied().skip(n % 3).step_by(3).collect();
+            for len in [1_u64, 7, 8, 14, 30, 31, 45, 365] {
+                let range = DayRange { from: start, to: start + Days::new(len - 1) };
+                let split = range.split_months(today).with_weeks(&sealed);
+                let mut days = split.days.clone();
+                for month in &split.months {
+                    days.extend(month.iter_days().take_while(|d| d < &next_month(*month) && *d <= range.to.max(today)));
+                }
+                for monday in &split.weeks {
+                    assert!(sealed.contains(monday), "{range}: {monday} is not sealed");
+                    days.extend(monday.iter_days().take(7));
                 }
                 days.retain(|d| *d <= range.to);
                 days.sort();

@@ -174,8 +174,8 @@ pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<V
 /// The top `limit` values of `dimension` over `range`, by pageviews (by
 /// events for the `event` dimension).
 /// With `only`, just those values (a comparison's previous period). Whole
-/// months come from the monthly rows, the days around them from the daily
-/// ones (see [`DayRange::split_months`]). In two steps: values are ranked in
+/// months come from the monthly rows, whole sealed weeks from the weekly ones
+/// and the other days from the daily ones (see [`DayRange::split_months`]). In two steps: values are ranked in
 /// the narrow counts tables (one row per value, a column per source; no
 /// sketches), then only the top values' sketches are read to count their
 /// visitors.
@@ -190,7 +190,9 @@ pub async fn top(
     limit: i64,
     only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let rows = DimensionRows { client, site, dimension, split: range.split_months(today), source };
+    let sealed = sealed_weeks(client, site, range).await?;
+    let split = range.split_months(today).with_weeks(&sealed);
+    let rows = DimensionRows { client, site, dimension, split, source };
     let by_events = dimension == "event";
     let ranked = match only {
         Some(values) => rows.counts(values).await?,
@@ -222,6 +224,18 @@ pub async fn top(
             ..Row::default()
         })
         .collect())
+}
+
+/// The Mondays of the site's sealed weeks (complete week rows) with a day in `range`.
+async fn sealed_weeks(client: &Client, site: Uuid, range: DayRange) -> Result<Vec<NaiveDate>, tokio_postgres::Error> {
+    let first = range.from.checked_sub_days(chrono::Days::new(6)).unwrap_or(range.from);
+    let rows = client
+        .query(
+            "SELECT week FROM sealed_weeks WHERE site_id = $1 AND week BETWEEN $2 AND $3 ORDER BY week",
+            &[&site, &first, &range.to],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// A value's counts over a range (or, from month rows, a bound on them).
@@ -364,13 +378,11 @@ impl DimensionRows<'_> {
         let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only];
         let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))";
         let (columns, filters, tables) = match tables {
-            Tables::Counts => {
-                (count_columns(self.source), filters.to_owned(), ("monthly_dimension_counts", "daily_dimension_counts"))
-            }
+            Tables::Counts => (count_columns(self.source), filters.to_owned(), PeriodTables::DIMENSION_COUNTS),
             Tables::Sketches => {
                 params.push(&sources);
                 let filters = format!("{filters} AND source = ANY($4::text[])");
-                ("value, visitors".to_owned(), filters, ("monthly_dimensions", "daily_dimensions"))
+                ("value, visitors".to_owned(), filters, PeriodTables::DIMENSIONS)
             }
         };
         let rows = months_and_days(&self.split, tables, &columns, &filters, &mut params);
@@ -380,9 +392,29 @@ impl DimensionRows<'_> {
 
 type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
 
-/// `SELECT {columns}` from the `monthly` table's whole months of `split` and
-/// the `daily` table's days around them, all `WHERE {filters}`, as one UNION
-/// ALL; the months and the days are added to `params`.
+/// The tables of one kind of rows per period.
+struct PeriodTables {
+    monthly: &'static str,
+    /// `None` where there are no week rows: the split must then have no weeks.
+    weekly: Option<&'static str>,
+    daily: &'static str,
+}
+
+impl PeriodTables {
+    const DIMENSION_COUNTS: Self = Self {
+        monthly: "monthly_dimension_counts",
+        weekly: Some("weekly_dimension_counts"),
+        daily: "daily_dimension_counts",
+    };
+    const DIMENSIONS: Self =
+        Self { monthly: "monthly_dimensions", weekly: Some("weekly_dimensions"), daily: "daily_dimensions" };
+    const SPEED: Self = Self { monthly: "monthly_speed", weekly: None, daily: "daily_speed" };
+}
+
+/// `SELECT {columns}` from the monthly table's whole months of `split`, the
+/// weekly table's whole weeks and the daily table's other days, all `WHERE
+/// {filters}`, as one UNION ALL; the months, weeks and days are added to
+/// `params`.
 ///
 /// Each listed day is a branch of its own (`local_day = $n`): Postgres then
 /// reads only that day's partition, with every column of its key pinned. With
@@ -391,13 +423,22 @@ type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
 /// source), or scanned whole when that looked cheaper.
 fn months_and_days<'a>(
     split: &'a crate::params::MonthSplit,
-    (monthly, daily): (&str, &str),
+    tables: PeriodTables,
     columns: &str,
     filters: &str,
     params: &mut Vec<Param<'a>>,
 ) -> String {
+    let PeriodTables { monthly, weekly, daily } = tables;
     params.push(&split.months);
     let mut sql = format!("SELECT {columns} FROM {monthly} WHERE {filters} AND month = ANY(${}::date[])", params.len());
+    debug_assert!(weekly.is_some() || split.weeks.is_empty(), "weeks to read from {monthly}'s kind without week rows");
+    if let (Some(weekly), false) = (weekly, split.weeks.is_empty()) {
+        params.push(&split.weeks);
+        sql.push_str(&format!(
+            " UNION ALL SELECT {columns} FROM {weekly} WHERE {filters} AND week = ANY(${}::date[])",
+            params.len()
+        ));
+    }
     for day in &split.days {
         params.push(day);
         sql.push_str(&format!(
@@ -495,7 +536,7 @@ pub async fn speed(
         let mut params: Vec<Param> = vec![&site, &source, &pages];
         let per_page = months_and_days(
             &split,
-            ("monthly_speed", "daily_speed"),
+            PeriodTables::SPEED,
             "path, metric, count, sum_ms, histogram",
             "site_id = $1 AND ($2::text IS NULL OR source = $2)",
             &mut params,

@@ -83,15 +83,19 @@ pub(crate) async fn measure(http: &reqwest::Client, url: &str, token: &str, n: u
 }
 
 /// What the last 30 days and the last 12 months ending on `today` read per
-/// value: whole months, and every day outside them. The day of the month
-/// alone decides it.
+/// value: whole months, whole weeks sealed by then (as maintenance seals
+/// them: a week whose Sunday is more than a day past), and every other day.
+/// The day of the month and of the week decide it.
 fn periods_read(today: NaiveDate) -> usize {
+    let last_sealed = analytics_aggregator::weeks::monday_of(today - Days::new(8));
     [30, 365]
         .iter()
         .map(|days| {
             let from = today.checked_sub_days(Days::new(days - 1)).unwrap_or(today);
-            let split = DayRange { from, to: today }.split_months(today);
-            split.months.len() + split.days.len()
+            let sealed: Vec<NaiveDate> =
+                analytics_aggregator::weeks::monday_of(from).iter_weeks().take_while(|m| *m <= last_sealed).collect();
+            let split = DayRange { from, to: today }.split_months(today).with_weeks(&sealed);
+            split.months.len() + split.weeks.len() + split.days.len()
         })
         .sum()
 }
@@ -104,6 +108,23 @@ fn worst_and_best(today: NaiveDate) -> (NaiveDate, NaiveDate) {
     let worst = candidates.iter().copied().max_by_key(|d| periods_read(*d)).unwrap_or(today);
     let best = candidates.iter().copied().rev().min_by_key(|d| periods_read(*d)).unwrap_or(today);
     (worst, best)
+}
+
+/// The dimension rows' size per period (tables, indexes and TOAST; a
+/// partitioned table's partitions added up), as a sentence.
+async fn storage(db: &tokio_postgres::Client) -> String {
+    let sql = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class c
+               WHERE c.relname = ANY($1) OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent::regclass::text = ANY($1))";
+    let mut sizes = Vec::new();
+    for (period, tables) in [
+        ("daily", ["daily_dimensions", "daily_dimension_counts"]),
+        ("weekly", ["weekly_dimensions", "weekly_dimension_counts"]),
+        ("monthly", ["monthly_dimensions", "monthly_dimension_counts"]),
+    ] {
+        let bytes: i64 = db.query_one(sql, &[&tables.to_vec()]).await.expect("sizes").get(0);
+        sizes.push(format!("{period} {:.0} MB", bytes as f64 / 1e6));
+    }
+    format!("Dimension rows on disk (with indexes and TOAST): {}.", sizes.join(", "))
 }
 
 pub async fn run() {
@@ -119,6 +140,7 @@ pub async fn run() {
     // autovacuum clears each month's dead row versions long before anyone
     // reads that month back, so measure the tables in that state.
     db.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
+    let storage = storage(&db).await;
 
     let mut select_one = Vec::new();
     for _ in 0..200 {
@@ -151,8 +173,10 @@ pub async fn run() {
          day, {} pages, {} countries, 3 sources, {} visitors a day, site in Asia/Tehran; then VACUUM ANALYZE (autovacuum's work on a live site). {SAMPLES} sequential \
          requests per endpoint after 3 warm-up requests (fewer for slow endpoints: at least 5 within 20 s, at least 2 within a minute), HTTP on loopback included. Uncached: a query service with \
          cache TTLs of 0. Each endpoint is asked with \"today\" set to the worst and to the best day of the last month \
-         for the last 30 days and 12 months (the day of the month decides how many whole months and single days \
-         they read): worst {worst} ({} months and days), best {best} ({}). \
+         for the last 30 days and 12 months (the day of the month and of the week decide how many whole months, \
+         sealed weeks and single days they read): worst {worst} ({} months, weeks and days), best {best} ({}). \
+         The backfill seals every week that is over by the real today, as maintenance does; so on a Monday \
+         the measured range may read one sealed week that would still be seven days on that Monday. \
          Ceiling: `SELECT 1` round trip to the same Postgres, p50 {} ms, p95 {} ms.\n",
         SPEC.days,
         backfill_time.as_secs_f64(),
@@ -165,6 +189,7 @@ pub async fn run() {
         ms(ceiling.p50),
         ms(ceiling.p95)
     );
+    println!("{storage}\n");
     println!(
         "| endpoint | worst day uncached p50 ms | worst day uncached p95 ms | p95 / SELECT 1 p95 | best day uncached p95 ms | worst day cached p95 ms |"
     );

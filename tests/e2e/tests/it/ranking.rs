@@ -11,6 +11,25 @@ use chrono::{Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 
 use crate::query_api::ok;
 
+/// An answer computed now, whatever the query service's cache holds (closed
+/// ranges are cached for an hour).
+async fn fresh(pipeline: &Pipeline, path_and_query: &str) -> serde_json::Value {
+    let url = format!("{}/api/analytics/{path_and_query}", pipeline.query_url);
+    let response =
+        pipeline.http.get(url).bearer_auth(&pipeline.token).header("X-Skip-Cache", "1").send().await.expect("query");
+    assert!(response.status().is_success(), "{path_and_query}: {}", response.status());
+    response.json().await.expect("json")
+}
+
+/// One maintenance round with the default settings: the weeks that are over
+/// get their week rows (`analytics_aggregator::weeks`).
+async fn seal_weeks(pipeline: &Pipeline) {
+    let settings: analytics_aggregator::Settings =
+        analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
+    let pool = analytics_store::pg_pool(&pipeline.namespace.postgres).expect("pool");
+    analytics_aggregator::maintenance::run_once(&pool, &settings.aggregator).await.expect("maintenance");
+}
+
 /// Publishes pageviews (each one a pageview) and waits until all are counted.
 async fn publish_and_count(pipeline: &Pipeline, events: Vec<Event>) {
     let total = events.len() as i64;
@@ -93,7 +112,8 @@ async fn top_values_over_part_of_a_month_are_exact() {
 /// a month's last and first day, a Monday-to-Sunday week, a day when the
 /// clocks change, Esfand's last day and Nowruz, a whole closed month, and this
 /// month so far. Each endpoint's figures add up to the pageviews the test
-/// sent on those local days.
+/// sent on those local days, read from days and months, then again once the
+/// weeks that are over have week rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_on_every_kind_of_boundary_count_each_day_once() {
     let pipeline = Pipeline::start("Europe/Berlin").await;
@@ -136,34 +156,183 @@ async fn ranges_on_every_kind_of_boundary_count_each_day_once() {
         ("a month's last and first day", d("2026-10-31"), d("2026-11-01")),
         ("a whole closed month", d("2026-11-01"), d("2026-11-30")),
         ("a Monday-to-Sunday week", d("2026-10-26"), d("2026-11-01")),
+        ("whole weeks and a day either side", d("2026-10-25"), d("2026-11-09")),
         ("the day the clocks went back", d("2026-10-25"), d("2026-10-25")),
         ("Esfand's last day and Nowruz", d("2026-03-20"), d("2026-03-21")),
         ("Esfand's last days", d("2026-03-01"), d("2026-03-20")),
         ("from March to November", d("2026-03-20"), d("2026-11-01")),
         ("this month so far", today.with_day(1).expect("first"), today),
     ];
-    for (what, from, to) in ranges {
+    for ((what, from, to), sealed) in ranges.iter().map(|r| (*r, false)).chain(ranges.iter().map(|r| (*r, true))) {
+        if sealed && what == ranges[0].0 {
+            seal_weeks(&pipeline).await;
+        }
+        let what = format!("{what}{}", if sealed { ", weeks sealed" } else { "" });
         let expected: i64 = days.iter().filter(|day| (from..=to).contains(*day)).map(|day| views_on(*day) as i64).sum();
         let range = format!("site={site}&from={from}&to={to}");
         let sum = |answer: &serde_json::Value, key: &str| -> i64 {
             answer[key].as_array().expect(key).iter().map(|r| r["pageviews"].as_i64().unwrap_or(0)).sum()
         };
-        let overview = ok(&pipeline, &format!("overview/?{range}")).await;
+        let overview = fresh(&pipeline, &format!("overview/?{range}")).await;
         assert_eq!(overview["range"]["pageviews"], expected, "{what}: overview");
-        let pages = ok(&pipeline, &format!("top-pages/?{range}&limit=100")).await;
+        let pages = fresh(&pipeline, &format!("top-pages/?{range}&limit=100")).await;
         assert_eq!(sum(&pages, "results"), expected, "{what}: top-pages");
-        let browsers = ok(&pipeline, &format!("breakdown/?{range}&dimension=browser")).await;
+        let browsers = fresh(&pipeline, &format!("breakdown/?{range}&dimension=browser")).await;
         assert_eq!(sum(&browsers, "results"), expected, "{what}: breakdown");
         for period in ["daily", "weekly", "monthly"] {
             for calendar in ["gregorian", "persian"] {
-                let chart = ok(&pipeline, &format!("chart/?{range}&period={period}&calendar={calendar}")).await;
+                let chart = fresh(&pipeline, &format!("chart/?{range}&period={period}&calendar={calendar}")).await;
                 assert_eq!(sum(&chart, "points"), expected, "{what}: chart {period} {calendar}");
             }
         }
         // The top page alone: exact, whichever way the month rows bound it.
-        let top = ok(&pipeline, &format!("top-pages/?{range}&limit=1")).await;
+        let top = fresh(&pipeline, &format!("top-pages/?{range}&limit=1")).await;
         let best = pages["results"].as_array().and_then(|r| r.first()).map(|r| r["pageviews"].clone());
         assert_eq!(top["results"].as_array().and_then(|r| r.first()).map(|r| r["pageviews"].clone()), best, "{what}");
+    }
+    pipeline.stop().await;
+}
+
+/// Top pages, countries and browsers of the pipeline's site over each range.
+async fn answers(pipeline: &Pipeline, ranges: &[(NaiveDate, NaiveDate)]) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    for (from, to) in ranges {
+        let range = format!("site={}&from={from}&to={to}", pipeline.site_id);
+        for path in
+            ["top-pages/?limit=5", "top-pages/?limit=100", "top-countries/?limit=2", "breakdown/?dimension=browser"]
+        {
+            all.push(fresh(pipeline, &format!("{path}&{range}")).await["results"].clone());
+        }
+    }
+    all
+}
+
+/// Week rows are read where a range holds a whole sealed week, give the
+/// answers the days gave, and stay the sum of their days when late events of
+/// a sealed week arrive (and when their batch is delivered again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_weeks_answer_as_their_days_and_late_events_reach_them() {
+    let pipeline = Pipeline::start("UTC").await;
+    let site = pipeline.site_id.clone();
+    let today = Utc::now().date_naive();
+    let ago = |n: u64| today - Days::new(n);
+    let view = |on: NaiveDate, path: String, country: &str, visitor: u64| Event {
+        site_id: site.clone(),
+        r#type: EventType::Pageview as i32,
+        timestamp_ms: Utc.from_utc_datetime(&on.and_hms_opt(12, 0, 0).expect("noon")).timestamp_millis(),
+        received_ms: Utc::now().timestamp_millis(),
+        path,
+        source: Source::Web as i32,
+        user_agent: BROWSER_USER_AGENT.into(),
+        country: country.into(),
+        visitor_id: visitor,
+        ..Default::default()
+    };
+    // Five to six weeks of days, each with its own mix of pages, countries and visitors.
+    let mut events = Vec::new();
+    for (i, day) in ago(45).iter_days().take_while(|d| *d <= ago(9)).enumerate() {
+        for j in 0..(i % 4 + 1) {
+            let country = ["IR", "DE", "US", "FR"][(i + j) % 4];
+            events.push(view(day, format!("/p{}", (i * 7 + j) % 11), country, ((i * 5 + j) % 23) as u64));
+        }
+    }
+    let pageviews = events.len() as i64;
+    publish_and_count(&pipeline, events).await;
+
+    let mondays: Vec<NaiveDate> = analytics_aggregator::weeks::monday_of(ago(52)).iter_weeks().take(7).collect();
+    let mut ranges = vec![(ago(45), ago(9)), (ago(40), today), (mondays[2], mondays[5] - Days::new(1))];
+    for from in [ago(44), mondays[1], mondays[2] + Days::new(3), today.with_day(1).expect("first") - Days::new(20)] {
+        for to in [ago(9), mondays[5] - Days::new(1), mondays[5] + Days::new(2), today] {
+            ranges.push((from.min(to), to));
+        }
+    }
+    let from_days = answers(&pipeline, &ranges).await;
+    seal_weeks(&pipeline).await;
+    let db = pipeline.namespace.db().await;
+    let site_id = uuid::Uuid::parse_str(&site).expect("uuid");
+    let sealed: i64 =
+        db.query_one("SELECT count(*) FROM sealed_weeks WHERE site_id = $1", &[&site_id]).await.expect("sealed").get(0);
+    assert!(sealed >= 5, "the weeks that are over are sealed: {sealed}");
+    assert_eq!(answers(&pipeline, &ranges).await, from_days, "week rows give what the days gave");
+
+    // The week rows are what is read: a changed one changes the answer.
+    let whole_weeks = format!("site={site}&from={}&to={}&limit=100", mondays[2], mondays[5] - Days::new(1));
+    let p1 = |answer: serde_json::Value| {
+        answer["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["path"] == "/p1")
+            .map(|r| r["pageviews"].clone())
+    };
+    let before = p1(fresh(&pipeline, &format!("top-pages/?{whole_weeks}")).await).expect("/p1 in the weeks");
+    db.execute(
+        "UPDATE weekly_dimension_counts SET pageviews_web = pageviews_web + 1000 WHERE site_id = $1 AND value = '/p1'",
+        &[&site_id],
+    )
+    .await
+    .expect("spoil");
+    assert_ne!(p1(fresh(&pipeline, &format!("top-pages/?{whole_weeks}")).await), Some(before.clone()));
+    // Sealed again from their days, as a rebuild would.
+    db.execute("DELETE FROM sealed_weeks WHERE site_id = $1", &[&site_id]).await.expect("unseal");
+    seal_weeks(&pipeline).await;
+    assert_eq!(answers(&pipeline, &ranges).await, from_days);
+
+    // Late events of a sealed week, delivered twice: counted once, in the week too.
+    let late =
+        vec![view(mondays[3] + Days::new(2), "/late".into(), "IR", 900), view(mondays[3], "/p1".into(), "DE", 901)];
+    let batch = EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events: late };
+    pipeline.publish(&batch.encode_to_vec()).await;
+    eventually("the late events counted", Duration::from_secs(30), || async {
+        (pipeline.overview().await["total"]["pageviews"] == pageviews + 2).then_some(())
+    })
+    .await;
+    pipeline.publish(&batch.encode_to_vec()).await;
+    pipeline
+        .wait_for_metric(&pipeline.aggregator_ops_url, "analytics_aggregator_batches_total{outcome=\"duplicate\"}", 1.0)
+        .await;
+    assert_eq!(pipeline.overview().await["total"]["pageviews"], pageviews + 2);
+    let pages = fresh(&pipeline, &format!("top-pages/?{whole_weeks}")).await;
+    assert_eq!(p1(pages.clone()), Some(serde_json::json!(before.as_i64().expect("count") + 1)));
+    let late_row = pages["results"].as_array().expect("results").iter().find(|r| r["path"] == "/late").cloned();
+    assert_eq!(late_row.map(|r| (r["pageviews"].clone(), r["visitors"].clone())), Some((1.into(), 1.into())));
+    // Every week row is its days' sum: counts, and visitors by cardinality.
+    for (weekly, daily, measures) in [
+        (
+            "weekly_dimensions",
+            "daily_dimensions",
+            "source, sum(pageviews)::int8 AS p, sum(events)::int8 AS e, hll_cardinality(hll_union_agg(visitors))::int8 AS v",
+        ),
+        (
+            "weekly_dimension_counts",
+            "daily_dimension_counts",
+            "sum(pageviews_web)::int8 AS p, sum(events_web)::int8 AS e, sum(pageviews_mobile_web + pageviews_app)::int8 AS v",
+        ),
+    ] {
+        let grouped = |table: &str, period: &str| {
+            format!(
+                "SELECT to_jsonb(x) FROM (SELECT {period} AS week, dimension, value, {measures} FROM {table} t
+                 WHERE site_id = $1 AND {period} IN (SELECT week FROM sealed_weeks WHERE site_id = $1)
+                 GROUP BY 1, 2, 3{} ORDER BY 1, 2, 3{}) x",
+                if table.ends_with("dimensions") { ", source" } else { "" },
+                if table.ends_with("dimensions") { ", source" } else { "" },
+            )
+        };
+        let rows = |sql: String| {
+            let db = &db;
+            async move {
+                db.query(&sql, &[&site_id])
+                    .await
+                    .expect("rows")
+                    .iter()
+                    .map(|r| r.get::<_, serde_json::Value>(0))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let from_weeks = rows(grouped(weekly, "t.week")).await;
+        let from_days = rows(grouped(daily, "date_trunc('week', t.local_day)::date")).await;
+        assert!(from_weeks.len() > 20, "{weekly}: {}", from_weeks.len());
+        assert_eq!(from_weeks, from_days, "{weekly} against {daily}");
     }
     pipeline.stop().await;
 }

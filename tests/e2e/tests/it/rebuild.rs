@@ -16,7 +16,7 @@ use crate::query_api::{IPHONE, WINDOWS, pageview, tehran_noon};
 /// Every rollup that a rebuild writes, with (site) and without a visitors
 /// sketch (their cardinality stands for them: equal sets of visitors give
 /// equal estimates, whatever the sketch's representation).
-const ROLLUPS: [(&str, bool); 11] = [
+const ROLLUPS: [(&str, bool); 13] = [
     ("hourly_totals", true),
     ("daily_totals", true),
     ("daily_dimensions", true),
@@ -28,6 +28,8 @@ const ROLLUPS: [(&str, bool); 11] = [
     ("monthly_dimensions", true),
     ("monthly_dimension_counts", false),
     ("monthly_speed", false),
+    ("weekly_dimensions", true),
+    ("weekly_dimension_counts", false),
 ];
 
 /// The site's rows of every rollup, each table's rows in one order.
@@ -60,7 +62,7 @@ pub(crate) fn rebuild(postgres_url: &str, site: &str, from: NaiveDate, to: Naive
     (output.status.success(), text(&output.stdout), text(&output.stderr))
 }
 
-/// Yesterday in Tehran: pageviews on the web and a phone, with a referrer,
+/// A day in Tehran: pageviews on the web and a phone, with a referrer,
 /// a campaign, a custom event with a property, a page's later timings, and
 /// two requests of an app that report their status and response time.
 fn day_of_events(site: &str, noon: i64) -> Vec<Event> {
@@ -103,8 +105,10 @@ async fn rebuild_gives_back_the_day_as_counted_while_events_arrive() {
     let pipeline = Pipeline::start("Asia/Tehran").await;
     let site = pipeline.site_id.clone();
     let today = Utc::now().with_timezone(&chrono_tz::Asia::Tehran).date_naive();
-    let yesterday = today.checked_sub_days(Days::new(1)).expect("yesterday");
-    let noon = tehran_noon(yesterday);
+    // A day of a week that is over, whose week rows maintenance has summed:
+    // a rebuild sums them again, and late events add to them as well.
+    let day = today.checked_sub_days(Days::new(10)).expect("a day");
+    let noon = tehran_noon(day);
     let events = day_of_events(&site, noon);
     let kept = events.len() as i64;
     let pageviews = events.iter().filter(|e| e.r#type == EventType::Pageview as i32).count() as i64;
@@ -122,7 +126,12 @@ async fn rebuild_gives_back_the_day_as_counted_while_events_arrive() {
     counted(pageviews).await;
     let db = pipeline.namespace.db().await;
     let url = pipeline.namespace.postgres.url().to_owned();
+    let settings: analytics_aggregator::Settings =
+        analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
+    let pool = analytics_store::pg_pool(&pipeline.namespace.postgres).expect("pool");
+    analytics_aggregator::maintenance::run_once(&pool, &settings.aggregator).await.expect("maintenance");
     let as_counted = rollups(&db, &site).await;
+    assert_ne!(as_counted["weekly_dimensions"], json!([]), "the day's week is sealed");
     assert_ne!(as_counted["daily_app_versions"], json!([]), "the app's requests are in the day");
     assert_ne!(as_counted["daily_speed"], json!([]), "the timings are in the day");
 
@@ -132,24 +141,23 @@ async fn rebuild_gives_back_the_day_as_counted_while_events_arrive() {
          DELETE FROM daily_dimensions WHERE site_id = '{site}' AND dimension = 'country';
          DELETE FROM daily_speed WHERE site_id = '{site}';
          UPDATE monthly_dimension_counts SET pageviews_web = 0 WHERE site_id = '{site}';
-         DELETE FROM daily_app_versions WHERE site_id = '{site}';"
+         DELETE FROM daily_app_versions WHERE site_id = '{site}';
+         UPDATE weekly_dimensions SET pageviews = 0 WHERE site_id = '{site}' AND dimension = 'page';"
     ))
     .await
     .expect("spoil");
     assert_ne!(rollups(&db, &site).await, as_counted);
-    let (ok, out, err) = rebuild(&url, &site, yesterday, yesterday);
+    let (ok, out, err) = rebuild(&url, &site, day, day);
     assert!(ok, "{err}");
     let days: Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(days, json!([{"day": yesterday.to_string(), "events": kept}]));
+    assert_eq!(days, json!([{"day": day.to_string(), "events": kept}]));
     assert_eq!(rollups(&db, &site).await, as_counted);
 
     // Rebuilds while late pageviews of the day arrive, one batch each:
     // every one of them counted once, and the day still equals its events.
     let running = {
         let (url, site) = (url.clone(), site.clone());
-        tokio::task::spawn_blocking(move || {
-            (0..5).map(|_| rebuild(&url, &site, yesterday, yesterday)).collect::<Vec<_>>()
-        })
+        tokio::task::spawn_blocking(move || (0..5).map(|_| rebuild(&url, &site, day, day)).collect::<Vec<_>>())
     };
     for i in 0..20 {
         let late = pageview(&site, noon + 600_000 + i * 1000, "/late", "", WINDOWS, 100 + i as u64);
@@ -163,12 +171,12 @@ async fn rebuild_gives_back_the_day_as_counted_while_events_arrive() {
     }
     counted(pageviews + 20).await;
     let with_late = rollups(&db, &site).await;
-    let (ok, _, err) = rebuild(&url, &site, yesterday, yesterday);
+    let (ok, _, err) = rebuild(&url, &site, day, day);
     assert!(ok, "{err}");
     assert_eq!(rollups(&db, &site).await, with_late);
 
     // A day whose events are no longer kept is refused, and named.
-    let old = yesterday.checked_sub_days(Days::new(100)).expect("day");
+    let old = day.checked_sub_days(Days::new(100)).expect("day");
     let (ok, _, err) = rebuild(&url, &site, old, old);
     assert!(!ok && err.contains(&format!("{old}: no kept events")), "{err}");
     pipeline.stop().await;

@@ -404,20 +404,18 @@ pub async fn goals(
     range: DayRange,
 ) -> Result<(Vec<GoalFigures>, i64), tokio_postgres::Error> {
     let defined = analytics_store::goals::list(client, segment.site).await?;
-    // A page goal ending in `*` is a prefix, matched with starts_with, so no
-    // character of the path means anything to a pattern.
-    let prefix = |g: &analytics_store::goals::Goal| g.kind == "page" && g.target.ends_with('*');
-    let targets: Vec<&str> =
-        defined.iter().map(|g| if prefix(g) { &g.target[..g.target.len() - 1] } else { g.target.as_str() }).collect();
     let (conditions, mut params) = segment.within(&range.from, &range.to);
     let mut columns = vec!["count(DISTINCT visitor_id)".to_owned()];
-    for (goal, target) in defined.iter().zip(&targets) {
+    let targets: Vec<(Reach, &str)> = defined.iter().map(Reach::of).collect();
+    for (reach, target) in &targets {
         params.push(target);
         let at = params.len();
-        let reached = match (goal.kind.as_str(), prefix(goal)) {
-            ("event", _) => format!("{CUSTOM} AND event = ${at}"),
-            (_, true) => format!("{PAGEVIEW} AND starts_with(page, ${at})"),
-            (_, false) => format!("{PAGEVIEW} AND page = ${at}"),
+        // A page prefix is matched with starts_with, so no character of the
+        // path means anything to a pattern.
+        let reached = match reach {
+            Reach::Event => format!("{CUSTOM} AND event = ${at}"),
+            Reach::PagesStartingWith => format!("{PAGEVIEW} AND starts_with(page, ${at})"),
+            Reach::Page => format!("{PAGEVIEW} AND page = ${at}"),
         };
         columns.push(format!("count(DISTINCT visitor_id) FILTER (WHERE {reached})"));
         columns.push(format!("count(*) FILTER (WHERE {reached})"));
@@ -425,26 +423,55 @@ pub async fn goals(
     let sql = format!("SELECT {} FROM events WHERE {conditions} AND {COUNTED}", columns.join(", "));
     let row = client.query_one(&sql, &params).await?;
     let total: i64 = row.get(0);
-    let mut goals: Vec<GoalFigures> = defined
-        .into_iter()
-        .enumerate()
-        .map(|(i, goal)| {
-            let visitors: i64 = row.get(1 + 2 * i);
-            GoalFigures {
+    let figures = (0..defined.len()).map(|i| (row.get(1 + 2 * i), row.get(2 + 2 * i))).collect();
+    Ok((GoalFigures::ranked(defined, figures, total), total))
+}
+
+/// What reaches a goal, with the event name, page or page prefix it names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Reach {
+    Event,
+    Page,
+    /// A page goal ending in `*`: every page starting with what is before it.
+    PagesStartingWith,
+}
+
+impl Reach {
+    pub(crate) fn of(goal: &analytics_store::goals::Goal) -> (Reach, &str) {
+        match (goal.kind.as_str(), goal.target.strip_suffix('*')) {
+            ("event", _) => (Reach::Event, goal.target.as_str()),
+            (_, Some(prefix)) => (Reach::PagesStartingWith, prefix),
+            (_, None) => (Reach::Page, goal.target.as_str()),
+        }
+    }
+}
+
+impl GoalFigures {
+    /// Each goal with its (visitors, conversions), as a share of `total`
+    /// visitors, most converting first.
+    pub(crate) fn ranked(
+        defined: Vec<analytics_store::goals::Goal>,
+        figures: Vec<(i64, i64)>,
+        total: i64,
+    ) -> Vec<GoalFigures> {
+        let mut goals: Vec<GoalFigures> = defined
+            .into_iter()
+            .zip(figures)
+            .map(|(goal, (visitors, conversions))| GoalFigures {
                 goal: goal.target,
                 kind: goal.kind,
                 visitors,
-                conversions: row.get(2 + 2 * i),
+                conversions,
                 conversion_rate: rate(visitors, total),
-            }
-        })
-        .collect();
-    goals.sort_by(|a, b| {
-        (b.visitors, b.conversions)
-            .cmp(&(a.visitors, a.conversions))
-            .then_with(|| (&a.kind, &a.goal).cmp(&(&b.kind, &b.goal)))
-    });
-    Ok((goals, total))
+            })
+            .collect();
+        goals.sort_by(|a, b| {
+            (b.visitors, b.conversions)
+                .cmp(&(a.visitors, a.conversions))
+                .then_with(|| (&a.kind, &a.goal).cmp(&(&b.kind, &b.goal)))
+        });
+        goals
+    }
 }
 
 /// Speed rows as [`crate::stats::speed`] gives them (site-wide, and per page

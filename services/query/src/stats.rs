@@ -208,7 +208,7 @@ pub async fn top(
             Tables::Sketches,
             "value, round(hll_cardinality(hll_union_agg(visitors)))::int8",
             "GROUP BY value",
-            Some(&values),
+            Values::Only(&values),
         )
         .await?
         .iter()
@@ -236,6 +236,47 @@ async fn sealed_weeks(client: &Client, site: Uuid, range: DayRange) -> Result<Ve
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Every goal of the site (`analytics-ctl goal add`) over `range` from the
+/// rollups, for a request without filters, and the range's visitors: an
+/// event goal's conversions are the event's count, a page goal's the page's
+/// pageviews (or its pages' when it is a prefix), and its visitors the union
+/// of their sketches, as every other visitor figure of an unfiltered
+/// dashboard is. The kept events answer segments (`kept::goals`); the
+/// rollups answer the rest in milliseconds, however far back the range.
+pub async fn goals(
+    client: &Client,
+    site: Uuid,
+    range: DayRange,
+    today: NaiveDate,
+    source: Option<&str>,
+) -> Result<(Vec<crate::kept::GoalFigures>, i64), tokio_postgres::Error> {
+    use crate::kept::Reach;
+    let defined = analytics_store::goals::list(client, site).await?;
+    let total = totals_per_range(client, site, &[range], source).await?.first().map_or(0, |t| t.visitors);
+    let sealed = sealed_weeks(client, site, range).await?;
+    let split = range.split_months(today).with_weeks(&sealed);
+    let mut figures = Vec::with_capacity(defined.len());
+    for goal in &defined {
+        let (reach, target) = Reach::of(goal);
+        let dimension = if reach == Reach::Event { "event" } else { "page" };
+        let rows = DimensionRows { client, site, dimension, split: split.clone(), source };
+        let only = [target.to_owned()];
+        let values = match reach {
+            Reach::PagesStartingWith => Values::StartingWith(target),
+            Reach::Event | Reach::Page => Values::Only(&only),
+        };
+        let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
+                      coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8";
+        let row = rows.query(Tables::Sketches, select, "", values).await?;
+        let (pageviews, events, visitors): (i64, i64, i64) =
+            row.first().map_or((0, 0, 0), |r| (r.get(0), r.get(1), r.get(2)));
+        let conversions = if reach == Reach::Event { events } else { pageviews };
+        // A value counted only from other sources has a row, and no visitor.
+        figures.push((if conversions > 0 { visitors } else { 0 }, conversions));
+    }
+    Ok((crate::kept::GoalFigures::ranked(defined, figures, total), total))
 }
 
 /// A value's counts over a range (or, from month rows, a bound on them).
@@ -309,13 +350,22 @@ async fn rank(
     Ok(exact)
 }
 
+/// Which values of a dimension a query reads.
+#[derive(Clone, Copy)]
+enum Values<'v> {
+    All,
+    Only(&'v [String]),
+    /// Those starting with this (compared as text: nothing in it is a pattern).
+    StartingWith(&'v str),
+}
+
 /// The two copies of the dimension rows (migration V5).
 #[derive(Clone, Copy)]
 enum Tables {
     /// `*_dimension_counts`: `pageviews` and `events` of the source asked
     /// for (or of all), one row per value.
     Counts,
-    /// `*_dimensions`: `visitors` sketches, a row per value and source.
+    /// `*_dimensions`: `pageviews`, `events` and `visitors` sketches, a row per value and source.
     Sketches,
 }
 
@@ -332,7 +382,7 @@ impl DimensionRows<'_> {
     /// Exact pageviews and events of `values` over the range.
     async fn counts(&self, values: &[String]) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
         let select = "value, sum(pageviews)::int8, sum(events)::int8";
-        let rows = self.query(Tables::Counts, select, "GROUP BY value", Some(values)).await?;
+        let rows = self.query(Tables::Counts, select, "GROUP BY value", Values::Only(values)).await?;
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
@@ -341,7 +391,7 @@ impl DimensionRows<'_> {
         let select = "value, sum(pageviews)::int8, sum(events)::int8";
         // Zero when the value was only seen from other sources than the one asked for.
         let tail = "GROUP BY value HAVING sum(pageviews) + sum(events) > 0";
-        let rows = self.query(Tables::Counts, select, tail, None).await?;
+        let rows = self.query(Tables::Counts, select, tail, Values::All).await?;
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
@@ -359,14 +409,14 @@ impl DimensionRows<'_> {
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
-    /// `SELECT {select} FROM (the monthly and daily rows of tables) {tail}`,
-    /// with `only` restricting the values.
+    /// `SELECT {select} FROM (the monthly, weekly and daily rows of tables)
+    /// {tail}`, of the `values` asked for.
     async fn query(
         &self,
         tables: Tables,
         select: &str,
         tail: &str,
-        only: Option<&[String]>,
+        values: Values<'_>,
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         // Every source by name rather than none: with each column of the key
         // pinned, each (month, source, value) is one index descent, where an
@@ -375,14 +425,20 @@ impl DimensionRows<'_> {
             Some(source) => vec![source],
             None => TrafficSource::ALL.iter().map(|s| s.as_str()).collect(),
         };
-        let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only];
-        let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))";
+        let (only, prefix) = match values {
+            Values::All => (None, None),
+            Values::Only(values) => (Some(values), None),
+            Values::StartingWith(prefix) => (None, Some(prefix)),
+        };
+        let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only, &prefix];
+        let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))
+                       AND ($4::text IS NULL OR starts_with(value, $4))";
         let (columns, filters, tables) = match tables {
             Tables::Counts => (count_columns(self.source), filters.to_owned(), PeriodTables::DIMENSION_COUNTS),
             Tables::Sketches => {
                 params.push(&sources);
-                let filters = format!("{filters} AND source = ANY($4::text[])");
-                ("value, visitors".to_owned(), filters, PeriodTables::DIMENSIONS)
+                let filters = format!("{filters} AND source = ANY($5::text[])");
+                ("value, pageviews, events, visitors".to_owned(), filters, PeriodTables::DIMENSIONS)
             }
         };
         let rows = months_and_days(&self.split, tables, &columns, &filters, &mut params);

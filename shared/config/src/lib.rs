@@ -169,11 +169,23 @@ pub struct PostgresSettings {
     /// A statement running longer is cancelled by Postgres (0: no limit).
     #[serde(default)]
     pub statement_timeout_ms: u64,
+    /// The planner's cost of reading a page out of order, for this service's
+    /// sessions (0: the server's own). Postgres' default of 4 is a spinning
+    /// disk's: on an SSD it scans a rollup table whole rather than descend its
+    /// index once the table has spare room from updates.
+    #[serde(default)]
+    pub random_page_cost: f64,
 }
 
 impl PostgresSettings {
     pub fn url(&self) -> &str {
         self.url.expose_secret()
+    }
+
+    /// These session settings (timeout, planner cost) on `other`'s database,
+    /// with `other`'s pool size: a test's database for a service's settings.
+    pub fn on_database_of(&self, other: &PostgresSettings) -> PostgresSettings {
+        PostgresSettings { url: other.url.clone(), pool_size: other.pool_size, ..self.clone() }
     }
 }
 

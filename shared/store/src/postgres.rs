@@ -30,15 +30,15 @@ pub fn postgres_config(url: &str) -> anyhow::Result<(tokio_postgres::Config, Mak
 /// while Postgres is down, instead of crashing in a restart loop.
 pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
     let (mut config, tls) = postgres_config(settings.url())?;
+    // Appended to what the URL's `options` may already say.
+    let mut options = config.get_options().unwrap_or_default().to_owned();
     if settings.statement_timeout_ms > 0 {
-        // Appended to what the URL's `options` may already say.
-        let options = format!(
-            "{} -c statement_timeout={}",
-            config.get_options().unwrap_or_default(),
-            settings.statement_timeout_ms
-        );
-        config.options(options.trim());
+        options.push_str(&format!(" -c statement_timeout={}", settings.statement_timeout_ms));
     }
+    if settings.random_page_cost > 0.0 {
+        options.push_str(&format!(" -c random_page_cost={}", settings.random_page_cost));
+    }
+    config.options(options.trim());
     let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(settings.pool_size)

@@ -52,7 +52,12 @@ impl Namespace {
                 namespace: name.clone(),
                 dead_letter_limit: 100_000,
             },
-            postgres: PostgresSettings { url: SecretString::from(postgres_url), pool_size: 4, statement_timeout_ms: 0 },
+            postgres: PostgresSettings {
+                url: SecretString::from(postgres_url),
+                pool_size: 4,
+                statement_timeout_ms: 0,
+                random_page_cost: 0.0,
+            },
             name,
         }
     }

@@ -441,11 +441,8 @@ impl Start<'_> {
             settings(analytics_query::Settings::DEFAULTS, &self.options.overrides);
         query.http = any_port();
         query.ops = any_port();
-        // The namespace's database, with the service's own statement timeout.
-        query.postgres = analytics_config::PostgresSettings {
-            statement_timeout_ms: query.postgres.statement_timeout_ms,
-            ..self.services.postgres.clone()
-        };
+        // The namespace's database, with the service's own session settings.
+        query.postgres = query.postgres.on_database_of(&self.services.postgres);
         query.redis = self.services.redis.clone();
         query.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
         query.query.cache_live_seconds = self.options.query_cache_live_seconds;

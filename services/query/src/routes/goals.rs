@@ -1,6 +1,7 @@
 //! `GET /api/analytics/goals/`: each goal of the site (`analytics-ctl goal
 //! add`) with the visitors who reached it, how often, and the conversion
-//! rate over the range.
+//! rate over the range: from the rollups without filters, from the kept
+//! events with them.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -10,6 +11,7 @@ use crate::error::QueryError;
 use crate::kept::{self, Segment};
 use crate::params::{Params, allowed};
 use crate::startup::AppState;
+use crate::stats;
 
 /// Goals with their conversions, most converting first.
 #[utoipa::path(
@@ -42,8 +44,10 @@ pub async fn goals(
         .with("goals", blake3::hash(defined.join("\n").as_bytes()).to_hex());
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
-        let segment = Segment { site: ctx.site.id, source, filters: &filters };
-        let (mut results, visitors) = kept::goals(&client, &segment, range).await?;
+        let (mut results, visitors) = match filters.is_empty() {
+            true => stats::goals(&client, ctx.site.id, range, ctx.today, source).await?,
+            false => kept::goals(&client, &Segment { site: ctx.site.id, source, filters: &filters }, range).await?,
+        };
         results.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(Goals { from: range.from, to: range.to, visitors, results })
     })

@@ -32,10 +32,7 @@ impl TestQuery {
             analytics_testkit::settings(analytics_query::Settings::DEFAULTS, &[]);
         settings.http = any_port();
         settings.ops = any_port();
-        settings.postgres = analytics_config::PostgresSettings {
-            statement_timeout_ms: settings.postgres.statement_timeout_ms,
-            ..namespace.postgres.clone()
-        };
+        settings.postgres = settings.postgres.on_database_of(&namespace.postgres);
         settings.redis = namespace.redis.clone();
         settings.query.admin_token = SecretString::from(TEST_ADMIN_TOKEN);
         settings.query.cache_live_seconds = 0;

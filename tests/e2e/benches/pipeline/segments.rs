@@ -42,7 +42,11 @@ pub async fn run() {
             format!("chart/?site={s}&period=daily&days=30&filter=page~=item-12"),
         ),
         ("breakdown prop:plan", format!("breakdown/?site={s}&days=30&dimension=prop:plan")),
-        ("goals (an event, a page prefix)", format!("goals/?site={s}&days=30")),
+        // Without a filter, goals come from the rollups (see the query section).
+        (
+            "goals (an event, a page prefix), one filter (device)",
+            format!("goals/?site={s}&days=30&filter=device==mobile"),
+        ),
         (
             "funnel, 3 steps",
             format!(

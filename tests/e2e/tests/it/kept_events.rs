@@ -15,7 +15,7 @@ use analytics_events::{EventBatch, EventType, Message};
 use chrono::{Days, Utc};
 use serde_json::{Value, json};
 
-use crate::query_api::{WINDOWS, ok, pageview, tehran_noon};
+use crate::query_api::{WINDOWS, fresh, ok, pageview, tehran_noon};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn properties_and_goals_count_each_event_once() {
@@ -97,6 +97,26 @@ async fn properties_and_goals_count_each_event_once() {
     // Web only: the same (every event is web); app only: nothing.
     let app = ok(&pipeline, &format!("goals/?site={site}&days=7&source=app")).await;
     assert_eq!((app["visitors"].clone(), app["results"][0]["conversions"].clone()), (json!(0), json!(0)), "{app}");
+    // Unfiltered, goals come from the rollups; filtered, from the kept
+    // events: a filter every event passes gives the same figures.
+    let segment = ok(&pipeline, &format!("goals/?site={site}&days=7&filter=country==IR")).await;
+    assert_eq!((&segment["visitors"], &segment["results"]), (&goals["visitors"], &goals["results"]), "{segment}");
+    // A day before the kept events' 90 days: the rollups still answer.
+    let long_ago = today.checked_sub_days(Days::new(100)).expect("a day");
+    let mut old_signup = custom(9, "signup", &[]);
+    old_signup.timestamp_ms = tehran_noon(long_ago);
+    let old = EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events: vec![old_signup] };
+    pipeline.publish(&old.encode_to_vec()).await;
+    let that_day = format!("goals/?site={site}&from={long_ago}&to={long_ago}");
+    eventually("the old signup counted", Duration::from_secs(30), || async {
+        let goals = fresh(&pipeline, &that_day).await;
+        (goals["results"][0]
+            == json!({"goal": "signup", "kind": "event", "visitors": 1, "conversions": 1, "conversion_rate": 100.0}))
+        .then_some(())
+    })
+    .await;
+    let filtered = ok(&pipeline, &format!("{that_day}&filter=country==IR")).await;
+    assert_eq!(filtered["results"][0]["conversions"], 0, "no kept event that day: {filtered}");
 
     let properties = ok(&pipeline, &format!("properties/?site={site}&days=7")).await;
     assert_eq!(

@@ -53,6 +53,16 @@ async fn wait_for_pageviews(pipeline: &Pipeline, n: i64) {
     .await;
 }
 
+/// An answer computed now, whatever the query service's cache holds (closed
+/// ranges are cached for an hour).
+pub(crate) async fn fresh(pipeline: &Pipeline, path_and_query: &str) -> serde_json::Value {
+    let url = format!("{}/api/analytics/{path_and_query}", pipeline.query_url);
+    let response =
+        pipeline.http.get(url).bearer_auth(&pipeline.token).header("X-Skip-Cache", "1").send().await.expect("query");
+    assert!(response.status().is_success(), "{path_and_query}: {}", response.status());
+    response.json().await.expect("json")
+}
+
 async fn get(pipeline: &Pipeline, path_and_query: &str) -> (u16, Value, Option<String>) {
     let response = pipeline.query(path_and_query).await;
     let status = response.status().as_u16();

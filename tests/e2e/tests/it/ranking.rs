@@ -9,17 +9,7 @@ use analytics_e2e::{BROWSER_USER_AGENT, Pipeline, eventually};
 use analytics_events::{Event, EventBatch, EventType, Message, Source, Timing};
 use chrono::{Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 
-use crate::query_api::ok;
-
-/// An answer computed now, whatever the query service's cache holds (closed
-/// ranges are cached for an hour).
-async fn fresh(pipeline: &Pipeline, path_and_query: &str) -> serde_json::Value {
-    let url = format!("{}/api/analytics/{path_and_query}", pipeline.query_url);
-    let response =
-        pipeline.http.get(url).bearer_auth(&pipeline.token).header("X-Skip-Cache", "1").send().await.expect("query");
-    assert!(response.status().is_success(), "{path_and_query}: {}", response.status());
-    response.json().await.expect("json")
-}
+use crate::query_api::{fresh, ok};
 
 /// One maintenance round with the default settings: the weeks that are over
 /// get their week rows (`analytics_aggregator::weeks`).

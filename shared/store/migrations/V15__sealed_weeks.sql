@@ -18,31 +18,11 @@ CREATE TABLE sealed_weeks (
     PRIMARY KEY (site_id, week)
 );
 
-CREATE TABLE weekly_dimensions (
-    site_id    uuid NOT NULL,
-    dimension  text NOT NULL,
-    week       date NOT NULL,
-    source     text NOT NULL,
-    value      text NOT NULL,
-    pageviews  bigint NOT NULL DEFAULT 0,
-    events     bigint NOT NULL DEFAULT 0,
-    visitors   hll NOT NULL DEFAULT hll_empty(),
-    PRIMARY KEY (site_id, dimension, week, source, value)
-);
-
-CREATE TABLE weekly_dimension_counts (
-    site_id               uuid NOT NULL,
-    dimension             text NOT NULL,
-    week                  date NOT NULL,
-    value                 text NOT NULL,
-    pageviews_web         bigint NOT NULL DEFAULT 0,
-    pageviews_mobile_web  bigint NOT NULL DEFAULT 0,
-    pageviews_app         bigint NOT NULL DEFAULT 0,
-    events_web            bigint NOT NULL DEFAULT 0,
-    events_mobile_web     bigint NOT NULL DEFAULT 0,
-    events_app            bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (site_id, dimension, week, value)
-);
+-- The monthly tables' columns and keys, a week's Monday where they have the month.
+CREATE TABLE weekly_dimensions (LIKE monthly_dimensions INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
+ALTER TABLE weekly_dimensions RENAME COLUMN month TO week;
+CREATE TABLE weekly_dimension_counts (LIKE monthly_dimension_counts INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
+ALTER TABLE weekly_dimension_counts RENAME COLUMN month TO week;
 
 -- As the monthly rows: sketches out of line, so that ranking reads narrow rows.
 ALTER TABLE weekly_dimensions SET (toast_tuple_target = 128);

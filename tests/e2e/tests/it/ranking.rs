@@ -11,6 +11,21 @@ use chrono::{Datelike, Days, Months, NaiveDate, TimeZone, Utc};
 
 use crate::query_api::{fresh, ok};
 
+/// A web pageview of `path` at noon UTC on `on`.
+fn noon_view(site: &str, on: NaiveDate, path: String, visitor: u64) -> Event {
+    Event {
+        site_id: site.to_owned(),
+        r#type: EventType::Pageview as i32,
+        timestamp_ms: Utc.from_utc_datetime(&on.and_hms_opt(12, 0, 0).expect("noon")).timestamp_millis(),
+        received_ms: Utc::now().timestamp_millis(),
+        path,
+        source: Source::Web as i32,
+        user_agent: BROWSER_USER_AGENT.into(),
+        visitor_id: visitor,
+        ..Default::default()
+    }
+}
+
 /// One maintenance round with the default settings: the weeks that are over
 /// get their week rows (`analytics_aggregator::weeks`).
 async fn seal_weeks(pipeline: &Pipeline) {
@@ -38,17 +53,9 @@ async fn top_values_over_part_of_a_month_are_exact() {
     let first = today.with_day(1).and_then(|d| d.checked_sub_months(Months::new(2))).expect("a month");
     let day = |n: u64| first + Days::new(n);
     let view = |on: NaiveDate, path: String, visitor: u64| Event {
-        site_id: pipeline.site_id.clone(),
-        r#type: EventType::Pageview as i32,
-        timestamp_ms: Utc.from_utc_datetime(&on.and_hms_opt(12, 0, 0).expect("noon")).timestamp_millis(),
-        received_ms: Utc::now().timestamp_millis(),
-        path,
-        source: Source::Web as i32,
-        user_agent: BROWSER_USER_AGENT.into(),
         // Every view timed: speed ranks pages by timed views the same way.
         timing: Some(Timing { load_ms: Some(300), ..Default::default() }),
-        visitor_id: visitor,
-        ..Default::default()
+        ..noon_view(&pipeline.site_id, on, path, visitor)
     };
     let mut events = Vec::new();
     // Big in its month, small in the range (the 11th to the 20th).
@@ -207,16 +214,8 @@ async fn sealed_weeks_answer_as_their_days_and_late_events_reach_them() {
     let today = Utc::now().date_naive();
     let ago = |n: u64| today - Days::new(n);
     let view = |on: NaiveDate, path: String, country: &str, visitor: u64| Event {
-        site_id: site.clone(),
-        r#type: EventType::Pageview as i32,
-        timestamp_ms: Utc.from_utc_datetime(&on.and_hms_opt(12, 0, 0).expect("noon")).timestamp_millis(),
-        received_ms: Utc::now().timestamp_millis(),
-        path,
-        source: Source::Web as i32,
-        user_agent: BROWSER_USER_AGENT.into(),
         country: country.into(),
-        visitor_id: visitor,
-        ..Default::default()
+        ..noon_view(&site, on, path, visitor)
     };
     // Five to six weeks of days, each with its own mix of pages, countries and visitors.
     let mut events = Vec::new();

@@ -41,7 +41,7 @@ pub async fn backfill(
     }
     // As maintenance would on its next round: the weeks that are over, summed.
     let today = chrono::Utc::now().date_naive();
-    let first_day = last_day.checked_sub_days(Days::new(u64::from(spec.days))).unwrap_or(last_day);
+    let first_day = last_day.checked_sub_days(Days::new(u64::from(spec.days.saturating_sub(1)))).unwrap_or(last_day);
     let mut client = pool.get().await?;
     crate::weeks::seal_over(&mut client, today, first_day).await?;
     Ok(rows)

@@ -1,5 +1,6 @@
 //! Housekeeping on a timer: partitions ahead of time, old partitions dropped,
-//! old batch ids pruned, the weeks that are over summed (`weeks`). Runs in every aggregator; each step is idempotent.
+//! old batch ids pruned, the weeks that are over summed (`weeks`). Runs in
+//! every aggregator; each step is idempotent.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,8 +14,8 @@
 //! before it reads the seals until it commits is therefore either wholly
 //! before a sealing (whose sums then include its days' rows) or wholly after
 //! it (and then sees the seal and adds to the week itself), never between.
-//! Live batches write today, which is in no sealed week: for them the lock
-//! is one uncontended statement per batch.
+//! Live batches write today's week, which no sealer can seal yet: they take
+//! no lock.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -55,9 +55,20 @@ impl Hold {
     /// Takes the shared lock of every (site, week) `deltas` has dimension
     /// rows in, then reads which of them are sealed (in a statement of its
     /// own: one started before a sealer committed would not see the seal).
+    ///
+    /// Weeks that end today (UTC) or later are left out: a sealer seals a
+    /// week two days after its Sunday at the earliest ([`seal_over`]), two
+    /// UTC midnights after this transaction began: no transaction stays open
+    /// that long, and no two clocks are a day apart. Live batches, which write
+    /// today's week, so take no lock and read nothing here.
     pub(crate) async fn take(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<Self, tokio_postgres::Error> {
-        let weeks: BTreeSet<(Uuid, NaiveDate)> =
-            deltas.dimensions.keys().map(|k| (k.site_id, monday_of(k.period))).collect();
+        let today = chrono::Utc::now().date_naive();
+        let weeks: BTreeSet<(Uuid, NaiveDate)> = deltas
+            .dimensions
+            .keys()
+            .map(|k| (k.site_id, monday_of(k.period)))
+            .filter(|(_, monday)| *monday + Days::new(6) < today)
+            .collect();
         if weeks.is_empty() {
             return Ok(Self { sealed: HashSet::new() });
         }

@@ -175,8 +175,8 @@ pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<V
 /// events for the `event` dimension).
 /// With `only`, just those values (a comparison's previous period). Whole
 /// months come from the monthly rows, whole sealed weeks from the weekly ones
-/// and the other days from the daily ones (see [`DayRange::split_months`]). In two steps: values are ranked in
-/// the narrow counts tables (one row per value, a column per source; no
+/// and the other days from the daily ones (see [`dimension_split`]). In two
+/// steps: values are ranked in the narrow counts tables (one row per value, a column per source; no
 /// sketches), then only the top values' sketches are read to count their
 /// visitors.
 #[allow(clippy::too_many_arguments)]
@@ -190,9 +190,8 @@ pub async fn top(
     limit: i64,
     only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let sealed = sealed_weeks(client, site, range).await?;
-    let split = range.split_months(today).with_weeks(&sealed);
-    let rows = DimensionRows { client, site, dimension, split, source };
+    let split = dimension_split(client, site, range, today).await?;
+    let rows = DimensionRows { client, site, dimension, split: &split, source };
     let by_events = dimension == "event";
     let ranked = match only {
         Some(values) => rows.counts(values).await?,
@@ -226,16 +225,25 @@ pub async fn top(
         .collect())
 }
 
-/// The Mondays of the site's sealed weeks (complete week rows) with a day in `range`.
-async fn sealed_weeks(client: &Client, site: Uuid, range: DayRange) -> Result<Vec<NaiveDate>, tokio_postgres::Error> {
+/// How the dimension rows of `range` are read: whole months, the site's
+/// sealed weeks (complete week rows) among the other days, and the days left.
+async fn dimension_split(
+    client: &Client,
+    site: Uuid,
+    range: DayRange,
+    today: NaiveDate,
+) -> Result<crate::params::MonthSplit, tokio_postgres::Error> {
     let first = range.from.checked_sub_days(chrono::Days::new(6)).unwrap_or(range.from);
-    let rows = client
+    let sealed: Vec<NaiveDate> = client
         .query(
             "SELECT week FROM sealed_weeks WHERE site_id = $1 AND week BETWEEN $2 AND $3 ORDER BY week",
             &[&site, &first, &range.to],
         )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(range.split_months(today).with_weeks(&sealed))
 }
 
 /// Every goal of the site (`analytics-ctl goal add`) over `range` from the
@@ -248,20 +256,19 @@ async fn sealed_weeks(client: &Client, site: Uuid, range: DayRange) -> Result<Ve
 pub async fn goals(
     client: &Client,
     site: Uuid,
+    defined: Vec<analytics_store::goals::Goal>,
     range: DayRange,
     today: NaiveDate,
     source: Option<&str>,
 ) -> Result<(Vec<crate::kept::GoalFigures>, i64), tokio_postgres::Error> {
     use crate::kept::Reach;
-    let defined = analytics_store::goals::list(client, site).await?;
     let total = totals_per_range(client, site, &[range], source).await?.first().map_or(0, |t| t.visitors);
-    let sealed = sealed_weeks(client, site, range).await?;
-    let split = range.split_months(today).with_weeks(&sealed);
+    let split = dimension_split(client, site, range, today).await?;
     let mut figures = Vec::with_capacity(defined.len());
     for goal in &defined {
         let (reach, target) = Reach::of(goal);
         let dimension = if reach == Reach::Event { "event" } else { "page" };
-        let rows = DimensionRows { client, site, dimension, split: split.clone(), source };
+        let rows = DimensionRows { client, site, dimension, split: &split, source };
         let only = [target.to_owned()];
         let values = match reach {
             Reach::PagesStartingWith => Values::StartingWith(target),
@@ -374,7 +381,7 @@ struct DimensionRows<'a> {
     client: &'a Client,
     site: Uuid,
     dimension: &'a str,
-    split: crate::params::MonthSplit,
+    split: &'a crate::params::MonthSplit,
     source: Option<&'a str>,
 }
 
@@ -441,7 +448,7 @@ impl DimensionRows<'_> {
                 ("value, pageviews, events, visitors".to_owned(), filters, PeriodTables::DIMENSIONS)
             }
         };
-        let rows = months_and_days(&self.split, tables, &columns, &filters, &mut params);
+        let rows = months_and_days(self.split, tables, &columns, &filters, &mut params);
         self.client.query(&format!("SELECT {select} FROM ({rows}) AS r {tail}"), &params).await
     }
 }

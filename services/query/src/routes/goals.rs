@@ -35,18 +35,21 @@ pub async fn goals(
     // The goals are part of the answer's key: one added or deleted is
     // counted at once, whatever the cache holds.
     let defined = analytics_store::goals::list(&client, ctx.site.id).await.map_err(anyhow::Error::from)?;
-    let defined: Vec<String> = defined.iter().map(|g| format!("{}:{}", g.kind, g.target)).collect();
+    let names: Vec<String> = defined.iter().map(|g| format!("{}:{}", g.kind, g.target)).collect();
     let key = CacheKey::new("goals", ctx.today)
         .with("filter", &filters)
         .with("range", range)
         .with("source", source.unwrap_or("all"))
         .with("limit", limit)
-        .with("goals", blake3::hash(defined.join("\n").as_bytes()).to_hex());
+        .with("goals", blake3::hash(names.join("\n").as_bytes()).to_hex());
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let (mut results, visitors) = match filters.is_empty() {
-            true => stats::goals(&client, ctx.site.id, range, ctx.today, source).await?,
-            false => kept::goals(&client, &Segment { site: ctx.site.id, source, filters: &filters }, range).await?,
+            true => stats::goals(&client, ctx.site.id, defined, range, ctx.today, source).await?,
+            false => {
+                let segment = Segment { site: ctx.site.id, source, filters: &filters };
+                kept::goals(&client, &segment, defined, range).await?
+            }
         };
         results.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(Goals { from: range.from, to: range.to, visitors, results })

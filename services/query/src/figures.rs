@@ -78,10 +78,12 @@ impl Figures<'_> {
         }
     }
 
-    /// The top values of a counted dimension (see [`stats::top`]).
+    /// The top values of a counted dimension (see [`stats::top`], which
+    /// may use the `spare` connection beside the first).
     #[allow(clippy::too_many_arguments)]
     pub async fn top(
         &self,
+        spare: Option<&Client>,
         dimension: &'static str,
         range: DayRange,
         today: NaiveDate,
@@ -94,7 +96,7 @@ impl Figures<'_> {
                 let by_events = dimension == analytics_events::Dimension::Event.as_str();
                 kept::top(self.client, &segment, dimension, range, limit, only, by_events).await
             }
-            None => stats::top(self.client, self.site.id, dimension, range, today, source, limit, only).await,
+            None => stats::top(self.client, spare, self.site.id, dimension, range, today, source, limit, only).await,
         }
     }
 

@@ -1,8 +1,8 @@
 //! The SQL behind the dashboard. Visitors are always HLL unions over the
 //! rows in range (never sums of smaller periods' uniques); counts are sums.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use analytics_events::TrafficSource;
 use chrono::NaiveDate;
@@ -172,16 +172,19 @@ pub async fn by_source(client: &Client, site: Uuid, range: DayRange) -> Result<V
 }
 
 /// The top `limit` values of `dimension` over `range`, by pageviews (by
-/// events for the `event` dimension).
-/// With `only`, just those values (a comparison's previous period). Whole
-/// months come from the monthly rows, whole sealed weeks from the weekly ones
-/// and the other days from the daily ones (see [`dimension_split`]). In two
-/// steps: values are ranked in the narrow counts tables (one row per value, a column per source; no
-/// sketches), then only the top values' sketches are read to count their
-/// visitors.
+/// events for the `event` dimension). With `only`, just those values (a
+/// comparison's previous period). Whole months come from the monthly rows,
+/// whole sealed weeks from the weekly ones and the other days from the daily
+/// ones (see [`dimension_split`]). In two steps: values are ranked in the
+/// narrow counts tables (one row per value, a column per source; no
+/// sketches), then the top values' sketches are read to count their
+/// visitors. With a `spare` connection, the sketches of the values likeliest
+/// to place (the highest month bounds) are read on it while the ranking runs
+/// on `client`, and only those of any other value that places after.
 #[allow(clippy::too_many_arguments)]
 pub async fn top(
     client: &Client,
+    spare: Option<&Client>,
     site: Uuid,
     dimension: &str,
     range: DayRange,
@@ -193,26 +196,29 @@ pub async fn top(
     let split = dimension_split(client, site, range, today).await?;
     let rows = DimensionRows { client, site, dimension, split: &split, source };
     let by_events = dimension == "event";
-    let ranked = match only {
-        Some(values) => rows.counts(values).await?,
-        None => rank(&rows, range, by_events, limit).await?,
+    let (mut ranked, mut visitors) = match only {
+        Some(values) => (rows.counts(values).await?, HashMap::new()),
+        None => {
+            let bounds = rank_bounds(&rows, range, by_events, limit).await?;
+            match spare {
+                Some(spare) => {
+                    let likely: Vec<String> =
+                        bounds.iter().take(usize::try_from(limit).unwrap_or(0)).map(|b| b.value.clone()).collect();
+                    let beside = DimensionRows { client: spare, ..rows };
+                    tokio::try_join!(rank(&rows, bounds, by_events, limit), beside.visitors(&likely))?
+                }
+                None => (rank(&rows, bounds, by_events, limit).await?, HashMap::new()),
+            }
+        }
     };
-    let mut ranked = ranked;
     ranked.retain(|c| c.pageviews + c.events > 0);
     ranked.sort_by(|a, b| a.order(b, by_events));
     ranked.truncate(usize::try_from(limit).unwrap_or(0));
-    let values: Vec<String> = ranked.iter().map(|c| c.value.clone()).collect();
-    let visitors: std::collections::HashMap<String, i64> = rows
-        .query(
-            Tables::Sketches,
-            "value, round(hll_cardinality(hll_union_agg(visitors)))::int8",
-            "GROUP BY value",
-            Values::Only(&values),
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let unread: Vec<String> =
+        ranked.iter().filter(|c| !visitors.contains_key(&c.value)).map(|c| c.value.clone()).collect();
+    if !unread.is_empty() {
+        visitors.extend(rows.visitors(&unread).await?);
+    }
     Ok(ranked
         .into_iter()
         .map(|c| Row {
@@ -316,6 +322,19 @@ const RANK_SLACK: usize = 20;
 /// Past this many values that may still place, one ranking of every value is cheaper.
 const RANK_ROUND_TWO_MAX: usize = 500;
 
+/// The month bounds [`rank`] starts from, best first: only the highest can
+/// matter, those of the first round and at most [`RANK_ROUND_TWO_MAX`] more
+/// (past that, every value is ranked anyway).
+async fn rank_bounds(
+    rows: &DimensionRows<'_>,
+    range: DayRange,
+    by_events: bool,
+    limit: i64,
+) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
+    let needed = usize::try_from(limit).unwrap_or(0) + RANK_SLACK + RANK_ROUND_TWO_MAX + 1;
+    rows.month_bounds(range, by_events, needed).await
+}
+
 /// The exact top `limit` values of a range, reading every value's daily rows
 /// only when it has to. A month's row holds at least what any of its days
 /// hold, so the rows of the months the range touches bound every value from
@@ -327,13 +346,11 @@ const RANK_ROUND_TWO_MAX: usize = 500;
 /// whole.
 async fn rank(
     rows: &DimensionRows<'_>,
-    range: DayRange,
+    bounds: Vec<ValueCounts>,
     by_events: bool,
     limit: i64,
 ) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
     let limit = usize::try_from(limit).unwrap_or(0);
-    let mut bounds = rows.month_bounds(range).await?;
-    bounds.sort_by(|a, b| a.order(b, by_events));
     let first: Vec<String> = bounds.iter().take(limit + RANK_SLACK).map(|b| b.value.clone()).collect();
     let mut exact = rows.counts(&first).await?;
     exact.sort_by(|a, b| a.order(b, by_events));
@@ -348,6 +365,8 @@ async fn rank(
         .take_while(|b| b.primary(by_events) >= threshold)
         .map(|b| b.value.clone())
         .collect();
+    // `bounds` was cut after `needed` values: when the last of them may
+    // still place, so may values past the cut, and `rest` is over the cap.
     if rest.len() > RANK_ROUND_TWO_MAX {
         return rows.all_counts().await;
     }
@@ -393,6 +412,13 @@ impl DimensionRows<'_> {
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
+    /// The visitors of each of `values` over the range (a union of sketches).
+    async fn visitors(&self, values: &[String]) -> Result<HashMap<String, i64>, tokio_postgres::Error> {
+        let select = "value, round(hll_cardinality(hll_union_agg(visitors)))::int8";
+        let rows = self.query(Tables::Sketches, select, "GROUP BY value", Values::Only(values)).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Exact pageviews and events of every value seen over the range.
     async fn all_counts(&self) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
         let select = "value, sum(pageviews)::int8, sum(events)::int8";
@@ -402,17 +428,29 @@ impl DimensionRows<'_> {
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
-    /// Every value's counts over the whole months `range` touches: at least
-    /// its counts over the range.
-    async fn month_bounds(&self, range: DayRange) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
+    /// The `keep` values with the highest counts over the whole months
+    /// `range` touches (each value's counts there are at least its counts
+    /// over the range), in [`ValueCounts::order`] (values compared byte by
+    /// byte, as Rust compares strings: `COLLATE "C"`). Ranked and cut in
+    /// Postgres: a busy site has thousands of values, and only the first
+    /// few hundred bounds are ever used.
+    async fn month_bounds(
+        &self,
+        range: DayRange,
+        by_events: bool,
+        keep: usize,
+    ) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
         let months: Vec<NaiveDate> = range.months_touched();
+        let order = if by_events { "3 DESC, 2 DESC" } else { "2 DESC, 3 DESC" };
         let sql = format!(
             "SELECT value, sum(pageviews)::int8, sum(events)::int8 FROM (
                SELECT {} FROM monthly_dimension_counts WHERE site_id = $1 AND dimension = $2 AND month = ANY($3::date[])
-             ) AS r GROUP BY value HAVING sum(pageviews) + sum(events) > 0",
+             ) AS r GROUP BY value HAVING sum(pageviews) + sum(events) > 0
+             ORDER BY {order}, value COLLATE \"C\" LIMIT $4",
             count_columns(self.source)
         );
-        let rows = self.client.query(&sql, &[&self.site, &self.dimension, &months]).await?;
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let rows = self.client.query(&sql, &[&self.site, &self.dimension, &months, &keep]).await?;
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
@@ -536,7 +574,7 @@ pub async fn titles(
     client: &Client,
     site: Uuid,
     paths: &[&str],
-) -> Result<std::collections::HashMap<String, String>, tokio_postgres::Error> {
+) -> Result<HashMap<String, String>, tokio_postgres::Error> {
     let rows = client
         .query("SELECT path, title FROM page_titles WHERE site_id = $1 AND path = ANY($2)", &[&site, &paths])
         .await?;
@@ -678,7 +716,7 @@ pub async fn totals_per_hour(
     site: Uuid,
     range: DayRange,
     source: Option<&str>,
-) -> Result<std::collections::HashMap<HourKey, Totals>, tokio_postgres::Error> {
+) -> Result<HashMap<HourKey, Totals>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT local_day, local_hour, coalesce(sum(pageviews), 0)::int8,
@@ -692,7 +730,7 @@ pub async fn totals_per_hour(
 }
 
 /// Rows of (local day, hour, pageviews, visitors, events) by their hour.
-pub fn hour_totals(rows: &[tokio_postgres::Row]) -> std::collections::HashMap<HourKey, Totals> {
+pub fn hour_totals(rows: &[tokio_postgres::Row]) -> HashMap<HourKey, Totals> {
     rows.iter()
         .map(|r| ((r.get(0), r.get(1)), Totals { pageviews: r.get(2), visitors: r.get(3), events: r.get(4) }))
         .collect()
@@ -704,7 +742,7 @@ pub async fn visits_per_hour(
     site: Uuid,
     range: DayRange,
     source: Option<&str>,
-) -> Result<std::collections::HashMap<HourKey, VisitSums>, tokio_postgres::Error> {
+) -> Result<HashMap<HourKey, VisitSums>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT local_day, local_hour, sum(visits)::int8, sum(bounces)::int8, sum(duration_ms)::int8, sum(pageviews)::int8

@@ -12,5 +12,5 @@ pub mod sites;
 pub mod tls;
 
 pub use migrations::migrate;
-pub use postgres::{PgPool, connect, connect_raw, pg_pool, pg_probe, postgres_config};
+pub use postgres::{PgPool, connect, connect_raw, idle_connection, pg_pool, pg_probe, postgres_config};
 pub use redis_conn::{redis_manager, redis_probe};

@@ -49,6 +49,16 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
         .context("building the Postgres pool")
 }
 
+/// A second connection for work that can run beside a request's first one,
+/// if the pool has one free right now (idle, or not yet opened); else
+/// `None`, and the work runs on the first after all. Never waits for one in
+/// use: requests that each hold a connection and wait for another would
+/// deadlock a busy pool.
+pub async fn idle_connection(pool: &PgPool) -> Option<deadpool_postgres::Object> {
+    let no_wait = deadpool_postgres::Timeouts { wait: Some(std::time::Duration::ZERO), ..pool.timeouts() };
+    pool.timeout_get(&no_wait).await.ok()
+}
+
 /// One dedicated connection, for migrations and CLI commands.
 pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = connect_raw(url).await?;

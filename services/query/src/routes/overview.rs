@@ -69,8 +69,9 @@ pub async fn overview(
             PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + periods.len()).copied()), visits[i])
         };
         let app = TrafficSource::App.as_str();
-        let versions =
-            figures.top(Dimension::AppVersion.as_str(), detail_range, ctx.today, Some(app), TOP_VERSIONS, None).await?;
+        let versions = figures
+            .top(None, Dimension::AppVersion.as_str(), detail_range, ctx.today, Some(app), TOP_VERSIONS, None)
+            .await?;
         let mut versions = Some(
             versions
                 .into_iter()

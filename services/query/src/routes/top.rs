@@ -3,6 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use analytics_events::Dimension;
+use analytics_store::PgPool;
 
 use super::{CacheKey, Format, SiteRequest, cached};
 use crate::api::{Breakdown, CountryRow, PageRow, TopCountries, TopPages};
@@ -73,7 +74,7 @@ pub async fn top_pages(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let rows = top.compared(&client).await?;
+        let rows = top.compared(&state.pool, &client).await?;
         let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
         let titles = stats::titles(&client, top.ctx.site.id, &paths).await?;
         let results = rows
@@ -112,7 +113,7 @@ pub async fn top_countries(
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
         let results = top
-            .compared(&client)
+            .compared(&state.pool, &client)
             .await?
             .into_iter()
             .map(|r| CountryRow {
@@ -168,7 +169,7 @@ pub async fn breakdown(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), format, async {
         let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let results = top.compared(&client).await?;
+        let results = top.compared(&state.pool, &client).await?;
         let dimension = match top.dimension {
             Ranked::Property => format!("{PROPERTY_PREFIX}{}", top.property),
             dimension => dimension.name().into(),
@@ -236,14 +237,14 @@ impl Top {
 
     /// The top rows over the range; with `compare`, each with its figures
     /// over the previous period of the same length (0 where it had none).
-    async fn compared(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
-        let mut rows = self.rows(client, self.range, None).await?;
+    async fn compared(&self, pool: &PgPool, client: &tokio_postgres::Client) -> Result<Vec<Row>, QueryError> {
+        let mut rows = self.rows(pool, client, self.range, None).await?;
         // Entry and exit pages count visits, which the comparison's totals do not hold.
         if let Some(comparison) =
             self.compare.filter(|_| !matches!(self.dimension, Ranked::EntryPage | Ranked::ExitPage))
         {
             let values: Vec<String> = rows.iter().map(|r| r.value.clone()).collect();
-            let before = self.rows(client, comparison.earlier(self.range), Some(&values)).await?;
+            let before = self.rows(pool, client, comparison.earlier(self.range), Some(&values)).await?;
             for row in &mut rows {
                 let previous = before.iter().find(|b| b.value == row.value).map(Row::totals).unwrap_or_default();
                 row.comparison = crate::api::Comparison::between(&row.totals(), previous);
@@ -255,6 +256,7 @@ impl Top {
     /// The top rows over `range`, or with `only` just those values.
     async fn rows(
         &self,
+        pool: &PgPool,
         client: &tokio_postgres::Client,
         range: DayRange,
         only: Option<&[String]>,
@@ -276,7 +278,13 @@ impl Top {
             }
             Ranked::Counted(dimension) => {
                 let dimension = dimension.as_str();
-                return Ok(figures.top(dimension, range, self.ctx.today, source, limit, only).await?);
+                // Only the rollups' ranking has work to overlap (see `stats::top`).
+                let spare = match self.filters.is_empty() && only.is_none() {
+                    true => analytics_store::idle_connection(pool).await,
+                    false => None,
+                };
+                let spare: Option<&tokio_postgres::Client> = spare.as_ref().map(|c| &***c);
+                return Ok(figures.top(spare, dimension, range, self.ctx.today, source, limit, only).await?);
             }
         };
         if let Some(only) = only {

@@ -45,12 +45,16 @@ async fn publish_and_count(pipeline: &Pipeline, events: Vec<Event>) {
     .await;
 }
 
+/// The first day of a closed month well inside retention: the one before last.
+fn month_before_last() -> NaiveDate {
+    let today = Utc::now().date_naive();
+    today.with_day(1).and_then(|d| d.checked_sub_months(Months::new(2))).expect("a month")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_values_over_part_of_a_month_are_exact() {
     let pipeline = Pipeline::start("UTC").await;
-    // A closed month well inside retention: the one before last.
-    let today = Utc::now().date_naive();
-    let first = today.with_day(1).and_then(|d| d.checked_sub_months(Months::new(2))).expect("a month");
+    let first = month_before_last();
     let day = |n: u64| first + Days::new(n);
     let view = |on: NaiveDate, path: String, visitor: u64| Event {
         // Every view timed: speed ranks pages by timed views the same way.
@@ -79,8 +83,18 @@ async fn top_values_over_part_of_a_month_are_exact() {
             .map(|r| (r["path"].as_str().unwrap_or_default().to_owned(), r["pageviews"].as_i64().unwrap_or(-1)))
             .collect()
     };
-    let top3 = paths(&ok(&pipeline, &format!("top-pages/?site={site}&{range}&limit=3")).await);
+    let top3_answer = ok(&pipeline, &format!("top-pages/?site={site}&{range}&limit=3")).await;
+    let top3 = paths(&top3_answer);
     assert_eq!(top3, [("/mid-b".to_owned(), 6), ("/mid-a".to_owned(), 5), ("/f00".to_owned(), 2)]);
+    // Visitors too, of /f00 as well, which places without a top month bound
+    // (its sketches are read after the ranking, not beside it).
+    let visitors: Vec<i64> = top3_answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["visitors"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(visitors, [6, 5, 2]);
     let every = paths(&ok(&pipeline, &format!("top-pages/?site={site}&{range}&limit=100")).await);
     assert_eq!(every.len(), 33, "every page seen in the range, /early with its one pageview");
     assert_eq!(every[..3], top3[..], "the top three of a ranking of every value");
@@ -102,6 +116,39 @@ async fn top_values_over_part_of_a_month_are_exact() {
     );
     let month_top = paths(&ok(&pipeline, &format!("top-pages/?site={site}&{month}&limit=1")).await);
     assert_eq!(month_top, [("/early".to_owned(), 51)]);
+    pipeline.stop().await;
+}
+
+/// A value whose month bound is far down the list still places when its
+/// range counts are the highest: 600 pages, busy earlier in the month, rank
+/// above it by their bounds, past the bounds the ranking reads one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_with_a_low_month_bound_still_places() {
+    let pipeline = Pipeline::start("UTC").await;
+    let first = month_before_last();
+    let day = |n: u64| first + Days::new(n);
+    let site = pipeline.site_id.clone();
+    let mut events: Vec<Event> = (0..600)
+        .flat_map(|page| (0..3).map(move |v| (page, v)))
+        .map(|(page, v)| noon_view(&site, day(2), format!("/busy-earlier/{page}"), v))
+        .collect();
+    events.extend((0..2).map(|v| noon_view(&site, day(12), "/in-range".into(), v)));
+    publish_and_count(&pipeline, events).await;
+    let range = format!("from={}&to={}", day(10), day(19));
+    let answer = ok(&pipeline, &format!("top-pages/?site={site}&{range}&limit=1")).await;
+    let top: Vec<(&str, i64, i64)> = answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap_or_default(),
+                r["pageviews"].as_i64().unwrap_or(-1),
+                r["visitors"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(top, [("/in-range", 2, 2)]);
     pipeline.stop().await;
 }
 

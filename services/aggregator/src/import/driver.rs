@@ -88,37 +88,57 @@ pub struct Import<'a> {
 }
 
 /// Applies `reader`'s chunks after the position an earlier run reached.
+/// The next chunk is read and converted while the one before is applied:
+/// the source and the rollups are different connections, and converting
+/// (user agents, hashes) is work the rollups' transaction need not wait for.
 pub async fn drive(importer: &Importer, import: Import<'_>, reader: &mut impl Reader) -> anyhow::Result<Summary> {
     let mut after = importer.resume_after(import.site_id, import.source, import.table).await?;
     let remaining = reader.remaining(after.as_ref()).await?;
     let mut summary = Summary::default();
     let mut meter = Meter::new(import.max_rows.map_or(remaining, |max| remaining.min(max)));
-    while import.max_rows.is_none_or(|max| summary.rows_read < max) {
-        let limit = import.max_rows.map_or(importer.chunk_rows, |max| importer.chunk_rows.min(max - summary.rows_read));
-        let Some(chunk) = reader.next(after.as_ref(), limit).await? else { break };
+    // Rows still to read when `--max-rows` bounds the run.
+    let limit = |read: i64| import.max_rows.map_or(importer.chunk_rows, |max| importer.chunk_rows.min(max - read));
+    let mut next = match limit(0) {
+        rows if rows <= 0 => None,
+        first => reader.next(after.as_ref(), first).await?,
+    };
+    while let Some(chunk) = next {
+        let Chunk { rows_read, last, events, clients, aggregates, days, excluded, out_of_range } = chunk;
+        let read = summary.rows_read + rows_read;
+        let following = async {
+            match limit(read) {
+                // A reader of whole days may read past `--max-rows`.
+                rows if rows <= 0 => Ok(None),
+                rows => reader.next(Some(&last), rows).await,
+            }
+        };
         let progress = Progress {
             site_id: import.site_id,
             source: import.source,
             table: import.table.to_owned(),
             after: after.clone(),
-            last: chunk.last.clone(),
-            rows_read: chunk.rows_read,
-            days: chunk.days,
+            last: last.clone(),
+            rows_read,
+            days,
         };
-        let outcome = match chunk.aggregates {
-            Some(aggregates) => importer.apply_aggregates(&progress, aggregates).await,
-            None => importer.apply(&progress, chunk.events, chunk.clients).await,
+        let applied = async {
+            match aggregates {
+                Some(aggregates) => importer.apply_aggregates(&progress, aggregates).await,
+                None => importer.apply(&progress, events, clients).await,
+            }
         };
-        let outcome = outcome.with_context(|| format!("applying the rows after {after:?} up to {:?}", chunk.last))?;
+        let (outcome, following) = tokio::join!(applied, following);
+        let outcome = outcome.with_context(|| format!("applying the rows after {after:?} up to {last:?}"))?;
+        next = following?;
         summary.counted += outcome.counted;
         for (reason, n) in outcome.dropped {
             *summary.dropped.entry(reason.to_owned()).or_default() += n;
         }
-        summary.rows_read += chunk.rows_read;
-        summary.excluded += chunk.excluded;
-        summary.out_of_range += chunk.out_of_range;
+        summary.rows_read = read;
+        summary.excluded += excluded;
+        summary.out_of_range += out_of_range;
         meter.show(summary.rows_read);
-        after = Some(chunk.last);
+        after = Some(last);
     }
     meter.finish();
     summary.last_key = after.as_ref().map(|p| p.key);

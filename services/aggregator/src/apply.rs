@@ -135,9 +135,10 @@ enum Finish {
     Rollback,
 }
 
-/// Visitor ids of each row travel flattened as (row index, id) pairs, since
-/// Postgres arrays cannot be ragged, and runs of ids as (row index, first,
-/// count) triples; the sketch is built per row in SQL.
+/// Visitor ids of the rows with long runs of ids travel flattened as (row
+/// index, id) pairs, since Postgres arrays cannot be ragged, and their runs
+/// as (row index, first, count) triples; their sketches are built per row in
+/// SQL (every other row's comes built, see [`FlatVisitors`]).
 const VISITORS_CTE: &str = "v AS (
     SELECT idx, hll_add_agg(hll_hash_bigint(vid)) AS h
     FROM (SELECT * FROM unnest($1::int8[], $2::int8[]) AS x(idx, vid)
@@ -342,7 +343,11 @@ impl Applier {
         write_deltas(&transaction, &deltas).await?;
         let hits = std::mem::take(&mut deltas.hits);
         if self.sessions {
-            crate::sessions::apply(&transaction, hits).await?;
+            let expect = match progress {
+                Some(_) => crate::sessions::Visitors::MostlyNew,
+                None => crate::sessions::Visitors::MostlyReturning,
+            };
+            crate::sessions::apply(&transaction, hits, expect).await?;
         }
         match finish {
             Finish::Commit => transaction.commit().await?,
@@ -444,8 +449,11 @@ pub(crate) async fn write_days(transaction: &Transaction<'_>, deltas: &Deltas) -
     upsert_site_speed(transaction, deltas).await
 }
 
-/// Row indexes with visitor ids, and with runs of them, flattened: the
-/// first five parameters of a statement with [`VISITORS_CTE`].
+/// Each row's visitors: its sketch, built here (see [`crate::sketch`]),
+/// unless it has runs of more ids than are listed here; then its ids as
+/// (row index, id) pairs and its runs as (row index, first, count) triples,
+/// for [`VISITORS_CTE`] (the first five parameters of its statement) to
+/// build the sketch from.
 #[derive(Default)]
 struct FlatVisitors {
     indexes: Vec<i64>,
@@ -453,6 +461,8 @@ struct FlatVisitors {
     run_indexes: Vec<i64>,
     run_firsts: Vec<i64>,
     run_counts: Vec<i64>,
+    /// By row, in order: the sketch built here, or `None`.
+    sketches: Vec<Option<Vec<u8>>>,
 }
 
 impl FlatVisitors {
@@ -460,15 +470,19 @@ impl FlatVisitors {
         let mut flat = Self::default();
         for (i, counts) in rows.enumerate() {
             let index = i as i64 + 1;
-            for visitor in &counts.visitors {
-                flat.indexes.push(index);
-                flat.visitors.push(*visitor);
+            let sketch = crate::sketch::sketch_of_runs(&counts.visitors, &counts.visitor_runs);
+            if sketch.is_none() {
+                for visitor in &counts.visitors {
+                    flat.indexes.push(index);
+                    flat.visitors.push(*visitor);
+                }
+                for &(first, count) in &counts.visitor_runs {
+                    flat.run_indexes.push(index);
+                    flat.run_firsts.push(first);
+                    flat.run_counts.push(count);
+                }
             }
-            for &(first, count) in &counts.visitor_runs {
-                flat.run_indexes.push(index);
-                flat.run_firsts.push(first);
-                flat.run_counts.push(count);
-            }
+            flat.sketches.push(sketch);
         }
         flat
     }
@@ -521,9 +535,10 @@ async fn upsert_totals(
     let sql = format!(
         "WITH {VISITORS_CTE}
          INSERT INTO {table} AS t (site_id, local_day, {hour_column}source, pageviews, events, visitors)
-         SELECT r.site_id, r.local_day, {hour_value}r.source, r.pageviews, r.events, coalesce(v.h, hll_empty())
-         FROM unnest($6::uuid[], $7::date[], $8::int2[], $9::text[], $10::int8[], $11::int8[]) WITH ORDINALITY
-              AS r(site_id, local_day, local_hour, source, pageviews, events, idx)
+         SELECT r.site_id, r.local_day, {hour_value}r.source, r.pageviews, r.events,
+                coalesce(v.h, r.sketch::hll, hll_empty())
+         FROM unnest($6::uuid[], $7::date[], $8::int2[], $9::text[], $10::int8[], $11::int8[], $12::bytea[])
+              WITH ORDINALITY AS r(site_id, local_day, local_hour, source, pageviews, events, sketch, idx)
          LEFT JOIN v ON v.idx = r.idx
          ORDER BY r.idx
          ON CONFLICT (site_id, local_day, {hour_column}source) DO UPDATE SET
@@ -532,7 +547,8 @@ async fn upsert_totals(
              visitors = hll_union(t.visitors, EXCLUDED.visitors)"
     );
     let [a, b, c, d, e] = flat.params();
-    transaction.execute(&sql, &[a, b, c, d, e, &sites, &days, &hours, &sources, &pageviews, &events]).await?;
+    let sketches = &flat.sketches;
+    transaction.execute(&sql, &[a, b, c, d, e, &sites, &days, &hours, &sources, &pageviews, &events, sketches]).await?;
     Ok(())
 }
 
@@ -548,11 +564,11 @@ async fn upsert_dimensions(transaction: &Transaction<'_>, deltas: &Deltas) -> Re
 /// long ranges.
 async fn upsert_monthly(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
     let monthly = per_period(deltas, |key| Some(first_of_month(key.period)));
-    upsert_period(transaction, MONTH_TABLES, "month", &monthly).await
+    upsert_period(transaction, MONTH_TABLES, &monthly).await
 }
 
 pub(crate) const MONTH_TABLES: DimensionTables =
-    DimensionTables { rows: "monthly_dimensions", counts: "monthly_dimension_counts" };
+    DimensionTables { rows: "monthly_dimensions", counts: "monthly_dimension_counts", period: "month" };
 
 /// The dimension deltas summed per period: `period_of` a daily key gives
 /// the first day of its period, or `None` to leave the key out.
@@ -574,11 +590,10 @@ pub(crate) fn per_period(
 pub(crate) async fn upsert_period(
     transaction: &Transaction<'_>,
     tables: DimensionTables,
-    column: &str,
     rows: &BTreeMap<DimensionKey, Counts>,
 ) -> Result<(), tokio_postgres::Error> {
-    upsert_dimension_rows(transaction, tables.rows, column, rows).await?;
-    upsert_dimension_counts(transaction, tables.counts, column, rows).await?;
+    upsert_dimension_rows(transaction, tables.rows, tables.period, rows).await?;
+    upsert_dimension_counts(transaction, tables.counts, tables.period, rows).await?;
     Ok(())
 }
 
@@ -687,9 +702,10 @@ async fn upsert_dimension_rows(
     let sql = format!(
         "WITH {VISITORS_CTE}
          INSERT INTO {table} AS t (site_id, {day_column}, dimension, source, value, pageviews, events, visitors)
-         SELECT r.site_id, r.day, r.dimension, r.source, r.value, r.pageviews, r.events, coalesce(v.h, hll_empty())
-         FROM unnest($6::uuid[], $7::date[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[]) WITH ORDINALITY
-              AS r(site_id, day, dimension, source, value, pageviews, events, idx)
+         SELECT r.site_id, r.day, r.dimension, r.source, r.value, r.pageviews, r.events,
+                coalesce(v.h, r.sketch::hll, hll_empty())
+         FROM unnest($6::uuid[], $7::date[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::bytea[])
+              WITH ORDINALITY AS r(site_id, day, dimension, source, value, pageviews, events, sketch, idx)
          LEFT JOIN v ON v.idx = r.idx
          ORDER BY r.idx
          ON CONFLICT (site_id, {day_column}, dimension, source, value) DO UPDATE SET
@@ -698,7 +714,10 @@ async fn upsert_dimension_rows(
              visitors = hll_union(t.visitors, EXCLUDED.visitors)"
     );
     transaction
-        .execute(&sql, &[a, b, c, d, e, &sites, &days, &dimensions, &sources, &values, &pageviews, &events])
+        .execute(
+            &sql,
+            &[a, b, c, d, e, &sites, &days, &dimensions, &sources, &values, &pageviews, &events, &flat.sketches],
+        )
         .await?;
     Ok(())
 }

@@ -20,6 +20,7 @@ mod referrer;
 mod rollup;
 mod sessions;
 mod settings;
+pub mod sketch;
 mod startup;
 mod uap;
 pub mod weeks;

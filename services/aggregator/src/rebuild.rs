@@ -300,8 +300,7 @@ async fn sum_month_again(
             "LOCK TABLE monthly_dimensions, monthly_dimension_counts, monthly_speed IN SHARE ROW EXCLUSIVE MODE",
         )
         .await?;
-    let month_tables = (crate::apply::MONTH_TABLES, "month");
-    crate::weeks::sum_from_days(transaction, site.id, month_tables, month, next).await?;
+    crate::weeks::sum_from_days(transaction, site.id, crate::apply::MONTH_TABLES, month, next).await?;
     let insert = "INSERT INTO monthly_speed (site_id, month, metric, source, path, count, sum_ms, histogram)
                   SELECT site_id, $2, metric, source, path, sum(count), sum(sum_ms), analytics_histogram_sum(histogram)
                   FROM daily_speed WHERE site_id = $1 AND local_day >= $2 AND local_day < $3

@@ -26,8 +26,8 @@ pub struct Counts {
     pub pageviews: i64,
     pub events: i64,
     pub visitors: Vec<i64>,
-    /// Visitor ids as runs `(first, count)`: the ids `first..first + count`,
-    /// generated in SQL. An import of daily figures (which says how many
+    /// Visitor ids as runs `(first, count)`: the ids `first..first + count`
+    /// (listed in SQL when there are very many, see `crate::sketch`). An import of daily figures (which says how many
     /// visitors, not who) stands for a day's N visitors by N ids of one
     /// pool, so that a value's visitors are a subset of the day's.
     pub visitor_runs: Vec<(i64, i64)>,

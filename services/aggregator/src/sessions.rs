@@ -125,36 +125,76 @@ impl VisitDeltas {
     }
 }
 
+/// Who a batch's visitors mostly are, which decides how their rows are
+/// first written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Visitors {
+    /// Live traffic: mostly visitors with a row already (earlier events of
+    /// the day). New rows are created empty and written by the UPDATE.
+    MostlyReturning,
+    /// An import: nearly every visitor is new. New rows are created with
+    /// their visits, so they are not written twice; the cost is each
+    /// visitor's visits serialised for the INSERT even when it has a row.
+    MostlyNew,
+}
+
 /// Applies `hits` to the visitors' stored visits and the visit rollups,
 /// inside `transaction` (the one that records the batch ids).
-pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<(), tokio_postgres::Error> {
+pub async fn apply(
+    transaction: &Transaction<'_>,
+    mut hits: Vec<Hit>,
+    expect: Visitors,
+) -> Result<(), tokio_postgres::Error> {
     if hits.is_empty() {
         return Ok(());
     }
     let mut deltas = VisitDeltas::default();
     hits.sort_by_key(|h| (h.site_id, h.visitor, h.at_ms));
-    let mut keys: Vec<(Uuid, i64)> = hits.iter().map(|h| (h.site_id, h.visitor)).collect();
-    keys.dedup();
+    let chunks: Vec<&[Hit]> = hits.chunk_by(|a, b| (a.site_id, a.visitor) == (b.site_id, b.visitor)).collect();
+    let keys: Vec<(Uuid, i64)> = chunks.iter().map(|chunk| (chunk[0].site_id, chunk[0].visitor)).collect();
     let sites: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
     let visitors: Vec<i64> = keys.iter().map(|k| k.1).collect();
-    // Creates the rows of new visitors, then locks every row, both in key
-    // order (so concurrent aggregators cannot deadlock). A row is written
-    // once per transaction: by the UPDATE below.
-    transaction
-        .execute(
+    // Each visitor's visits as if it had no row, when most have none.
+    let fresh: Vec<Option<Vec<Visit>>> =
+        chunks.iter().map(|chunk| (expect == Visitors::MostlyNew).then(|| visits_after(Vec::new(), chunk))).collect();
+    let (fresh_visits, fresh_last): (Vec<serde_json::Value>, Vec<Option<chrono::DateTime<chrono::Utc>>>) = fresh
+        .iter()
+        .zip(&chunks)
+        .map(|(visits, chunk)| match visits {
+            Some(visits) => {
+                let (json, last) = stored_form(visits, chunk[0].at_ms);
+                (json, Some(last))
+            }
+            None => (serde_json::Value::Array(Vec::new()), None),
+        })
+        .unzip();
+    // Creates the rows of new visitors, then locks every other row, both in
+    // key order (so concurrent aggregators cannot deadlock). The rows the
+    // INSERT creates are ours until commit and hold what it wrote, so only
+    // the others are read. A row is written by the INSERT, the UPDATE, or
+    // (a new visitor's live row) both.
+    let created: std::collections::HashSet<(Uuid, i64)> = transaction
+        .query(
             "INSERT INTO visitor_visits (site_id, visitor_id, visits, last_seen)
-             SELECT s, v, '[]'::jsonb, '-infinity' FROM unnest($1::uuid[], $2::int8[]) AS k(s, v)
+             SELECT s, v, visits, coalesce(last_seen, '-infinity')
+             FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::timestamptz[]) AS k(s, v, visits, last_seen)
              ORDER BY s, v
-             ON CONFLICT (site_id, visitor_id) DO NOTHING",
-            &[&sites, &visitors],
+             ON CONFLICT (site_id, visitor_id) DO NOTHING
+             RETURNING site_id, visitor_id",
+            &[&sites, &visitors, &fresh_visits, &fresh_last],
         )
-        .await?;
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let (old_sites, old_visitors): (Vec<Uuid>, Vec<i64>) =
+        keys.iter().filter(|k| !created.contains(k)).copied().unzip();
     let rows = transaction
         .query(
             "SELECT t.site_id, t.visitor_id, t.visits FROM visitor_visits t
              JOIN unnest($1::uuid[], $2::int8[]) AS k(s, v) ON t.site_id = k.s AND t.visitor_id = k.v
              ORDER BY t.site_id, t.visitor_id FOR UPDATE OF t",
-            &[&sites, &visitors],
+            &[&old_sites, &old_visitors],
         )
         .await?;
     let mut stored: BTreeMap<(Uuid, i64), Vec<Visit>> = rows
@@ -165,33 +205,53 @@ pub async fn apply(transaction: &Transaction<'_>, mut hits: Vec<Hit>) -> Result<
         })
         .collect();
 
-    let mut updated_visits = Vec::with_capacity(keys.len());
-    let mut updated_last = Vec::with_capacity(keys.len());
-    for chunk in hits.chunk_by(|a, b| (a.site_id, a.visitor) == (b.site_id, b.visitor)) {
+    let mut updated = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((chunk, key), fresh) in chunks.iter().zip(&keys).zip(fresh) {
         let first = &chunk[0];
-        let before = stored.remove(&(first.site_id, first.visitor)).unwrap_or_default();
-        let mut after = before.clone();
-        for hit in chunk {
-            add_hit(&mut after, hit);
+        if let (true, Some(visits)) = (created.contains(key), &fresh) {
+            deltas.contribute(first.site_id, first.timezone, visits, 1);
+            continue;
         }
+        let before = stored.remove(key).unwrap_or_default();
+        let after = visits_after(before.clone(), chunk);
         deltas.contribute(first.site_id, first.timezone, &before, -1);
         deltas.contribute(first.site_id, first.timezone, &after, 1);
-        let last = after.iter().map(|v| v.last).max().unwrap_or(first.at_ms);
-        after.retain(|v| v.last >= last - KEEP_MS);
-        updated_visits.push(serde_json::to_value(&after).unwrap_or_default());
-        updated_last.push(chrono::DateTime::from_timestamp_millis(last).unwrap_or_default());
+        let (json, last) = stored_form(&after, first.at_ms);
+        updated.0.push(key.0);
+        updated.1.push(key.1);
+        updated.2.push(json);
+        updated.3.push(last);
     }
-    transaction
-        .execute(
-            "UPDATE visitor_visits AS t SET visits = k.visits, last_seen = k.last_seen
-             FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::timestamptz[]) AS k(s, v, visits, last_seen)
-             WHERE t.site_id = k.s AND t.visitor_id = k.v",
-            &[&sites, &visitors, &updated_visits, &updated_last],
-        )
-        .await?;
+    if !updated.0.is_empty() {
+        transaction
+            .execute(
+                "UPDATE visitor_visits AS t SET visits = k.visits, last_seen = k.last_seen
+                 FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::timestamptz[]) AS k(s, v, visits, last_seen)
+                 WHERE t.site_id = k.s AND t.visitor_id = k.v",
+                &[&updated.0, &updated.1, &updated.2, &updated.3],
+            )
+            .await?;
+    }
     deltas.prune();
     write(transaction, &deltas).await?;
     write_live(transaction, &hits).await
+}
+
+/// A visitor's visits after its `hits` (ordered by time) join `visits`.
+fn visits_after(mut visits: Vec<Visit>, hits: &[Hit]) -> Vec<Visit> {
+    for hit in hits {
+        add_hit(&mut visits, hit);
+    }
+    visits
+}
+
+/// Visits as `visitor_visits` keeps them, without those no event can change
+/// any more (see [`KEEP_MS`]), and the time of the last (`fallback` when
+/// there is none).
+fn stored_form(visits: &[Visit], fallback: i64) -> (serde_json::Value, chrono::DateTime<chrono::Utc>) {
+    let last = visits.iter().map(|v| v.last).max().unwrap_or(fallback);
+    let kept: Vec<&Visit> = visits.iter().filter(|v| v.last >= last - KEEP_MS).collect();
+    (serde_json::to_value(kept).unwrap_or_default(), chrono::DateTime::from_timestamp_millis(last).unwrap_or_default())
 }
 
 /// Adds each hit's visitor to the sketch of its minute (event time).

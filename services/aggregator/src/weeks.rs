@@ -26,7 +26,8 @@ use uuid::Uuid;
 use crate::rollup::Deltas;
 
 /// The week's tables: sketches per source, and counts per value.
-const WEEK_TABLES: DimensionTables = DimensionTables { rows: "weekly_dimensions", counts: "weekly_dimension_counts" };
+const WEEK_TABLES: DimensionTables =
+    DimensionTables { rows: "weekly_dimensions", counts: "weekly_dimension_counts", period: "week" };
 
 /// A pair of dimension tables of one period (week or month).
 #[derive(Clone, Copy)]
@@ -35,6 +36,8 @@ pub(crate) struct DimensionTables {
     pub rows: &'static str,
     /// Narrow, a row per value and a column per source (`*_dimension_counts`).
     pub counts: &'static str,
+    /// Both tables' column of the period's first day.
+    pub period: &'static str,
 }
 
 /// The Monday of `day`'s ISO week.
@@ -104,7 +107,7 @@ impl Hold {
             let monday = monday_of(key.period);
             self.sealed.contains(&(key.site_id, monday)).then_some(monday)
         });
-        crate::apply::upsert_period(transaction, WEEK_TABLES, "week", &weekly).await
+        crate::apply::upsert_period(transaction, WEEK_TABLES, &weekly).await
     }
 }
 
@@ -117,14 +120,15 @@ async fn lock_week(transaction: &Transaction<'_>, site: Uuid, week: NaiveDate) -
 }
 
 /// Sums `tables`' rows of a site's period (`first` up to `next`, excluded)
-/// again from the daily rows; `column` names the period's date column.
+/// again from the daily rows.
 pub(crate) async fn sum_from_days(
     transaction: &Transaction<'_>,
     site: Uuid,
-    (tables, column): (DimensionTables, &str),
+    tables: DimensionTables,
     first: NaiveDate,
     next: NaiveDate,
 ) -> Result<(), tokio_postgres::Error> {
+    let period = tables.period;
     let counts: Vec<String> = analytics_events::TrafficSource::ALL
         .iter()
         .flat_map(|s| [format!("pageviews_{}", s.as_str()), format!("events_{}", s.as_str())])
@@ -134,7 +138,7 @@ pub(crate) async fn sum_from_days(
         (
             tables.rows,
             format!(
-                "INSERT INTO {} (site_id, dimension, {column}, source, value, pageviews, events, visitors)
+                "INSERT INTO {} (site_id, dimension, {period}, source, value, pageviews, events, visitors)
                  SELECT site_id, dimension, $2, source, value, sum(pageviews), sum(events), hll_union_agg(visitors)
                  FROM daily_dimensions WHERE site_id = $1 AND local_day >= $2 AND local_day < $3
                  GROUP BY site_id, dimension, source, value",
@@ -144,7 +148,7 @@ pub(crate) async fn sum_from_days(
         (
             tables.counts,
             format!(
-                "INSERT INTO {} (site_id, dimension, {column}, value, {})
+                "INSERT INTO {} (site_id, dimension, {period}, value, {})
                  SELECT site_id, dimension, $2, value, {}
                  FROM daily_dimension_counts WHERE site_id = $1 AND local_day >= $2 AND local_day < $3
                  GROUP BY site_id, dimension, value",
@@ -155,7 +159,7 @@ pub(crate) async fn sum_from_days(
         ),
     ];
     for (table, insert) in statements {
-        let delete = format!("DELETE FROM {table} WHERE site_id = $1 AND {column} = $2");
+        let delete = format!("DELETE FROM {table} WHERE site_id = $1 AND {period} = $2");
         transaction.execute(&delete, &[&site, &first]).await?;
         transaction.execute(&insert, &[&site, &first, &next]).await?;
     }
@@ -186,7 +190,7 @@ pub(crate) async fn sum_again(
     day: NaiveDate,
 ) -> Result<(), tokio_postgres::Error> {
     let week = monday_of(day);
-    sum_from_days(transaction, site, (WEEK_TABLES, "week"), week, week + Days::new(7)).await
+    sum_from_days(transaction, site, WEEK_TABLES, week, week + Days::new(7)).await
 }
 
 /// Seals every week that is over (by a day's margin, for the time zones
@@ -217,7 +221,7 @@ pub async fn seal_over(client: &mut Client, today_utc: NaiveDate, oldest_kept: N
             .execute("INSERT INTO sealed_weeks (site_id, week) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&site, &week])
             .await?;
         if new == 1 {
-            sum_from_days(&transaction, site, (WEEK_TABLES, "week"), week, week + Days::new(7)).await?;
+            sum_from_days(&transaction, site, WEEK_TABLES, week, week + Days::new(7)).await?;
             sealed += 1;
         }
         transaction.commit().await?;

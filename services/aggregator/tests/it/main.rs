@@ -5,6 +5,7 @@
 mod app_traffic;
 mod counting;
 mod retention;
+mod sketches;
 
 use analytics_testkit::{InProcess, Namespace, any_port};
 

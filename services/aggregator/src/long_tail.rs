@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::rollup::{Deltas, DimensionKey};
 
 /// What the values past the bound are counted as.
-pub const OTHER: &str = "(other)";
+pub const OTHER: &str = analytics_events::FOLDED_VALUE;
 
 /// Site, local day, dimension.
 type Group = (Uuid, NaiveDate, &'static str);

@@ -43,7 +43,8 @@ pub async fn visitors_per_step(
     range: DayRange,
     steps: &[Step],
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let (conditions, mut params) = segment.within(&range.from, &range.to);
+    let scope = segment.over(client, range.from, range.to).await?;
+    let (conditions, mut params) = scope.conditions();
     let mut matches = Vec::new();
     for step in steps {
         params.push(step.target());

@@ -17,7 +17,7 @@ pub mod names;
 pub mod speed;
 
 pub use generated::*;
-pub use names::{Dimension, TrafficSource};
+pub use names::{Dimension, FOLDED_VALUE, TrafficSource};
 pub use prost::Message;
 
 /// Encodes an [`EventBatch`] from already encoded events, byte for byte what

@@ -30,6 +30,11 @@ impl TrafficSource {
     }
 }
 
+/// The value the dimension rollups count a value under when it would take its
+/// dimension past the daily bound of distinct values (the kept events keep
+/// the real value).
+pub const FOLDED_VALUE: &str = "(other)";
+
 /// What the aggregator counts per value, day and month (the `dimension` of
 /// the dimension rollups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -38,6 +38,9 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
     if settings.random_page_cost > 0.0 {
         options.push_str(&format!(" -c random_page_cost={}", settings.random_page_cost));
     }
+    if let Some(jit) = settings.jit {
+        options.push_str(&format!(" -c jit={}", if jit { "on" } else { "off" }));
+    }
     config.options(options.trim());
     let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)

@@ -240,6 +240,12 @@ impl Params {
         let mut fields = serde_json::Map::new();
         let mut lists: [Vec<Value>; 2] = Default::default();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            // Postgres refuses a NUL in text: asked for, it would fail the
+            // statement (a 500) rather than match nothing.
+            if name.contains('\0') || value.contains('\0') {
+                let name = analytics_events::clean::truncate(&name, 64).escape_debug().to_string();
+                return Err(bad("query", format!("{name} holds a NUL byte, which no stored value can")));
+            }
             if let Some(i) = REPEATABLE.iter().position(|r| *r == name) {
                 lists[i].push(Value::String(value.into_owned()));
             } else if fields.insert(name.clone().into_owned(), Value::String(value.into_owned())).is_some() {
@@ -471,5 +477,11 @@ mod tests {
             "from"
         );
         assert!(Params { source: Some("tv".into()), ..Default::default() }.source().is_err());
+        for query in ["filter=page~=%00", "step=page%3D%3D/a%00", "dimension=prop:a%00", "x%00=1"] {
+            match Params::from_query_string(query) {
+                Err(QueryError::BadParameter { name: "query", reason }) => assert!(reason.contains("NUL"), "{reason}"),
+                other => panic!("{query}: expected a NUL refused, got {other:?}"),
+            }
+        }
     }
 }

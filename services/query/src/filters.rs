@@ -74,10 +74,10 @@ impl Filters {
         self.0.is_empty()
     }
 
-    /// The `~=` filters on dimension columns, as (column, the text it must
-    /// contain): those the dimension rollups list the values of (all but
-    /// `source`, whose three values would not narrow anything).
-    pub fn contains_in_columns(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    /// The `~=` filters on dimensions, as (column, the text it must
+    /// contain): those whose values the dimension rollups list (`source`
+    /// has no rows of its own: it is their count columns).
+    pub fn contains_on_dimensions(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.0.iter().filter_map(|filter| match (&filter.subject, filter.op) {
             (Subject::Column(column), Op::Contains) if *column != "source" => Some((*column, filter.value.as_str())),
             _ => None,
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(params.len(), 7);
         // Only `~=` on a dimension with rollup rows can be narrowed by them.
         let contains = parse(&["page~=blog", "source~=web", "prop:plan~=pro", "country==IR"]).expect("valid");
-        assert_eq!(contains.contains_in_columns().collect::<Vec<_>>(), [("page", "blog")]);
+        assert_eq!(contains.contains_on_dimensions().collect::<Vec<_>>(), [("page", "blog")]);
         // An empty value has no token: such events are not in the index.
         assert_eq!(parse(&["referrer=="]).expect("valid").0[0].token, None);
         for bad in ["page", "nope==1", "prop:==x", "page~=", "entry_page==/"] {

@@ -43,7 +43,7 @@ pub async fn visitors_per_step(
     range: DayRange,
     steps: &[Step],
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let scope = segment.over(client, range.from, range.to).await?;
+    let scope = segment.over_counted(client, range.from, range.to).await?;
     let (conditions, mut params) = scope.conditions();
     let mut matches = Vec::new();
     for step in steps {

@@ -30,22 +30,23 @@ pub struct Segment<'a> {
     pub filters: &'a Filters,
 }
 
-/// Most values a `~=` filter is narrowed to (see [`Segment::over`]); past
-/// it, the filter's events are not worth finding one value at a time.
+/// Most values a `~=` filter is narrowed to (see [`Segment::over_counted`]);
+/// past it, the filter's events are not worth finding one value at a time.
 const MAX_NARROWED_VALUES: usize = 1_000;
 
-/// The values of a dimension that contain a `~=` filter's text, by the
-/// dimension's monthly rows over the months from the range's first kept
-/// event to its end; whether those rows go back that far (`false`: the
-/// rollups of that month were dropped, or never written); at most
-/// `$7` values, `(other)` among them when the month folded some.
+/// For a `~=` filter (`$5`) on dimension `$2` over the local days `$3` to
+/// `$4`: whether the dimension's monthly rows go back to the month of the
+/// range's first kept event (`false` also when the range has no event),
+/// and up to `$7` distinct values of those rows from that month on that
+/// contain the text, `(other)` (`$6`) among them if it is one of those
+/// values (some day of those months folded values into it).
 const CONTAINED_VALUES: &str = "
     WITH first AS (
-        SELECT date_trunc('month', min(local_day))::date AS month
+        SELECT date_trunc('month', min(local_day)::timestamp)::date AS month
         FROM events WHERE site_id = $1 AND local_day BETWEEN $3 AND $4)
     SELECT coalesce((SELECT min(month) FROM monthly_dimension_counts WHERE site_id = $1 AND dimension = $2)
                     <= first.month, false),
-           ARRAY(SELECT value FROM monthly_dimension_counts
+           ARRAY(SELECT DISTINCT value FROM monthly_dimension_counts
                  WHERE site_id = $1 AND dimension = $2 AND month BETWEEN first.month AND $4
                    AND (strpos(lower(value), lower($5)) > 0 OR value = $6)
                  LIMIT $7)
@@ -74,7 +75,12 @@ impl<'s> Segment<'s> {
     /// the range can have: none folded into `(other)` (the events keep the
     /// real value), the rows kept as far back as the events, at most
     /// [`MAX_NARROWED_VALUES`] values. Otherwise the filter reads the range.
-    pub(crate) async fn over(
+    ///
+    /// The rows and the events are written in one transaction, but read by
+    /// two statements: `client` must be in a snapshot that both see
+    /// (`routes::snapshot`), or a value first counted between them would
+    /// be missing from the list while its events are not.
+    pub(crate) async fn over_counted(
         &'s self,
         client: &Client,
         from: NaiveDate,
@@ -82,7 +88,7 @@ impl<'s> Segment<'s> {
     ) -> Result<Scope<'s>, tokio_postgres::Error> {
         let mut narrowed = Vec::new();
         let limit = MAX_NARROWED_VALUES as i64 + 1;
-        for (column, text) in self.filters.contains_in_columns() {
+        for (column, text) in self.filters.contains_on_dimensions() {
             let params: [Param; 7] = [&self.site, &column, &from, &to, &text, &analytics_events::FOLDED_VALUE, &limit];
             let row = client.query_one(CONTAINED_VALUES, &params).await?;
             let (complete, values): (bool, Vec<String>) = (row.get(0), row.get(1));
@@ -256,7 +262,7 @@ pub async fn totals_per_range(
     ranges: &[DayRange],
 ) -> Result<Vec<Totals>, tokio_postgres::Error> {
     let (first, last) = span(ranges);
-    let scope = segment.over(client, first, last).await?;
+    let scope = segment.over_counted(client, first, last).await?;
     let (conditions, params) = scope.conditions();
     let from = format!("events WHERE {conditions} AND {COUNTED}");
     let values = per_range(client, &from, params, "local_day", &TOTALS, ranges).await?;
@@ -304,7 +310,7 @@ pub async fn visits_per_range(
     gap_minutes: i32,
 ) -> Result<Vec<VisitSums>, tokio_postgres::Error> {
     let (first, last) = span(ranges);
-    let scope = segment.over(client, first, last).await?;
+    let scope = segment.over_counted(client, first, last).await?;
     let (conditions, mut params) = scope.conditions();
     let from = visits_of(&conditions, &mut params, &gap_minutes);
     let values = per_range(client, &from, params, "began", &VISITS, ranges).await?;
@@ -318,7 +324,7 @@ pub async fn totals_per_hour(
     range: DayRange,
     timezone: &str,
 ) -> Result<HashMap<HourKey, Totals>, tokio_postgres::Error> {
-    let scope = segment.over(client, range.from, range.to).await?;
+    let scope = segment.over_counted(client, range.from, range.to).await?;
     let (conditions, mut params) = scope.conditions();
     params.push(&timezone);
     let columns: Vec<String> = TOTALS.iter().map(|a| a.column("true")).collect();
@@ -339,7 +345,7 @@ pub async fn visits_per_hour(
     timezone: &str,
     gap_minutes: i32,
 ) -> Result<HashMap<HourKey, VisitSums>, tokio_postgres::Error> {
-    let scope = segment.over(client, range.from, range.to).await?;
+    let scope = segment.over_counted(client, range.from, range.to).await?;
     let (conditions, mut params) = scope.conditions();
     let from = visits_of(&conditions, &mut params, &gap_minutes);
     params.push(&timezone);
@@ -380,7 +386,7 @@ pub async fn top(
     only: Option<&[String]>,
     by_events: bool,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let scope = segment.over(client, range.from, range.to).await?;
+    let scope = segment.over_counted(client, range.from, range.to).await?;
     let (conditions, mut params) = scope.conditions();
     params.extend([&limit as Param, &only]);
     let (limit_at, only_at) = (params.len() - 1, params.len());
@@ -411,7 +417,7 @@ pub async fn property_values(
     limit: i64,
     only: Option<&[String]>,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let scope = segment.over(client, range.from, range.to).await?;
+    let scope = segment.over_counted(client, range.from, range.to).await?;
     let (conditions, mut params) = scope.conditions();
     params.extend([&key as Param, &limit, &only]);
     let (key_at, limit_at, only_at) = (params.len() - 2, params.len() - 1, params.len());
@@ -447,7 +453,7 @@ pub async fn properties(
     range: DayRange,
     limit: i64,
 ) -> Result<Vec<Property>, tokio_postgres::Error> {
-    let scope = segment.over(client, range.from, range.to).await?;
+    let scope = segment.over_counted(client, range.from, range.to).await?;
     let (conditions, mut params) = scope.conditions();
     params.push(&limit);
     let sql = format!(
@@ -488,7 +494,7 @@ pub async fn goals(
     defined: Vec<analytics_store::goals::Goal>,
     range: DayRange,
 ) -> Result<(Vec<GoalFigures>, i64), tokio_postgres::Error> {
-    let scope = segment.over(client, range.from, range.to).await?;
+    let scope = segment.over_counted(client, range.from, range.to).await?;
     let (conditions, mut params) = scope.conditions();
     let mut columns = vec!["count(DISTINCT visitor_id)".to_owned()];
     let targets: Vec<(Reach, &str)> = defined.iter().map(Reach::of).collect();
@@ -614,7 +620,7 @@ pub async fn live_visitors(client: &Client, segment: &Segment<'_>, seconds: i64)
     // Local days run up to 14 h ahead of UTC's and 12 h behind.
     let today = chrono::Utc::now().date_naive();
     let (from, to) = (today - chrono::Days::new(1), today + chrono::Days::new(1));
-    let scope = segment.over(client, from, to).await?;
+    let scope = segment.over_counted(client, from, to).await?;
     let (conditions, mut params) = scope.conditions();
     params.push(&seconds);
     let sql = format!(

@@ -32,7 +32,7 @@ pub async fn app_versions(
     let key = CacheKey::new("app-versions", ctx.today).with("range", range).with("limit", limit);
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let client = super::connection(&state).await?;
         let rows = stats::app_versions(&client, ctx.site.id, range, limit).await?;
         let results = rows.into_iter().map(row).collect();
         Ok(AppVersions { from: range.from, to: range.to, results })

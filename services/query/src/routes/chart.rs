@@ -77,8 +77,10 @@ pub async fn chart(
     let format = Format::of(&params, "points")?;
     let live = explicit.is_none_or(|range| range.includes(ctx.today));
     cached(&request, &state, &ctx.site, live, key, format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
+        let mut connection = super::connection(&state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
+        let figures = Figures { client, site: &ctx.site, filters: &filters };
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
         let totals = figures.totals_per_range(&ranges, source).await?;
         let visits = figures.visits_per_range(&ranges, source).await?;

@@ -28,8 +28,10 @@ pub async fn funnel(
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::FUNNEL).await?;
     let (range, source, filters) = (params.range(ctx.today, 30)?, params.source()?, params.filters()?);
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-    let (name, steps) = asked_steps(&client, ctx.site.id, &params).await?;
+    let mut connection = super::connection(&state).await?;
+    let snapshot = super::snapshot(&mut connection).await?;
+    let client = snapshot.client();
+    let (name, steps) = asked_steps(client, ctx.site.id, &params).await?;
     let texts: Vec<String> = steps.iter().map(|s| s.text()).collect();
     // A saved funnel's steps are part of the key: changed, they count at once.
     let asked = serde_json::to_string(&(&name, &texts)).unwrap_or_default();
@@ -40,7 +42,7 @@ pub async fn funnel(
         .with("steps", blake3::hash(asked.as_bytes()).to_hex());
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, Format::Json, async {
         let segment = Segment { site: ctx.site.id, source, filters: &filters };
-        let visitors = crate::funnel::visitors_per_step(&client, &segment, range, &steps).await?;
+        let visitors = crate::funnel::visitors_per_step(client, &segment, range, &steps).await?;
         let first = visitors.first().copied().unwrap_or(0);
         let steps = texts
             .into_iter()
@@ -99,7 +101,7 @@ pub async fn saved(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::SITE).await?;
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = super::connection(&state).await?;
     let saved = analytics_store::funnels::list(&client, ctx.site.id).await.map_err(anyhow::Error::from)?;
     let results = saved.into_iter().map(|f| SavedFunnel { name: f.name, steps: f.steps }).collect();
     Ok(HttpResponse::Ok().json(SavedFunnels { results }))

@@ -31,10 +31,12 @@ pub async fn goals(
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::KEPT).await?;
     let (range, source, filters) = (params.range(ctx.today, 30)?, params.source()?, params.filters()?);
     let limit = params.limit()?;
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let mut connection = super::connection(&state).await?;
+    let snapshot = super::snapshot(&mut connection).await?;
+    let client = snapshot.client();
     // The goals are part of the answer's key: one added or deleted is
     // counted at once, whatever the cache holds.
-    let defined = analytics_store::goals::list(&client, ctx.site.id).await.map_err(anyhow::Error::from)?;
+    let defined = analytics_store::goals::list(client, ctx.site.id).await.map_err(anyhow::Error::from)?;
     let names: Vec<String> = defined.iter().map(|g| format!("{}:{}", g.kind, g.target)).collect();
     let key = CacheKey::new("goals", ctx.today)
         .with("filter", &filters)
@@ -45,10 +47,10 @@ pub async fn goals(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let (mut results, visitors) = match filters.is_empty() {
-            true => stats::goals(&client, ctx.site.id, defined, range, ctx.today, source).await?,
+            true => stats::goals(client, ctx.site.id, defined, range, ctx.today, source).await?,
             false => {
                 let segment = Segment { site: ctx.site.id, source, filters: &filters };
-                kept::goals(&client, &segment, defined, range).await?
+                kept::goals(client, &segment, defined, range).await?
             }
         };
         results.truncate(usize::try_from(limit).unwrap_or(0));

@@ -44,8 +44,10 @@ pub async fn answer(
         .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(params, "points")?;
     cached(request, state, &ctx.site, range.includes(ctx.today), key, format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
+        let mut connection = super::connection(state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
+        let figures = Figures { client, site: &ctx.site, filters: &filters };
         let totals = figures.totals_per_hour(range, source).await?;
         let visits = figures.visits_per_hour(range, source).await?;
         let previous = match compare {

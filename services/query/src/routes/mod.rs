@@ -26,6 +26,24 @@ use crate::error::QueryError;
 use crate::params::Params;
 use crate::startup::AppState;
 
+/// A pooled connection in one read-only snapshot, for all of an answer's
+/// statements: a segment's `~=` filter reads the values it may meet in one
+/// statement and their events in the next (`kept::Segment::over_counted`),
+/// and an answer's figures (totals, visits, sources) agree with each other
+/// however many batches commit meanwhile. Read only, it conflicts with no
+/// writer; dropped, it rolls back.
+pub async fn snapshot(
+    connection: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, QueryError> {
+    let builder = connection.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead);
+    Ok(builder.read_only(true).start().await?)
+}
+
+/// A connection from the pool.
+pub async fn connection(state: &AppState) -> Result<deadpool_postgres::Object, QueryError> {
+    Ok(state.pool.get().await.map_err(anyhow::Error::from)?)
+}
+
 /// What every site endpoint starts from: the authorised site and its local today.
 pub struct SiteRequest {
     pub site: Arc<Site>,

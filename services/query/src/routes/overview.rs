@@ -57,8 +57,10 @@ pub async fn overview(
     ];
     const ALL_TIME: usize = 5;
     cached(&request, &state, &ctx.site, true, key, Format::Json, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
+        let mut connection = super::connection(&state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
+        let figures = Figures { client, site: &ctx.site, filters: &filters };
         let mut ranges = periods.to_vec();
         if let Some(comparison) = compare {
             ranges.extend(periods[..ALL_TIME].iter().map(|range| comparison.earlier(*range)));
@@ -90,7 +92,7 @@ pub async fn overview(
             })
             .collect();
         let speed = figures.speed(detail_range, ctx.today, source, 0).await?;
-        let imported = stats::imports(&client, ctx.site.id).await?;
+        let imported = stats::imports(client, ctx.site.id).await?;
         let site_speed = [analytics_events::speed::LOAD_MS, analytics_events::speed::RESPONSE_MS]
             .iter()
             .find_map(|metric| speed.iter().find(|r| r.path.is_none() && r.metric == *metric));

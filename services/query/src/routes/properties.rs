@@ -35,9 +35,11 @@ pub async fn properties(
         .with("limit", limit);
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let mut connection = super::connection(&state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
         let segment = Segment { site: ctx.site.id, source, filters: &filters };
-        let results = kept::properties(&client, &segment, range, limit).await?;
+        let results = kept::properties(client, &segment, range, limit).await?;
         Ok(Properties { from: range.from, to: range.to, results })
     })
     .await

@@ -39,12 +39,14 @@ pub async fn realtime(
 ) -> Result<HttpResponse, QueryError> {
     let ctx = SiteRequest::authorize(&request, &params, &state, crate::params::allowed::REALTIME).await?;
     let filters = params.filters()?;
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let mut connection = super::connection(&state).await?;
+    let snapshot = super::snapshot(&mut connection).await?;
+    let client = snapshot.client();
     let visitors = match filters.is_empty() {
-        true => crate::stats::live_visitors(&client, ctx.site.id, WINDOW_SECONDS).await?,
+        true => crate::stats::live_visitors(client, ctx.site.id, WINDOW_SECONDS).await?,
         false => {
             let segment = crate::kept::Segment { site: ctx.site.id, source: None, filters: &filters };
-            crate::kept::live_visitors(&client, &segment, WINDOW_SECONDS).await?
+            crate::kept::live_visitors(client, &segment, WINDOW_SECONDS).await?
         }
     };
     Ok(HttpResponse::Ok().json(Realtime { site: ctx.site.id.to_string(), visitors, window_seconds: WINDOW_SECONDS }))

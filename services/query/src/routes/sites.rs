@@ -19,7 +19,7 @@ use crate::startup::AppState;
 )]
 pub async fn sites(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, QueryError> {
     crate::auth::authorize_admin(&request, &state).await?;
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = super::connection(&state).await?;
     let mut sites = analytics_store::sites::list_sites(&client).await.map_err(anyhow::Error::from)?;
     sites.sort_by(|a, b| a.domain.cmp(&b.domain));
     let entries: Vec<SiteEntry> = sites

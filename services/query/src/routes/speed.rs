@@ -42,8 +42,10 @@ pub async fn speed(
         .with("compare", compare.map_or("none", Comparison::as_str));
     let format = Format::of(&params, "pages")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let figures = Figures { client: &client, site: &ctx.site, filters: &filters };
+        let mut connection = super::connection(&state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
+        let figures = Figures { client, site: &ctx.site, filters: &filters };
         let mut overall = Timings::default();
         let mut pages: BTreeMap<String, Timings> = BTreeMap::new();
         for row in figures.speed(range, ctx.today, source, limit).await? {

@@ -73,10 +73,12 @@ pub async fn top_pages(
     let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Page), allowed::TABLE).await?;
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let rows = top.compared(&state.pool, &client).await?;
+        let mut connection = super::connection(&state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
+        let rows = top.compared(&state.pool, client).await?;
         let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
-        let titles = stats::titles(&client, top.ctx.site.id, &paths).await?;
+        let titles = stats::titles(client, top.ctx.site.id, &paths).await?;
         let results = rows
             .into_iter()
             .map(|r| PageRow {
@@ -111,9 +113,11 @@ pub async fn top_countries(
     let top = Top::new(&request, &params, &state, Ranked::Counted(Dimension::Country), allowed::TABLE).await?;
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let mut connection = super::connection(&state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
         let results = top
-            .compared(&state.pool, &client)
+            .compared(&state.pool, client)
             .await?
             .into_iter()
             .map(|r| CountryRow {
@@ -168,8 +172,10 @@ pub async fn breakdown(
     };
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), format, async {
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-        let results = top.compared(&state.pool, &client).await?;
+        let mut connection = super::connection(&state).await?;
+        let snapshot = super::snapshot(&mut connection).await?;
+        let client = snapshot.client();
+        let results = top.compared(&state.pool, client).await?;
         let dimension = match top.dimension {
             Ranked::Property => format!("{PROPERTY_PREFIX}{}", top.property),
             dimension => dimension.name().into(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use analytics_e2e::{Pipeline, binary, eventually};
 use analytics_events::{EventBatch, EventType, Message};
-use chrono::{Days, Utc};
+use chrono::{Datelike, Days, Utc};
 use serde_json::{Value, json};
 
 use crate::query_api::{WINDOWS, fresh, ok, pageview, tehran_noon};
@@ -300,7 +300,8 @@ async fn filters_segment_every_endpoint() {
     let nothing = ask("overview/?filter=page~=/nowhere".into()).await;
     assert_eq!(nothing["range"]["pageviews"], 0, "{nothing}");
     // Without the monthly rows that list the values (dropped, or never
-    // written), `~=` reads the range's events instead, with the same answer.
+    // written), `~=` reads the range's events instead, with the same answer
+    // (asked with another spelling: the first answer is cached).
     let db = pipeline.namespace.db().await;
     db.execute("DELETE FROM monthly_dimension_counts WHERE dimension = 'page'", &[]).await.expect("delete");
     let blog_again = ask("top-pages/?filter=page~=blog".into()).await;
@@ -340,12 +341,68 @@ async fn filters_segment_every_endpoint() {
         ("overview/?filter=page", "expected <dimension>==<value>"),
         ("breakdown/?dimension=entry_page&filter=page==/", "entry and exit pages"),
         ("app-versions/?filter=page==/", "filter"),
+        ("overview/?filter=page~=%00", "NUL byte"),
+        ("top-pages/?filter=prop:a%00b==x", "NUL byte"),
     ] {
         let response = pipeline.query(&format!("{query}&site={site}")).await;
         assert_eq!(response.status(), 400, "{query}");
         let body = response.text().await.expect("body");
         assert!(body.contains(says), "{query}: {body}");
     }
+    pipeline.stop().await;
+}
+
+/// A `~=` filter finds every event that meets it, also where the rollups
+/// cannot list its values: in a month whose rows are gone while its events
+/// are kept, and in a page's later timings (which count in no dimension
+/// row) on a day without its pageview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contains_filters_find_what_the_rollups_do_not_list() {
+    let pipeline = Pipeline::start("Asia/Tehran").await;
+    let site = pipeline.site_id.clone();
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Tehran).date_naive();
+    let back = |days: u64| tehran_noon(today.checked_sub_days(Days::new(days)).expect("a day"));
+    let mut timings = pageview(&site, back(1), "/timed-only", "", WINDOWS, 3);
+    timings.r#type = EventType::Performance as i32;
+    timings.timing = Some(analytics_events::Timing { load_ms: Some(500), ..Default::default() });
+    let events = vec![
+        // Forty days back: always another month than yesterday.
+        pageview(&site, back(40), "/blog/old", "", WINDOWS, 1),
+        pageview(&site, back(1), "/blog/new", "", WINDOWS, 2),
+        timings,
+    ];
+    pipeline.publish(&EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events }.encode_to_vec()).await;
+    let blog = |spelling: &'static str| {
+        let pipeline = &pipeline;
+        async move {
+            let query = format!("top-pages/?site={}&days=60&filter=page~={spelling}", pipeline.site_id);
+            let answer = ok(pipeline, &query).await;
+            let rows = answer["results"].as_array().cloned().unwrap_or_default();
+            rows.iter().map(|r| r["path"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    let both = ["/blog/new".to_owned(), "/blog/old".to_owned()];
+    eventually("the batch applied", Duration::from_secs(30), || async {
+        let mut paths = blog("blog").await;
+        paths.sort();
+        (paths == both).then_some(())
+    })
+    .await;
+    // The older month's rows dropped (as retention would, were the events
+    // kept longer): its event is still found.
+    let db = pipeline.namespace.db().await;
+    let first_of_yesterday_month = today.checked_sub_days(Days::new(1)).expect("yesterday").with_day(1);
+    db.execute(
+        "DELETE FROM monthly_dimension_counts WHERE dimension = 'page' AND month < $1",
+        &[&first_of_yesterday_month.expect("a first day")],
+    )
+    .await
+    .expect("delete");
+    let mut paths = blog("BLOG").await;
+    paths.sort();
+    assert_eq!(paths, both);
+    let speed = ok(&pipeline, &format!("speed/?site={site}&days=7&filter=page~=timed")).await;
+    assert_eq!(speed["overall"]["load_ms"]["count"], 1, "{speed}");
     pipeline.stop().await;
 }
 

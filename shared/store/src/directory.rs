@@ -39,7 +39,8 @@ pub const MISS_LOOKUP_TIMEOUT: Duration = Duration::from_millis(500);
 const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 /// Most names remembered as unknown; when full, the expired ones go, then all.
 const NEGATIVE_CAPACITY: usize = 10_000;
-/// Longer than any site id, domain or token hash: unknown without asking.
+/// Longer than any site id, domain or token hash: unknown without asking
+/// (as is a name with a NUL byte).
 const MAX_NAME_LEN: usize = 300;
 
 #[derive(Clone)]
@@ -184,7 +185,10 @@ impl SiteDirectory {
         if let Some(site) = in_memory(&self.state.read().expect("site directory lock")) {
             return Some(site);
         }
-        if key.len() > MAX_NAME_LEN || self.recently_missed(key) || self.lookups.backing_off() {
+        // A name with a NUL byte is no site's (Postgres cannot even be asked
+        // for it: the read would fail, and failed reads back lookups off).
+        let impossible = key.len() > MAX_NAME_LEN || key.contains('\0');
+        if impossible || self.recently_missed(key) || self.lookups.backing_off() {
             return None;
         }
         if self.lookups.budget.check(()).is_err() {

@@ -261,6 +261,7 @@ async fn dimension_split(
 /// rollups answer the rest in milliseconds, however far back the range.
 pub async fn goals(
     client: &Client,
+    beside: Option<&Client>,
     site: Uuid,
     defined: Vec<analytics_store::goals::Goal>,
     range: DayRange,
@@ -276,15 +277,42 @@ pub async fn goals(
         let dimension = if reach == Reach::Event { "event" } else { "page" };
         let rows = DimensionRows { client, site, dimension, split: &split, source };
         let only = [target.to_owned()];
-        let values = match reach {
-            Reach::PagesStartingWith => Values::StartingWith(target),
-            Reach::Event | Reach::Page => Values::Only(&only),
+        let (pageviews, events, visitors) = match (reach, beside) {
+            // A prefix's pages are many (1,111 of 5,000 in the benchmark: 37,000
+            // sketches over a year), and unioning them is most of the time:
+            // half the periods on each connection, then the two unions'.
+            (Reach::PagesStartingWith, Some(beside)) => {
+                let (first, second) = split.halves();
+                let first = DimensionRows { split: &first, ..rows };
+                let second = DimensionRows { client: beside, split: &second, ..rows };
+                let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
+                              hll_union_agg(visitors)::text";
+                let values = || Values::StartingWith(target);
+                let (a, b) = tokio::try_join!(
+                    first.query(Tables::Sketches, select, "", values()),
+                    second.query(Tables::Sketches, select, "", values())
+                )?;
+                let part = |rows: &[tokio_postgres::Row]| {
+                    rows.first().map_or((0, 0, None), |r| (r.get::<_, i64>(0), r.get::<_, i64>(1), r.get(2)))
+                };
+                let ((pageviews_a, events_a, sketch_a), (pageviews_b, events_b, sketch_b)) = (part(&a), part(&b));
+                let (sketch_a, sketch_b): (Option<String>, Option<String>) = (sketch_a, sketch_b);
+                let union = "SELECT coalesce(round(hll_cardinality(
+                                 hll_union(coalesce($1::text::hll, hll_empty()), coalesce($2::text::hll, hll_empty())))), 0)::int8";
+                let visitors: i64 = client.query_one(union, &[&sketch_a, &sketch_b]).await?.get(0);
+                (pageviews_a + pageviews_b, events_a + events_b, visitors)
+            }
+            _ => {
+                let values = match reach {
+                    Reach::PagesStartingWith => Values::StartingWith(target),
+                    Reach::Event | Reach::Page => Values::Only(&only),
+                };
+                let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
+                              coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8";
+                let row = rows.query(Tables::Sketches, select, "", values).await?;
+                row.first().map_or((0, 0, 0), |r| (r.get(0), r.get(1), r.get(2)))
+            }
         };
-        let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
-                      coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8";
-        let row = rows.query(Tables::Sketches, select, "", values).await?;
-        let (pageviews, events, visitors): (i64, i64, i64) =
-            row.first().map_or((0, 0, 0), |r| (r.get(0), r.get(1), r.get(2)));
         let conversions = if reach == Reach::Event { events } else { pageviews };
         // A value counted only from other sources has a row, and no visitor.
         figures.push((if conversions > 0 { visitors } else { 0 }, conversions));

@@ -47,7 +47,13 @@ pub async fn goals(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let (mut results, visitors) = match filters.is_empty() {
-            true => stats::goals(client, ctx.site.id, defined, range, ctx.today, source).await?,
+            true => {
+                // The union of a page prefix's sketches is split over two connections.
+                let mut spare = analytics_store::idle_connection(&state.pool).await;
+                let beside = super::snapshot_beside(spare.as_mut(), client).await?;
+                let beside = beside.as_ref().map(|b| b.client());
+                stats::goals(client, beside, ctx.site.id, defined, range, ctx.today, source).await?
+            }
             false => {
                 let segment = Segment { site: ctx.site.id, source, filters: &filters };
                 kept::goals(client, &segment, defined, range).await?

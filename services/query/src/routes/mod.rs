@@ -39,6 +39,25 @@ pub async fn snapshot(
     Ok(builder.read_only(true).start().await?)
 }
 
+/// A second pooled connection in the snapshot that `main` (in a
+/// [`snapshot`]) reads, when one is free at once (never waiting: see
+/// `analytics_store::idle_connection`), for work beside `main`'s that must
+/// see the same rows.
+pub async fn snapshot_beside<'c>(
+    spare: Option<&'c mut deadpool_postgres::Object>,
+    main: &tokio_postgres::Client,
+) -> Result<Option<deadpool_postgres::Transaction<'c>>, QueryError> {
+    let Some(connection) = spare else { return Ok(None) };
+    let id: String = main.query_one("SELECT pg_export_snapshot()", &[]).await?.get(0);
+    let beside = snapshot(connection).await?;
+    // Postgres names snapshots in hex digits and dashes: nothing to escape.
+    if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(QueryError::Internal(anyhow::anyhow!("unexpected snapshot name {id:?}")));
+    }
+    beside.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{id}'")).await?;
+    Ok(Some(beside))
+}
+
 /// A connection from the pool.
 pub async fn connection(state: &AppState) -> Result<deadpool_postgres::Object, QueryError> {
     Ok(state.pool.get().await.map_err(anyhow::Error::from)?)

@@ -19,7 +19,13 @@ pub struct Figures<'a> {
     pub filters: &'a Filters,
 }
 
-impl Figures<'_> {
+impl<'a> Figures<'a> {
+    /// The same figures asked on `client` when there is one (a connection
+    /// beside this one's, in its snapshot).
+    pub fn on(&self, client: Option<&'a Client>) -> Figures<'a> {
+        Figures { client: client.unwrap_or(self.client), site: self.site, filters: self.filters }
+    }
+
     fn segment(&self, source: Option<&'static str>) -> Option<Segment<'_>> {
         (!self.filters.is_empty()).then_some(Segment { site: self.site.id, source, filters: self.filters })
     }

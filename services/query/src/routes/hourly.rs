@@ -48,8 +48,11 @@ pub async fn answer(
         let snapshot = super::snapshot(&mut connection).await?;
         let client = snapshot.client();
         let figures = Figures { client, site: &ctx.site, filters: &filters };
-        let totals = figures.totals_per_hour(range, source).await?;
-        let visits = figures.visits_per_hour(range, source).await?;
+        let mut spare = super::spare_for_segment(state, &filters).await;
+        let beside = super::snapshot_beside(spare.as_mut(), client).await?;
+        let other = figures.on(beside.as_ref().map(|b| b.client()));
+        let (totals, visits) =
+            tokio::try_join!(figures.totals_per_hour(range, source), other.visits_per_hour(range, source))?;
         let previous = match compare {
             Some(comparison) => {
                 let earlier = comparison.earlier(range);

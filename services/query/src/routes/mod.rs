@@ -58,6 +58,20 @@ pub async fn snapshot_beside<'c>(
     Ok(Some(beside))
 }
 
+/// A spare pooled connection for a segment's answer (`filters` not empty),
+/// when one is free at once: its statements each read kept events for
+/// hundreds of milliseconds, so two run at once (with
+/// [`snapshot_beside`]); an answer from the rollups takes a few.
+pub async fn spare_for_segment(
+    state: &AppState,
+    filters: &crate::filters::Filters,
+) -> Option<deadpool_postgres::Object> {
+    match filters.is_empty() {
+        true => None,
+        false => analytics_store::idle_connection(&state.pool).await,
+    }
+}
+
 /// A connection from the pool.
 pub async fn connection(state: &AppState) -> Result<deadpool_postgres::Object, QueryError> {
     Ok(state.pool.get().await.map_err(anyhow::Error::from)?)

@@ -65,8 +65,11 @@ pub async fn overview(
         if let Some(comparison) = compare {
             ranges.extend(periods[..ALL_TIME].iter().map(|range| comparison.earlier(*range)));
         }
-        let totals = figures.totals_per_range(&ranges, source).await?;
-        let visits = figures.visits_per_range(&periods, source).await?;
+        let mut spare = super::spare_for_segment(&state, &filters).await;
+        let beside = super::snapshot_beside(spare.as_mut(), client).await?;
+        let other = figures.on(beside.as_ref().map(|b| b.client()));
+        let (totals, visits) =
+            tokio::try_join!(figures.totals_per_range(&ranges, source), other.visits_per_range(&periods, source))?;
         let period = |i: usize| {
             PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + periods.len()).copied()), visits[i])
         };

@@ -78,7 +78,7 @@ impl<'s> Segment<'s> {
     ///
     /// The rows and the events are written in one transaction, but read by
     /// two statements: `client` must be in a snapshot that both see
-    /// (`routes::snapshot`), or a value first counted between them would
+    /// (`analytics_store::snapshot`), or a value first counted between them would
     /// be missing from the list while its events are not.
     pub(crate) async fn over_counted(
         &'s self,

@@ -292,11 +292,10 @@ pub async fn goals(
                     first.query(Tables::Sketches, select, "", values()),
                     second.query(Tables::Sketches, select, "", values())
                 )?;
-                let part = |rows: &[tokio_postgres::Row]| {
-                    rows.first().map_or((0, 0, None), |r| (r.get::<_, i64>(0), r.get::<_, i64>(1), r.get(2)))
+                let part = |rows: &[tokio_postgres::Row]| -> (i64, i64, Option<String>) {
+                    rows.first().map_or((0, 0, None), |r| (r.get(0), r.get(1), r.get(2)))
                 };
                 let ((pageviews_a, events_a, sketch_a), (pageviews_b, events_b, sketch_b)) = (part(&a), part(&b));
-                let (sketch_a, sketch_b): (Option<String>, Option<String>) = (sketch_a, sketch_b);
                 let union = "SELECT coalesce(round(hll_cardinality(
                                  hll_union(coalesce($1::text::hll, hll_empty()), coalesce($2::text::hll, hll_empty())))), 0)::int8";
                 let visitors: i64 = client.query_one(union, &[&sketch_a, &sketch_b]).await?.get(0);

@@ -175,13 +175,6 @@ pub struct PostgresSettings {
     /// index once the table has spare room from updates.
     #[serde(default)]
     pub random_page_cost: f64,
-    /// Whether Postgres may compile this service's statements to machine
-    /// code (unset: the server's `jit`). Compiling pays off for long
-    /// analytical scans, but a statement over many daily partitions
-    /// reaches the cost past which it is compiled while it runs for well
-    /// under a second, and compiling its 185 expressions took 250 ms.
-    #[serde(default)]
-    pub jit: Option<bool>,
 }
 
 impl PostgresSettings {
@@ -189,7 +182,7 @@ impl PostgresSettings {
         self.url.expose_secret()
     }
 
-    /// These session settings (timeout, planner cost, JIT) on `other`'s database,
+    /// These session settings (timeout, planner cost) on `other`'s database,
     /// with `other`'s pool size: a test's database for a service's settings.
     pub fn on_database_of(&self, other: &PostgresSettings) -> PostgresSettings {
         PostgresSettings { url: other.url.clone(), pool_size: other.pool_size, ..self.clone() }

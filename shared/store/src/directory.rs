@@ -39,8 +39,7 @@ pub const MISS_LOOKUP_TIMEOUT: Duration = Duration::from_millis(500);
 const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 /// Most names remembered as unknown; when full, the expired ones go, then all.
 const NEGATIVE_CAPACITY: usize = 10_000;
-/// Longer than any site id, domain or token hash: unknown without asking
-/// (as is a name with a NUL byte).
+/// Longer than any site id, domain or token hash: unknown without asking.
 const MAX_NAME_LEN: usize = 300;
 
 #[derive(Clone)]

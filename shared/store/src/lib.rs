@@ -12,5 +12,7 @@ pub mod sites;
 pub mod tls;
 
 pub use migrations::migrate;
-pub use postgres::{PgPool, connect, connect_raw, idle_connection, pg_pool, pg_probe, postgres_config};
+pub use postgres::{
+    PgPool, connect, connect_raw, idle_connection, pg_pool, pg_probe, postgres_config, snapshot, snapshot_beside,
+};
 pub use redis_conn::{redis_manager, redis_probe};

@@ -38,9 +38,6 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
     if settings.random_page_cost > 0.0 {
         options.push_str(&format!(" -c random_page_cost={}", settings.random_page_cost));
     }
-    if let Some(jit) = settings.jit {
-        options.push_str(&format!(" -c jit={}", if jit { "on" } else { "off" }));
-    }
     config.options(options.trim());
     let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
@@ -60,6 +57,50 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
 pub async fn idle_connection(pool: &PgPool) -> Option<deadpool_postgres::Object> {
     let no_wait = deadpool_postgres::Timeouts { wait: Some(std::time::Duration::ZERO), ..pool.timeouts() };
     pool.timeout_get(&no_wait).await.ok()
+}
+
+/// A pooled connection in one read-only snapshot, for all of an answer's
+/// statements: what one statement reads (the values a segment's `~=`
+/// filter may meet) holds for the next (their events), and an answer's
+/// figures (totals, visits, sources) agree with each other however many
+/// batches commit meanwhile. Read only, it conflicts with no writer;
+/// dropped, it rolls back.
+pub async fn snapshot(
+    connection: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    let builder = connection.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead);
+    builder.read_only(true).start().await
+}
+
+/// A second pooled connection in the snapshot that `main` (in a
+/// [`snapshot`]) reads, for work beside `main`'s that must see the same
+/// rows; `None` without a `spare` (see [`idle_connection`]:
+/// the pool is never waited on, though opening a connection may take up to
+/// its create timeout), or when the spare cannot join (the work then runs
+/// on `main` after all).
+pub async fn snapshot_beside<'c>(
+    spare: Option<&'c mut deadpool_postgres::Object>,
+    main: &tokio_postgres::Client,
+) -> Result<Option<deadpool_postgres::Transaction<'c>>, tokio_postgres::Error> {
+    let Some(connection) = spare else { return Ok(None) };
+    let id: String = main.query_one("SELECT pg_export_snapshot()", &[]).await?.get(0);
+    // Postgres names snapshots in hex digits and dashes: nothing to escape.
+    if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        tracing::warn!(id, "an exported snapshot with an unexpected name");
+        return Ok(None);
+    }
+    let joined = async {
+        let beside = snapshot(connection).await?;
+        beside.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{id}'")).await?;
+        Ok::<_, tokio_postgres::Error>(beside)
+    };
+    match joined.await {
+        Ok(beside) => Ok(Some(beside)),
+        Err(error) => {
+            tracing::warn!(error = %error, "a spare connection could not join the answer's snapshot");
+            Ok(None)
+        }
+    }
 }
 
 /// One dedicated connection, for migrations and CLI commands.

@@ -57,7 +57,6 @@ impl Namespace {
                 pool_size: 4,
                 statement_timeout_ms: 0,
                 random_page_cost: 0.0,
-                jit: None,
             },
             name,
         }

@@ -29,7 +29,7 @@ pub async fn funnel(
     let ctx = SiteRequest::authorize(&request, &params, &state, allowed::FUNNEL).await?;
     let (range, source, filters) = (params.range(ctx.today, 30)?, params.source()?, params.filters()?);
     let mut connection = super::connection(&state).await?;
-    let snapshot = super::snapshot(&mut connection).await?;
+    let snapshot = super::answer_snapshot(&mut connection, true).await?;
     let client = snapshot.client();
     let (name, steps) = asked_steps(client, ctx.site.id, &params).await?;
     let texts: Vec<String> = steps.iter().map(|s| s.text()).collect();

@@ -32,7 +32,7 @@ pub async fn goals(
     let (range, source, filters) = (params.range(ctx.today, 30)?, params.source()?, params.filters()?);
     let limit = params.limit()?;
     let mut connection = super::connection(&state).await?;
-    let snapshot = super::snapshot(&mut connection).await?;
+    let snapshot = super::answer_snapshot(&mut connection, !filters.is_empty()).await?;
     let client = snapshot.client();
     // The goals are part of the answer's key: one added or deleted is
     // counted at once, whatever the cache holds.
@@ -49,8 +49,12 @@ pub async fn goals(
         let (mut results, visitors) = match filters.is_empty() {
             true => {
                 // The union of a page prefix's sketches is split over two connections.
-                let mut spare = analytics_store::idle_connection(&state.pool).await;
-                let beside = super::snapshot_beside(spare.as_mut(), client).await?;
+                let prefixes = defined.iter().any(|g| kept::Reach::of(g).0 == kept::Reach::PagesStartingWith);
+                let mut spare = match prefixes {
+                    true => analytics_store::idle_connection(&state.pool).await,
+                    false => None,
+                };
+                let beside = analytics_store::snapshot_beside(spare.as_mut(), client).await?;
                 let beside = beside.as_ref().map(|b| b.client());
                 stats::goals(client, beside, ctx.site.id, defined, range, ctx.today, source).await?
             }

@@ -45,14 +45,17 @@ pub async fn answer(
     let format = Format::of(params, "points")?;
     cached(request, state, &ctx.site, range.includes(ctx.today), key, format, async {
         let mut connection = super::connection(state).await?;
-        let snapshot = super::snapshot(&mut connection).await?;
+        let snapshot = super::answer_snapshot(&mut connection, !filters.is_empty()).await?;
         let client = snapshot.client();
         let figures = Figures { client, site: &ctx.site, filters: &filters };
         let mut spare = super::spare_for_segment(state, &filters).await;
-        let beside = super::snapshot_beside(spare.as_mut(), client).await?;
+        let beside = super::segment_beside(spare.as_mut(), client).await?;
         let other = figures.on(beside.as_ref().map(|b| b.client()));
         let (totals, visits) =
             tokio::try_join!(figures.totals_per_hour(range, source), other.visits_per_hour(range, source))?;
+        // Free for other answers while this one goes on.
+        drop(beside);
+        drop(spare);
         let previous = match compare {
             Some(comparison) => {
                 let earlier = comparison.earlier(range);

@@ -58,7 +58,7 @@ pub async fn overview(
     const ALL_TIME: usize = 5;
     cached(&request, &state, &ctx.site, true, key, Format::Json, async {
         let mut connection = super::connection(&state).await?;
-        let snapshot = super::snapshot(&mut connection).await?;
+        let snapshot = super::answer_snapshot(&mut connection, !filters.is_empty()).await?;
         let client = snapshot.client();
         let figures = Figures { client, site: &ctx.site, filters: &filters };
         let mut ranges = periods.to_vec();
@@ -66,10 +66,13 @@ pub async fn overview(
             ranges.extend(periods[..ALL_TIME].iter().map(|range| comparison.earlier(*range)));
         }
         let mut spare = super::spare_for_segment(&state, &filters).await;
-        let beside = super::snapshot_beside(spare.as_mut(), client).await?;
+        let beside = super::segment_beside(spare.as_mut(), client).await?;
         let other = figures.on(beside.as_ref().map(|b| b.client()));
         let (totals, visits) =
             tokio::try_join!(figures.totals_per_range(&ranges, source), other.visits_per_range(&periods, source))?;
+        // Free for other answers while this one goes on.
+        drop(beside);
+        drop(spare);
         let period = |i: usize| {
             PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + periods.len()).copied()), visits[i])
         };

@@ -36,7 +36,7 @@ pub async fn properties(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let mut connection = super::connection(&state).await?;
-        let snapshot = super::snapshot(&mut connection).await?;
+        let snapshot = super::answer_snapshot(&mut connection, true).await?;
         let client = snapshot.client();
         let segment = Segment { site: ctx.site.id, source, filters: &filters };
         let results = kept::properties(client, &segment, range, limit).await?;

@@ -40,7 +40,7 @@ pub async fn realtime(
     let ctx = SiteRequest::authorize(&request, &params, &state, crate::params::allowed::REALTIME).await?;
     let filters = params.filters()?;
     let mut connection = super::connection(&state).await?;
-    let snapshot = super::snapshot(&mut connection).await?;
+    let snapshot = super::answer_snapshot(&mut connection, !filters.is_empty()).await?;
     let client = snapshot.client();
     let visitors = match filters.is_empty() {
         true => crate::stats::live_visitors(client, ctx.site.id, WINDOW_SECONDS).await?,

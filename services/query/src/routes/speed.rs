@@ -43,7 +43,7 @@ pub async fn speed(
     let format = Format::of(&params, "pages")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let mut connection = super::connection(&state).await?;
-        let snapshot = super::snapshot(&mut connection).await?;
+        let snapshot = super::answer_snapshot(&mut connection, !filters.is_empty()).await?;
         let client = snapshot.client();
         let figures = Figures { client, site: &ctx.site, filters: &filters };
         let mut overall = Timings::default();

@@ -74,7 +74,7 @@ pub async fn top_pages(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-pages"), format, async {
         let mut connection = super::connection(&state).await?;
-        let snapshot = super::snapshot(&mut connection).await?;
+        let snapshot = super::answer_snapshot(&mut connection, top.reads_kept()).await?;
         let client = snapshot.client();
         let rows = top.compared(&state.pool, client).await?;
         let paths: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
@@ -114,7 +114,7 @@ pub async fn top_countries(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("top-countries"), format, async {
         let mut connection = super::connection(&state).await?;
-        let snapshot = super::snapshot(&mut connection).await?;
+        let snapshot = super::answer_snapshot(&mut connection, top.reads_kept()).await?;
         let client = snapshot.client();
         let results = top
             .compared(&state.pool, client)
@@ -173,7 +173,7 @@ pub async fn breakdown(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &top.ctx.site, top.live(), top.key("breakdown"), format, async {
         let mut connection = super::connection(&state).await?;
-        let snapshot = super::snapshot(&mut connection).await?;
+        let snapshot = super::answer_snapshot(&mut connection, top.reads_kept()).await?;
         let client = snapshot.client();
         let results = top.compared(&state.pool, client).await?;
         let dimension = match top.dimension {
@@ -224,6 +224,12 @@ impl Top {
             });
         }
         Ok(Self { dimension, property: String::new(), filters, range, source, limit, compare, ctx })
+    }
+
+    /// Whether its rows come from the kept events (a segment, or a custom
+    /// property's values) rather than the rollups.
+    fn reads_kept(&self) -> bool {
+        !self.filters.is_empty() || matches!(self.dimension, Ranked::Property)
     }
 
     fn live(&self) -> bool {
@@ -285,12 +291,13 @@ impl Top {
             Ranked::Counted(dimension) => {
                 let dimension = dimension.as_str();
                 // Only the rollups' ranking has work to overlap (see `stats::top`).
-                let spare = match self.filters.is_empty() && only.is_none() {
+                let mut spare = match self.filters.is_empty() && only.is_none() {
                     true => analytics_store::idle_connection(pool).await,
                     false => None,
                 };
-                let spare: Option<&tokio_postgres::Client> = spare.as_ref().map(|c| &***c);
-                return Ok(figures.top(spare, dimension, range, self.ctx.today, source, limit, only).await?);
+                let beside = analytics_store::snapshot_beside(spare.as_mut(), client).await?;
+                let beside = beside.as_ref().map(|b| b.client());
+                return Ok(figures.top(beside, dimension, range, self.ctx.today, source, limit, only).await?);
             }
         };
         if let Some(only) = only {

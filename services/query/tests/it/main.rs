@@ -4,6 +4,7 @@
 
 mod auth;
 mod openapi;
+mod snapshots;
 
 use analytics_testkit::{InProcess, Namespace, PANEL_ORIGIN, TEST_ADMIN_TOKEN, any_port};
 use secrecy::SecretString;

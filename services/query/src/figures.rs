@@ -26,6 +26,47 @@ impl<'a> Figures<'a> {
         Figures { client: client.unwrap_or(self.client), site: self.site, filters: self.filters }
     }
 
+    /// Pageviews, visitors and events over `totals`, and visits over
+    /// `visits`, in the order of each: for a segment, each list on its own
+    /// connection at once (see [`beside`]).
+    pub async fn totals_and_visits_per_range(
+        &self,
+        pool: &analytics_store::PgPool,
+        totals: &[DayRange],
+        visits: &[DayRange],
+        source: Option<&'static str>,
+    ) -> Result<(Vec<Totals>, Vec<VisitSums>), tokio_postgres::Error> {
+        let mut spare = self.spare(pool).await;
+        let beside = beside(spare.as_mut(), self.client).await?;
+        let other = self.on(beside.as_ref().map(|b| b.client()));
+        tokio::try_join!(self.totals_per_range(totals, source), other.visits_per_range(visits, source))
+    }
+
+    /// [`Self::totals_per_hour`] and [`Self::visits_per_hour`], for a
+    /// segment on two connections at once.
+    #[allow(clippy::type_complexity)]
+    pub async fn totals_and_visits_per_hour(
+        &self,
+        pool: &analytics_store::PgPool,
+        range: DayRange,
+        source: Option<&'static str>,
+    ) -> Result<(HashMap<HourKey, Totals>, HashMap<HourKey, VisitSums>), tokio_postgres::Error> {
+        let mut spare = self.spare(pool).await;
+        let beside = beside(spare.as_mut(), self.client).await?;
+        let other = self.on(beside.as_ref().map(|b| b.client()));
+        tokio::try_join!(self.totals_per_hour(range, source), other.visits_per_hour(range, source))
+    }
+
+    /// A spare pooled connection for a segment, when one is free at once:
+    /// its statements each read kept events for hundreds of milliseconds,
+    /// so two run at once; the rollups answer in a few.
+    async fn spare(&self, pool: &analytics_store::PgPool) -> Option<deadpool_postgres::Object> {
+        match self.filters.is_empty() {
+            true => None,
+            false => analytics_store::idle_connection(pool).await,
+        }
+    }
+
     fn segment(&self, source: Option<&'static str>) -> Option<Segment<'_>> {
         (!self.filters.is_empty()).then_some(Segment { site: self.site.id, source, filters: self.filters })
     }
@@ -118,4 +159,18 @@ impl<'a> Figures<'a> {
             None => stats::speed(self.client, self.site.id, range, today, source, pages).await,
         }
     }
+}
+
+/// `spare` in the snapshot `main` reads (`analytics_store::snapshot_beside`),
+/// without JIT compilation, as every answer from kept events (see
+/// `routes::answer_snapshot`).
+async fn beside<'c>(
+    spare: Option<&'c mut deadpool_postgres::Object>,
+    main: &Client,
+) -> Result<Option<deadpool_postgres::Transaction<'c>>, tokio_postgres::Error> {
+    let beside = analytics_store::snapshot_beside(spare, main).await?;
+    if let Some(beside) = &beside {
+        beside.batch_execute("SET LOCAL jit = off").await?;
+    }
+    Ok(beside)
 }

@@ -82,14 +82,7 @@ pub async fn chart(
         let client = snapshot.client();
         let figures = Figures { client, site: &ctx.site, filters: &filters };
         let ranges: Vec<DayRange> = points.iter().map(|b| b.range).collect();
-        let mut spare = super::spare_for_segment(&state, &filters).await;
-        let beside = super::segment_beside(spare.as_mut(), client).await?;
-        let other = figures.on(beside.as_ref().map(|b| b.client()));
-        let (totals, visits) =
-            tokio::try_join!(figures.totals_per_range(&ranges, source), other.visits_per_range(&ranges, source))?;
-        // Free for other answers while this one goes on.
-        drop(beside);
-        drop(spare);
+        let (totals, visits) = figures.totals_and_visits_per_range(&state.pool, &ranges, &ranges, source).await?;
         let previous = match &previous {
             Some(ranges) => Some(figures.totals_per_range(ranges, source).await?),
             None => None,

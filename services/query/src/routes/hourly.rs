@@ -48,14 +48,7 @@ pub async fn answer(
         let snapshot = super::answer_snapshot(&mut connection, !filters.is_empty()).await?;
         let client = snapshot.client();
         let figures = Figures { client, site: &ctx.site, filters: &filters };
-        let mut spare = super::spare_for_segment(state, &filters).await;
-        let beside = super::segment_beside(spare.as_mut(), client).await?;
-        let other = figures.on(beside.as_ref().map(|b| b.client()));
-        let (totals, visits) =
-            tokio::try_join!(figures.totals_per_hour(range, source), other.visits_per_hour(range, source))?;
-        // Free for other answers while this one goes on.
-        drop(beside);
-        drop(spare);
+        let (totals, visits) = figures.totals_and_visits_per_hour(&state.pool, range, source).await?;
         let previous = match compare {
             Some(comparison) => {
                 let earlier = comparison.earlier(range);

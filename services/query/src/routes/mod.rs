@@ -42,33 +42,6 @@ pub async fn answer_snapshot(
     Ok(snapshot)
 }
 
-/// A connection beside `main` in its snapshot for a segment's statements
-/// (see [`spare_for_segment`]), without JIT compilation as `main`.
-pub async fn segment_beside<'c>(
-    spare: Option<&'c mut deadpool_postgres::Object>,
-    main: &tokio_postgres::Client,
-) -> Result<Option<deadpool_postgres::Transaction<'c>>, QueryError> {
-    let beside = analytics_store::snapshot_beside(spare, main).await?;
-    if let Some(beside) = &beside {
-        beside.batch_execute("SET LOCAL jit = off").await?;
-    }
-    Ok(beside)
-}
-
-/// A spare pooled connection for a segment's answer (`filters` not empty),
-/// when one is free at once: its statements each read kept events for
-/// hundreds of milliseconds, so two run at once (with
-/// `analytics_store::snapshot_beside`); an answer from the rollups takes a few.
-pub async fn spare_for_segment(
-    state: &AppState,
-    filters: &crate::filters::Filters,
-) -> Option<deadpool_postgres::Object> {
-    match filters.is_empty() {
-        true => None,
-        false => analytics_store::idle_connection(&state.pool).await,
-    }
-}
-
 /// A connection from the pool.
 pub async fn connection(state: &AppState) -> Result<deadpool_postgres::Object, QueryError> {
     Ok(state.pool.get().await.map_err(anyhow::Error::from)?)

@@ -65,14 +65,7 @@ pub async fn overview(
         if let Some(comparison) = compare {
             ranges.extend(periods[..ALL_TIME].iter().map(|range| comparison.earlier(*range)));
         }
-        let mut spare = super::spare_for_segment(&state, &filters).await;
-        let beside = super::segment_beside(spare.as_mut(), client).await?;
-        let other = figures.on(beside.as_ref().map(|b| b.client()));
-        let (totals, visits) =
-            tokio::try_join!(figures.totals_per_range(&ranges, source), other.visits_per_range(&periods, source))?;
-        // Free for other answers while this one goes on.
-        drop(beside);
-        drop(spare);
+        let (totals, visits) = figures.totals_and_visits_per_range(&state.pool, &ranges, &periods, source).await?;
         let period = |i: usize| {
             PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + periods.len()).copied()), visits[i])
         };

@@ -162,15 +162,14 @@ impl<'a> Figures<'a> {
 }
 
 /// `spare` in the snapshot `main` reads (`analytics_store::snapshot_beside`),
-/// without JIT compilation, as every answer from kept events (see
-/// `routes::answer_snapshot`).
+/// set up for kept events as `main` is ([`kept::without_jit`]).
 async fn beside<'c>(
     spare: Option<&'c mut deadpool_postgres::Object>,
     main: &Client,
 ) -> Result<Option<deadpool_postgres::Transaction<'c>>, tokio_postgres::Error> {
     let beside = analytics_store::snapshot_beside(spare, main).await?;
     if let Some(beside) = &beside {
-        beside.batch_execute("SET LOCAL jit = off").await?;
+        kept::without_jit(beside).await?;
     }
     Ok(beside)
 }

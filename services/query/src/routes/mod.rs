@@ -26,18 +26,15 @@ use crate::error::QueryError;
 use crate::params::Params;
 use crate::startup::AppState;
 
-/// The answer's snapshot (`analytics_store::snapshot`), without JIT
-/// compilation when it reads kept events (`kept`): a statement over a
-/// month of their daily partitions passes Postgres' cost threshold for it,
-/// and compiling its 185 expressions took 250 ms of a 500 ms answer. The
-/// rollups' statements gain 10-15% from it, so they keep the setting.
+/// The answer's snapshot (`analytics_store::snapshot`), set up for kept
+/// events when it reads them (`kept`, see [`crate::kept::without_jit`]).
 pub async fn answer_snapshot(
     connection: &mut deadpool_postgres::Object,
     kept: bool,
 ) -> Result<deadpool_postgres::Transaction<'_>, QueryError> {
     let snapshot = analytics_store::snapshot(connection).await?;
     if kept {
-        snapshot.batch_execute("SET LOCAL jit = off").await?;
+        crate::kept::without_jit(&snapshot).await?;
     }
     Ok(snapshot)
 }

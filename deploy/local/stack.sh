@@ -150,7 +150,12 @@ demo_site() {
   local file=$STACK_DIR/demo-site.json id
   if [ -f "$file" ]; then
     id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$file")
-    if ctl site list | grep -q "\"$id\""; then return 0; fi
+    # Read the whole list first: `ctl ... | grep -q` let grep exit at the
+    # first match, and ctl, still printing, died of the broken pipe (with
+    # pipefail, the site then looked missing and was added again).
+    local sites
+    sites=$(ctl site list)
+    if grep -qF "\"$id\"" <<<"$sites"; then return 0; fi
   fi
   ctl site add --domain "$DEMO_DOMAIN" --timezone "$DEMO_TIMEZONE" >"$file.new" \
     || die "could not create the demo site (does $DEMO_DOMAIN exist without its token? remove it or set DEMO_DOMAIN)"

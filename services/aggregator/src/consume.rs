@@ -66,27 +66,42 @@ impl Consumer {
     /// finishes, and closing the connection hands the prefetched, unacked
     /// deliveries back to the queue.
     async fn consume_once(&self, shutdown: &Shutdown) -> anyhow::Result<()> {
-        let connection = analytics_store::amqp::amqp_connect(&self.amqp, &self.name).await?;
-        let channel = connection.create_channel().await?;
-        analytics_store::amqp::declare_topology(&connection, &self.amqp).await?;
-        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
-        let dead_letters = connection.create_channel().await?;
-        dead_letters.confirm_select(ConfirmSelectOptions::default()).await?;
-        let mut deliveries = channel
-            .basic_consume(
-                self.amqp.queue().as_str().into(),
-                self.name.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
+        let (connection, dead_letters, watch_channel, mut deliveries) =
+            analytics_store::amqp::within_reply_timeout(&self.amqp, "starting to consume", async {
+                let connection = analytics_store::amqp::amqp_connect(&self.amqp, &self.name).await?;
+                let channel = connection.create_channel().await?;
+                analytics_store::amqp::declare_topology(&connection, &self.amqp).await?;
+                channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+                let dead_letters = connection.create_channel().await?;
+                dead_letters.confirm_select(ConfirmSelectOptions::default()).await?;
+                let watch_channel = connection.create_channel().await?;
+                let deliveries = channel
+                    .basic_consume(
+                        self.amqp.queue().as_str().into(),
+                        self.name.as_str().into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+                Ok((connection, dead_letters, watch_channel, deliveries))
+            })
             .await?;
         *self.status.lock().expect("status lock") = Ok(());
         tracing::info!(queue = self.amqp.queue(), "consuming");
+        let mut stall = StallWatch::default();
+        let mut check = tokio::time::interval(self.amqp.reply_timeout());
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        check.reset();
         loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = check.tick() => {
+                    self.check_deliveries_come(&watch_channel, &mut stall).await?;
+                    continue;
+                }
                 next = deliveries.next() => next,
             };
+            stall.delivered();
             let mut group = vec![next.context("consumer cancelled by the broker")?.context("delivery failed")?];
             // Whatever else has already arrived joins the same transaction.
             while group.len() < self.max_group {
@@ -100,6 +115,22 @@ impl Consumer {
             self.progress.idle();
         }
         let _ = connection.close(200, "shutting down".into()).await;
+        Ok(())
+    }
+
+    /// Fails (so the consumer connects anew) when the queue has had messages
+    /// ready at two checks in a row while none came to this idle consumer, or
+    /// when the broker does not answer the question: a consumer the broker
+    /// forgot (or a connection that went quiet) must not stop counting while
+    /// the service looks healthy.
+    async fn check_deliveries_come(&self, channel: &Channel, stall: &mut StallWatch) -> anyhow::Result<()> {
+        if stall.take_delivered() {
+            return Ok(());
+        }
+        let ready = analytics_store::amqp::queue_depth(channel, &self.amqp, &self.amqp.queue()).await?;
+        if stall.undelivered(ready) {
+            anyhow::bail!("{ready} messages ready in {} but none delivered for two checks", self.amqp.queue());
+        }
         Ok(())
     }
 
@@ -207,5 +238,61 @@ impl Consumer {
                 self.metrics.lag.observe(now_ms.saturating_sub(oldest).max(0) as f64 / 1000.0);
             }
         }
+    }
+}
+
+/// Whether deliveries still come, between two checks of the queue.
+#[derive(Default)]
+struct StallWatch {
+    delivered: bool,
+    /// The last check found messages ready although none had come.
+    ready_undelivered: bool,
+}
+
+impl StallWatch {
+    fn delivered(&mut self) {
+        self.delivered = true;
+    }
+
+    /// Whether anything was delivered since the last check (and starts over).
+    fn take_delivered(&mut self) -> bool {
+        let delivered = std::mem::take(&mut self.delivered);
+        if delivered {
+            self.ready_undelivered = false;
+        }
+        delivered
+    }
+
+    /// Records a check that found `ready` messages and no delivery since the
+    /// last one; true at the second such check in a row.
+    fn undelivered(&mut self, ready: u32) -> bool {
+        let stalled = ready > 0 && self.ready_undelivered;
+        self.ready_undelivered = ready > 0;
+        stalled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StallWatch;
+
+    #[test]
+    fn a_stall_is_two_checks_in_a_row_with_messages_ready_and_none_delivered() {
+        let mut watch = StallWatch::default();
+        assert!(!watch.take_delivered());
+        assert!(!watch.undelivered(5), "one check may catch messages that just arrived");
+        assert!(watch.undelivered(5), "the second in a row is a stall");
+
+        let mut watch = StallWatch::default();
+        assert!(!watch.undelivered(5));
+        watch.delivered();
+        assert!(watch.take_delivered(), "a delivery in between starts over");
+        assert!(!watch.undelivered(5));
+
+        let mut watch = StallWatch::default();
+        assert!(!watch.undelivered(5));
+        assert!(!watch.undelivered(0), "an empty queue is no stall");
+        assert!(!watch.undelivered(5));
+        assert!(!watch.undelivered(0));
     }
 }

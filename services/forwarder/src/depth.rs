@@ -75,7 +75,7 @@ impl DepthReader {
         for (label, queue) in
             [("aggregate", self.amqp_settings.queue()), ("dead", self.amqp_settings.dead_letter_queue())]
         {
-            let depth = analytics_store::amqp::queue_depth(channel, &queue).await?;
+            let depth = analytics_store::amqp::queue_depth(channel, &self.amqp_settings, &queue).await?;
             self.metrics.queue_depth.with_label_values(&[label]).set(i64::from(depth));
         }
         Ok(())

@@ -80,12 +80,18 @@ impl Broker {
         }
     }
 
+    /// Bounded by the reply timeout: the link lock is held meanwhile, so a
+    /// broker that accepts the connection and never answers would otherwise
+    /// stop every publish of this instance for good.
     async fn connect(&self) -> anyhow::Result<Link> {
-        let connection = analytics_store::amqp::amqp_connect(&self.settings, &self.name).await?;
-        let channel = connection.create_channel().await?;
-        analytics_store::amqp::declare_topology(&connection, &self.settings).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Link { connection, channel })
+        analytics_store::amqp::within_reply_timeout(&self.settings, "connecting", async {
+            let connection = analytics_store::amqp::amqp_connect(&self.settings, &self.name).await?;
+            let channel = connection.create_channel().await?;
+            analytics_store::amqp::declare_topology(&connection, &self.settings).await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            Ok(Link { connection, channel })
+        })
+        .await
     }
 
     /// Checks the broker is usable before the forwarder claims more events.
@@ -97,7 +103,10 @@ impl Broker {
     /// a failed passive declare closes its channel.
     pub async fn side_channel(&self) -> Result<Channel, PublishError> {
         let link = self.link().await?;
-        link.connection.create_channel().await.map_err(|e| PublishError::Unavailable(e.into()))
+        let opened = async { Ok(link.connection.create_channel().await?) };
+        analytics_store::amqp::within_reply_timeout(&self.settings, "opening a channel", opened)
+            .await
+            .map_err(PublishError::Unavailable)
     }
 
     /// Publishes one batch as a persistent, mandatory message and waits for the
@@ -119,7 +128,12 @@ impl Broker {
             confirm.await
         };
         let confirmation = match tokio::time::timeout(confirm_timeout, outcome).await {
-            Err(_) => return Err(PublishError::ConfirmTimeout(confirm_timeout)),
+            Err(_) => {
+                // A link whose confirms stop coming is not trusted again (a
+                // frozen path, a wedged channel): the retry goes out on a new one.
+                self.forget(&link).await;
+                return Err(PublishError::ConfirmTimeout(confirm_timeout));
+            }
             Ok(Err(error)) => {
                 self.forget(&link).await;
                 return Err(PublishError::Unavailable(error.into()));
@@ -135,7 +149,9 @@ impl Broker {
         Ok(started.elapsed())
     }
 
-    /// Drops a failed link so the next call reconnects.
+    /// Drops a failed link so the next call reconnects. Its connection is
+    /// closed when the last publish still waiting on it lets go (lapin closes
+    /// a connection whose last handle is dropped).
     async fn forget(&self, failed: &Arc<Link>) {
         let mut guard = self.link.lock().await;
         if guard.as_ref().is_some_and(|current| Arc::ptr_eq(current, failed)) {

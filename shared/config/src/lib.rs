@@ -137,15 +137,30 @@ pub struct AmqpSettings {
     /// Most messages the dead-letter queue keeps (the oldest go first).
     #[serde(default = "default_dead_letter_limit")]
     pub dead_letter_limit: i64,
+    /// How long the broker may take to answer a connect, a declare or a
+    /// question about a queue before the connection is given up and made
+    /// anew: a broker that accepts connections but never answers (booting,
+    /// wedged, behind a frozen network path) must not hold a service forever.
+    #[serde(default = "default_reply_timeout_ms")]
+    pub reply_timeout_ms: u64,
 }
 
 fn default_dead_letter_limit() -> i64 {
     100_000
 }
 
+fn default_reply_timeout_ms() -> u64 {
+    AmqpSettings::DEFAULT_REPLY_TIMEOUT_MS
+}
+
 impl AmqpSettings {
+    pub const DEFAULT_REPLY_TIMEOUT_MS: u64 = 20_000;
+
     pub fn url(&self) -> &str {
         self.url.expose_secret()
+    }
+    pub fn reply_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.reply_timeout_ms.max(1))
     }
     pub fn exchange(&self) -> String {
         format!("{}.events", self.namespace)

@@ -29,6 +29,22 @@ pub async fn amqp_connect(settings: &AmqpSettings, name: &str) -> anyhow::Result
 
 const HEARTBEAT_SECONDS: u16 = 5;
 
+/// `step` (connecting, declaring, asking about a queue), given up after the
+/// broker's reply timeout ([`AmqpSettings::reply_timeout`]). Heartbeats only
+/// guard a connection once it is open, and a reply on an open one can be lost
+/// on a frozen path, so every wait on the broker outside a publish confirm
+/// (which has its own timeout) goes through here.
+pub async fn within_reply_timeout<T>(
+    settings: &AmqpSettings,
+    what: &str,
+    step: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let limit = settings.reply_timeout();
+    tokio::time::timeout(limit, step)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("{what}: no reply from RabbitMQ within {limit:?}")))
+}
+
 /// Exchange `<ns>.events` (fanout) -> quorum queue `<ns>.events.aggregate`,
 /// whose rejected or over-delivered messages go through `<ns>.events.dlx` to
 /// `<ns>.events.dead`, which keeps at most `dead_letter_limit` messages (the
@@ -103,12 +119,15 @@ fn is_precondition_failed(error: &lapin::Error) -> bool {
         if matches!(e.kind(), lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::PRECONDITIONFAILED)))
 }
 
-/// Messages ready in `queue`, read with a passive declare (no management plugin needed).
-pub async fn queue_depth(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
+/// Messages ready in `queue`, read with a passive declare (no management
+/// plugin needed), within the reply timeout.
+pub async fn queue_depth(channel: &Channel, settings: &AmqpSettings, queue: &str) -> anyhow::Result<u32> {
     let options = QueueDeclareOptions { passive: true, ..Default::default() };
-    let declared = channel
-        .queue_declare(queue.into(), options, FieldTable::default())
-        .await
-        .with_context(|| format!("reading the depth of {queue}"))?;
-    Ok(declared.message_count())
+    let what = format!("reading the depth of {queue}");
+    within_reply_timeout(settings, &what, async {
+        let declared =
+            channel.queue_declare(queue.into(), options, FieldTable::default()).await.context(what.clone())?;
+        Ok(declared.message_count())
+    })
+    .await
 }

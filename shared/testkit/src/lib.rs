@@ -7,18 +7,20 @@
 
 mod namespace;
 mod process;
+mod relay;
 mod service;
 mod stores;
 mod wait;
 
 pub use namespace::Namespace;
 pub use process::{ServiceProcess, free_port};
+pub use relay::Relay;
 pub use service::{
     BROWSER_USER_AGENT, InProcess, PANEL_ORIGIN, TEST_ADMIN_TOKEN, TEST_INGEST_KEY, any_port, browser, metric,
     metric_sum, pageviews, rate_limits_off, settings,
 };
 pub use stores::{FaultStores, Stores, TlsStores, repo_root, stores};
-pub use wait::eventually;
+pub use wait::{eventually, within};
 
 /// Path of a workspace binary built next to the running test (run `cargo build
 /// --bins` first; `make test` does).

@@ -51,6 +51,7 @@ impl Namespace {
                 url: SecretString::from(stores.amqp_url.clone()),
                 namespace: name.clone(),
                 dead_letter_limit: 100_000,
+                reply_timeout_ms: AmqpSettings::DEFAULT_REPLY_TIMEOUT_MS,
             },
             postgres: PostgresSettings {
                 url: SecretString::from(postgres_url),

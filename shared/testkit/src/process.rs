@@ -45,6 +45,12 @@ impl ServiceProcess {
 
     fn start(name: &str, env: Vec<(String, String)>, log: Option<std::path::PathBuf>) -> Self {
         let port = free_port();
+        // Kept in a file unless shown (TEST_LOG), for `log_tail` when a test fails.
+        let log = log.or_else(|| {
+            let dir = std::env::temp_dir().join("analytics-test-logs");
+            (std::env::var_os("TEST_LOG").is_none() && std::fs::create_dir_all(&dir).is_ok())
+                .then(|| dir.join(format!("{name}-{port}-{}.log", uuid::Uuid::new_v4().simple())))
+        });
         let ops_port = if SEPARATE_OPS_PORT.contains(&name) { free_port() } else { port };
         let child = Self::launch(name, &env, (port, ops_port), log.as_deref());
         Self { name: name.to_owned(), env, log, child, port, ops_port }
@@ -77,6 +83,16 @@ impl ServiceProcess {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e} (run `cargo build --bins` first)"))
+    }
+
+    /// The last `lines` lines this process (in all its lives) wrote, for a
+    /// failing test to show.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let Some(text) = self.log.as_ref().and_then(|path| std::fs::read_to_string(path).ok()) else {
+            return format!("({} logs to the terminal or nowhere)", self.name);
+        };
+        let all: Vec<&str> = text.lines().collect();
+        format!("--- {} (last {lines} lines)\n{}", self.name, all[all.len().saturating_sub(lines)..].join("\n"))
     }
 
     pub fn url(&self) -> String {

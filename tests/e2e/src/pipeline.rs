@@ -203,10 +203,12 @@ impl Pipeline {
                 inflight += redis::cmd("LLEN").arg(key).query_async::<i64>(&mut redis.clone()).await.unwrap_or(-1);
             }
             let ready = match amqp.create_channel().await {
-                Ok(channel) => analytics_store::amqp::queue_depth(&channel, &self.namespace.amqp.queue())
-                    .await
-                    .map(i64::from)
-                    .unwrap_or(-1),
+                Ok(channel) => {
+                    analytics_store::amqp::queue_depth(&channel, &self.namespace.amqp, &self.namespace.amqp.queue())
+                        .await
+                        .map(i64::from)
+                        .unwrap_or(-1)
+                }
                 Err(_) => -1,
             };
             let applied: i64 =
@@ -306,6 +308,12 @@ impl Pipeline {
         analytics_testkit::metric(&self.http, ops_url, series).await
     }
 
+    /// What the child processes last logged, for a test that fails waiting on them.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let processes = self.ingest_processes.iter().chain(&self.forwarder_processes).chain(&self.aggregator_processes);
+        processes.map(|process| process.log_tail(lines)).collect::<Vec<_>>().join("\n")
+    }
+
     /// Stops every service gracefully and checks each exited cleanly.
     pub async fn stop(self) {
         self.in_process.stop().await
@@ -372,6 +380,7 @@ impl Start<'_> {
                 forwarder.redis = self.services.redis.clone();
                 forwarder.amqp = analytics_config::AmqpSettings {
                     dead_letter_limit: forwarder.amqp.dead_letter_limit,
+                    reply_timeout_ms: forwarder.amqp.reply_timeout_ms,
                     ..self.services.amqp.clone()
                 };
                 forwarder.forwarder.instance_id = format!("{}-forwarder", self.namespace.name);
@@ -414,6 +423,7 @@ impl Start<'_> {
                 aggregator.http = any_port();
                 aggregator.amqp = analytics_config::AmqpSettings {
                     dead_letter_limit: aggregator.amqp.dead_letter_limit,
+                    reply_timeout_ms: aggregator.amqp.reply_timeout_ms,
                     ..self.services.amqp.clone()
                 };
                 aggregator.postgres = self.services.postgres.clone();

@@ -303,9 +303,13 @@ async fn a_known_mix_is_counted_exactly_in_tehran_days() {
     let dead = {
         let amqp = analytics_store::amqp::amqp_connect(&aggregator.namespace.amqp, "test").await.expect("amqp");
         let channel = amqp.create_channel().await.expect("channel");
-        analytics_store::amqp::queue_depth(&channel, &aggregator.namespace.amqp.dead_letter_queue())
-            .await
-            .expect("depth")
+        analytics_store::amqp::queue_depth(
+            &channel,
+            &aggregator.namespace.amqp,
+            &aggregator.namespace.amqp.dead_letter_queue(),
+        )
+        .await
+        .expect("depth")
     };
     assert_eq!(dead, 1, "the poison message is in the dead-letter queue");
     aggregator.stop().await;

@@ -446,7 +446,7 @@ async fn the_dead_letter_queue_keeps_only_its_newest_messages() {
     let amqp = analytics_store::amqp::amqp_connect(&pipeline.namespace.amqp, "test-dead").await.expect("amqp");
     let channel = amqp.create_channel().await.expect("channel");
     let queue = pipeline.namespace.amqp.dead_letter_queue();
-    let depth = analytics_store::amqp::queue_depth(&channel, &queue).await.expect("depth");
+    let depth = analytics_store::amqp::queue_depth(&channel, &pipeline.namespace.amqp, &queue).await.expect("depth");
     assert_eq!(depth, 5, "the dead-letter queue keeps its limit");
     let first = channel
         .basic_get(queue.as_str().into(), lapin::options::BasicGetOptions::default())

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use analytics_e2e::{FaultStores, Instances, Pipeline, PipelineOptions, ServiceProcess, eventually};
+use analytics_e2e::{FaultStores, Instances, Pipeline, PipelineOptions, ServiceProcess};
 use analytics_telemetry::Shutdown;
+use analytics_testkit::within;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_every_service_and_store_killed_in_turn_under_load() {
@@ -56,7 +57,8 @@ async fn crash_and_restart(process: &mut ServiceProcess) {
 }
 
 /// Waits until more pageviews are counted than before: the whole pipeline
-/// moves again after the crash of `what`.
+/// moves again after the crash of `what`. Fails with what the services last
+/// logged and where the events wait.
 async fn counting_goes_on(pipeline: &Pipeline, what: &str) {
     let counted = || async {
         let overview = pipeline.try_overview_of(&pipeline.site_id, &pipeline.token).await?;
@@ -64,8 +66,18 @@ async fn counting_goes_on(pipeline: &Pipeline, what: &str) {
     };
     let before = counted().await.unwrap_or(0);
     // Generous: a quorum queue recovers its log after a kill, slower on a loaded machine.
-    eventually(&format!("counting after {what}"), Duration::from_secs(120), || async {
-        (counted().await? > before).then_some(())
-    })
-    .await;
+    let limit = Duration::from_secs(120);
+    let moved = within(limit, || async { (counted().await? > before).then_some(()) }).await;
+    if moved.is_none() {
+        let depth = |queue: &str| format!("analytics_queue_depth{{queue=\"{queue}\"}}");
+        let mut waiting = Vec::new();
+        for queue in ["redis", "aggregate", "dead"] {
+            waiting.push(format!("{queue}: {}", pipeline.metric(&pipeline.forwarder_ops_url, &depth(queue)).await));
+        }
+        panic!(
+            "counting did not go on within {limit:?} after {what} ({before} pageviews counted; waiting: {})\n{}",
+            waiting.join(", "),
+            pipeline.log_tails(40)
+        );
+    }
 }

@@ -6,6 +6,7 @@ mod abuse;
 mod aggregator_faults;
 mod app_versions;
 mod binaries;
+mod broker_replies;
 mod chaos_faults;
 mod comparisons;
 mod csv_export;

@@ -150,8 +150,9 @@ impl Broker {
     }
 
     /// Drops a failed link so the next call reconnects. Its connection is
-    /// closed when the last publish still waiting on it lets go (lapin closes
-    /// a connection whose last handle is dropped).
+    /// closed when the last handle on it goes: the publishes still waiting on
+    /// it, and the depth reader's side channel until a read on it fails (so
+    /// at most one old connection lingers).
     async fn forget(&self, failed: &Arc<Link>) {
         let mut guard = self.link.lock().await;
         if guard.as_ref().is_some_and(|current| Arc::ptr_eq(current, failed)) {

@@ -8,6 +8,8 @@ pub struct ServiceProcess {
     name: String,
     env: Vec<(String, String)>,
     log: Option<std::path::PathBuf>,
+    /// Whether `log` is a file of our own making, removed on drop.
+    own_log: bool,
     child: tokio::process::Child,
     pub port: u16,
     /// Where ingest and query serve `/metrics` and `/readyz` (the others serve
@@ -45,7 +47,9 @@ impl ServiceProcess {
 
     fn start(name: &str, env: Vec<(String, String)>, log: Option<std::path::PathBuf>) -> Self {
         let port = free_port();
-        // Kept in a file unless shown (TEST_LOG), for `log_tail` when a test fails.
+        // Kept in a file unless shown (TEST_LOG), for `log_tail` when a test
+        // fails; that file goes with the process.
+        let own_log = log.is_none();
         let log = log.or_else(|| {
             let dir = std::env::temp_dir().join("analytics-test-logs");
             (std::env::var_os("TEST_LOG").is_none() && std::fs::create_dir_all(&dir).is_ok())
@@ -53,7 +57,7 @@ impl ServiceProcess {
         });
         let ops_port = if SEPARATE_OPS_PORT.contains(&name) { free_port() } else { port };
         let child = Self::launch(name, &env, (port, ops_port), log.as_deref());
-        Self { name: name.to_owned(), env, log, child, port, ops_port }
+        Self { name: name.to_owned(), env, own_log: own_log && log.is_some(), log, child, port, ops_port }
     }
 
     fn launch(
@@ -145,5 +149,13 @@ impl ServiceProcess {
             .await
             .unwrap_or_else(|_| panic!("{} did not stop within {within:?} of SIGTERM", self.name))
             .expect("wait")
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if let (true, Some(path)) = (self.own_log, &self.log) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

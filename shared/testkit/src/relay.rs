@@ -1,36 +1,42 @@
 //! A TCP relay in front of a real store, for tests of what the network does
-//! to a service: for a while after its start it accepts connections and never
-//! says a word on them (a broker that is booting or wedged, a half-open path);
-//! the connections it accepts later are relayed both ways.
+//! to a service: until told to answer, it accepts connections and never says
+//! a word on them (a broker that is booting or wedged, a half-open path);
+//! the connections it accepts afterwards are relayed both ways.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 pub struct Relay {
     pub port: u16,
-    silenced: Arc<AtomicUsize>,
+    state: Arc<State>,
     accepting: tokio::task::JoinHandle<()>,
 }
 
+#[derive(Default)]
+struct State {
+    answering: AtomicBool,
+    /// When each connection held silent was accepted.
+    silenced: Mutex<Vec<Instant>>,
+}
+
 impl Relay {
-    /// Listens on a free local port; holds silent the connections of the
-    /// first `silent_for` and relays later ones to `target` (`host:port`).
-    pub async fn start(target: &str, silent_for: Duration) -> Self {
+    /// Listens on a free local port, silent until [`Self::answer`]; then
+    /// relays new connections to `target` (`host:port`).
+    pub async fn silent(target: &str) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("relay port");
         let port = listener.local_addr().expect("relay address").port();
-        let silent_until = Instant::now() + silent_for;
-        let silenced = Arc::new(AtomicUsize::new(0));
-        let (target, counter) = (target.to_owned(), silenced.clone());
+        let state = Arc::new(State::default());
+        let (target, shared) = (target.to_owned(), state.clone());
         let accepting = tokio::spawn(async move {
             // Dropped, and every connection with it, when the relay is.
             let mut connections = JoinSet::new();
             while let Ok((mut client, _)) = listener.accept().await {
-                if Instant::now() < silent_until {
-                    counter.fetch_add(1, Ordering::SeqCst);
+                if !shared.answering.load(Ordering::SeqCst) {
+                    shared.silenced.lock().expect("silenced lock").push(Instant::now());
                     connections.spawn(async move {
                         std::future::pending::<()>().await;
                         drop(client);
@@ -45,12 +51,17 @@ impl Relay {
                 });
             }
         });
-        Self { port, silenced, accepting }
+        Self { port, state, accepting }
     }
 
-    /// How many connections were held silent.
-    pub fn silenced(&self) -> usize {
-        self.silenced.load(Ordering::SeqCst)
+    /// Relays the connections accepted from now on.
+    pub fn answer(&self) {
+        self.state.answering.store(true, Ordering::SeqCst);
+    }
+
+    /// When each connection held silent was accepted.
+    pub fn silenced(&self) -> Vec<Instant> {
+        self.state.silenced.lock().expect("silenced lock").clone()
     }
 }
 

@@ -3,10 +3,11 @@
 //! aggregator give each attempt up after the broker's reply timeout, connect
 //! again, and count everything once the broker answers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use analytics_e2e::{Instances, Pipeline, PipelineOptions};
-use analytics_testkit::Relay;
+use analytics_testkit::{Relay, within};
 
 /// Where `host:port` is in `scheme://user:pass@host:port/vhost`.
 fn authority(url: &str) -> std::ops::Range<usize> {
@@ -24,7 +25,22 @@ fn through_port(url: &str, port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_never_answers_holds_no_service_for_good() {
     let broker = &analytics_testkit::stores().await.amqp_url;
-    let relay = Relay::start(&broker[authority(broker)], Duration::from_secs(3)).await;
+    let relay = Arc::new(Relay::silent(&broker[authority(broker)]).await);
+    // Forwarder and aggregator connect as soon as they start, within a second
+    // of each other: 5 s after the first connection the relay held silent,
+    // both have met it (without a reply timeout, they would wait forever).
+    let opener = tokio::spawn({
+        let relay = relay.clone();
+        async move {
+            let met = within(Duration::from_secs(60), || async {
+                let silenced = relay.silenced();
+                (silenced.len() >= 2 && silenced[0].elapsed() >= Duration::from_secs(5)).then_some(silenced.len())
+            })
+            .await;
+            relay.answer();
+            met
+        }
+    });
     let pipeline = Pipeline::start_with(PipelineOptions {
         forwarders: Instances::Processes(1),
         aggregators: Instances::Processes(1),
@@ -35,7 +51,8 @@ async fn a_broker_that_never_answers_holds_no_service_for_good() {
         ..Default::default()
     })
     .await;
-    assert!(relay.silenced() >= 2, "forwarder and aggregator met the silent broker ({} connections)", relay.silenced());
+    let silenced = opener.await.expect("opener").expect("the services connected to the silent broker");
+    assert!(silenced >= 2, "{silenced} connections held silent");
 
     let (accepted, _) = pipeline.sender().pageviews(200, 20).await;
     pipeline.assert_exactly(accepted, &pipeline.forwarder_instances()).await;

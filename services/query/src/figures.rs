@@ -61,10 +61,7 @@ impl<'a> Figures<'a> {
     /// its statements each read kept events for hundreds of milliseconds,
     /// so two run at once; the rollups answer in a few.
     async fn spare(&self, pool: &analytics_store::PgPool) -> Option<deadpool_postgres::Object> {
-        match self.filters.is_empty() {
-            true => None,
-            false => analytics_store::idle_connection(pool).await,
-        }
+        analytics_store::idle_connection(pool, !self.filters.is_empty()).await
     }
 
     fn segment(&self, source: Option<&'static str>) -> Option<Segment<'_>> {

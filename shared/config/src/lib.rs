@@ -141,16 +141,11 @@ pub struct AmqpSettings {
     /// question about a queue before the connection is given up and made
     /// anew: a broker that accepts connections but never answers (booting,
     /// wedged, behind a frozen network path) must not hold a service forever.
-    #[serde(default = "default_reply_timeout_ms")]
     pub reply_timeout_ms: u64,
 }
 
 fn default_dead_letter_limit() -> i64 {
     100_000
-}
-
-fn default_reply_timeout_ms() -> u64 {
-    AmqpSettings::DEFAULT_REPLY_TIMEOUT_MS
 }
 
 impl AmqpSettings {
@@ -159,6 +154,12 @@ impl AmqpSettings {
     pub fn url(&self) -> &str {
         self.url.expose_secret()
     }
+    /// These limits (dead letters, reply timeout) on `other`'s broker and
+    /// names: a test's topology for a service's settings.
+    pub fn on_broker_of(&self, other: &AmqpSettings) -> AmqpSettings {
+        AmqpSettings { url: other.url.clone(), namespace: other.namespace.clone(), ..self.clone() }
+    }
+
     pub fn reply_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.reply_timeout_ms.max(1))
     }

@@ -50,11 +50,14 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
 }
 
 /// A second connection for work that can run beside a request's first one,
-/// if the pool has one free right now (idle, or not yet opened); else
-/// `None`, and the work runs on the first after all. Never waits for one in
-/// use: requests that each hold a connection and wait for another would
-/// deadlock a busy pool.
-pub async fn idle_connection(pool: &PgPool) -> Option<deadpool_postgres::Object> {
+/// when that work is `worth` one and the pool has one free right now (idle,
+/// or not yet opened); else `None`, and the work runs on the first after
+/// all. Never waits for one in use: requests that each hold a connection and
+/// wait for another would deadlock a busy pool.
+pub async fn idle_connection(pool: &PgPool, worth: bool) -> Option<deadpool_postgres::Object> {
+    if !worth {
+        return None;
+    }
     let no_wait = deadpool_postgres::Timeouts { wait: Some(std::time::Duration::ZERO), ..pool.timeouts() };
     pool.timeout_get(&no_wait).await.ok()
 }

@@ -378,11 +378,7 @@ impl Start<'_> {
                     settings(analytics_forwarder::Settings::DEFAULTS, &self.options.overrides);
                 forwarder.http = any_port();
                 forwarder.redis = self.services.redis.clone();
-                forwarder.amqp = analytics_config::AmqpSettings {
-                    dead_letter_limit: forwarder.amqp.dead_letter_limit,
-                    reply_timeout_ms: forwarder.amqp.reply_timeout_ms,
-                    ..self.services.amqp.clone()
-                };
+                forwarder.amqp = forwarder.amqp.on_broker_of(&self.services.amqp);
                 forwarder.forwarder.instance_id = format!("{}-forwarder", self.namespace.name);
                 forwarder.forwarder.depth_interval_ms = 200;
                 forwarder.forwarder.heartbeat_ttl_ms = self.options.heartbeat_ttl_ms;
@@ -421,11 +417,7 @@ impl Start<'_> {
                 let mut aggregator: analytics_aggregator::Settings =
                     settings(analytics_aggregator::Settings::DEFAULTS, &self.options.overrides);
                 aggregator.http = any_port();
-                aggregator.amqp = analytics_config::AmqpSettings {
-                    dead_letter_limit: aggregator.amqp.dead_letter_limit,
-                    reply_timeout_ms: aggregator.amqp.reply_timeout_ms,
-                    ..self.services.amqp.clone()
-                };
+                aggregator.amqp = aggregator.amqp.on_broker_of(&self.services.amqp);
                 aggregator.postgres = self.services.postgres.clone();
                 aggregator.aggregator.ua_regexes = analytics_testkit::ua_regexes();
                 let aggregator = analytics_aggregator::Application::build(aggregator).await.expect("aggregator builds");

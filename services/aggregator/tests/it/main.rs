@@ -26,10 +26,7 @@ impl TestAggregator {
         let mut settings: analytics_aggregator::Settings =
             analytics_testkit::settings(analytics_aggregator::Settings::DEFAULTS, &[]);
         settings.http = any_port();
-        settings.amqp = analytics_config::AmqpSettings {
-            dead_letter_limit: settings.amqp.dead_letter_limit,
-            ..namespace.amqp.clone()
-        };
+        settings.amqp = settings.amqp.on_broker_of(&namespace.amqp);
         settings.postgres = namespace.postgres.clone();
         settings.aggregator.ua_regexes = analytics_testkit::ua_regexes();
         let app = analytics_aggregator::Application::build(settings).await.expect("aggregator builds");

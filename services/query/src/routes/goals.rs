@@ -50,10 +50,7 @@ pub async fn goals(
             true => {
                 // The union of a page prefix's sketches is split over two connections.
                 let prefixes = defined.iter().any(|g| kept::Reach::of(g).0 == kept::Reach::PagesStartingWith);
-                let mut spare = match prefixes {
-                    true => analytics_store::idle_connection(&state.pool).await,
-                    false => None,
-                };
+                let mut spare = analytics_store::idle_connection(&state.pool, prefixes).await;
                 let beside = analytics_store::snapshot_beside(spare.as_mut(), client).await?;
                 let beside = beside.as_ref().map(|b| b.client());
                 stats::goals(client, beside, ctx.site.id, defined, range, ctx.today, source).await?

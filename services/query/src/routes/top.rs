@@ -291,10 +291,8 @@ impl Top {
             Ranked::Counted(dimension) => {
                 let dimension = dimension.as_str();
                 // Only the rollups' ranking has work to overlap (see `stats::top`).
-                let mut spare = match self.filters.is_empty() && only.is_none() {
-                    true => analytics_store::idle_connection(pool).await,
-                    false => None,
-                };
+                let worth = self.filters.is_empty() && only.is_none();
+                let mut spare = analytics_store::idle_connection(pool, worth).await;
                 let beside = analytics_store::snapshot_beside(spare.as_mut(), client).await?;
                 let beside = beside.as_ref().map(|b| b.client());
                 return Ok(figures.top(beside, dimension, range, self.ctx.today, source, limit, only).await?);

@@ -17,7 +17,7 @@ async fn a_connection_beside_reads_the_answers_snapshot() {
     assert_eq!(count(snapshot.client()).await, 1);
     db.execute("INSERT INTO seen VALUES (2)", &[]).await.expect("a commit after the first read");
     assert_eq!(count(snapshot.client()).await, 1, "one snapshot for the whole answer");
-    let mut spare = analytics_store::idle_connection(&pool).await;
+    let mut spare = analytics_store::idle_connection(&pool, true).await;
     assert!(spare.is_some(), "the pool has room");
     let beside = analytics_store::snapshot_beside(spare.as_mut(), snapshot.client()).await.expect("joined");
     let beside = beside.expect("a connection beside");

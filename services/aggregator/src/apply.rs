@@ -340,7 +340,7 @@ impl Applier {
         crate::kept_events::write(&transaction, &deltas.kept).await?;
         deltas.finish();
         crate::long_tail::fold(&transaction, &mut deltas, self.max_values_per_day).await?;
-        write_deltas(&transaction, &deltas).await?;
+        write_deltas(&transaction, &mut deltas).await?;
         let hits = std::mem::take(&mut deltas.hits);
         if self.sessions {
             let expect = match progress {
@@ -428,8 +428,13 @@ fn days_touched(batches: &[Incoming], sites: &[Vec<Option<Arc<Site>>>]) -> Vec<c
 
 /// Adds `deltas` to the rollups inside `transaction`: the one write path of
 /// live batches and backfills alike.
-pub(crate) async fn write_deltas(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<(), tokio_postgres::Error> {
-    // Before any rollup row: see `weeks` for why the hold spans the days' writes.
+pub(crate) async fn write_deltas(
+    transaction: &Transaction<'_>,
+    deltas: &mut Deltas,
+) -> Result<(), tokio_postgres::Error> {
+    // Before any rollup row: see `weeks` and migration V16 for why the holds span the writes.
+    crate::goal_rows::Held::take(transaction, deltas).await?.add_to(deltas);
+    let deltas = &*deltas;
     let sealed_weeks = crate::weeks::Hold::take(transaction, deltas).await?;
     write_days(transaction, deltas).await?;
     sealed_weeks.add(transaction, deltas).await?;

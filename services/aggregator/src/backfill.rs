@@ -31,12 +31,12 @@ pub async fn backfill(
     let mut rows = 0;
     for back in (0..spec.days).rev() {
         let day = last_day.checked_sub_days(Days::new(u64::from(back))).unwrap_or(last_day);
-        let deltas = day_deltas(site_id, day, spec);
+        let mut deltas = day_deltas(site_id, day, spec);
         rows += deltas.hourly.len() + deltas.dimensions.len() + deltas.speed.len();
         let mut client = pool.get().await?;
         partitions.ensure(&mut client, &[day]).await?;
         let transaction = client.transaction().await?;
-        crate::apply::write_deltas(&transaction, &deltas).await?;
+        crate::apply::write_deltas(&transaction, &mut deltas).await?;
         transaction.commit().await?;
     }
     // As maintenance would on its next round: the weeks that are over, summed.

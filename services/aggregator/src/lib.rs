@@ -8,6 +8,7 @@ mod apply;
 pub mod backfill;
 mod classify;
 mod consume;
+mod goal_rows;
 pub mod import;
 mod incoming;
 mod kept_events;

@@ -197,6 +197,7 @@ async fn rebuild_day(
     transaction
         .batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; LOCK TABLE {partition} IN SHARE MODE"))
         .await?;
+    let goals = crate::goal_rows::Held::take_of(&transaction, &[site.id]).await?;
     let week_sealed = crate::weeks::lock_for_rebuild(&transaction, site.id, day).await?;
     let (mut deltas, events) = read_day(&transaction, site, day).await?;
     for table in PARTITIONED_TABLES.iter().chain(&DAILY_TABLES) {
@@ -205,6 +206,7 @@ async fn rebuild_day(
     }
     deltas.finish();
     crate::long_tail::fold(&transaction, &mut deltas, max_values_per_day).await?;
+    goals.add_to(&mut deltas);
     crate::apply::write_days(&transaction, &deltas).await?;
     if week_sealed {
         crate::weeks::sum_again(&transaction, site.id, day).await?;

@@ -216,6 +216,9 @@ pub async fn seal_over(client: &mut Client, today_utc: NaiveDate, oldest_kept: N
     for row in due {
         let (site, week): (Uuid, NaiveDate) = (row.get(0), row.get(1));
         let transaction = client.transaction().await?;
+        // The goal lock first, as every writer takes it: a goal added meanwhile
+        // derives its week rows from these, or these are summed from its day rows.
+        analytics_store::goals::lock_shared(&transaction, &[site]).await?;
         lock_week(&transaction, site, week).await?;
         let new = transaction
             .execute("INSERT INTO sealed_weeks (site_id, week) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&site, &week])

@@ -276,22 +276,21 @@ async fn main() -> anyhow::Result<()> {
 /// Runs a `goal` command; prints its answer as JSON.
 async fn goal(command: GoalCommand, postgres: &PostgresSettings) -> anyhow::Result<()> {
     use analytics_store::goals;
-    let client = analytics_store::connect(postgres.url()).await?;
-    let site = |site: String| {
-        let client = &client;
-        async move { analytics_store::sites::site_argument(client, &site).await }
-    };
+    let mut client = analytics_store::connect(postgres.url()).await?;
     let output = match command {
         GoalCommand::Add(target) => {
             let (kind, what) = target.kind_and_target();
-            let site = site(target.site.clone()).await?;
-            serde_json::to_value(goals::add(&client, site.id, kind, what).await?)?
+            let site = analytics_store::sites::site_argument(&client, &target.site).await?;
+            serde_json::to_value(goals::add(&mut client, site.id, kind, what).await?)?
         }
-        GoalCommand::List { site: name } => serde_json::to_value(goals::list(&client, site(name).await?.id).await?)?,
+        GoalCommand::List { site } => {
+            let site = analytics_store::sites::site_argument(&client, &site).await?;
+            serde_json::to_value(goals::list(&client, site.id).await?)?
+        }
         GoalCommand::Delete(target) => {
             let (kind, what) = target.kind_and_target();
-            let site = site(target.site.clone()).await?;
-            serde_json::json!({ "deleted": goals::delete(&client, site.id, kind, what).await? })
+            let site = analytics_store::sites::site_argument(&client, &target.site).await?;
+            serde_json::json!({ "deleted": goals::delete(&mut client, site.id, kind, what).await? })
         }
     };
     println!("{}", serde_json::to_string_pretty(&output)?);

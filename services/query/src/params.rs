@@ -82,21 +82,6 @@ impl MonthSplit {
         self.weeks = weeks;
         self
     }
-
-    /// The periods in two parts of about as many rows each (every other
-    /// month, week and day), for reading them on two connections at once.
-    pub fn halves(&self) -> (MonthSplit, MonthSplit) {
-        let mut parts = (MonthSplit::default(), MonthSplit::default());
-        let mut first = true;
-        let mut deal = |period: NaiveDate, list: fn(&mut MonthSplit) -> &mut Vec<NaiveDate>| {
-            list(if first { &mut parts.0 } else { &mut parts.1 }).push(period);
-            first = !first;
-        };
-        self.months.iter().for_each(|m| deal(*m, |s| &mut s.months));
-        self.weeks.iter().for_each(|w| deal(*w, |s| &mut s.weeks));
-        self.days.iter().for_each(|d| deal(*d, |s| &mut s.days));
-        parts
-    }
 }
 
 impl DayRange {
@@ -359,26 +344,6 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn halves_hold_every_period_once_and_as_many_each() {
-        let split = MonthSplit {
-            months: vec![d("2026-01-01"), d("2026-02-01"), d("2026-03-01")],
-            weeks: vec![d("2026-04-06")],
-            days: vec![d("2026-04-01"), d("2026-04-02"), d("2026-04-03")],
-        };
-        let (a, b) = split.halves();
-        let count = |s: &MonthSplit| s.months.len() + s.weeks.len() + s.days.len();
-        assert_eq!((count(&a), count(&b)), (4, 3));
-        for (whole, parts) in [(&split.months, [&a.months, &b.months]), (&split.days, [&a.days, &b.days])] {
-            let mut joined: Vec<NaiveDate> = parts.into_iter().flatten().copied().collect();
-            joined.sort();
-            assert_eq!(&joined, whole);
-        }
-        assert_eq!(a.weeks.len() + b.weeks.len(), 1);
-        let (a, b) = MonthSplit::default().halves();
-        assert_eq!((a, b), (MonthSplit::default(), MonthSplit::default()));
-    }
 
     #[test]
     fn ranges_split_into_whole_months_and_edge_days() {

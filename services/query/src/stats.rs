@@ -255,13 +255,13 @@ async fn dimension_split(
 /// Every goal of the site (`analytics-ctl goal add`) over `range` from the
 /// rollups, for a request without filters, and the range's visitors: an
 /// event goal's conversions are the event's count, a page goal's the page's
-/// pageviews (or its pages' when it is a prefix), and its visitors the union
-/// of their sketches, as every other visitor figure of an unfiltered
-/// dashboard is. The kept events answer segments (`kept::goals`); the
-/// rollups answer the rest in milliseconds, however far back the range.
+/// pageviews (or, for a prefix, those of its own rows: the sum of its pages',
+/// see migration V16), and its visitors the union of their sketches, as every
+/// other visitor figure of an unfiltered dashboard is. The kept events answer
+/// segments (`kept::goals`); the rollups answer the rest in milliseconds,
+/// however far back the range.
 pub async fn goals(
     client: &Client,
-    beside: Option<&Client>,
     site: Uuid,
     defined: Vec<analytics_store::goals::Goal>,
     range: DayRange,
@@ -274,44 +274,17 @@ pub async fn goals(
     let mut figures = Vec::with_capacity(defined.len());
     for goal in &defined {
         let (reach, target) = Reach::of(goal);
-        let dimension = if reach == Reach::Event { "event" } else { "page" };
-        let rows = DimensionRows { client, site, dimension, split: &split, source };
-        let only = [target.to_owned()];
-        let (pageviews, events, visitors) = match (reach, beside) {
-            // A prefix's pages are many (1,111 of 5,000 in the benchmark: 37,000
-            // sketches over a year), and unioning them is most of the time:
-            // half the periods on each connection, then the two unions'.
-            (Reach::PagesStartingWith, Some(beside)) => {
-                let (first, second) = split.halves();
-                let first = DimensionRows { split: &first, ..rows };
-                let second = DimensionRows { client: beside, split: &second, ..rows };
-                let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
-                              hll_union_agg(visitors)::text";
-                let values = || Values::StartingWith(target);
-                let (a, b) = tokio::try_join!(
-                    first.query(Tables::Sketches, select, "", values()),
-                    second.query(Tables::Sketches, select, "", values())
-                )?;
-                let part = |rows: &[tokio_postgres::Row]| -> (i64, i64, Option<String>) {
-                    rows.first().map_or((0, 0, None), |r| (r.get(0), r.get(1), r.get(2)))
-                };
-                let ((pageviews_a, events_a, sketch_a), (pageviews_b, events_b, sketch_b)) = (part(&a), part(&b));
-                let union = "SELECT coalesce(round(hll_cardinality(
-                                 hll_union(coalesce($1::text::hll, hll_empty()), coalesce($2::text::hll, hll_empty())))), 0)::int8";
-                let visitors: i64 = client.query_one(union, &[&sketch_a, &sketch_b]).await?.get(0);
-                (pageviews_a + pageviews_b, events_a + events_b, visitors)
-            }
-            _ => {
-                let values = match reach {
-                    Reach::PagesStartingWith => Values::StartingWith(target),
-                    Reach::Event | Reach::Page => Values::Only(&only),
-                };
-                let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
-                              coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8";
-                let row = rows.query(Tables::Sketches, select, "", values).await?;
-                row.first().map_or((0, 0, 0), |r| (r.get(0), r.get(1), r.get(2)))
-            }
+        let (dimension, value) = match reach {
+            Reach::Event => ("event", target),
+            Reach::Page => ("page", target),
+            Reach::PagesStartingWith => (analytics_store::goals::DIMENSION, goal.target.as_str()),
         };
+        let rows = DimensionRows { client, site, dimension, split: &split, source };
+        let only = [value.to_owned()];
+        let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
+                      coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8";
+        let row = rows.query(Tables::Sketches, select, "", Values::Only(&only)).await?;
+        let (pageviews, events, visitors) = row.first().map_or((0, 0, 0), |r| (r.get(0), r.get(1), r.get(2)));
         let conversions = if reach == Reach::Event { events } else { pageviews };
         // A value counted only from other sources has a row, and no visitor.
         figures.push((if conversions > 0 { visitors } else { 0 }, conversions));
@@ -408,8 +381,6 @@ async fn rank(
 enum Values<'v> {
     All,
     Only(&'v [String]),
-    /// Those starting with this (compared as text: nothing in it is a pattern).
-    StartingWith(&'v str),
 }
 
 /// The two copies of the dimension rows (migration V5).
@@ -497,19 +468,17 @@ impl DimensionRows<'_> {
             Some(source) => vec![source],
             None => TrafficSource::ALL.iter().map(|s| s.as_str()).collect(),
         };
-        let (only, prefix) = match values {
-            Values::All => (None, None),
-            Values::Only(values) => (Some(values), None),
-            Values::StartingWith(prefix) => (None, Some(prefix)),
+        let only = match values {
+            Values::All => None,
+            Values::Only(values) => Some(values),
         };
-        let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only, &prefix];
-        let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))
-                       AND ($4::text IS NULL OR starts_with(value, $4))";
+        let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only];
+        let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))";
         let (columns, filters, tables) = match tables {
             Tables::Counts => (count_columns(self.source), filters.to_owned(), PeriodTables::DIMENSION_COUNTS),
             Tables::Sketches => {
                 params.push(&sources);
-                let filters = format!("{filters} AND source = ANY($5::text[])");
+                let filters = format!("{filters} AND source = ANY($4::text[])");
                 ("value, pageviews, events, visitors".to_owned(), filters, PeriodTables::DIMENSIONS)
             }
         };

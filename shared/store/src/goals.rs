@@ -1,10 +1,28 @@
 //! Goals (table `goals`, migration V12): a custom event's name, or a page (a
 //! path, or a prefix when it ends in `*`), whose conversions the query
-//! service counts from the kept events. Managed with `analytics-ctl goal`.
+//! service counts from the rollups, or from the kept events in a segment.
+//! Managed with `analytics-ctl goal`.
+//!
+//! A prefix has rollup rows of its own (dimension [`DIMENSION`], migration
+//! V16): adding it derives them from its pages' rows, the aggregator adds to
+//! them, deleting it deletes them. Both sides take the site's goal lock
+//! first (see the migration for why that keeps them exact).
+
+use std::collections::HashMap;
 
 use serde::Serialize;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
+
+/// The dimension of a prefix goal's rollup rows; their value is the goal's target.
+pub const DIMENSION: &str = "goal";
+
+/// How many goals a site may have: the goals endpoint reads each, and every
+/// batch adds to the rows of each prefix its pages start with.
+pub const MAX_PER_SITE: i64 = 100;
+
+/// The advisory lock key of a site's goals, in SQL over a uuid column `s`.
+const LOCK_KEY: &str = "hashtextextended('goals/' || s::text, 16)";
 
 /// What reaching a goal means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,18 +71,77 @@ pub fn checked(kind: GoalKind, target: &str) -> anyhow::Result<String> {
     Ok(target.to_owned())
 }
 
-/// Adds a goal (again: nothing changes); returns it.
-pub async fn add(client: &Client, site: Uuid, kind: GoalKind, target: &str) -> anyhow::Result<Goal> {
+/// Whether a goal has rollup rows of its own: a page prefix.
+pub fn has_rows(kind: &str, target: &str) -> bool {
+    kind == GoalKind::Page.as_str() && target.ends_with('*')
+}
+
+/// Adds a goal (again: nothing changes) and, for a new prefix, derives its
+/// rollup rows from its pages' rows; returns it.
+pub async fn add(client: &mut Client, site: Uuid, kind: GoalKind, target: &str) -> anyhow::Result<Goal> {
     let target = checked(kind, target)?;
-    let row = client
+    let transaction = client.transaction().await?;
+    lock(&transaction, site).await?;
+    let count: i64 = transaction.query_one("SELECT count(*) FROM goals WHERE site_id = $1", &[&site]).await?.get(0);
+    let row = transaction
         .query_one(
             "INSERT INTO goals (site_id, kind, target) VALUES ($1, $2, $3)
              ON CONFLICT (site_id, kind, target) DO UPDATE SET target = EXCLUDED.target
-             RETURNING id, kind, target",
+             RETURNING id, kind, target, xmax = 0",
             &[&site, &kind.as_str(), &target],
         )
         .await?;
-    Ok(Goal { id: row.get(0), kind: row.get(1), target: row.get(2) })
+    let (goal, new) = (Goal { id: row.get(0), kind: row.get(1), target: row.get(2) }, row.get::<_, bool>(3));
+    anyhow::ensure!(!new || count < MAX_PER_SITE, "a site has at most {MAX_PER_SITE} goals");
+    if new && has_rows(&goal.kind, &goal.target) {
+        transaction.execute("SELECT analytics_goal_rows_derive($1, $2)", &[&site, &goal.target]).await?;
+    }
+    transaction.commit().await?;
+    Ok(goal)
+}
+
+/// Takes the site's goal lock, exclusive, until the transaction ends: no
+/// writer adds to goal rows meanwhile.
+async fn lock(transaction: &Transaction<'_>, site: Uuid) -> Result<(), tokio_postgres::Error> {
+    let sql = format!("SELECT pg_advisory_xact_lock({LOCK_KEY}) FROM (SELECT $1::uuid) AS k(s)");
+    transaction.execute(&sql, &[&site]).await?;
+    Ok(())
+}
+
+/// Takes the goal lock of each of `sites`, shared, until the transaction
+/// ends: for a writer that sums rows again (sealing a week), so that no goal
+/// is added or deleted meanwhile.
+pub async fn lock_shared(transaction: &Transaction<'_>, sites: &[Uuid]) -> Result<(), tokio_postgres::Error> {
+    let sql = format!("SELECT count(pg_advisory_xact_lock_shared({LOCK_KEY})) FROM unnest($1::uuid[]) AS k(s)");
+    transaction.execute(&sql, &[&sites]).await?;
+    Ok(())
+}
+
+/// For a writer of rollup rows: takes the goal lock of each of `sites`,
+/// shared, until the transaction ends, then reads their prefix goals (in a
+/// statement of its own: one begun before an adder committed would miss its
+/// goal). Every writer takes this lock before any other of its advisory
+/// locks, so that they are all taken in one order.
+pub async fn prefixes_held(
+    transaction: &Transaction<'_>,
+    sites: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<String>>, tokio_postgres::Error> {
+    if sites.is_empty() {
+        return Ok(HashMap::new());
+    }
+    lock_shared(transaction, sites).await?;
+    let rows = transaction
+        .query(
+            "SELECT site_id, target FROM goals
+             WHERE site_id = ANY($1) AND kind = 'page' AND right(target, 1) = '*' ORDER BY site_id, target",
+            &[&sites],
+        )
+        .await?;
+    let mut prefixes: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for row in rows {
+        prefixes.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    Ok(prefixes)
 }
 
 /// The site's goals, oldest first.
@@ -73,14 +150,21 @@ pub async fn list(client: &Client, site: Uuid) -> Result<Vec<Goal>, tokio_postgr
     Ok(rows.iter().map(|r| Goal { id: r.get(0), kind: r.get(1), target: r.get(2) }).collect())
 }
 
-/// Deletes a goal; whether there was one.
-pub async fn delete(client: &Client, site: Uuid, kind: GoalKind, target: &str) -> anyhow::Result<bool> {
-    let deleted = client
+/// Deletes a goal, and its rollup rows; whether there was one.
+pub async fn delete(client: &mut Client, site: Uuid, kind: GoalKind, target: &str) -> anyhow::Result<bool> {
+    let target = target.trim();
+    let transaction = client.transaction().await?;
+    lock(&transaction, site).await?;
+    let deleted = transaction
         .execute(
             "DELETE FROM goals WHERE site_id = $1 AND kind = $2 AND target = $3",
-            &[&site, &kind.as_str(), &target.trim()],
+            &[&site, &kind.as_str(), &target],
         )
         .await?;
+    if deleted > 0 && has_rows(kind.as_str(), target) {
+        transaction.execute("SELECT analytics_goal_rows_drop($1, $2)", &[&site, &target]).await?;
+    }
+    transaction.commit().await?;
     Ok(deleted > 0)
 }
 

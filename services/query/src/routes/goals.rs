@@ -47,14 +47,7 @@ pub async fn goals(
     let format = Format::of(&params, "results")?;
     cached(&request, &state, &ctx.site, range.includes(ctx.today), key, format, async {
         let (mut results, visitors) = match filters.is_empty() {
-            true => {
-                // The union of a page prefix's sketches is split over two connections.
-                let prefixes = defined.iter().any(|g| kept::Reach::of(g).0 == kept::Reach::PagesStartingWith);
-                let mut spare = analytics_store::idle_connection(&state.pool, prefixes).await;
-                let beside = analytics_store::snapshot_beside(spare.as_mut(), client).await?;
-                let beside = beside.as_ref().map(|b| b.client());
-                stats::goals(client, beside, ctx.site.id, defined, range, ctx.today, source).await?
-            }
+            true => stats::goals(client, ctx.site.id, defined, range, ctx.today, source).await?,
             false => {
                 let segment = Segment { site: ctx.site.id, source, filters: &filters };
                 kept::goals(client, &segment, defined, range).await?

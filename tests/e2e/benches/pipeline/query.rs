@@ -129,7 +129,7 @@ async fn storage(db: &tokio_postgres::Client) -> String {
 
 pub async fn run() {
     let namespace = Namespace::create_durable().await;
-    let db = namespace.db().await;
+    let mut db = namespace.db().await;
     let (site, token) = analytics_store::sites::add_site(&db, "busy.example.com", "Asia/Tehran").await.expect("site");
     let today = chrono::Utc::now().with_timezone(&site.timezone).date_naive();
     let pool = analytics_store::pg_pool(&namespace.postgres).expect("pool");
@@ -142,8 +142,12 @@ pub async fn run() {
     db.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
     let storage = storage(&db).await;
     // Without filters, goals are answered from the rollups.
-    analytics_store::goals::add(&db, site.id, analytics_store::goals::GoalKind::Event, "signup").await.expect("goal");
-    analytics_store::goals::add(&db, site.id, analytics_store::goals::GoalKind::Page, "/page/1*").await.expect("goal");
+    analytics_store::goals::add(&mut db, site.id, analytics_store::goals::GoalKind::Event, "signup")
+        .await
+        .expect("goal");
+    analytics_store::goals::add(&mut db, site.id, analytics_store::goals::GoalKind::Page, "/page/1*")
+        .await
+        .expect("goal");
 
     let mut select_one = Vec::new();
     for _ in 0..200 {

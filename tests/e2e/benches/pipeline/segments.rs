@@ -13,15 +13,15 @@ const SAMPLES: usize = 20;
 
 pub async fn run() {
     let namespace = Namespace::create_durable().await;
-    let db = namespace.db().await;
+    let mut db = namespace.db().await;
     let (site, token) = analytics_store::sites::add_site(&db, "segments.example.com", "UTC").await.expect("site");
     let started = std::time::Instant::now();
     fill(&db, site.id).await;
     let fill_seconds = started.elapsed().as_secs_f64();
     let goal = analytics_store::goals::GoalKind::Event;
-    analytics_store::goals::add(&db, site.id, goal, "signup").await.expect("a goal");
+    analytics_store::goals::add(&mut db, site.id, goal, "signup").await.expect("a goal");
     let page = analytics_store::goals::GoalKind::Page;
-    analytics_store::goals::add(&db, site.id, page, "/products/item-1*").await.expect("a goal");
+    analytics_store::goals::add(&mut db, site.id, page, "/products/item-1*").await.expect("a goal");
 
     let (url, stop) = start_query(&namespace, false, Clock::System).await;
     let http = reqwest::Client::new();

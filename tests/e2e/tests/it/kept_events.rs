@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use analytics_e2e::{Pipeline, binary, eventually};
-use analytics_events::{EventBatch, EventType, Message};
+use analytics_events::{Event, EventBatch, EventType, Message};
 use chrono::{Datelike, Days, Utc};
 use serde_json::{Value, json};
 
@@ -427,4 +427,89 @@ async fn equality_filters_use_the_token_index() {
         let plan: Value = db.query_one(&sql, &[]).await.expect("plan").get(0);
         assert!(plan.to_string().contains("events_19990101_event_tokens_idx"), "{condition}: {plan}");
     }
+}
+
+/// A prefix goal's own rows (migration V16): derived from its pages' rows
+/// when it is added, added to by every batch after, dropped with the goal,
+/// and always the sum of its pages' rows (deleted and added again, the goal
+/// is derived anew, and answers the same). Ranges of days and of a whole
+/// month (the monthly rows) both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_goal_keeps_rows_of_its_own_that_sum_its_pages() {
+    let pipeline = Pipeline::start("Asia/Tehran").await;
+    let site = pipeline.site_id.clone();
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Tehran).date_naive();
+    let noon = tehran_noon(today.checked_sub_days(Days::new(1)).expect("yesterday"));
+    let long_ago = today.checked_sub_days(Days::new(100)).expect("a day");
+    let view = |visitor: u64, path: &str| pageview(&site, noon + visitor as i64 * 1000, path, "", WINDOWS, visitor);
+    let old_view = |visitor: u64, path: &str| pageview(&site, tehran_noon(long_ago), path, "", WINDOWS, visitor);
+    let publish = |events: Vec<Event>| async {
+        let batch = EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events }.encode_to_vec();
+        pipeline.publish(&batch).await;
+    };
+    let ctl = |args: &[&str]| {
+        let output = Command::new(binary("analytics-ctl"))
+            .args(args)
+            .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
+            .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
+            .output()
+            .expect("analytics-ctl runs");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    let week = format!("goals/?site={site}&days=7");
+    let first = long_ago.with_day(1).expect("first of month");
+    let last = first.checked_add_months(chrono::Months::new(1)).and_then(|m| m.pred_opt()).expect("last of month");
+    let month = format!("goals/?site={site}&from={first}&to={last}");
+    let blog = |answer: &Value| {
+        let goal = answer["results"].as_array().and_then(|r| r.iter().find(|g| g["goal"] == "/blog/*")).cloned();
+        goal.map(|g| json!([g["visitors"], g["conversions"]])).unwrap_or(Value::Null)
+    };
+
+    // Before the goal: visitors 1 and 2 read the blog (three pageviews);
+    // /blogger and / are not under /blog/.
+    publish(vec![view(1, "/blog/a"), view(2, "/blog/b"), view(2, "/blog/b"), view(3, "/blogger"), view(4, "/")]).await;
+    eventually("the first batch applied", Duration::from_secs(30), || async {
+        (pipeline.overview().await["total"]["pageviews"] == 5).then_some(())
+    })
+    .await;
+    ctl(&["goal", "add", "--site", &site, "--page", "/blog/*"]);
+    assert_eq!(blog(&fresh(&pipeline, &week).await), json!([2, 3]), "derived from the page rows");
+
+    // After it: visitor 1 again, a new reader, a page beside the prefix, and
+    // a reader in a month long over.
+    publish(vec![view(1, "/blog/a"), view(6, "/blog/c"), view(7, "/blogger/x"), old_view(8, "/blog/old")]).await;
+    eventually("the second batch counted in the goal", Duration::from_secs(30), || async {
+        (blog(&fresh(&pipeline, &week).await) == json!([3, 5])).then_some(())
+    })
+    .await;
+    let (live_week, live_month) = (fresh(&pipeline, &week).await, fresh(&pipeline, &month).await);
+    assert_eq!(blog(&live_month), json!([1, 1]), "{live_month}");
+
+    // Deleted, the goal's rows go; added again, they are derived from the
+    // page rows, and are what the batches had added up to.
+    ctl(&["goal", "delete", "--site", &site, "--page", "/blog/*"]);
+    let db = pipeline.namespace.db().await;
+    let site_id: uuid::Uuid = site.parse().expect("uuid");
+    for table in ["daily_dimensions", "daily_dimension_counts", "monthly_dimensions", "monthly_dimension_counts"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE site_id = $1 AND dimension = 'goal'");
+        let rows: i64 = db.query_one(&sql, &[&site_id]).await.expect("count").get(0);
+        assert_eq!(rows, 0, "{table}");
+    }
+    ctl(&["goal", "add", "--site", &site, "--page", "/blog/*"]);
+    assert_eq!(fresh(&pipeline, &week).await["results"], live_week["results"]);
+    assert_eq!(fresh(&pipeline, &month).await["results"], live_month["results"]);
+
+    // A site has at most 100 goals.
+    let mut db = db;
+    for n in 1..analytics_store::goals::MAX_PER_SITE {
+        let kind = analytics_store::goals::GoalKind::Event;
+        analytics_store::goals::add(&mut db, site_id, kind, &format!("e{n}")).await.expect("a goal");
+    }
+    let kind = analytics_store::goals::GoalKind::Event;
+    let refused =
+        analytics_store::goals::add(&mut db, site_id, kind, "one too many").await.expect_err("over the bound");
+    assert!(refused.to_string().contains("at most 100 goals"), "{refused}");
+    // Added again, a goal it has is no new one.
+    analytics_store::goals::add(&mut db, site_id, kind, "e1").await.expect("the same goal");
+    pipeline.stop().await;
 }

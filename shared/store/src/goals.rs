@@ -76,8 +76,9 @@ pub fn has_rows(kind: &str, target: &str) -> bool {
     kind == GoalKind::Page.as_str() && target.ends_with('*')
 }
 
-/// Adds a goal (again: nothing changes) and, for a new prefix, derives its
-/// rollup rows from its pages' rows; returns it.
+/// Adds a goal (again: nothing changes) and, for a prefix, derives its
+/// rollup rows from its pages' rows (added again, derives them anew: the
+/// repair after an upgrade past V16, see docs/OPERATING.md); returns it.
 pub async fn add(client: &mut Client, site: Uuid, kind: GoalKind, target: &str) -> anyhow::Result<Goal> {
     let target = checked(kind, target)?;
     let transaction = client.transaction().await?;
@@ -93,7 +94,7 @@ pub async fn add(client: &mut Client, site: Uuid, kind: GoalKind, target: &str) 
         .await?;
     let (goal, new) = (Goal { id: row.get(0), kind: row.get(1), target: row.get(2) }, row.get::<_, bool>(3));
     anyhow::ensure!(!new || count < MAX_PER_SITE, "a site has at most {MAX_PER_SITE} goals");
-    if new && has_rows(&goal.kind, &goal.target) {
+    if has_rows(&goal.kind, &goal.target) {
         transaction.execute("SELECT analytics_goal_rows_derive($1, $2)", &[&site, &goal.target]).await?;
     }
     transaction.commit().await?;

@@ -16,6 +16,9 @@ use crate::sample::{COUNTRIES, PAGES, USER_AGENTS, encoded_events};
 const EVENTS: usize = 200_000;
 const BATCH: usize = 500;
 
+/// Every pageview reaches the first, about one in ten the second.
+const PREFIX_GOALS: [&str; 2] = ["/products/*", "/products/item-1*"];
+
 pub async fn run() {
     let ceiling = Namespace::create_durable().await;
     let copy_rate = EVENTS as f64 / raw_copy(&ceiling.db().await, EVENTS).await;
@@ -29,8 +32,12 @@ pub async fn run() {
     ];
     for (sessions, keep_events, name) in shapes {
         let namespace = Namespace::create_durable().await;
-        let db = namespace.db().await;
+        let mut db = namespace.db().await;
         let (site, _) = analytics_store::sites::add_site(&db, "bench.example.com", "Asia/Tehran").await.expect("site");
+        for prefix in PREFIX_GOALS {
+            let page = analytics_store::goals::GoalKind::Page;
+            analytics_store::goals::add(&mut db, site.id, page, prefix).await.expect("a goal");
+        }
         prefill_queue(&namespace, &encoded_events(&site.id.to_string(), EVENTS)).await;
         let (seconds, cpu) = aggregate(&namespace, Shape { sessions, keep_events }).await;
         runs.push((name, EVENTS as f64 / seconds, cpu));
@@ -44,7 +51,9 @@ pub async fn run() {
          its hourly total, 7 to 9 daily dimension rows with HLL sketches, a speed histogram and a page title. With \
          visits on, every transaction also locks, reads and rewrites the visit state of each visitor it touches \
          and updates the visit rollups. With events kept, every counted event is also one row of the events \
-         table, written by binary COPY in the same transaction.\n"
+         table, written by binary COPY in the same transaction. The site has two page goals with a prefix \
+         ({}), whose rows every transaction adds its pages' rows to.\n",
+        PREFIX_GOALS.map(|g| format!("`{g}`")).join(", ")
     );
     println!("| run | events/s | ratio to ceiling | CPU s per million events (this process) |");
     println!("|---|---:|---:|---:|");

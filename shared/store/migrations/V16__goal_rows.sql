@@ -17,15 +17,23 @@
 -- or wholly after it (and then knows the goal), never between.
 -- Event goals and single pages need none: their value is already one row.
 
+-- The period tables: (prefix of their names, their column of the period's first day).
+CREATE FUNCTION analytics_goal_periods() RETURNS TABLE (prefix text, period text)
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('daily', 'local_day'), ('weekly', 'week'), ('monthly', 'month')
+$$;
+
 CREATE FUNCTION analytics_goal_rows_drop(site uuid, goal text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
 BEGIN
-    DELETE FROM daily_dimensions WHERE site_id = site AND dimension = 'goal' AND value = goal;
-    DELETE FROM daily_dimension_counts WHERE site_id = site AND dimension = 'goal' AND value = goal;
-    DELETE FROM weekly_dimensions WHERE site_id = site AND dimension = 'goal' AND value = goal;
-    DELETE FROM weekly_dimension_counts WHERE site_id = site AND dimension = 'goal' AND value = goal;
-    DELETE FROM monthly_dimensions WHERE site_id = site AND dimension = 'goal' AND value = goal;
-    DELETE FROM monthly_dimension_counts WHERE site_id = site AND dimension = 'goal' AND value = goal;
+    FOR p IN SELECT * FROM analytics_goal_periods() LOOP
+        EXECUTE format('DELETE FROM %I WHERE site_id = $1 AND dimension = ''goal'' AND value = $2',
+                       p.prefix || '_dimensions') USING site, goal;
+        EXECUTE format('DELETE FROM %I WHERE site_id = $1 AND dimension = ''goal'' AND value = $2',
+                       p.prefix || '_dimension_counts') USING site, goal;
+    END LOOP;
 END $$;
 
 -- `goal` ends in '*'; its pages are those starting with what comes before.
@@ -34,39 +42,25 @@ END $$;
 CREATE FUNCTION analytics_goal_rows_derive(site uuid, goal text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    prefix text := left(goal, -1);
+    p record;
 BEGIN
     PERFORM analytics_goal_rows_drop(site, goal);
-    INSERT INTO daily_dimensions (site_id, local_day, dimension, source, value, pageviews, events, visitors)
-    SELECT site, local_day, 'goal', source, goal, sum(pageviews), sum(events), hll_union_agg(visitors)
-    FROM daily_dimensions WHERE site_id = site AND dimension = 'page' AND starts_with(value, prefix)
-    GROUP BY local_day, source;
-    INSERT INTO weekly_dimensions (site_id, dimension, week, source, value, pageviews, events, visitors)
-    SELECT site, 'goal', week, source, goal, sum(pageviews), sum(events), hll_union_agg(visitors)
-    FROM weekly_dimensions WHERE site_id = site AND dimension = 'page' AND starts_with(value, prefix)
-    GROUP BY week, source;
-    INSERT INTO monthly_dimensions (site_id, dimension, month, source, value, pageviews, events, visitors)
-    SELECT site, 'goal', month, source, goal, sum(pageviews), sum(events), hll_union_agg(visitors)
-    FROM monthly_dimensions WHERE site_id = site AND dimension = 'page' AND starts_with(value, prefix)
-    GROUP BY month, source;
-    INSERT INTO daily_dimension_counts (site_id, local_day, dimension, value,
-        pageviews_web, pageviews_mobile_web, pageviews_app, events_web, events_mobile_web, events_app)
-    SELECT site, local_day, 'goal', goal, sum(pageviews_web), sum(pageviews_mobile_web), sum(pageviews_app),
-           sum(events_web), sum(events_mobile_web), sum(events_app)
-    FROM daily_dimension_counts WHERE site_id = site AND dimension = 'page' AND starts_with(value, prefix)
-    GROUP BY local_day;
-    INSERT INTO weekly_dimension_counts (site_id, dimension, week, value,
-        pageviews_web, pageviews_mobile_web, pageviews_app, events_web, events_mobile_web, events_app)
-    SELECT site, 'goal', week, goal, sum(pageviews_web), sum(pageviews_mobile_web), sum(pageviews_app),
-           sum(events_web), sum(events_mobile_web), sum(events_app)
-    FROM weekly_dimension_counts WHERE site_id = site AND dimension = 'page' AND starts_with(value, prefix)
-    GROUP BY week;
-    INSERT INTO monthly_dimension_counts (site_id, dimension, month, value,
-        pageviews_web, pageviews_mobile_web, pageviews_app, events_web, events_mobile_web, events_app)
-    SELECT site, 'goal', month, goal, sum(pageviews_web), sum(pageviews_mobile_web), sum(pageviews_app),
-           sum(events_web), sum(events_mobile_web), sum(events_app)
-    FROM monthly_dimension_counts WHERE site_id = site AND dimension = 'page' AND starts_with(value, prefix)
-    GROUP BY month;
+    FOR p IN SELECT * FROM analytics_goal_periods() LOOP
+        EXECUTE format(
+            'INSERT INTO %1$I (site_id, %2$I, dimension, source, value, pageviews, events, visitors)
+             SELECT $1, %2$I, ''goal'', source, $2, sum(pageviews), sum(events), hll_union_agg(visitors)
+             FROM %1$I WHERE site_id = $1 AND dimension = ''page'' AND starts_with(value, $3)
+             GROUP BY %2$I, source',
+            p.prefix || '_dimensions', p.period) USING site, goal, left(goal, -1);
+        EXECUTE format(
+            'INSERT INTO %1$I (site_id, %2$I, dimension, value, pageviews_web, pageviews_mobile_web,
+                               pageviews_app, events_web, events_mobile_web, events_app)
+             SELECT $1, %2$I, ''goal'', $2, sum(pageviews_web), sum(pageviews_mobile_web), sum(pageviews_app),
+                    sum(events_web), sum(events_mobile_web), sum(events_app)
+             FROM %1$I WHERE site_id = $1 AND dimension = ''page'' AND starts_with(value, $3)
+             GROUP BY %2$I',
+            p.prefix || '_dimension_counts', p.period) USING site, goal, left(goal, -1);
+    END LOOP;
 END $$;
 
 -- The prefix goals defined before this migration.

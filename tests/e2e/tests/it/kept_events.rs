@@ -62,15 +62,7 @@ async fn properties_and_goals_count_each_event_once() {
     assert_eq!(kept, 11);
 
     // Goals, as an operator adds them.
-    let ctl = |args: &[&str]| {
-        let output = Command::new(binary("analytics-ctl"))
-            .args(args)
-            .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
-            .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
-            .output()
-            .expect("analytics-ctl runs");
-        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), output.stderr)
-    };
+    let ctl = |args: &[&str]| ctl(&pipeline, args);
     for goal in [["--event", "signup"], ["--page", "/pricing"], ["--page", "/blog/*"], ["--event", "nothing"]] {
         let (ok, out, err) = ctl(&["goal", "add", "--site", &site, goal[0], goal[1]]);
         assert!(ok, "{}", String::from_utf8_lossy(&err));
@@ -201,6 +193,18 @@ async fn properties_and_goals_count_each_event_once() {
     pipeline.stop().await;
 }
 
+/// Runs `analytics-ctl` on the pipeline's database: whether it succeeded, its
+/// output and its errors.
+fn ctl(pipeline: &Pipeline, args: &[&str]) -> (bool, String, Vec<u8>) {
+    let output = Command::new(binary("analytics-ctl"))
+        .args(args)
+        .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
+        .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
+        .output()
+        .expect("analytics-ctl runs");
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), output.stderr)
+}
+
 /// `text` as a query string's value.
 fn urlencoding(text: &str) -> String {
     let url = reqwest::Url::parse_with_params("http://query/", &[("q", text)]).expect("url");
@@ -318,13 +322,8 @@ async fn filters_segment_every_endpoint() {
     // A property, goals and speed in a segment.
     let pro = ask("overview/?filter=prop:plan==pro".into()).await;
     assert_eq!(json!([pro["range"]["pageviews"], pro["range"]["events"], pro["range"]["visitors"]]), json!([0, 1, 1]));
-    let ctl = Command::new(binary("analytics-ctl"))
-        .args(["goal", "add", "--site", &site, "--event", "signup"])
-        .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
-        .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
-        .output()
-        .expect("analytics-ctl runs");
-    assert!(ctl.status.success(), "{}", String::from_utf8_lossy(&ctl.stderr));
+    let (added, _, err) = ctl(&pipeline, &["goal", "add", "--site", &site, "--event", "signup"]);
+    assert!(added, "{}", String::from_utf8_lossy(&err));
     let goals = ask("goals/?filter=country==DE".into()).await;
     assert_eq!(
         json!([goals["visitors"], goals["results"][0]["visitors"], goals["results"][0]["conversion_rate"]]),
@@ -448,13 +447,8 @@ async fn a_prefix_goal_keeps_rows_of_its_own_that_sum_its_pages() {
         pipeline.publish(&batch).await;
     };
     let ctl = |args: &[&str]| {
-        let output = Command::new(binary("analytics-ctl"))
-            .args(args)
-            .env("ANALYTICS__POSTGRES__URL", pipeline.namespace.postgres.url())
-            .env("ANALYTICS_CONFIG_DIR", "/nonexistent")
-            .output()
-            .expect("analytics-ctl runs");
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let (done, _, err) = ctl(&pipeline, args);
+        assert!(done, "{args:?}: {}", String::from_utf8_lossy(&err));
     };
     let week = format!("goals/?site={site}&days=7");
     let first = long_ago.with_day(1).expect("first of month");

@@ -23,29 +23,38 @@ LANGUAGE sql IMMUTABLE AS $$
     VALUES ('daily', 'local_day'), ('weekly', 'week'), ('monthly', 'month')
 $$;
 
-CREATE FUNCTION analytics_goal_rows_drop(site uuid, goal text) RETURNS void
+-- A goal's rows of one period's two tables.
+CREATE FUNCTION analytics_goal_rows_drop_in(site uuid, goal text, prefix text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    p record;
+    t text;
 BEGIN
-    FOR p IN SELECT * FROM analytics_goal_periods() LOOP
-        EXECUTE format('DELETE FROM %I WHERE site_id = $1 AND dimension = ''goal'' AND value = $2',
-                       p.prefix || '_dimensions') USING site, goal;
-        EXECUTE format('DELETE FROM %I WHERE site_id = $1 AND dimension = ''goal'' AND value = $2',
-                       p.prefix || '_dimension_counts') USING site, goal;
+    FOREACH t IN ARRAY ARRAY[prefix || '_dimensions', prefix || '_dimension_counts'] LOOP
+        EXECUTE format('DELETE FROM %I WHERE site_id = $1 AND dimension = ''goal'' AND value = $2', t)
+            USING site, goal;
     END LOOP;
+END $$;
+
+CREATE FUNCTION analytics_goal_rows_drop(site uuid, goal text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM analytics_goal_rows_drop_in(site, goal, prefix) FROM analytics_goal_periods();
 END $$;
 
 -- `goal` ends in '*'; its pages are those starting with what comes before.
 -- Each period's goal rows are summed from the same period's page rows, so
--- week rows exist only for the weeks that have them (the sealed ones).
+-- week rows exist only for the weeks that have them (the sealed ones). The
+-- periods go in order, each deleted just before it is summed: the monthly
+-- tables, which every batch writes, are then locked (row exclusive, until
+-- the commit) only for their own few rows, not while the days are summed
+-- (a rebuild's table lock queued behind that would hold up every batch).
 CREATE FUNCTION analytics_goal_rows_derive(site uuid, goal text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     p record;
 BEGIN
-    PERFORM analytics_goal_rows_drop(site, goal);
-    FOR p IN SELECT * FROM analytics_goal_periods() LOOP
+    FOR p IN SELECT t.prefix, t.period FROM analytics_goal_periods() WITH ORDINALITY AS t(prefix, period, n) ORDER BY n LOOP
+        PERFORM analytics_goal_rows_drop_in(site, goal, p.prefix);
         EXECUTE format(
             'INSERT INTO %1$I (site_id, %2$I, dimension, source, value, pageviews, events, visitors)
              SELECT $1, %2$I, ''goal'', source, $2, sum(pageviews), sum(events), hll_union_agg(visitors)

@@ -113,6 +113,7 @@ async fn lock(transaction: &Transaction<'_>, site: Uuid) -> Result<(), tokio_pos
 /// ends: for a writer that sums rows again (sealing a week), so that no goal
 /// is added or deleted meanwhile.
 pub async fn lock_shared(transaction: &Transaction<'_>, sites: &[Uuid]) -> Result<(), tokio_postgres::Error> {
+    // In the order of `sites` (unnest yields the array in order; see `prefixes_held`).
     let sql = format!("SELECT count(pg_advisory_xact_lock_shared({LOCK_KEY})) FROM unnest($1::uuid[]) AS k(s)");
     transaction.execute(&sql, &[&sites]).await?;
     Ok(())
@@ -123,6 +124,11 @@ pub async fn lock_shared(transaction: &Transaction<'_>, sites: &[Uuid]) -> Resul
 /// statement of its own: one begun before an adder committed would miss its
 /// goal). Every writer takes this lock before any other of its advisory
 /// locks, so that they are all taken in one order.
+///
+/// While an adder waits for a site's lock, Postgres queues new shared
+/// requests for it behind the adder. Two writers that each held one site and
+/// waited for the other's behind an adder would deadlock: so every writer
+/// takes its sites' locks in one order, by site id.
 pub async fn prefixes_held(
     transaction: &Transaction<'_>,
     sites: &[Uuid],
@@ -130,7 +136,10 @@ pub async fn prefixes_held(
     if sites.is_empty() {
         return Ok(HashMap::new());
     }
-    lock_shared(transaction, sites).await?;
+    let mut sites = sites.to_vec();
+    sites.sort_unstable();
+    sites.dedup();
+    lock_shared(transaction, &sites).await?;
     let rows = transaction
         .query(
             "SELECT site_id, target FROM goals

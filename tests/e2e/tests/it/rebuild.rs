@@ -113,6 +113,12 @@ async fn rebuild_gives_back_the_day_as_counted_while_events_arrive() {
     let kept = events.len() as i64;
     let pageviews = events.iter().filter(|e| e.r#type == EventType::Pageview as i32).count() as i64;
     let batch = EventBatch { batch_id: uuid::Uuid::now_v7().to_string(), events };
+    // A prefix goal from the start: its rows (migration V16) are summed live,
+    // sealed with the week, and must come back from a rebuild as well.
+    let mut goals_db = pipeline.namespace.db().await;
+    let site_id = uuid::Uuid::parse_str(&site).expect("site id");
+    let page = analytics_store::goals::GoalKind::Page;
+    analytics_store::goals::add(&mut goals_db, site_id, page, "/blog/*").await.expect("a goal");
     pipeline.publish(&batch.encode_to_vec()).await;
     let counted = |n: i64| {
         let pipeline = &pipeline;
@@ -132,6 +138,10 @@ async fn rebuild_gives_back_the_day_as_counted_while_events_arrive() {
     analytics_aggregator::maintenance::run_once(&pool, &settings.aggregator).await.expect("maintenance");
     let as_counted = rollups(&db, &site).await;
     assert_ne!(as_counted["weekly_dimensions"], json!([]), "the day's week is sealed");
+    for period in ["daily", "weekly", "monthly"] {
+        let rows = as_counted[format!("{period}_dimensions")].as_array().expect("rows");
+        assert!(rows.iter().any(|r| r["dimension"] == "goal" && r["value"] == "/blog/*"), "{period} goal rows");
+    }
     assert_ne!(as_counted["daily_app_versions"], json!([]), "the app's requests are in the day");
     assert_ne!(as_counted["daily_speed"], json!([]), "the timings are in the day");
 

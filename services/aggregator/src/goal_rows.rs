@@ -2,7 +2,7 @@
 //! V16): the page rows a writer is about to add, added once more under each
 //! prefix goal they start with, so a goal's rows stay the sum of its pages'.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use analytics_events::Dimension;
 use tokio_postgres::Transaction;
@@ -18,8 +18,9 @@ pub(crate) struct Held(HashMap<Uuid, Vec<String>>);
 impl Held {
     /// Takes the goal lock of every site `deltas` has pages of, and reads their goals.
     pub(crate) async fn take(transaction: &Transaction<'_>, deltas: &Deltas) -> Result<Self, tokio_postgres::Error> {
-        let sites: BTreeSet<Uuid> = pages(deltas).map(|(k, _)| k.site_id).collect();
-        Self::take_of(transaction, &sites.into_iter().collect::<Vec<_>>()).await
+        // In any order, repeated: `prefixes_held` sorts them.
+        let sites: Vec<Uuid> = pages(deltas).map(|(k, _)| k.site_id).collect();
+        Self::take_of(transaction, &sites).await
     }
 
     /// Takes the goal lock of `sites`, and reads their goals.

@@ -117,6 +117,16 @@ struct GoalTarget {
     page: Option<String>,
 }
 
+impl GoalCommand {
+    /// The site it is about (its id or domain).
+    fn site(&self) -> &str {
+        match self {
+            GoalCommand::Add(target) | GoalCommand::Delete(target) => &target.site,
+            GoalCommand::List { site } => site,
+        }
+    }
+}
+
 impl GoalTarget {
     fn kind_and_target(&self) -> (analytics_store::goals::GoalKind, &str) {
         use analytics_store::goals::GoalKind;
@@ -277,20 +287,16 @@ async fn main() -> anyhow::Result<()> {
 async fn goal(command: GoalCommand, postgres: &PostgresSettings) -> anyhow::Result<()> {
     use analytics_store::goals;
     let mut client = analytics_store::connect(postgres.url()).await?;
+    let site = analytics_store::sites::site_argument(&client, command.site()).await?.id;
     let output = match command {
         GoalCommand::Add(target) => {
             let (kind, what) = target.kind_and_target();
-            let site = analytics_store::sites::site_argument(&client, &target.site).await?;
-            serde_json::to_value(goals::add(&mut client, site.id, kind, what).await?)?
+            serde_json::to_value(goals::add(&mut client, site, kind, what).await?)?
         }
-        GoalCommand::List { site } => {
-            let site = analytics_store::sites::site_argument(&client, &site).await?;
-            serde_json::to_value(goals::list(&client, site.id).await?)?
-        }
+        GoalCommand::List { .. } => serde_json::to_value(goals::list(&client, site).await?)?,
         GoalCommand::Delete(target) => {
             let (kind, what) = target.kind_and_target();
-            let site = analytics_store::sites::site_argument(&client, &target.site).await?;
-            serde_json::json!({ "deleted": goals::delete(&mut client, site.id, kind, what).await? })
+            serde_json::json!({ "deleted": goals::delete(&mut client, site, kind, what).await? })
         }
     };
     println!("{}", serde_json::to_string_pretty(&output)?);

@@ -24,6 +24,24 @@ pub async fn run(applier: Arc<Applier>, settings: AggregatorSettings, shutdown: 
     }
 }
 
+/// The partitions of the days batches may reach now and of
+/// `partition_days_ahead` days after: the aggregator creates them before it
+/// consumes, and each round makes sure of them. Created while batches are
+/// applied, a partition waits for the batch transactions in flight (its
+/// parent's exclusive lock) and holds every later one behind it: at a fresh
+/// start, 60 of them stalled the first seconds of every aggregator.
+pub async fn ensure_ahead(
+    client: &mut tokio_postgres::Client,
+    partitions: &Partitions,
+    settings: &AggregatorSettings,
+) -> Result<(), tokio_postgres::Error> {
+    // Local days run up to 14 h ahead of and 12 h behind UTC, and events may be 24 h old.
+    let today = Utc::now().date_naive();
+    let first = today.checked_sub_days(Days::new(2)).unwrap_or(today);
+    let days: Vec<_> = first.iter_days().take(settings.partition_days_ahead as usize + 3).collect();
+    partitions.ensure(client, &days).await
+}
+
 /// What one maintenance round did.
 #[derive(Debug, Default, PartialEq)]
 pub struct Report {
@@ -44,11 +62,7 @@ async fn once(
     settings: &AggregatorSettings,
 ) -> anyhow::Result<Report> {
     let mut client = pool.get().await?;
-    // Local days run up to 14 h ahead of and 12 h behind UTC, and events may be 24 h old.
-    let today = Utc::now().date_naive();
-    let first = today.checked_sub_days(Days::new(2)).unwrap_or(today);
-    let days: Vec<_> = first.iter_days().take(settings.partition_days_ahead as usize + 3).collect();
-    partitions.ensure(&mut client, &days).await?;
+    ensure_ahead(&mut client, partitions, settings).await?;
     let oldest_kept = crate::partitions::oldest_kept(settings.retention_days);
     let mut dropped = partitions.drop_before(&client, &PARTITIONED_TABLES, oldest_kept).await?;
     if !dropped.is_empty() {
@@ -87,7 +101,7 @@ async fn once(
         removed += client.execute(&format!("DELETE FROM {table} WHERE month < $1"), &[&first_kept_month]).await?;
     }
     removed += crate::weeks::forget_before(&client, oldest_kept).await?;
-    let sealed_weeks = crate::weeks::seal_over(&mut client, today, oldest_kept).await?;
+    let sealed_weeks = crate::weeks::seal_over(&mut client, Utc::now().date_naive(), oldest_kept).await?;
     if sealed_weeks > 0 {
         tracing::info!(sealed_weeks, "summed the weeks that are over");
     }

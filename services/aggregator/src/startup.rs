@@ -22,6 +22,9 @@ pub struct Application {
     port: u16,
 }
 
+/// Longest the consumer waits at start for the coming days' partitions.
+const PARTITIONS_AHEAD_WAIT: Duration = Duration::from_secs(10);
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = analytics_store::pg_pool(&settings.postgres)?;
@@ -86,6 +89,21 @@ impl Application {
         let refresher = applier
             .sites
             .spawn_watcher(Duration::from_secs(self.settings.aggregator.site_refresh_seconds), shutdown.clone());
+        // The coming days' partitions first (see `maintenance::ensure_ahead`);
+        // should Postgres not answer in time, the consumer creates them as
+        // batches need them and the maintenance rounds retry.
+        let ahead = async {
+            let mut client = applier.pool.get().await?;
+            crate::maintenance::ensure_ahead(&mut client, &applier.partitions, &self.settings.aggregator).await?;
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(PARTITIONS_AHEAD_WAIT, ahead).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(error = format!("{error:#}"), "creating the coming days' partitions failed")
+            }
+            Err(_) => tracing::warn!("creating the coming days' partitions took too long; consuming meanwhile"),
+        }
         let maintenance =
             tokio::spawn(crate::maintenance::run(applier, self.settings.aggregator.clone(), shutdown.clone()));
         let consumer = self.consumer;

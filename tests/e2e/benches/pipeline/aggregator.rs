@@ -24,13 +24,17 @@ pub async fn run() {
     let copy_rate = EVENTS as f64 / raw_copy(&ceiling.db().await, EVENTS).await;
     // Each run on a fresh namespace: its own queue, rollups and visitor state.
     let mut runs = Vec::new();
-    // (visits, events kept, name)
+    // (visits, events kept, aggregators, name)
     let shapes = [
-        (false, true, "aggregator, visits off"),
-        (true, false, "aggregator, visits on, events not kept"),
-        (true, true, "aggregator, visits on, events kept (default)"),
+        (false, true, 1, "aggregator, visits off"),
+        (true, false, 1, "aggregator, visits on, events not kept"),
+        (true, true, 1, "aggregator, visits on, events kept (default)"),
+        (true, true, 2, "two aggregators on one queue, visits on, events kept (default)"),
     ];
-    for (sessions, keep_events, name) in shapes {
+    // What every run must count (the default run's, with one aggregator):
+    // the same sample, so the same pageviews, custom events and kept events.
+    let mut counted: Option<Counted> = None;
+    for (sessions, keep_events, aggregators, name) in shapes {
         let namespace = Namespace::create_durable().await;
         let mut db = namespace.db().await;
         let (site, _) = analytics_store::sites::add_site(&db, "bench.example.com", "Asia/Tehran").await.expect("site");
@@ -39,8 +43,12 @@ pub async fn run() {
             analytics_store::goals::add(&mut db, site.id, page, prefix).await.expect("a goal");
         }
         prefill_queue(&namespace, &encoded_events(&site.id.to_string(), EVENTS)).await;
-        let (seconds, cpu) = aggregate(&namespace, Shape { sessions, keep_events }).await;
+        let (seconds, cpu) = aggregate(&namespace, Shape { sessions, keep_events }, aggregators).await;
         runs.push((name, EVENTS as f64 / seconds, cpu));
+        if keep_events {
+            let now = Counted::read(&db).await;
+            assert_eq!(*counted.get_or_insert(now), now, "{name}: counted otherwise than one aggregator");
+        }
     }
 
     println!("## Aggregator: queue to Postgres rollups, exactly once\n");
@@ -52,7 +60,9 @@ pub async fn run() {
          visits on, every transaction also locks, reads and rewrites the visit state of each visitor it touches \
          and updates the visit rollups. With events kept, every counted event is also one row of the events \
          table, written by binary COPY in the same transaction. The site has two page goals with a prefix \
-         ({}), whose rows every transaction adds its pages' rows to.\n",
+         ({}), whose rows every transaction adds its pages' rows to. Two aggregators (as KEDA would scale them) \
+         share the queue, both in this process; their rollups must equal one aggregator's (pageviews, custom \
+         events and kept events; checked).\n",
         PREFIX_GOALS.map(|g| format!("`{g}`")).join(", ")
     );
     println!("| run | events/s | ratio to ceiling | CPU s per million events (this process) |");
@@ -64,7 +74,7 @@ pub async fn run() {
     }
     println!();
     println!(
-        "The process CPU is the aggregator's and the progress polling's; the rest of the machine's time goes to \
+        "The process CPU is the aggregators' and the progress polling's; the rest of the machine's time goes to \
          Postgres and RabbitMQ.\n"
     );
 }
@@ -171,14 +181,35 @@ impl Running {
     }
 }
 
-/// Runs one aggregator until every batch is applied; seconds and process CPU.
-async fn aggregate(namespace: &Namespace, shape: Shape) -> (f64, Duration) {
+/// Pageviews, custom events and kept events in the rollups of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Counted {
+    pageviews: i64,
+    events: i64,
+    kept: i64,
+}
+
+impl Counted {
+    async fn read(db: &tokio_postgres::Client) -> Self {
+        let totals = "SELECT coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
+                             (SELECT count(*) FROM events WHERE kind < 2) FROM hourly_totals";
+        let row = db.query_one(totals, &[]).await.expect("totals");
+        Self { pageviews: row.get(0), events: row.get(1), kept: row.get(2) }
+    }
+}
+
+/// Runs `aggregators` aggregators until every batch is applied; seconds and
+/// process CPU.
+async fn aggregate(namespace: &Namespace, shape: Shape, aggregators: usize) -> (f64, Duration) {
     let db = namespace.db().await;
     let batches = (EVENTS / BATCH) as i64;
 
     let cpu = process_cpu();
     let started = Instant::now();
-    let aggregator = Running::start(namespace, shape).await;
+    let mut running = Vec::new();
+    for _ in 0..aggregators {
+        running.push(Running::start(namespace, shape).await);
+    }
     eventually("every batch applied", Duration::from_secs(600), || async {
         let done: i64 = db.query_one("SELECT count(*) FROM processed_batches", &[]).await.ok()?.get(0);
         if done < batches {
@@ -188,6 +219,8 @@ async fn aggregate(namespace: &Namespace, shape: Shape) -> (f64, Duration) {
     })
     .await;
     let result = (started.elapsed().as_secs_f64(), process_cpu() - cpu);
-    aggregator.stop().await;
+    for aggregator in running {
+        aggregator.stop().await;
+    }
     result
 }

@@ -15,7 +15,7 @@ mod kept_events;
 mod long_tail;
 pub mod maintenance;
 mod metrics;
-mod partitions;
+pub mod partitions;
 pub mod rebuild;
 mod referrer;
 mod rollup;

@@ -37,6 +37,29 @@ async fn old_partitions_are_dropped_and_old_batch_ids_pruned() {
         (n == 3).then_some(())
     })
     .await;
+    // Room to update in place on the pages of the days live batches update,
+    // not on those of a day long over (see `partitions::LIVE_FILLFACTOR`).
+    let fillfactor = |table: String| {
+        let db = &db;
+        async move {
+            let sql = "SELECT coalesce((SELECT option_value FROM pg_options_to_table(reloptions)
+                                        WHERE option_name = 'fillfactor'), '100')
+                       FROM pg_class WHERE oid = to_regclass($1)";
+            db.query_one(sql, &[&table]).await.expect(&table).get::<_, String>(0)
+        }
+    };
+    let today = now.date_naive().format("%Y%m%d");
+    let ahead = (now + chrono::Duration::days(3)).date_naive().format("%Y%m%d");
+    for table in analytics_aggregator::partitions::PARTITIONED_TABLES {
+        let expected = analytics_aggregator::partitions::LIVE_FILLFACTOR.to_string();
+        assert_eq!(fillfactor(format!("{table}_{today}")).await, expected, "{table} today");
+        assert_eq!(fillfactor(format!("{table}_{ahead}")).await, expected, "{table} ahead of need");
+        assert_eq!(fillfactor(format!("{table}_{}", recent_day.format("%Y%m%d"))).await, "100", "{table} 10 days ago");
+    }
+    assert_eq!(fillfactor(format!("events_{today}")).await, "100", "events: only inserted");
+    for table in ["monthly_dimensions", "monthly_dimension_counts", "monthly_speed", "daily_visit_pages"] {
+        assert_eq!(fillfactor(table.to_owned()).await, "70", "{table}");
+    }
     // Events are kept for 90 days by default: not the 100-day-old one.
     let kept: i64 = db.query_one("SELECT count(*) FROM events", &[]).await.expect("count").get(0);
     assert_eq!(kept, 2);

@@ -38,6 +38,16 @@ pub(crate) async fn start_query(
     cached: bool,
     clock: Clock,
 ) -> (String, analytics_telemetry::Shutdown) {
+    start_query_with(namespace, cached, clock, |_| {}).await
+}
+
+/// [`start_query`] with its settings changed by `adjust` last.
+pub(crate) async fn start_query_with(
+    namespace: &Namespace,
+    cached: bool,
+    clock: Clock,
+    adjust: impl FnOnce(&mut analytics_query::Settings),
+) -> (String, analytics_telemetry::Shutdown) {
     let mut settings: analytics_query::Settings =
         analytics_config::from_defaults(analytics_query::Settings::DEFAULTS).expect("defaults");
     settings.http.host = "127.0.0.1".into();
@@ -54,6 +64,7 @@ pub(crate) async fn start_query(
         settings.query.cache_live_seconds = 0;
         settings.query.cache_closed_seconds = 0;
     }
+    adjust(&mut settings);
     let app = analytics_query::Application::build_with_clock(settings, clock).await.expect("query");
     let url = format!("http://127.0.0.1:{}", app.port());
     let shutdown = analytics_telemetry::Shutdown::new();

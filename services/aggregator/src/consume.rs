@@ -159,7 +159,10 @@ impl Consumer {
             match outcome.refused_batches.iter().find(|(id, _)| *id == batch.id) {
                 Some((_, reason)) => self.dead_letter(delivery, reason, dead_letters).await?,
                 None => {
-                    delivery.ack(BasicAckOptions::default()).await.context("ack")?;
+                    // Bounded like every broker call: an ack on a connection
+                    // that died under it must end in a reconnect, not a wait.
+                    let ack = async { delivery.ack(BasicAckOptions::default()).await.context("ack") };
+                    analytics_store::amqp::within_reply_timeout(&self.amqp, "ack", ack).await?;
                 }
             }
         }
@@ -216,13 +219,16 @@ impl Consumer {
                 .await?;
             anyhow::Ok(confirm.await?.is_ack())
         };
-        match published.await {
-            Ok(true) => delivery.ack(BasicAckOptions::default()).await.map(|_| ()).context("ack"),
-            outcome => {
-                tracing::warn!(?outcome, "publishing the dead letter failed; rejecting it instead");
-                delivery.reject(BasicRejectOptions { requeue: false }).await.map(|_| ()).context("reject")
+        let settled = async {
+            match published.await {
+                Ok(true) => delivery.ack(BasicAckOptions::default()).await.map(|_| ()).context("ack"),
+                outcome => {
+                    tracing::warn!(?outcome, "publishing the dead letter failed; rejecting it instead");
+                    delivery.reject(BasicRejectOptions { requeue: false }).await.map(|_| ()).context("reject")
+                }
             }
-        }
+        };
+        analytics_store::amqp::within_reply_timeout(&self.amqp, "dead-lettering", settled).await
     }
 
     fn record(&self, batches: &[Incoming], outcome: Outcome) {

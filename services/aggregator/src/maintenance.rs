@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analytics_telemetry::Shutdown;
-use chrono::{Days, Utc};
+use chrono::Utc;
 
 use crate::apply::Applier;
 use crate::partitions::{EVENTS_TABLE, PARTITIONED_TABLES, Partitions};
@@ -35,9 +35,7 @@ pub async fn ensure_ahead(
     partitions: &Partitions,
     settings: &AggregatorSettings,
 ) -> Result<(), tokio_postgres::Error> {
-    // Local days run up to 14 h ahead of and 12 h behind UTC, and events may be 24 h old.
-    let today = Utc::now().date_naive();
-    let first = today.checked_sub_days(Days::new(2)).unwrap_or(today);
+    let first = crate::partitions::first_live_day();
     let days: Vec<_> = first.iter_days().take(settings.partition_days_ahead as usize + 3).collect();
     partitions.ensure(client, &days).await
 }

@@ -31,14 +31,20 @@ pub const LOCK_TIMEOUT_MS: u64 = 2000;
 /// 37 ms instead of 62 (BENCHMARKS.md).
 pub const LIVE_FILLFACTOR: u8 = 70;
 
-/// Whether the partitions of `day` take live batches (and so need room to
-/// update in place): the days from two before today (UTC) on, as local days
-/// run 12 h behind UTC and events may be 24 h old. The partitions of older
-/// days, which only backfills and imports create, are filled whole: rows
-/// of a day that is over are read, not updated.
-pub fn takes_live_batches(day: NaiveDate) -> bool {
+/// The first day live batches can reach: two before today (UTC), as local
+/// days run up to 12 h behind UTC and events may be 24 h old (and up to
+/// 14 h ahead, so today's and later days' too).
+pub fn first_live_day() -> NaiveDate {
     let today = chrono::Utc::now().date_naive();
-    day >= today.checked_sub_days(Days::new(2)).unwrap_or(today)
+    today.checked_sub_days(Days::new(2)).unwrap_or(today)
+}
+
+/// Whether the partitions of `day` take live batches (and so need room to
+/// update in place). The partitions of older days, which only backfills and
+/// imports create, are filled whole: rows of a day that is over are read,
+/// not updated.
+pub fn takes_live_batches(day: NaiveDate) -> bool {
+    day >= first_live_day()
 }
 
 #[derive(Default)]

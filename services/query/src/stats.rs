@@ -283,7 +283,7 @@ pub async fn goals(
         let only = [value.to_owned()];
         let select = "coalesce(sum(pageviews), 0)::int8, coalesce(sum(events), 0)::int8,
                       coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0)::int8";
-        let row = rows.query(Tables::Sketches, select, "", Values::Only(&only)).await?;
+        let row = rows.query(Tables::Sketches, select, "", Some(&only)).await?;
         let (pageviews, events, visitors) = row.first().map_or((0, 0, 0), |r| (r.get(0), r.get(1), r.get(2)));
         let conversions = if reach == Reach::Event { events } else { pageviews };
         // A value counted only from other sources has a row, and no visitor.
@@ -376,13 +376,6 @@ async fn rank(
     Ok(exact)
 }
 
-/// Which values of a dimension a query reads.
-#[derive(Clone, Copy)]
-enum Values<'v> {
-    All,
-    Only(&'v [String]),
-}
-
 /// The two copies of the dimension rows (migration V5).
 #[derive(Clone, Copy)]
 enum Tables {
@@ -406,14 +399,14 @@ impl DimensionRows<'_> {
     /// Exact pageviews and events of `values` over the range.
     async fn counts(&self, values: &[String]) -> Result<Vec<ValueCounts>, tokio_postgres::Error> {
         let select = "value, sum(pageviews)::int8, sum(events)::int8";
-        let rows = self.query(Tables::Counts, select, "GROUP BY value", Values::Only(values)).await?;
+        let rows = self.query(Tables::Counts, select, "GROUP BY value", Some(values)).await?;
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
     /// The visitors of each of `values` over the range (a union of sketches).
     async fn visitors(&self, values: &[String]) -> Result<HashMap<String, i64>, tokio_postgres::Error> {
         let select = "value, round(hll_cardinality(hll_union_agg(visitors)))::int8";
-        let rows = self.query(Tables::Sketches, select, "GROUP BY value", Values::Only(values)).await?;
+        let rows = self.query(Tables::Sketches, select, "GROUP BY value", Some(values)).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -422,7 +415,7 @@ impl DimensionRows<'_> {
         let select = "value, sum(pageviews)::int8, sum(events)::int8";
         // Zero when the value was only seen from other sources than the one asked for.
         let tail = "GROUP BY value HAVING sum(pageviews) + sum(events) > 0";
-        let rows = self.query(Tables::Counts, select, tail, Values::All).await?;
+        let rows = self.query(Tables::Counts, select, tail, None).await?;
         Ok(rows.iter().map(ValueCounts::of).collect())
     }
 
@@ -453,13 +446,13 @@ impl DimensionRows<'_> {
     }
 
     /// `SELECT {select} FROM (the monthly, weekly and daily rows of tables)
-    /// {tail}`, of the `values` asked for.
+    /// {tail}`, of only the values in `only` (all when `None`).
     async fn query(
         &self,
         tables: Tables,
         select: &str,
         tail: &str,
-        values: Values<'_>,
+        only: Option<&[String]>,
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         // Every source by name rather than none: with each column of the key
         // pinned, each (month, source, value) is one index descent, where an
@@ -467,10 +460,6 @@ impl DimensionRows<'_> {
         let sources: Vec<&str> = match self.source {
             Some(source) => vec![source],
             None => TrafficSource::ALL.iter().map(|s| s.as_str()).collect(),
-        };
-        let only = match values {
-            Values::All => None,
-            Values::Only(values) => Some(values),
         };
         let mut params: Vec<Param> = vec![&self.site, &self.dimension, &only];
         let filters = "site_id = $1 AND dimension = $2 AND ($3::text[] IS NULL OR value = ANY($3))";

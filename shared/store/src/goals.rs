@@ -141,15 +141,11 @@ pub async fn prefixes_held(
     sites.dedup();
     lock_shared(transaction, &sites).await?;
     let rows = transaction
-        .query(
-            "SELECT site_id, target FROM goals
-             WHERE site_id = ANY($1) AND kind = 'page' AND right(target, 1) = '*' ORDER BY site_id, target",
-            &[&sites],
-        )
+        .query("SELECT site_id, kind, target FROM goals WHERE site_id = ANY($1) ORDER BY site_id, target", &[&sites])
         .await?;
     let mut prefixes: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for row in rows {
-        prefixes.entry(row.get(0)).or_default().push(row.get(1));
+    for row in rows.iter().filter(|r| has_rows(r.get(1), r.get(2))) {
+        prefixes.entry(row.get(0)).or_default().push(row.get(2));
     }
     Ok(prefixes)
 }

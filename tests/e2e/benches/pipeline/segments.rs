@@ -23,22 +23,23 @@ pub async fn run() {
         "{DAYS} days of kept events, at {} a day (one site each; written with one INSERT, their monthly value \
          counts with another, then VACUUM ANALYZE): 5,000 pages, 156 countries, 3 sources, 3 devices, a fifth as \
          many visitors a day as events, every 20th event a custom event with a property. Query service without \
-         cache (statement timeout raised to 60 s for the larger site); {SAMPLES} sequential requests after 3 \
+         cache, statement timeout raised to 60 s; {SAMPLES} sequential requests after 3 \
          warm-up ones (fewer for slow ones), HTTP on loopback included. Goal: p95 at most 300 ms at 100,000 \
          events a day, at most 2 s at 1,000,000.\n",
         SCALES.map(|n| n.to_string()).join(" and ")
     );
-    for (events_per_day, fill_seconds, _) in &measured {
+    for (events_per_day, (fill_seconds, _)) in SCALES.iter().zip(&measured) {
         println!("- {events_per_day} a day: {} rows written in {fill_seconds:.0} s.", DAYS * events_per_day);
     }
     println!();
     let scales: Vec<String> = SCALES.iter().map(|n| format!("{n}/day p50 ms | {n}/day p95 ms")).collect();
     println!("| request, last 30 days | {} |", scales.join(" | "));
     println!("|---|{}", "---:|---:|".repeat(SCALES.len()));
-    for (i, (name, _)) in endpoints(uuid::Uuid::nil()).iter().enumerate() {
+    // The same requests at every scale, in the same order.
+    for (i, (name, _)) in measured[0].1.iter().enumerate() {
         let cells: Vec<String> = measured
             .iter()
-            .map(|(_, _, latencies)| format!("{} | {}", ms(latencies[i].p50), ms(latencies[i].p95)))
+            .map(|(_, latencies)| format!("{} | {}", ms(latencies[i].1.p50), ms(latencies[i].1.p95)))
             .collect();
         println!("| {name} | {} |", cells.join(" | "));
     }
@@ -78,8 +79,8 @@ fn endpoints(s: uuid::Uuid) -> Vec<(&'static str, String)> {
 }
 
 /// A site with `events_per_day` kept events a day: seconds to fill it, and
-/// the latency of each of [`endpoints`].
-async fn measure_at(events_per_day: i64) -> (i64, f64, Vec<crate::query::Latency>) {
+/// the latency of each of [`endpoints`], by name.
+async fn measure_at(events_per_day: i64) -> (f64, Vec<(&'static str, crate::query::Latency)>) {
     let namespace = Namespace::create_durable().await;
     let mut db = namespace.db().await;
     let (site, token) = analytics_store::sites::add_site(&db, "segments.example.com", "UTC").await.expect("site");
@@ -97,11 +98,11 @@ async fn measure_at(events_per_day: i64) -> (i64, f64, Vec<crate::query::Latency
     .await;
     let http = reqwest::Client::new();
     let mut latencies = Vec::new();
-    for (_, path) in endpoints(site.id) {
-        latencies.push(measure(&http, &format!("{url}/api/analytics/{path}"), &token, SAMPLES).await);
+    for (name, path) in endpoints(site.id) {
+        latencies.push((name, measure(&http, &format!("{url}/api/analytics/{path}"), &token, SAMPLES).await));
     }
     stop.cancel();
-    (events_per_day, fill_seconds, latencies)
+    (fill_seconds, latencies)
 }
 
 /// The events, with a partition for each day.

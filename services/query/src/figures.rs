@@ -57,6 +57,32 @@ impl<'a> Figures<'a> {
         tokio::try_join!(self.totals_per_hour(range, source), other.visits_per_hour(range, source))
     }
 
+    /// The overview's breakdowns of `range`: the app's top `versions`
+    /// values and the sources on this connection, the site's speed (of
+    /// `source`) beside it; for a segment each reads the range's events, so
+    /// the two run at once as [`Self::totals_and_visits_per_range`] do.
+    #[allow(clippy::type_complexity)]
+    pub async fn versions_sources_and_speed(
+        &self,
+        pool: &analytics_store::PgPool,
+        range: DayRange,
+        today: NaiveDate,
+        source: Option<&'static str>,
+        versions: i64,
+    ) -> Result<(Vec<Row>, Vec<Row>, Vec<SpeedRow>), tokio_postgres::Error> {
+        let mut spare = self.spare(pool).await;
+        let beside = beside(spare.as_mut(), self.client).await?;
+        let other = self.on(beside.as_ref().map(|b| b.client()));
+        let app = Some(analytics_events::TrafficSource::App.as_str());
+        let version = analytics_events::Dimension::AppVersion.as_str();
+        let versions_and_sources = async {
+            let top = self.top(None, version, range, today, app, versions, None).await?;
+            Ok((top, self.by_source(range).await?))
+        };
+        let ((top, sources), speed) = tokio::try_join!(versions_and_sources, other.speed(range, today, source, 0))?;
+        Ok((top, sources, speed))
+    }
+
     /// A spare pooled connection for a segment, when one is free at once:
     /// its statements each read kept events for hundreds of milliseconds,
     /// so two run at once; the rollups answer in a few.

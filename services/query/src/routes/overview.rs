@@ -4,7 +4,7 @@
 //! and the site's speed over that range.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use analytics_events::{Dimension, TrafficSource};
+use analytics_events::TrafficSource;
 use chrono::{Datelike, Days, NaiveDate};
 
 use super::{CacheKey, Format, SiteRequest, cached};
@@ -70,18 +70,15 @@ pub async fn overview(
             PeriodTotals::new(totals[i], compare.and_then(|_| totals.get(i + periods.len()).copied()), visits[i])
         };
         let app = TrafficSource::App.as_str();
-        let versions = figures
-            .top(None, Dimension::AppVersion.as_str(), detail_range, ctx.today, Some(app), TOP_VERSIONS, None)
-            .await?;
+        let (versions, sources, speed) =
+            figures.versions_sources_and_speed(&state.pool, detail_range, ctx.today, source, TOP_VERSIONS).await?;
         let mut versions = Some(
             versions
                 .into_iter()
                 .map(|r| VersionTotals { version: r.value, pageviews: r.pageviews, visitors: r.visitors })
                 .collect(),
         );
-        let by_source = figures
-            .by_source(detail_range)
-            .await?
+        let by_source = sources
             .into_iter()
             .map(|r| SourceTotals {
                 versions: if r.value == app { versions.take() } else { None },
@@ -90,7 +87,6 @@ pub async fn overview(
                 visitors: r.visitors,
             })
             .collect();
-        let speed = figures.speed(detail_range, ctx.today, source, 0).await?;
         let imported = stats::imports(client, ctx.site.id).await?;
         let site_speed = [analytics_events::speed::LOAD_MS, analytics_events::speed::RESPONSE_MS]
             .iter()

@@ -333,6 +333,13 @@ async fn filters_segment_every_endpoint() {
     let speed = ask("speed/?filter=country==US".into()).await;
     let load = &speed["overall"]["load_ms"];
     assert_eq!(json!([load["count"], load["avg_ms"]]), json!([1, 100]), "{speed}");
+    // The overview's own speed summary of the segment (read beside its sources).
+    let us = ask("overview/?filter=country==US".into()).await;
+    assert_eq!(
+        json!([us["speed"]["metric"], us["speed"]["count"], us["speed"]["avg_ms"]]),
+        json!(["load_ms", 1, 100]),
+        "{us}"
+    );
 
     // Filters that cannot be answered are named.
     for (query, says) in [

@@ -334,3 +334,53 @@ async fn speed_rows(
     let rows = db.query(sql, &[&site]).await.expect("speed rows");
     rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect()
 }
+
+/// Histograms add bucket by bucket, the shorter one padded with zeros, in
+/// each row's upsert (`analytics_histogram_add`) and over rows
+/// (`analytics_histogram_sum`, whose step it is): whichever is longer, with
+/// an empty or missing one, and with a NULL bucket counted as 0.
+#[tokio::test]
+async fn histograms_add_bucket_by_bucket() {
+    let namespace = analytics_testkit::Namespace::create().await;
+    let db = namespace.db().await;
+    let add = |a: &'static str, b: &'static str| {
+        let db = &db;
+        async move {
+            let sql = format!("SELECT analytics_histogram_add({a}::int8[], {b}::int8[])");
+            let row = db.query_one(&sql, &[]).await.expect("histogram add");
+            row.get::<_, Vec<i64>>(0)
+        }
+    };
+    assert_eq!(add("'{1,2,3}'", "'{10,20}'").await, vec![11, 22, 3], "the second shorter");
+    assert_eq!(add("'{1}'", "'{10,20,30}'").await, vec![11, 20, 30], "the first shorter");
+    assert_eq!(add("'{}'", "'{0,5}'").await, vec![0, 5], "the first empty");
+    assert_eq!(add("'{4,0,7}'", "'{}'").await, vec![4, 0, 7], "the second empty");
+    assert_eq!(add("NULL", "'{2}'").await, vec![2], "the first missing");
+    assert_eq!(add("'{2,3}'", "NULL").await, vec![2, 3], "the second missing");
+    assert_eq!(add("'{NULL,3}'", "'{1}'").await, vec![1, 3], "a NULL bucket of the first");
+    assert_eq!(add("'{1,NULL,4}'", "'{1,NULL}'").await, vec![2, 0, 4], "NULL buckets of both");
+    assert_eq!(add("'{}'", "'{}'").await, Vec::<i64>::new(), "both empty");
+
+    let summed: Vec<i64> = db
+        .query_one(
+            "SELECT analytics_histogram_sum(h) FROM (VALUES ('{1,2}'::int8[]), ('{0,0,0,9}'), ('{}'), ('{5}')) AS r(h)",
+            &[],
+        )
+        .await
+        .expect("histogram sum")
+        .get(0);
+    assert_eq!(summed, vec![6, 2, 0, 9]);
+    // The aggregate's running sum is updated in place: the rows it read stay as they were.
+    let rows: Vec<Vec<i64>> = db
+        .query(
+            "WITH r(i, h) AS (VALUES (1, '{1,2}'::int8[]), (2, '{3}'))
+             SELECT h FROM r UNION ALL SELECT analytics_histogram_sum(h ORDER BY i) FROM r",
+            &[],
+        )
+        .await
+        .expect("rows and their sum")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(rows, vec![vec![1, 2], vec![3], vec![4, 2]]);
+}

@@ -152,12 +152,10 @@ pub async fn apply(
     hits.sort_by_key(|h| (h.site_id, h.visitor, h.at_ms));
     let chunks: Vec<&[Hit]> = hits.chunk_by(|a, b| (a.site_id, a.visitor) == (b.site_id, b.visitor)).collect();
     let keys: Vec<(Uuid, i64)> = chunks.iter().map(|chunk| (chunk[0].site_id, chunk[0].visitor)).collect();
-    let sites: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-    let visitors: Vec<i64> = keys.iter().map(|k| k.1).collect();
     // Each visitor's visits as if it had no row, when most have none.
     let fresh: Vec<Option<Vec<Visit>>> =
         chunks.iter().map(|chunk| (expect == Visitors::MostlyNew).then(|| visits_after(Vec::new(), chunk))).collect();
-    let (fresh_visits, fresh_last): (Vec<serde_json::Value>, Vec<Option<chrono::DateTime<chrono::Utc>>>) = fresh
+    let (mut fresh_visits, fresh_last): (Vec<serde_json::Value>, Vec<Option<chrono::DateTime<chrono::Utc>>>) = fresh
         .iter()
         .zip(&chunks)
         .map(|(visits, chunk)| match visits {
@@ -168,42 +166,24 @@ pub async fn apply(
             None => (serde_json::Value::Array(Vec::new()), None),
         })
         .unzip();
-    // Creates the rows of new visitors, then locks every other row, both in
-    // key order (so concurrent aggregators cannot deadlock). The rows the
-    // INSERT creates are ours until commit and hold what it wrote, so only
-    // the others are read. A row is written by the INSERT, the UPDATE, or
-    // (a new visitor's live row) both.
-    let created: std::collections::HashSet<(Uuid, i64)> = transaction
-        .query(
-            "INSERT INTO visitor_visits (site_id, visitor_id, visits, last_seen)
-             SELECT s, v, visits, coalesce(last_seen, '-infinity')
-             FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::timestamptz[]) AS k(s, v, visits, last_seen)
-             ORDER BY s, v
-             ON CONFLICT (site_id, visitor_id) DO NOTHING
-             RETURNING site_id, visitor_id",
-            &[&sites, &visitors, &fresh_visits, &fresh_last],
-        )
-        .await?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let (old_sites, old_visitors): (Vec<Uuid>, Vec<i64>) =
-        keys.iter().filter(|k| !created.contains(k)).copied().unzip();
-    let rows = transaction
-        .query(
-            "SELECT t.site_id, t.visitor_id, t.visits FROM visitor_visits t
-             JOIN unnest($1::uuid[], $2::int8[]) AS k(s, v) ON t.site_id = k.s AND t.visitor_id = k.v
-             ORDER BY t.site_id, t.visitor_id FOR UPDATE OF t",
-            &[&old_sites, &old_visitors],
-        )
-        .await?;
-    let mut stored: BTreeMap<(Uuid, i64), Vec<Visit>> = rows
-        .iter()
-        .map(|row| {
-            let visits: serde_json::Value = row.get(2);
-            ((row.get(0), row.get(1)), serde_json::from_value(visits).unwrap_or_default())
-        })
-        .collect();
+    // Locks the rows there are, then creates the others, both in key order
+    // (so concurrent aggregators and imports cannot deadlock on them). An
+    // INSERT of every visitor first would probe the key of each returning
+    // one for nothing. The rows the INSERT creates are ours until commit and
+    // hold what it wrote. A row another transaction created after our lock
+    // (our INSERT waited for that one to commit) is locked and read then. A
+    // row is written by the INSERT, the UPDATE, or (a new visitor's live row) both.
+    let mut stored = lock(transaction, &keys).await?;
+    let missing: Vec<usize> = (0..keys.len()).filter(|&i| !stored.contains_key(&keys[i])).collect();
+    let created = create(
+        transaction,
+        &missing.iter().map(|&i| keys[i]).collect::<Vec<_>>(),
+        &missing.iter().map(|&i| std::mem::take(&mut fresh_visits[i])).collect::<Vec<_>>(),
+        &missing.iter().map(|&i| fresh_last[i]).collect::<Vec<_>>(),
+    )
+    .await?;
+    let raced: Vec<(Uuid, i64)> = missing.iter().map(|&i| keys[i]).filter(|k| !created.contains(k)).collect();
+    stored.extend(lock(transaction, &raced).await?);
 
     let mut updated = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((chunk, key), fresh) in chunks.iter().zip(&keys).zip(fresh) {
@@ -243,6 +223,58 @@ fn visits_after(mut visits: Vec<Visit>, hits: &[Hit]) -> Vec<Visit> {
         add_hit(&mut visits, hit);
     }
     visits
+}
+
+/// Creates the rows of `keys` that no transaction has created, with their
+/// `visits` and last event (`-infinity` when none); returns the keys created.
+async fn create(
+    transaction: &Transaction<'_>,
+    keys: &[(Uuid, i64)],
+    visits: &[serde_json::Value],
+    last_seen: &[Option<chrono::DateTime<chrono::Utc>>],
+) -> Result<std::collections::HashSet<(Uuid, i64)>, tokio_postgres::Error> {
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    let (sites, visitors): (Vec<Uuid>, Vec<i64>) = keys.iter().copied().unzip();
+    let rows = transaction
+        .query(
+            "INSERT INTO visitor_visits (site_id, visitor_id, visits, last_seen)
+             SELECT s, v, visits, coalesce(last_seen, '-infinity')
+             FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::timestamptz[]) AS k(s, v, visits, last_seen)
+             ORDER BY s, v
+             ON CONFLICT (site_id, visitor_id) DO NOTHING
+             RETURNING site_id, visitor_id",
+            &[&sites, &visitors, &visits, &last_seen],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// Locks the rows of `keys` there are, in key order, and reads their visits.
+async fn lock(
+    transaction: &Transaction<'_>,
+    keys: &[(Uuid, i64)],
+) -> Result<BTreeMap<(Uuid, i64), Vec<Visit>>, tokio_postgres::Error> {
+    if keys.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let (sites, visitors): (Vec<Uuid>, Vec<i64>) = keys.iter().copied().unzip();
+    let rows = transaction
+        .query(
+            "SELECT t.site_id, t.visitor_id, t.visits FROM visitor_visits t
+             JOIN unnest($1::uuid[], $2::int8[]) AS k(s, v) ON t.site_id = k.s AND t.visitor_id = k.v
+             ORDER BY t.site_id, t.visitor_id FOR UPDATE OF t",
+            &[&sites, &visitors],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let visits: serde_json::Value = row.get(2);
+            ((row.get(0), row.get(1)), serde_json::from_value(visits).unwrap_or_default())
+        })
+        .collect())
 }
 
 /// Visits as `visitor_visits` keeps them, without those no event can change
@@ -376,6 +408,46 @@ mod tests {
         assert_eq!(visits_of(&[hit(20, "/c"), hit(0, "/a"), hit(10, "/b")]), vec![v(0, 20, 3, "/a", "/c")]);
         // An event between two visits joins them.
         assert_eq!(visits_of(&[hit(0, "/p"), hit(60, "/q"), hit(30, "/r")]), vec![v(0, 60, 3, "/p", "/q")]);
+    }
+
+    /// A visitor's row that another transaction creates after ours looked
+    /// for it (our INSERT waits for that one to commit) is read and added
+    /// to, not overwritten: one visit of two pageviews, in the row and in
+    /// the rollups.
+    #[tokio::test]
+    async fn a_row_created_meanwhile_is_added_to() {
+        let namespace = analytics_testkit::Namespace::create().await;
+        let (mut first, mut second, watch) = (namespace.db().await, namespace.db().await, namespace.db().await);
+        let site = Uuid::new_v4();
+        let (early, late) = (Hit { site_id: site, ..hit(0, "/a") }, Hit { site_id: site, ..hit(10, "/b") });
+        let creating = first.transaction().await.expect("begin");
+        apply(&creating, vec![early], Visitors::MostlyReturning).await.expect("the first visit");
+        let racing = tokio::spawn(async move {
+            let ours = second.transaction().await.expect("begin");
+            apply(&ours, vec![late], Visitors::MostlyReturning).await.expect("the second pageview");
+            ours.commit().await.expect("commit");
+        });
+        let waiting = "SELECT count(*) FROM pg_stat_activity
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        for _ in 0..500 {
+            if watch.query_one(waiting, &[]).await.expect("activity").get::<_, i64>(0) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(watch.query_one(waiting, &[]).await.expect("activity").get::<_, i64>(0), 1, "the INSERT waits");
+        creating.commit().await.expect("commit");
+        racing.await.expect("the racing transaction");
+
+        let row = watch.query_one("SELECT visits FROM visitor_visits", &[]).await.expect("the visitor's row");
+        let visits: Vec<Visit> = serde_json::from_value(row.get(0)).expect("visits");
+        let summary: Vec<_> = visits.iter().map(|v| (v.views, v.entry.as_str(), v.exit.as_str())).collect();
+        assert_eq!(summary, vec![(2, "/a", "/b")]);
+        let totals = watch
+            .query_one("SELECT sum(visits)::int8, sum(bounces)::int8, sum(pageviews)::int8 FROM daily_visits", &[])
+            .await
+            .expect("visit totals");
+        assert_eq!((totals.get::<_, i64>(0), totals.get::<_, i64>(1), totals.get::<_, i64>(2)), (1, 0, 2));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use futures_util::SinkExt;
 use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 
-use crate::cpu::process_cpu;
+use crate::cpu::{postgres_cpu, process_cpu};
 use crate::sample::{COUNTRIES, PAGES, USER_AGENTS, encoded_events};
 
 const EVENTS: usize = 200_000;
@@ -43,8 +43,8 @@ pub async fn run() {
             analytics_store::goals::add(&mut db, site.id, page, prefix).await.expect("a goal");
         }
         prefill_queue(&namespace, &encoded_events(&site.id.to_string(), EVENTS)).await;
-        let (seconds, cpu) = aggregate(&namespace, Shape { sessions, keep_events }, aggregators).await;
-        runs.push((name, EVENTS as f64 / seconds, cpu));
+        let run = aggregate(&namespace, Shape { sessions, keep_events }, aggregators).await;
+        runs.push((name, run));
         if keep_events {
             let now = Counted::read(&db).await;
             assert_eq!(*counted.get_or_insert(now), now, "{name}: counted otherwise than one aggregator");
@@ -65,17 +65,23 @@ pub async fn run() {
          events and kept events; checked).\n",
         PREFIX_GOALS.map(|g| format!("`{g}`")).join(", ")
     );
-    println!("| run | events/s | ratio to ceiling | CPU s per million events (this process) |");
-    println!("|---|---:|---:|---:|");
-    println!("| raw COPY of {EVENTS} rows (6 columns) into an unindexed table (ceiling) | {copy_rate:.0} | 1.00 | |");
-    for (name, rate, cpu) in runs {
-        let cpu = cpu.as_secs_f64() * 1_000_000.0 / EVENTS as f64;
-        println!("| {name} | {rate:.0} | {:.2} | {cpu:.2} |", rate / copy_rate);
+    println!(
+        "| run | events/s | ratio to ceiling | CPU s per million events (this process) | CPU s per million events \
+         (Postgres) |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    println!("| raw COPY of {EVENTS} rows (6 columns) into an unindexed table (ceiling) | {copy_rate:.0} | 1.00 | | |");
+    let per_million = |cpu: Duration| format!("{:.2}", cpu.as_secs_f64() * 1_000_000.0 / EVENTS as f64);
+    for (name, run) in runs {
+        let rate = EVENTS as f64 / run.seconds;
+        let postgres = run.postgres.map_or_else(|| "n/a (not on this machine)".to_owned(), per_million);
+        println!("| {name} | {rate:.0} | {:.2} | {} | {postgres} |", rate / copy_rate, per_million(run.cpu));
     }
     println!();
     println!(
-        "The process CPU is the aggregators' and the progress polling's; the rest of the machine's time goes to \
-         Postgres and RabbitMQ.\n"
+        "The process CPU is the aggregators' and the progress polling's. Postgres' is every process of the \
+         server over the run (backends, WAL writer, checkpointer, autovacuum); the rest of the machine's time \
+         goes to RabbitMQ.\n"
     );
 }
 
@@ -200,10 +206,18 @@ impl Counted {
 
 /// Runs `aggregators` aggregators until every batch is applied; seconds and
 /// process CPU.
-async fn aggregate(namespace: &Namespace, shape: Shape, aggregators: usize) -> (f64, Duration) {
+/// One run: its seconds, and the CPU of this process and of Postgres (when local) meanwhile.
+struct Run {
+    seconds: f64,
+    cpu: Duration,
+    postgres: Option<Duration>,
+}
+
+async fn aggregate(namespace: &Namespace, shape: Shape, aggregators: usize) -> Run {
     let db = namespace.db().await;
     let batches = (EVENTS / BATCH) as i64;
 
+    let postgres = postgres_cpu(&db).await;
     let cpu = process_cpu();
     let started = Instant::now();
     let mut running = Vec::new();
@@ -218,9 +232,11 @@ async fn aggregate(namespace: &Namespace, shape: Shape, aggregators: usize) -> (
         (done == batches).then_some(())
     })
     .await;
-    let result = (started.elapsed().as_secs_f64(), process_cpu() - cpu);
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = process_cpu() - cpu;
+    let postgres = postgres.zip(postgres_cpu(&db).await).map(|(before, after)| after.saturating_sub(before));
     for aggregator in running {
         aggregator.stop().await;
     }
-    result
+    Run { seconds, cpu, postgres }
 }

@@ -4,13 +4,38 @@
 use std::time::Duration;
 
 pub fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the parenthesised command name; utime and stime are the
-    // 12th and 13th of those, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(") ").map(|(_, rest)| rest).expect("stat format");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    Duration::from_millis(ticks * 10)
+    let stat = stat_fields("self").expect("/proc/self/stat");
+    Duration::from_millis((stat[11] + stat[12]) * 10)
+}
+
+/// The numeric fields of `/proc/<pid>/stat` after the parenthesised command
+/// name (the state reads as 0): the parent's pid is the 2nd, utime, stime,
+/// cutime and cstime the 12th to 15th, in clock ticks (100 per second on
+/// Linux). `None` once the process is gone.
+fn stat_fields(pid: &str) -> Option<Vec<u64>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(") ")?.1;
+    Some(rest.split_whitespace().map(|field| field.parse().unwrap_or(0)).collect())
+}
+
+/// CPU time of the Postgres server `db` is connected to, so far, when it
+/// runs on this machine (else `None`): its postmaster's own and that of the
+/// children it reaped (closed connections), plus every live child's
+/// (backends, WAL writer, checkpointer, autovacuum). Needs a superuser, to
+/// read where the server keeps its pid.
+pub async fn postgres_cpu(db: &tokio_postgres::Client) -> Option<Duration> {
+    let row = db.query_one("SELECT current_setting('data_directory')", &[]).await.ok()?;
+    let pid_file = std::path::Path::new(row.get::<_, &str>(0)).join("postmaster.pid");
+    let postmaster = std::fs::read_to_string(pid_file).ok()?.lines().next()?.trim().to_owned();
+    let own = stat_fields(&postmaster)?;
+    let mut ticks = own[11] + own[12] + own[13] + own[14];
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if let Some(child) = stat_fields(&pid).filter(|fields| fields[1].to_string() == postmaster) {
+            ticks += child[11] + child[12];
+        }
+    }
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The machine's CPU time so far, from /proc/stat: (stolen, total) in clock

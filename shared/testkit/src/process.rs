@@ -118,9 +118,14 @@ impl ServiceProcess {
         .await;
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     /// The most resident memory the running process has held (`VmHWM`), in bytes.
     pub fn peak_rss_bytes(&self) -> u64 {
-        let pid = self.child.id().expect("running");
+        let pid = self.pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
         let kib = status
             .lines()

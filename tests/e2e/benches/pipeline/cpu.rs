@@ -26,16 +26,54 @@ fn stat_fields(pid: &str) -> Option<Vec<u64>> {
 pub async fn postgres_cpu(db: &tokio_postgres::Client) -> Option<Duration> {
     let row = db.query_one("SELECT current_setting('data_directory')", &[]).await.ok()?;
     let pid_file = std::path::Path::new(row.get::<_, &str>(0)).join("postmaster.pid");
-    let postmaster = std::fs::read_to_string(pid_file).ok()?.lines().next()?.trim().to_owned();
-    let own = stat_fields(&postmaster)?;
+    let postmaster = std::fs::read_to_string(pid_file).ok()?.lines().next()?.trim().parse().ok()?;
+    server_cpu(postmaster)
+}
+
+/// CPU time so far of a server process `pid` that forks a child per
+/// connection or task (Postgres) or runs its work in threads (Redis,
+/// RabbitMQ's Erlang VM): its own (all threads), its reaped children's and
+/// its live children's.
+pub fn server_cpu(pid: u32) -> Option<Duration> {
+    let own = stat_fields(&pid.to_string())?;
     let mut ticks = own[11] + own[12] + own[13] + own[14];
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if let Some(child) = stat_fields(&pid).filter(|fields| fields[1].to_string() == postmaster) {
-            ticks += child[11] + child[12];
+        let child = entry.file_name().to_string_lossy().into_owned();
+        if let Some(fields) = stat_fields(&child).filter(|fields| fields[1] == u64::from(pid)) {
+            ticks += fields[11] + fields[12];
         }
     }
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// The process listening on TCP `port` of this machine, if any: the inode of
+/// the listening socket (`/proc/net/tcp`, `tcp6`), then the process that
+/// holds it open.
+pub fn pid_listening_on(port: u16) -> Option<u32> {
+    const LISTEN: &str = "0A";
+    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let local_port = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+                    (local_port == port && *fields.get(3)? == LISTEN).then(|| fields.get(9).map(|i| i.to_string()))?
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let sockets: Vec<String> = inodes.iter().map(|inode| format!("socket:[{inode}]")).collect();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let holds = std::fs::read_dir(entry.path().join("fd")).ok()?.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+        });
+        holds.then_some(pid)
+    })
 }
 
 /// The machine's CPU time so far, from /proc/stat: (stolen, total) in clock

@@ -22,6 +22,7 @@ const PREFIX_GOALS: [&str; 2] = ["/products/*", "/products/item-1*"];
 pub async fn run() {
     let ceiling = Namespace::create_durable().await;
     let copy_rate = EVENTS as f64 / raw_copy(&ceiling.db().await, EVENTS).await;
+    ceiling.drop_database().await;
     // Each run on a fresh namespace: its own queue, rollups and visitor state.
     let mut runs = Vec::new();
     // (visits, events kept, aggregators, name)
@@ -49,6 +50,8 @@ pub async fn run() {
             let now = Counted::read(&db).await;
             assert_eq!(*counted.get_or_insert(now), now, "{name}: counted otherwise than one aggregator");
         }
+        drop(db);
+        namespace.drop_database().await;
     }
 
     println!("## Aggregator: queue to Postgres rollups, exactly once\n");

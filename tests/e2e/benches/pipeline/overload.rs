@@ -113,7 +113,10 @@ pub async fn run() {
     }
     let per_event = total.as_secs_f64() * 1e6 / accepted.max(1) as f64;
     println!("| all of them | {:.1} | {per_event:.1} |\n", total.as_secs_f64());
+    drop(db);
+    let namespace = pipeline.namespace.clone();
     pipeline.stop().await;
+    namespace.drop_database().await;
 }
 
 /// The CPU time so far of each process the pipeline runs on: its services

@@ -29,6 +29,7 @@ const EXPORT_DAYS: i64 = 90;
 pub async fn run() {
     let ceiling = Namespace::create_durable().await;
     let copy_rate = ROWS as f64 / crate::aggregator::raw_copy(&ceiling.db().await, ROWS as usize).await;
+    ceiling.drop_database().await;
 
     println!("## Import: history from the old Django Visit table and from Plausible\n");
     println!(
@@ -48,6 +49,7 @@ pub async fn run() {
         let namespace = visit_table().await;
         let (seconds, summary) = import(&namespace, sessions).await;
         assert_eq!(summary["rows_read"], ROWS, "{summary}");
+        namespace.drop_database().await;
         let rate = ROWS as f64 / seconds;
         let name = if sessions { "import, visits on (default)" } else { "import, visits off" };
         println!("| {name}, no other traffic | {rate:.0} | {:.2} | {seconds:.1} |", rate / copy_rate);
@@ -137,6 +139,8 @@ async fn beside_live_traffic() -> LiveRun {
         }
     }
     run.during_batches = run.during.len();
+    drop(db);
+    namespace.drop_database().await;
     run
 }
 
@@ -179,6 +183,8 @@ async fn plausible() -> (i64, f64) {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("summary");
     assert_eq!(summary["rows_read"], rows, "{summary}");
+    drop(db);
+    namespace.drop_database().await;
     (rows, seconds)
 }
 

@@ -429,13 +429,10 @@ mod tests {
         });
         let waiting = "SELECT count(*) FROM pg_stat_activity
                        WHERE datname = current_database() AND wait_event_type = 'Lock'";
-        for _ in 0..500 {
-            if watch.query_one(waiting, &[]).await.expect("activity").get::<_, i64>(0) == 1 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(watch.query_one(waiting, &[]).await.expect("activity").get::<_, i64>(0), 1, "the INSERT waits");
+        analytics_testkit::eventually("the INSERT to wait", std::time::Duration::from_secs(10), || async {
+            (watch.query_one(waiting, &[]).await.ok()?.get::<_, i64>(0) == 1).then_some(())
+        })
+        .await;
         creating.commit().await.expect("commit");
         racing.await.expect("the racing transaction");
 

@@ -10,7 +10,7 @@ use futures_util::SinkExt;
 use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 
-use crate::cpu::{postgres_cpu, process_cpu};
+use crate::cpu::{process_cpu, store_cpu};
 use crate::sample::{COUNTRIES, PAGES, USER_AGENTS, encoded_events};
 
 const EVENTS: usize = 200_000;
@@ -207,8 +207,6 @@ impl Counted {
     }
 }
 
-/// Runs `aggregators` aggregators until every batch is applied; seconds and
-/// process CPU.
 /// One run: its seconds, and the CPU of this process and of Postgres (when local) meanwhile.
 struct Run {
     seconds: f64,
@@ -216,11 +214,12 @@ struct Run {
     postgres: Option<Duration>,
 }
 
+/// Runs `aggregators` aggregators until every batch is applied.
 async fn aggregate(namespace: &Namespace, shape: Shape, aggregators: usize) -> Run {
     let db = namespace.db().await;
     let batches = (EVENTS / BATCH) as i64;
 
-    let postgres = postgres_cpu(&db).await;
+    let postgres = store_cpu(namespace.postgres.url());
     let cpu = process_cpu();
     let started = Instant::now();
     let mut running = Vec::new();
@@ -237,7 +236,8 @@ async fn aggregate(namespace: &Namespace, shape: Shape, aggregators: usize) -> R
     .await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = process_cpu() - cpu;
-    let postgres = postgres.zip(postgres_cpu(&db).await).map(|(before, after)| after.saturating_sub(before));
+    let postgres =
+        postgres.zip(store_cpu(namespace.postgres.url())).map(|(before, after)| after.saturating_sub(before));
     for aggregator in running {
         aggregator.stop().await;
     }

@@ -18,16 +18,10 @@ fn stat_fields(pid: &str) -> Option<Vec<u64>> {
     Some(rest.split_whitespace().map(|field| field.parse().unwrap_or(0)).collect())
 }
 
-/// CPU time of the Postgres server `db` is connected to, so far, when it
-/// runs on this machine (else `None`): its postmaster's own and that of the
-/// children it reaped (closed connections), plus every live child's
-/// (backends, WAL writer, checkpointer, autovacuum). Needs a superuser, to
-/// read where the server keeps its pid.
-pub async fn postgres_cpu(db: &tokio_postgres::Client) -> Option<Duration> {
-    let row = db.query_one("SELECT current_setting('data_directory')", &[]).await.ok()?;
-    let pid_file = std::path::Path::new(row.get::<_, &str>(0)).join("postmaster.pid");
-    let postmaster = std::fs::read_to_string(pid_file).ok()?.lines().next()?.trim().parse().ok()?;
-    server_cpu(postmaster)
+/// CPU time so far of the store at `url` (Redis, RabbitMQ, Postgres), when
+/// it runs on this machine (else `None`): found by the port it listens on.
+pub fn store_cpu(url: &str) -> Option<Duration> {
+    reqwest::Url::parse(url).ok()?.port().and_then(pid_listening_on).and_then(server_cpu)
 }
 
 /// CPU time so far of a server process `pid` that forks a child per
@@ -49,24 +43,22 @@ pub fn server_cpu(pid: u32) -> Option<Duration> {
 /// The process listening on TCP `port` of this machine, if any: the inode of
 /// the listening socket (`/proc/net/tcp`, `tcp6`), then the process that
 /// holds it open.
-pub fn pid_listening_on(port: u16) -> Option<u32> {
+fn pid_listening_on(port: u16) -> Option<u32> {
     const LISTEN: &str = "0A";
-    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+    let sockets: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
         .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    let local_port = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
-                    (local_port == port && *fields.get(3)? == LISTEN).then(|| fields.get(9).map(|i| i.to_string()))?
-                })
-                .collect::<Vec<_>>()
+            let listening = table.lines().skip(1).filter_map(|line| {
+                // sl, local address:port (hex), remote, state, ..., inode (10th).
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+                let listens = local_port == port && *fields.get(3)? == LISTEN;
+                listens.then(|| format!("socket:[{}]", fields.get(9).unwrap_or(&"")))
+            });
+            listening.collect::<Vec<_>>()
         })
         .collect();
-    let sockets: Vec<String> = inodes.iter().map(|inode| format!("socket:[{inode}]")).collect();
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
         let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
         let holds = std::fs::read_dir(entry.path().join("fd")).ok()?.flatten().any(|fd| {

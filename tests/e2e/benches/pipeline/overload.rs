@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use analytics_e2e::{BROWSER_USER_AGENT, Instances, Pipeline, PipelineOptions};
 
-use crate::cpu::{pid_listening_on, postgres_cpu, server_cpu};
+use crate::cpu::{server_cpu, store_cpu};
 
 const DURATION: &str = "60s";
 const CONNECTIONS: &str = "64";
@@ -30,8 +30,7 @@ pub async fn run() {
         ..Default::default()
     })
     .await;
-    let db = pipeline.namespace.db().await;
-    let cpu_before = cpu_by_process(&pipeline, &db).await;
+    let cpu_before = cpu_by_process(&pipeline);
     let started = Instant::now();
     let statuses = wrk_statuses(&format!("{}/v1/events", pipeline.ingest_url), &pipeline.site_id, &pipeline.ingest_key);
     let load_seconds = started.elapsed().as_secs_f64();
@@ -51,7 +50,7 @@ pub async fn run() {
     let drain_started = Instant::now();
     pipeline.assert_exactly(accepted, &pipeline.forwarder_instances()).await;
     let drain_seconds = drain_started.elapsed().as_secs_f64();
-    let cpu_after = cpu_by_process(&pipeline, &db).await;
+    let cpu_after = cpu_by_process(&pipeline);
 
     println!("## Overload: a minute far over capacity\n");
     println!(
@@ -99,21 +98,19 @@ pub async fn run() {
         accepted as f64 / seconds
     );
     println!("| process | CPU s | µs per event |\n|---|---:|---:|");
+    let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / accepted.max(1) as f64;
     let mut total = Duration::ZERO;
     for ((process, before), (_, after)) in cpu_before.iter().zip(&cpu_after) {
         match before.zip(*after) {
             Some((before, after)) => {
                 let used = after.saturating_sub(before);
                 total += used;
-                let per_event = used.as_secs_f64() * 1e6 / accepted.max(1) as f64;
-                println!("| {process} | {:.1} | {per_event:.1} |", used.as_secs_f64());
+                println!("| {process} | {:.1} | {:.1} |", used.as_secs_f64(), per_event(used));
             }
             None => println!("| {process} | n/a (not on this machine) | |"),
         }
     }
-    let per_event = total.as_secs_f64() * 1e6 / accepted.max(1) as f64;
-    println!("| all of them | {:.1} | {per_event:.1} |\n", total.as_secs_f64());
-    drop(db);
+    println!("| all of them | {:.1} | {:.1} |\n", total.as_secs_f64(), per_event(total));
     let namespace = pipeline.namespace.clone();
     pipeline.stop().await;
     namespace.drop_database().await;
@@ -121,15 +118,15 @@ pub async fn run() {
 
 /// The CPU time so far of each process the pipeline runs on: its services
 /// and, when they run on this machine, its stores.
-async fn cpu_by_process(pipeline: &Pipeline, db: &tokio_postgres::Client) -> Vec<(&'static str, Option<Duration>)> {
-    let store = |url: &str| reqwest::Url::parse(url).ok()?.port().and_then(pid_listening_on).and_then(server_cpu);
+fn cpu_by_process(pipeline: &Pipeline) -> Vec<(&'static str, Option<Duration>)> {
+    let namespace = &pipeline.namespace;
     vec![
         ("ingest", server_cpu(pipeline.ingest_processes[0].pid())),
         ("forwarder", server_cpu(pipeline.forwarder_processes[0].pid())),
         ("aggregator", server_cpu(pipeline.aggregator_processes[0].pid())),
-        ("Redis", store(pipeline.namespace.redis.url())),
-        ("RabbitMQ", store(pipeline.namespace.amqp.url())),
-        ("Postgres", postgres_cpu(db).await),
+        ("Redis", store_cpu(namespace.redis.url())),
+        ("RabbitMQ", store_cpu(namespace.amqp.url())),
+        ("Postgres", store_cpu(namespace.postgres.url())),
     ]
 }
 

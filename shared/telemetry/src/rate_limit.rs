@@ -5,7 +5,6 @@
 //! to go), so random client keys cannot grow memory either.
 
 use std::hash::Hash;
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,14 +22,15 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Clients whose buckets are kept; one forgotten starts again full.
+/// Clients whose buckets are kept; one forgotten starts again full. The map
+/// grows to this as clients come rather than being allocated whole up front
+/// (2 MB for each limiter, most of which never see that many clients).
 const CLIENTS: usize = 100_000;
 
 impl<K: Hash + Eq> RateLimiter<K> {
     /// `rate` requests per second on average, `burst` at once; a rate of 0 allows everything.
     pub fn new(rate: f64, burst: f64) -> Self {
-        let capacity = NonZeroUsize::new(CLIENTS).expect("non-zero");
-        Self { rate, burst: burst.max(1.0), buckets: Mutex::new(LruCache::new(capacity)) }
+        Self { rate, burst: burst.max(1.0), buckets: Mutex::new(LruCache::unbounded()) }
     }
 
     /// Takes a token of `client`'s bucket, or says how long until one is there.
@@ -40,6 +40,9 @@ impl<K: Hash + Eq> RateLimiter<K> {
         }
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        if buckets.len() >= CLIENTS && !buckets.contains(&client) {
+            buckets.pop_lru();
+        }
         let bucket = buckets.get_or_insert_mut(client, || Bucket { tokens: self.burst, updated: now });
         let refill = now.duration_since(bucket.updated).as_secs_f64() * self.rate;
         bucket.tokens = (bucket.tokens + refill).min(self.burst);
@@ -75,5 +78,16 @@ mod tests {
         assert!(limiter.check("a").is_ok(), "refilled at the rate");
         assert_eq!(retry_after_seconds(Duration::from_millis(10)), 1);
         assert!(RateLimiter::new(0.0, 1.0).check("a").is_ok() && RateLimiter::new(0.0, 1.0).check("a").is_ok());
+    }
+
+    #[test]
+    fn the_clients_seen_last_are_kept() {
+        let limiter = RateLimiter::new(1.0, 1.0);
+        for client in 0..=CLIENTS {
+            assert!(limiter.check(client).is_ok());
+        }
+        assert_eq!(limiter.buckets.lock().unwrap().len(), CLIENTS);
+        assert!(limiter.check(CLIENTS).is_err(), "the last one is still remembered");
+        assert!(limiter.check(0).is_ok(), "the first one was forgotten, so it starts full again");
     }
 }

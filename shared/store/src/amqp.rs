@@ -22,12 +22,19 @@ pub async fn amqp_connect(settings: &AmqpSettings, name: &str) -> anyhow::Result
     // of 60 s would leave a consumer waiting on a dead connection for minutes.
     // An explicit `?heartbeat=` in the URL wins.
     uri.query.heartbeat.get_or_insert(HEARTBEAT_SECONDS);
+    // The client keeps 32 frames' worth of buffer each way, so the broker's
+    // default of 128 KiB frames costs 8 MiB a connection; messages larger
+    // than a frame are simply split. `?frame_max=` in the URL wins.
+    uri.query.frame_max.get_or_insert(FRAME_MAX_BYTES);
     let tls = lapin::tcp::OwnedTLSConfig { identity: None, cert_chain: root_cert };
     let runtime = lapin::runtime::default_runtime().context("the AMQP client's runtime")?;
     Connection::connect_uri_with_config(uri, properties, tls, runtime).await.context("connecting to RabbitMQ")
 }
 
 const HEARTBEAT_SECONDS: u16 = 5;
+
+/// Largest AMQP frame this client asks for (the broker may lower it).
+pub const FRAME_MAX_BYTES: u32 = 32 * 1024;
 
 /// `step` (connecting, declaring, asking about a queue), given up after the
 /// broker's reply timeout ([`AmqpSettings::reply_timeout`]). Heartbeats only

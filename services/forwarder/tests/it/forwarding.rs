@@ -63,3 +63,47 @@ async fn listed_events_are_published_in_confirmed_batches_in_order() {
     assert_eq!(forwarder.metric("analytics_forwarder_batches_total{outcome=\"nacked\"}").await, 0.0);
     forwarder.stop().await;
 }
+
+/// AMQP frames are small (the client's buffers are 32 of them each way),
+/// so batches larger than a frame must cross split and whole again; a
+/// `frame_max` in the URL still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_larger_than_a_frame_arrive_whole() {
+    use analytics_store::amqp::{FRAME_MAX_BYTES, amqp_connect};
+    let namespace = Namespace::create().await;
+    let mut redis = namespace.redis().await;
+    let queue_key = namespace.redis.queue_key();
+    let long_event = |i: usize| Event { path: format!("/p/{i}/{}", "x".repeat(2000)), ..Event::decode(&event(i)[..]).expect("event") };
+    for i in 0..40 {
+        redis::cmd("LPUSH").arg(&queue_key).arg(long_event(i).encode_to_vec()).query_async::<()>(&mut redis).await.expect("LPUSH");
+    }
+    let forwarder = TestForwarder::start(namespace.clone(), &[]).await;
+    eventually("the list forwarded", Duration::from_secs(30), || async {
+        let confirmed = forwarder.metric("analytics_forwarder_events_total{outcome=\"confirmed\"}").await;
+        (confirmed == 40.0).then_some(())
+    })
+    .await;
+    forwarder.stop().await;
+
+    let connection = amqp_connect(&namespace.amqp, "test-reader").await.expect("amqp");
+    assert_eq!(connection.configuration().frame_max(), FRAME_MAX_BYTES);
+    let channel = connection.create_channel().await.expect("channel");
+    let (mut paths, mut largest) = (Vec::new(), 0);
+    while let Some(message) = channel
+        .basic_get(namespace.amqp.queue().as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")
+    {
+        largest = largest.max(message.delivery.data.len());
+        let batch = EventBatch::decode(message.delivery.data.as_slice()).expect("a whole batch");
+        paths.extend(batch.events.into_iter().map(|e| e.path));
+    }
+    assert!(largest > 2 * FRAME_MAX_BYTES as usize, "a batch of several frames: {largest} bytes");
+    assert_eq!(paths, (0..40).map(|i| long_event(i).path).collect::<Vec<_>>(), "every event whole, in order");
+
+    let mut settings = namespace.amqp.clone();
+    let separator = if settings.url().contains('?') { '&' } else { '?' };
+    settings.url = format!("{}{separator}frame_max=65536", settings.url()).into();
+    let connection = amqp_connect(&settings, "test-reader").await.expect("amqp");
+    assert_eq!(connection.configuration().frame_max(), 65536, "the URL's frame_max");
+}

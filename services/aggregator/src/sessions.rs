@@ -17,6 +17,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Transaction;
+use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 /// One counted event, as far as visits are concerned.
@@ -155,15 +156,15 @@ pub async fn apply(
     // Each visitor's visits as if it had no row, when most have none.
     let fresh: Vec<Option<Vec<Visit>>> =
         chunks.iter().map(|chunk| (expect == Visitors::MostlyNew).then(|| visits_after(Vec::new(), chunk))).collect();
-    let (mut fresh_visits, fresh_last): (Vec<serde_json::Value>, Vec<Option<chrono::DateTime<chrono::Utc>>>) = fresh
+    let (mut fresh_visits, fresh_last): (Vec<Json<Vec<Visit>>>, Vec<Option<chrono::DateTime<chrono::Utc>>>) = fresh
         .iter()
         .zip(&chunks)
         .map(|(visits, chunk)| match visits {
             Some(visits) => {
-                let (json, last) = stored_form(visits, chunk[0].at_ms);
+                let (json, last) = stored_form(visits.clone(), chunk[0].at_ms);
                 (json, Some(last))
             }
-            None => (serde_json::Value::Array(Vec::new()), None),
+            None => (Json(Vec::new()), None),
         })
         .unzip();
     // Locks the rows there are, then creates the others, both in key order
@@ -178,7 +179,7 @@ pub async fn apply(
     let created = create(
         transaction,
         &missing.iter().map(|&i| keys[i]).collect::<Vec<_>>(),
-        &missing.iter().map(|&i| std::mem::take(&mut fresh_visits[i])).collect::<Vec<_>>(),
+        &missing.iter().map(|&i| std::mem::replace(&mut fresh_visits[i], Json(Vec::new()))).collect::<Vec<_>>(),
         &missing.iter().map(|&i| fresh_last[i]).collect::<Vec<_>>(),
     )
     .await?;
@@ -196,7 +197,7 @@ pub async fn apply(
         let after = visits_after(before.clone(), chunk);
         deltas.contribute(first.site_id, first.timezone, &before, -1);
         deltas.contribute(first.site_id, first.timezone, &after, 1);
-        let (json, last) = stored_form(&after, first.at_ms);
+        let (json, last) = stored_form(after, first.at_ms);
         updated.0.push(key.0);
         updated.1.push(key.1);
         updated.2.push(json);
@@ -230,7 +231,7 @@ fn visits_after(mut visits: Vec<Visit>, hits: &[Hit]) -> Vec<Visit> {
 async fn create(
     transaction: &Transaction<'_>,
     keys: &[(Uuid, i64)],
-    visits: &[serde_json::Value],
+    visits: &[Json<Vec<Visit>>],
     last_seen: &[Option<chrono::DateTime<chrono::Utc>>],
 ) -> Result<std::collections::HashSet<(Uuid, i64)>, tokio_postgres::Error> {
     if keys.is_empty() {
@@ -271,19 +272,20 @@ async fn lock(
     Ok(rows
         .iter()
         .map(|row| {
-            let visits: serde_json::Value = row.get(2);
-            ((row.get(0), row.get(1)), serde_json::from_value(visits).unwrap_or_default())
+            let visits = row.try_get::<_, Json<Vec<Visit>>>(2).map(|json| json.0).unwrap_or_default();
+            ((row.get(0), row.get(1)), visits)
         })
         .collect())
 }
 
 /// Visits as `visitor_visits` keeps them, without those no event can change
 /// any more (see [`KEEP_MS`]), and the time of the last (`fallback` when
-/// there is none).
-fn stored_form(visits: &[Visit], fallback: i64) -> (serde_json::Value, chrono::DateTime<chrono::Utc>) {
+/// there is none). Serialised straight into the statement's parameters
+/// (no `serde_json::Value` tree in between: a group holds thousands).
+fn stored_form(mut visits: Vec<Visit>, fallback: i64) -> (Json<Vec<Visit>>, chrono::DateTime<chrono::Utc>) {
     let last = visits.iter().map(|v| v.last).max().unwrap_or(fallback);
-    let kept: Vec<&Visit> = visits.iter().filter(|v| v.last >= last - KEEP_MS).collect();
-    (serde_json::to_value(kept).unwrap_or_default(), chrono::DateTime::from_timestamp_millis(last).unwrap_or_default())
+    visits.retain(|v| v.last >= last - KEEP_MS);
+    (Json(visits), chrono::DateTime::from_timestamp_millis(last).unwrap_or_default())
 }
 
 /// Adds each hit's visitor to the sketch of its minute (event time).

@@ -54,11 +54,13 @@ pub async fn run() {
         namespace.drop_database().await;
     }
 
+    let defaults: analytics_aggregator::Settings =
+        analytics_config::from_defaults(analytics_aggregator::Settings::DEFAULTS).expect("defaults");
     println!("## Aggregator: queue to Postgres rollups, exactly once\n");
     println!(
         "{EVENTS} events in batches of {BATCH}, pre-filled in the aggregate queue; {PAGES} pages, {COUNTRIES} \
          countries, {USER_AGENTS} distinct user agents, 3 sources, 20,000 visitors, site in Asia/Tehran. One \
-         aggregator with default settings (prefetch 64, up to 16 deliveries per transaction); every event updates \
+         aggregator with default settings (prefetch {}, up to {} deliveries per transaction); every event updates \
          its hourly total, 7 to 9 daily dimension rows with HLL sketches, a speed histogram and a page title. With \
          visits on, every transaction also locks, reads and rewrites the visit state of each visitor it touches \
          and updates the visit rollups. With events kept, every counted event is also one row of the events \
@@ -66,6 +68,8 @@ pub async fn run() {
          ({}), whose rows every transaction adds its pages' rows to. Two aggregators (as KEDA would scale them) \
          share the queue, both in this process; their rollups must equal one aggregator's (pageviews, custom \
          events and kept events; checked).\n",
+        defaults.aggregator.prefetch,
+        defaults.aggregator.max_group,
         PREFIX_GOALS.map(|g| format!("`{g}`")).join(", ")
     );
     println!(

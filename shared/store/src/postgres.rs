@@ -42,6 +42,11 @@ pub fn pg_pool(settings: &PostgresSettings) -> anyhow::Result<PgPool> {
     let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(settings.pool_size)
+        // The connection used last is handed out next: a service busy on one
+        // connection at a time keeps using it, and the others stay small (a
+        // client keeps a write buffer the size of the largest statement it
+        // sent: with the aggregator's groups, megabytes per connection).
+        .queue_mode(deadpool_postgres::QueueMode::Lifo)
         .wait_timeout(Some(std::time::Duration::from_secs(5)))
         .create_timeout(Some(std::time::Duration::from_secs(5)))
         .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -4,6 +4,7 @@
 
 mod app_traffic;
 mod counting;
+mod pool;
 mod retention;
 mod sketches;
 

@@ -156,7 +156,7 @@ pub async fn apply(
     // Each visitor's visits as if it had no row, when most have none.
     let fresh: Vec<Option<Vec<Visit>>> =
         chunks.iter().map(|chunk| (expect == Visitors::MostlyNew).then(|| visits_after(Vec::new(), chunk))).collect();
-    let (mut fresh_visits, fresh_last): (Vec<Json<Vec<Visit>>>, Vec<Option<chrono::DateTime<chrono::Utc>>>) = fresh
+    let (mut fresh_visits, fresh_last): (Vec<_>, Vec<_>) = fresh
         .iter()
         .zip(&chunks)
         .map(|(visits, chunk)| match visits {

@@ -86,7 +86,7 @@ mod tests {
         for client in 0..=CLIENTS {
             assert!(limiter.check(client).is_ok());
         }
-        assert_eq!(limiter.buckets.lock().unwrap().len(), CLIENTS);
+        assert_eq!(limiter.buckets.lock().expect("lock").len(), CLIENTS);
         assert!(limiter.check(CLIENTS).is_err(), "the last one is still remembered");
         assert!(limiter.check(0).is_ok(), "the first one was forgotten, so it starts full again");
     }

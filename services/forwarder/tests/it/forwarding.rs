@@ -73,9 +73,17 @@ async fn batches_larger_than_a_frame_arrive_whole() {
     let namespace = Namespace::create().await;
     let mut redis = namespace.redis().await;
     let queue_key = namespace.redis.queue_key();
-    let long_event = |i: usize| Event { path: format!("/p/{i}/{}", "x".repeat(2000)), ..Event::decode(&event(i)[..]).expect("event") };
+    let long_event = |i: usize| Event {
+        path: format!("/p/{i}/{}", "x".repeat(2000)),
+        ..Event::decode(&event(i)[..]).expect("event")
+    };
     for i in 0..40 {
-        redis::cmd("LPUSH").arg(&queue_key).arg(long_event(i).encode_to_vec()).query_async::<()>(&mut redis).await.expect("LPUSH");
+        redis::cmd("LPUSH")
+            .arg(&queue_key)
+            .arg(long_event(i).encode_to_vec())
+            .query_async::<()>(&mut redis)
+            .await
+            .expect("LPUSH");
     }
     let forwarder = TestForwarder::start(namespace.clone(), &[]).await;
     eventually("the list forwarded", Duration::from_secs(30), || async {

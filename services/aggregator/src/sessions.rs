@@ -156,17 +156,6 @@ pub async fn apply(
     // Each visitor's visits as if it had no row, when most have none.
     let fresh: Vec<Option<Vec<Visit>>> =
         chunks.iter().map(|chunk| (expect == Visitors::MostlyNew).then(|| visits_after(Vec::new(), chunk))).collect();
-    let (mut fresh_visits, fresh_last): (Vec<_>, Vec<_>) = fresh
-        .iter()
-        .zip(&chunks)
-        .map(|(visits, chunk)| match visits {
-            Some(visits) => {
-                let (json, last) = stored_form(visits.clone(), chunk[0].at_ms);
-                (json, Some(last))
-            }
-            None => (Json(Vec::new()), None),
-        })
-        .unzip();
     // Locks the rows there are, then creates the others, both in key order
     // (so concurrent aggregators and imports cannot deadlock on them). An
     // INSERT of every visitor first would probe the key of each returning
@@ -176,13 +165,20 @@ pub async fn apply(
     // row is written by the INSERT, the UPDATE, or (a new visitor's live row) both.
     let mut stored = lock(transaction, &keys).await?;
     let missing: Vec<usize> = (0..keys.len()).filter(|&i| !stored.contains_key(&keys[i])).collect();
-    let created = create(
-        transaction,
-        &missing.iter().map(|&i| keys[i]).collect::<Vec<_>>(),
-        &missing.iter().map(|&i| std::mem::replace(&mut fresh_visits[i], Json(Vec::new()))).collect::<Vec<_>>(),
-        &missing.iter().map(|&i| fresh_last[i]).collect::<Vec<_>>(),
-    )
-    .await?;
+    // A new row holds the visitor's fresh visits where they were worked out,
+    // else none (the UPDATE below writes them).
+    let (fresh_visits, fresh_last): (Vec<_>, Vec<_>) = missing
+        .iter()
+        .map(|&i| match &fresh[i] {
+            Some(visits) => {
+                let (json, last) = stored_form(visits.clone(), chunks[i][0].at_ms);
+                (json, Some(last))
+            }
+            None => (Json(Vec::new()), None),
+        })
+        .unzip();
+    let created =
+        create(transaction, &missing.iter().map(|&i| keys[i]).collect::<Vec<_>>(), &fresh_visits, &fresh_last).await?;
     let raced: Vec<(Uuid, i64)> = missing.iter().map(|&i| keys[i]).filter(|k| !created.contains(k)).collect();
     stored.extend(lock(transaction, &raced).await?);
 

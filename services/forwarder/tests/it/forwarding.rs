@@ -10,7 +10,7 @@ use lapin::options::BasicGetOptions;
 
 use crate::TestForwarder;
 
-fn event(i: usize) -> Vec<u8> {
+fn pageview(i: usize) -> Event {
     Event {
         site_id: "00000000-0000-0000-0000-000000000001".into(),
         r#type: EventType::Pageview as i32,
@@ -18,7 +18,10 @@ fn event(i: usize) -> Vec<u8> {
         visitor_id: i as u64,
         ..Default::default()
     }
-    .encode_to_vec()
+}
+
+fn event(i: usize) -> Vec<u8> {
+    pageview(i).encode_to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,10 +76,7 @@ async fn batches_larger_than_a_frame_arrive_whole() {
     let namespace = Namespace::create().await;
     let mut redis = namespace.redis().await;
     let queue_key = namespace.redis.queue_key();
-    let long_event = |i: usize| Event {
-        path: format!("/p/{i}/{}", "x".repeat(2000)),
-        ..Event::decode(&event(i)[..]).expect("event")
-    };
+    let long_event = |i: usize| Event { path: format!("/p/{i}/{}", "x".repeat(2000)), ..pageview(i) };
     for i in 0..40 {
         redis::cmd("LPUSH")
             .arg(&queue_key)

@@ -343,11 +343,7 @@ impl Applier {
         write_deltas(&transaction, &mut deltas).await?;
         let hits = std::mem::take(&mut deltas.hits);
         if self.sessions {
-            let expect = match progress {
-                Some(_) => crate::sessions::Visitors::MostlyNew,
-                None => crate::sessions::Visitors::MostlyReturning,
-            };
-            crate::sessions::apply(&transaction, hits, expect).await?;
+            crate::sessions::apply(&transaction, hits).await?;
         }
         match finish {
             Finish::Commit => transaction.commit().await?,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use analytics_config::AmqpSettings;
 use analytics_telemetry::{Backoff, Progress, Shutdown};
 use anyhow::Context;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
@@ -30,6 +30,8 @@ pub struct Consumer {
     pub prefetch: u16,
     /// Deliveries already waiting are applied together, up to this many per transaction.
     pub max_group: usize,
+    /// How long a group short of `max_group` waits for more deliveries.
+    pub gather: Duration,
     /// A larger message is dead-lettered unread (see `max_message_bytes`).
     pub max_message_bytes: usize,
     /// Events older than this are past the rollups' retention: dropped.
@@ -103,11 +105,17 @@ impl Consumer {
             };
             stall.delivered();
             let mut group = vec![next.context("consumer cancelled by the broker")?.context("delivery failed")?];
-            // Whatever else has already arrived joins the same transaction.
+            // Whatever else arrives within `gather` (at once: whatever has
+            // already arrived) joins the same transaction. Under a backlog
+            // groups fill at once; below it, the wait trades a little
+            // freshness for larger transactions (see `gather_ms`).
+            let gathered_by = tokio::time::Instant::now() + self.gather;
             while group.len() < self.max_group {
-                match deliveries.next().now_or_never() {
-                    Some(Some(delivery)) => group.push(delivery.context("delivery failed")?),
-                    Some(None) | None => break,
+                // The stream is polled before the deadline is checked, so a
+                // delivery already here is taken even when the wait is over.
+                match tokio::time::timeout_at(gathered_by, deliveries.next()).await {
+                    Ok(Some(delivery)) => group.push(delivery.context("delivery failed")?),
+                    Ok(None) | Err(_) => break,
                 }
             }
             self.progress.waiting();

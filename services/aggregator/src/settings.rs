@@ -16,6 +16,7 @@ pub struct Settings {
 pub struct AggregatorSettings {
     pub prefetch: u16,
     pub max_group: usize,
+    pub gather_ms: u64,
     pub max_message_bytes: usize,
     pub stall_seconds: u64,
     pub site_refresh_seconds: u64,

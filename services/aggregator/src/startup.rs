@@ -62,6 +62,7 @@ impl Application {
             amqp: settings.amqp.clone(),
             prefetch: settings.aggregator.prefetch,
             max_group: settings.aggregator.max_group.max(1),
+            gather: Duration::from_millis(settings.aggregator.gather_ms),
             max_message_bytes: settings.aggregator.max_message_bytes,
             retention_days: settings.aggregator.retention_days,
             applier,

@@ -4,6 +4,7 @@
 
 mod app_traffic;
 mod counting;
+mod grouping;
 mod pool;
 mod retention;
 mod sketches;
@@ -22,6 +23,11 @@ pub struct TestAggregator {
 impl TestAggregator {
     /// Starts an aggregator and creates a site in `timezone`.
     pub async fn start(timezone: &str) -> Self {
+        Self::start_with(timezone, |_| {}).await
+    }
+
+    /// [`Self::start`] with the aggregator's settings changed by `adjust` last.
+    pub async fn start_with(timezone: &str, adjust: impl FnOnce(&mut analytics_aggregator::Settings)) -> Self {
         let namespace = Namespace::create().await;
         let (site_id, _token) = namespace.add_site(&format!("{}.example", namespace.name), timezone).await;
         let mut settings: analytics_aggregator::Settings =
@@ -30,6 +36,7 @@ impl TestAggregator {
         settings.amqp = settings.amqp.on_broker_of(&namespace.amqp);
         settings.postgres = namespace.postgres.clone();
         settings.aggregator.ua_regexes = analytics_testkit::ua_regexes();
+        adjust(&mut settings);
         let app = analytics_aggregator::Application::build(settings).await.expect("aggregator builds");
         let aggregator_ops_url = format!("http://127.0.0.1:{}", app.port());
         let mut running = InProcess::new();

@@ -4,7 +4,8 @@
 # in the same run. `deploy/bench/run.sh ingest query django` runs only those
 # parts and replaces only their sections; the others keep their earlier
 # results, each dated with the day and commit it was measured at. Sections:
-# ingest, forwarder, aggregator, query, import, segments, overload (Rust) and django.
+# ingest, forwarder, aggregator, query, import, segments, steady, overload (Rust)
+# and django.
 set -euo pipefail
 REPO=$(cd "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../.." && pwd -P)
 cd "$REPO"

@@ -24,6 +24,8 @@ pub struct Pipeline {
     pub aggregator_processes: Vec<ServiceProcess>,
     /// Ingest as a child process ([`Instances::Processes`]).
     pub ingest_processes: Vec<ServiceProcess>,
+    /// Query as a child process ([`Instances::Processes`]).
+    pub query_processes: Vec<ServiceProcess>,
     in_process: InProcess,
 }
 
@@ -43,6 +45,8 @@ pub struct PipelineOptions {
     pub ingest: Instances,
     pub forwarders: Instances,
     pub aggregators: Instances,
+    /// `Processes(1)` for a benchmark that measures its memory (more are not supported).
+    pub query: Instances,
     pub heartbeat_ttl_ms: u64,
     /// Query cache TTL for answers covering today; 0 (the default in tests)
     /// so that polling tests see every commit at once.
@@ -64,6 +68,7 @@ impl Default for PipelineOptions {
             ingest: Instances::InProcess,
             forwarders: Instances::InProcess,
             aggregators: Instances::InProcess,
+            query: Instances::InProcess,
             heartbeat_ttl_ms: 15_000,
             query_cache_live_seconds: 0,
             trusted_proxies: "",
@@ -109,9 +114,10 @@ impl Pipeline {
         let (ingest_url, ingest_ops_url, ingest_processes) = start.ingest().await;
         let (forwarder_ops_url, forwarder_processes) = start.forwarders().await;
         let (aggregator_ops_url, aggregator_processes) = start.aggregators().await;
-        let (query_url, query_ops_url) = start.query().await;
+        let (query_url, query_ops_url, query_processes) = start.query().await;
         let in_process = start.in_process;
-        for process in ingest_processes.iter().chain(&forwarder_processes).chain(&aggregator_processes) {
+        let processes = ingest_processes.iter().chain(&forwarder_processes).chain(&aggregator_processes);
+        for process in processes.chain(&query_processes) {
             process.wait_ready().await;
         }
         Self {
@@ -129,6 +135,7 @@ impl Pipeline {
             forwarder_processes,
             aggregator_processes,
             ingest_processes,
+            query_processes,
             in_process,
         }
     }
@@ -437,8 +444,22 @@ impl Start<'_> {
         (ops_url, processes)
     }
 
-    /// Query's public and ops URLs; it always runs in this process.
-    async fn query(&mut self) -> (String, String) {
+    /// Query's public and ops URLs, and its process if it runs as one.
+    async fn query(&mut self) -> (String, String, Vec<ServiceProcess>) {
+        if let Instances::Processes(_) = self.options.query {
+            let mut env = self.services.environment();
+            env.extend(self.options.overrides.iter().cloned());
+            env.extend(
+                [
+                    ("ANALYTICS__QUERY__ADMIN_TOKEN", TEST_ADMIN_TOKEN.to_owned()),
+                    ("ANALYTICS__QUERY__CACHE_LIVE_SECONDS", self.options.query_cache_live_seconds.to_string()),
+                    ("ANALYTICS__QUERY__CORS_ORIGINS", PANEL_ORIGIN.to_owned()),
+                ]
+                .map(|(k, v)| (k.to_owned(), v)),
+            );
+            let process = ServiceProcess::spawn("analytics-query", env);
+            return (process.url(), process.ops_url(), vec![process]);
+        }
         let mut query: analytics_query::Settings =
             settings(analytics_query::Settings::DEFAULTS, &self.options.overrides);
         query.http = any_port();
@@ -453,7 +474,7 @@ impl Start<'_> {
         let query_url = format!("http://127.0.0.1:{}", query.port());
         let query_ops_url = format!("http://127.0.0.1:{}", query.ops_port());
         self.in_process.spawn(|stop| query.run_until_stopped(stop));
-        (query_url, query_ops_url)
+        (query_url, query_ops_url, Vec::new())
     }
 }
 

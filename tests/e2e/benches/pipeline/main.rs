@@ -11,6 +11,7 @@ mod overload;
 mod query;
 mod sample;
 mod segments;
+mod steady;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -33,6 +34,9 @@ async fn main() {
     }
     if all || what.iter().any(|w| w == "segments") {
         segments::run().await;
+    }
+    if all || what.iter().any(|w| w == "steady") {
+        steady::run().await;
     }
     if all || what.iter().any(|w| w == "overload") {
         overload::run().await;

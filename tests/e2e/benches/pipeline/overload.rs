@@ -24,6 +24,9 @@ const CONNECTIONS: &str = "64";
 
 pub async fn run() {
     let pipeline = Pipeline::start_with(PipelineOptions {
+        // Durable commits, as production runs them (the default namespace of
+        // tests commits without waiting for the disk).
+        stores: Some(analytics_e2e::stores().await),
         ingest: Instances::Processes(1),
         forwarders: Instances::Processes(1),
         aggregators: Instances::Processes(1),

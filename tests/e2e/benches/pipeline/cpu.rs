@@ -40,6 +40,26 @@ pub fn server_cpu(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// The CPU time so far of each process `pipeline` runs on: its services that
+/// run as processes and, when they run on this machine, its stores.
+pub fn by_process(pipeline: &analytics_e2e::Pipeline) -> Vec<(&'static str, Option<Duration>)> {
+    let services = [
+        ("ingest", &pipeline.ingest_processes),
+        ("forwarder", &pipeline.forwarder_processes),
+        ("aggregator", &pipeline.aggregator_processes),
+        ("query", &pipeline.query_processes),
+    ];
+    let running = services.into_iter().filter_map(|(name, processes)| Some((name, processes.first()?)));
+    let mut cpu: Vec<_> = running.map(|(name, process)| (name, server_cpu(process.pid()))).collect();
+    let namespace = &pipeline.namespace;
+    cpu.extend([
+        ("Redis", store_cpu(namespace.redis.url())),
+        ("RabbitMQ", store_cpu(namespace.amqp.url())),
+        ("Postgres", store_cpu(namespace.postgres.url())),
+    ]);
+    cpu
+}
+
 /// The process listening on TCP `port` of this machine, if any: the inode of
 /// the listening socket (`/proc/net/tcp`, `tcp6`), then the process that
 /// holds it open.

@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 
 use analytics_e2e::{BROWSER_USER_AGENT, Instances, Pipeline, PipelineOptions};
 
-use crate::cpu::{server_cpu, store_cpu};
-
 const DURATION: &str = "60s";
 const CONNECTIONS: &str = "64";
 
@@ -33,7 +31,7 @@ pub async fn run() {
         ..Default::default()
     })
     .await;
-    let cpu_before = cpu_by_process(&pipeline);
+    let cpu_before = crate::cpu::by_process(&pipeline);
     let started = Instant::now();
     let statuses = wrk_statuses(&format!("{}/v1/events", pipeline.ingest_url), &pipeline.site_id, &pipeline.ingest_key);
     let load_seconds = started.elapsed().as_secs_f64();
@@ -53,7 +51,7 @@ pub async fn run() {
     let drain_started = Instant::now();
     pipeline.assert_exactly(accepted, &pipeline.forwarder_instances()).await;
     let drain_seconds = drain_started.elapsed().as_secs_f64();
-    let cpu_after = cpu_by_process(&pipeline);
+    let cpu_after = crate::cpu::by_process(&pipeline);
 
     println!("## Overload: a minute far over capacity\n");
     println!(
@@ -117,20 +115,6 @@ pub async fn run() {
     let namespace = pipeline.namespace.clone();
     pipeline.stop().await;
     namespace.drop_database().await;
-}
-
-/// The CPU time so far of each process the pipeline runs on: its services
-/// and, when they run on this machine, its stores.
-fn cpu_by_process(pipeline: &Pipeline) -> Vec<(&'static str, Option<Duration>)> {
-    let namespace = &pipeline.namespace;
-    vec![
-        ("ingest", server_cpu(pipeline.ingest_processes[0].pid())),
-        ("forwarder", server_cpu(pipeline.forwarder_processes[0].pid())),
-        ("aggregator", server_cpu(pipeline.aggregator_processes[0].pid())),
-        ("Redis", store_cpu(namespace.redis.url())),
-        ("RabbitMQ", store_cpu(namespace.amqp.url())),
-        ("Postgres", store_cpu(namespace.postgres.url())),
-    ]
 }
 
 struct Statuses {

@@ -21,12 +21,18 @@ const SAMPLES: usize = 40;
 pub struct Latency {
     pub p50: Duration,
     pub p95: Duration,
+    pub p99: Duration,
+    pub max: Duration,
 }
 
+/// Percentiles of `samples` (zero when there are none).
 pub fn latency(mut samples: Vec<Duration>) -> Latency {
     samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    Latency { p50: at(0.50), p95: at(0.95) }
+    let at = |q: f64| match samples.len() {
+        0 => Duration::ZERO,
+        n => samples[((n as f64 * q).ceil() as usize).clamp(1, n) - 1],
+    };
+    Latency { p50: at(0.50), p95: at(0.95), p99: at(0.99), max: at(1.0) }
 }
 
 pub fn ms(d: Duration) -> String {

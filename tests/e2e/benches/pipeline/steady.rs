@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use analytics_e2e::{BROWSER_USER_AGENT, Expect, Instances, Pipeline, PipelineOptions};
 
-use crate::cpu::{server_cpu, store_cpu};
+use crate::query::{latency, ms};
 
 const RATE: u64 = 10_000;
 const SECONDS: u64 = 30;
 /// Requests in flight at most: each sender task takes every `SENDERS`-th
 /// slot of the schedule.
-const SENDERS: u64 = 64;
+pub const SENDERS: u64 = 64;
 const PROBE_EVERY: Duration = Duration::from_millis(200);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
@@ -40,7 +40,7 @@ pub async fn run() {
     let (probe_site, probe_token) = pipeline.add_site("probe.example").await;
     // Let the services read the probe site before it is used.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu_before = cpu_by_process(&pipeline);
+    let cpu_before = crate::cpu::by_process(&pipeline);
 
     let stop = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(probe(
@@ -51,7 +51,11 @@ pub async fn run() {
         pipeline.ingest_key.clone(),
         stop.clone(),
     ));
-    let load = send_on_schedule(&pipeline).await;
+    let http = scheduled_client(&[("X-Ingest-Key", &pipeline.ingest_key)]);
+    let site = pipeline.site_id.clone();
+    let url = format!("{}/v1/events", pipeline.ingest_url);
+    let load =
+        send_on_schedule(&http, &url, move |slot| pageview(&site, slot), RATE, Duration::from_secs(SECONDS)).await;
     stop.store(true, Ordering::Relaxed);
     let probes = probe.await.expect("probe");
 
@@ -64,7 +68,7 @@ pub async fn run() {
     ];
     pipeline.assert_counted(&expect, accepted, &pipeline.forwarder_instances()).await;
     let drain_seconds = drain_started.elapsed().as_secs_f64();
-    let cpu_after = cpu_by_process(&pipeline);
+    let cpu_after = crate::cpu::by_process(&pipeline);
 
     println!("## Steady load: 10,000 requests a second, with a dashboard probe\n");
     println!(
@@ -81,22 +85,28 @@ pub async fn run() {
         POLL_EVERY.as_millis()
     );
     let sent: u64 = load.by_status.iter().map(|(_, n)| n).sum::<u64>() + load.errors;
-    let (p50, p95, p99, max) = percentiles(load.latencies);
+    let ingest = latency(load.latencies);
     println!("| figure | value |\n|---|---:|");
     println!("| requests sent | {sent} ({:.0} a second) |", sent as f64 / load.seconds);
     for (status, n) in &load.by_status {
         println!("| answered {status} | {n} |");
     }
     println!("| connection errors or timeouts | {} |", load.errors);
-    println!("| ingest latency p50 / p95 / p99 / max, ms | {} / {} / {} / {} |", ms(p50), ms(p95), ms(p99), ms(max));
-    let (f50, f95, _, fmax) = percentiles(probes.latencies.clone());
+    println!(
+        "| ingest latency p50 / p95 / p99 / max, ms | {} / {} / {} / {} |",
+        ms(ingest.p50),
+        ms(ingest.p95),
+        ms(ingest.p99),
+        ms(ingest.max)
+    );
+    let fresh = latency(probes.latencies.clone());
     println!(
         "| fresh: probe pageview to overview, p50 / p95 / max, ms ({} probes, {} not seen within 10 s) | {} / {} / {} |",
         probes.latencies.len(),
         probes.unseen,
-        ms(f50),
-        ms(f95),
-        ms(fmax)
+        ms(fresh.p50),
+        ms(fresh.p95),
+        ms(fresh.max)
     );
     println!("| backlog drained after the load, s | {drain_seconds:.1} |");
     println!();
@@ -138,57 +148,33 @@ pub async fn run() {
     namespace.drop_database().await;
 }
 
-fn ms(d: Duration) -> String {
-    crate::query::ms(d)
+/// What a load on a schedule met.
+pub struct Load {
+    pub by_status: Vec<(u16, u64)>,
+    /// Connection errors and timeouts.
+    pub errors: u64,
+    pub latencies: Vec<Duration>,
+    pub seconds: f64,
 }
 
-/// p50, p95, p99 and the largest of `samples` (zero when empty).
-fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration, Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| match samples.len() {
-        0 => Duration::ZERO,
-        n => samples[((n as f64 * q).ceil() as usize).clamp(1, n) - 1],
-    };
-    (at(0.50), at(0.95), at(0.99), at(1.0))
-}
-
-fn cpu_by_process(pipeline: &Pipeline) -> Vec<(&'static str, Option<Duration>)> {
-    let namespace = &pipeline.namespace;
-    vec![
-        ("ingest", server_cpu(pipeline.ingest_processes[0].pid())),
-        ("forwarder", server_cpu(pipeline.forwarder_processes[0].pid())),
-        ("aggregator", server_cpu(pipeline.aggregator_processes[0].pid())),
-        ("query", server_cpu(pipeline.query_processes[0].pid())),
-        ("Redis", store_cpu(namespace.redis.url())),
-        ("RabbitMQ", store_cpu(namespace.amqp.url())),
-        ("Postgres", store_cpu(namespace.postgres.url())),
-    ]
-}
-
-/// What the scheduled load met.
-struct Load {
-    by_status: Vec<(u16, u64)>,
-    errors: u64,
-    latencies: Vec<Duration>,
-    seconds: f64,
-}
-
-/// Sends [`RATE`] requests a second for [`SECONDS`] s on a fixed schedule.
-async fn send_on_schedule(pipeline: &Pipeline) -> Load {
-    let http = reqwest::Client::builder()
-        .user_agent(BROWSER_USER_AGENT)
-        .pool_max_idle_per_host(SENDERS as usize)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let url = format!("{}/v1/events", pipeline.ingest_url);
-    let slots = RATE * SECONDS;
-    let interval = Duration::from_nanos(1_000_000_000 / RATE);
+/// POSTs `body(slot)` to `url` with `http`, `rate` requests a second for
+/// `duration`, on a fixed schedule over at most [`SENDERS`] connections.
+/// A request is timed from when it leaves when it leaves on time (the
+/// timer's own lateness is the sender's, not the server's), and from when
+/// it was due when an earlier slow answer held its sender back.
+pub async fn send_on_schedule(
+    http: &reqwest::Client,
+    url: &str,
+    body: impl Fn(u64) -> String + Clone + Send + 'static,
+    rate: u64,
+    duration: Duration,
+) -> Load {
+    let slots = rate * duration.as_secs();
+    let interval = Duration::from_nanos(1_000_000_000 / rate);
     let started = tokio::time::Instant::now() + Duration::from_millis(100);
     let senders: Vec<_> = (0..SENDERS)
         .map(|first| {
-            let (http, url, site, key) =
-                (http.clone(), url.clone(), pipeline.site_id.clone(), pipeline.ingest_key.clone());
+            let (http, url, body) = (http.clone(), url.to_owned(), body.clone());
             tokio::spawn(async move {
                 let mut statuses: Vec<(u16, u64)> = Vec::new();
                 let mut errors = 0;
@@ -196,9 +182,6 @@ async fn send_on_schedule(pipeline: &Pipeline) -> Load {
                 let mut slot = first;
                 while slot < slots {
                     let due = started + interval * slot as u32;
-                    // On time: timed from when it leaves (the timer's own
-                    // lateness is the sender's, not ingest's); behind: from
-                    // when it was due.
                     let sent_at = match tokio::time::Instant::now() < due {
                         true => {
                             tokio::time::sleep_until(due).await;
@@ -206,15 +189,8 @@ async fn send_on_schedule(pipeline: &Pipeline) -> Load {
                         }
                         false => due,
                     };
-                    let body = pageview(&site, slot);
-                    let response = http
-                        .post(&url)
-                        .header("X-Ingest-Key", &key)
-                        .header("Content-Type", "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    match response {
+                    let request = http.post(&url).header("Content-Type", "application/json").body(body(slot));
+                    match request.send().await {
                         Ok(response) => {
                             let status = response.status().as_u16();
                             let _ = response.bytes().await;
@@ -247,6 +223,22 @@ async fn send_on_schedule(pipeline: &Pipeline) -> Load {
     load.by_status.sort();
     load.seconds = started.elapsed().as_secs_f64();
     load
+}
+
+/// A client for [`send_on_schedule`]: a browser's user agent, `headers`,
+/// and a connection kept for each sender.
+pub fn scheduled_client(headers: &[(&'static str, &str)]) -> reqwest::Client {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, value.parse().expect("a header value"));
+    }
+    reqwest::Client::builder()
+        .user_agent(BROWSER_USER_AGENT)
+        .default_headers(map)
+        .pool_max_idle_per_host(SENDERS as usize)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
 /// One pageview of `site` from one of a million visitors, on one of 200 pages.

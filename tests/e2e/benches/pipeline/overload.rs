@@ -20,17 +20,23 @@ use analytics_e2e::{BROWSER_USER_AGENT, Instances, Pipeline, PipelineOptions};
 const DURATION: &str = "60s";
 const CONNECTIONS: &str = "64";
 
-pub async fn run() {
-    let pipeline = Pipeline::start_with(PipelineOptions {
-        // Durable commits, as production runs them (the default namespace of
-        // tests commits without waiting for the disk).
+/// Every service as its release binary, one process each, on durable
+/// commits as production runs them (the default namespace of tests commits
+/// without waiting for the disk).
+pub async fn release_pipeline() -> Pipeline {
+    Pipeline::start_with(PipelineOptions {
         stores: Some(analytics_e2e::stores().await),
         ingest: Instances::Processes(1),
         forwarders: Instances::Processes(1),
         aggregators: Instances::Processes(1),
+        query: Instances::Processes(1),
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+pub async fn run() {
+    let pipeline = release_pipeline().await;
     let cpu_before = crate::cpu::by_process(&pipeline);
     let started = Instant::now();
     let statuses = wrk_statuses(&format!("{}/v1/events", pipeline.ingest_url), &pipeline.site_id, &pipeline.ingest_key);
@@ -57,7 +63,7 @@ pub async fn run() {
     println!(
         "wrk, 1 thread, {CONNECTIONS} connections, {DURATION}, native batches of 20 events from random visitors \
          (a million addresses, 200 pages, sent with the ingest key as a forwarding server does), as fast as ingest answers; \
-         ingest, forwarder and aggregator as release binaries (one process each), on the durable private stores, \
+         ingest, forwarder, aggregator and query (idle) as release binaries (one process each), on the durable private stores, \
          sharing the 2 cores with wrk. Ingest's per-address rate limit is off (wrk is one address standing for \
          many clients). Afterwards the backlog drains and the counted events are compared with the accepted ones.\n"
     );
@@ -83,6 +89,7 @@ pub async fn run() {
         ("ingest", &pipeline.ingest_processes[0]),
         ("forwarder", &pipeline.forwarder_processes[0]),
         ("aggregator", &pipeline.aggregator_processes[0]),
+        ("query", &pipeline.query_processes[0]),
     ] {
         println!(
             "- {service}: peak RSS {} MiB (its limit in k8s/base: {} MiB)",

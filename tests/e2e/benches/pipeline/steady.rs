@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use analytics_e2e::{BROWSER_USER_AGENT, Expect, Instances, Pipeline, PipelineOptions};
+use analytics_e2e::{BROWSER_USER_AGENT, Expect};
 
 use crate::query::{latency, ms};
 
@@ -28,15 +28,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(200);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
 pub async fn run() {
-    let pipeline = Pipeline::start_with(PipelineOptions {
-        stores: Some(analytics_e2e::stores().await),
-        ingest: Instances::Processes(1),
-        forwarders: Instances::Processes(1),
-        aggregators: Instances::Processes(1),
-        query: Instances::Processes(1),
-        ..Default::default()
-    })
-    .await;
+    let pipeline = crate::overload::release_pipeline().await;
     let (probe_site, probe_token) = pipeline.add_site("probe.example").await;
     // Let the services read the probe site before it is used.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -315,10 +315,21 @@ impl Pipeline {
         analytics_testkit::metric(&self.http, ops_url, series).await
     }
 
+    /// The services running as child processes, by service name.
+    pub fn service_processes(&self) -> Vec<(&'static str, &ServiceProcess)> {
+        let services = [
+            ("ingest", &self.ingest_processes),
+            ("forwarder", &self.forwarder_processes),
+            ("aggregator", &self.aggregator_processes),
+            ("query", &self.query_processes),
+        ];
+        services.into_iter().flat_map(|(name, processes)| processes.iter().map(move |p| (name, p))).collect()
+    }
+
     /// What the child processes last logged, for a test that fails waiting on them.
     pub fn log_tails(&self, lines: usize) -> String {
-        let processes = self.ingest_processes.iter().chain(&self.forwarder_processes).chain(&self.aggregator_processes);
-        processes.map(|process| process.log_tail(lines)).collect::<Vec<_>>().join("\n")
+        let processes = self.service_processes().into_iter().map(|(_, process)| process.log_tail(lines));
+        processes.collect::<Vec<_>>().join("\n")
     }
 
     /// Stops every service gracefully and checks each exited cleanly.

@@ -43,14 +43,8 @@ pub fn server_cpu(pid: u32) -> Option<Duration> {
 /// The CPU time so far of each process `pipeline` runs on: its services that
 /// run as processes and, when they run on this machine, its stores.
 pub fn by_process(pipeline: &analytics_e2e::Pipeline) -> Vec<(&'static str, Option<Duration>)> {
-    let services = [
-        ("ingest", &pipeline.ingest_processes),
-        ("forwarder", &pipeline.forwarder_processes),
-        ("aggregator", &pipeline.aggregator_processes),
-        ("query", &pipeline.query_processes),
-    ];
-    let running = services.into_iter().filter_map(|(name, processes)| Some((name, processes.first()?)));
-    let mut cpu: Vec<_> = running.map(|(name, process)| (name, server_cpu(process.pid()))).collect();
+    let services = pipeline.service_processes().into_iter();
+    let mut cpu: Vec<_> = services.map(|(name, process)| (name, server_cpu(process.pid()))).collect();
     let namespace = &pipeline.namespace;
     cpu.extend([
         ("Redis", store_cpu(namespace.redis.url())),
@@ -58,6 +52,21 @@ pub fn by_process(pipeline: &analytics_e2e::Pipeline) -> Vec<(&'static str, Opti
         ("Postgres", store_cpu(namespace.postgres.url())),
     ]);
     cpu
+}
+
+/// The CPU each process used between two readings of [`by_process`]
+/// (`None` for a store not on this machine), and their sum.
+pub fn used_between(
+    before: &[(&'static str, Option<Duration>)],
+    after: &[(&'static str, Option<Duration>)],
+) -> (Vec<(&'static str, Option<Duration>)>, Duration) {
+    let used: Vec<_> = before
+        .iter()
+        .zip(after)
+        .map(|((process, before), (_, after))| (*process, before.zip(*after).map(|(b, a)| a.saturating_sub(b))))
+        .collect();
+    let total = used.iter().filter_map(|(_, cpu)| *cpu).sum();
+    (used, total)
 }
 
 /// The process listening on TCP `port` of this machine, if any: the inode of

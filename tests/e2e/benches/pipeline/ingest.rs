@@ -98,9 +98,9 @@ pub async fn run() {
     // sends as fast as answers come, which measures capacity, not latency).
     let rate = 10_000;
     let body = serde_json::to_string(&scheduled_body).expect("json");
-    let http = crate::steady::scheduled_client(&[]);
+    let http = crate::schedule::scheduled_client(&[]);
     let url = format!("{ingest_url}/v1/events");
-    let load = crate::steady::send_on_schedule(&http, &url, move |_| body.clone(), rate, SCHEDULED).await;
+    let load = crate::schedule::send_on_schedule(&http, &url, move |_| body.clone(), rate, SCHEDULED).await;
     let _: () = redis::cmd("DEL").arg(namespace.redis.queue_key()).query_async(&mut redis).await.expect("del");
     let sent: u64 = load.by_status.iter().map(|(_, n)| n).sum::<u64>() + load.errors;
     let other: u64 = load.by_status.iter().filter(|(s, _)| *s != 202).map(|(_, n)| n).sum::<u64>() + load.errors;
@@ -111,7 +111,7 @@ pub async fn run() {
          answer counts its wait): {sent} sent, {other} not answered 202; latency p50 {} ms, p95 {} ms, p99 {} ms, \
          max {} ms.\n",
         SCHEDULED.as_secs(),
-        crate::steady::SENDERS,
+        crate::schedule::SENDERS,
         crate::query::ms(at.p50),
         crate::query::ms(at.p95),
         crate::query::ms(at.p99),

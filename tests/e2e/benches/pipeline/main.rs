@@ -10,6 +10,7 @@ mod ingest;
 mod overload;
 mod query;
 mod sample;
+mod schedule;
 mod segments;
 mod steady;
 

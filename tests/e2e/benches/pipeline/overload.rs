@@ -85,12 +85,7 @@ pub async fn run() {
          exactly {accepted} were counted.",
         accepted as f64 / load_seconds
     );
-    for (service, process) in [
-        ("ingest", &pipeline.ingest_processes[0]),
-        ("forwarder", &pipeline.forwarder_processes[0]),
-        ("aggregator", &pipeline.aggregator_processes[0]),
-        ("query", &pipeline.query_processes[0]),
-    ] {
+    for (service, process) in pipeline.service_processes() {
         println!(
             "- {service}: peak RSS {} MiB (its limit in k8s/base: {} MiB)",
             process.peak_rss_bytes() >> 20,
@@ -107,14 +102,10 @@ pub async fn run() {
     );
     println!("| process | CPU s | µs per event |\n|---|---:|---:|");
     let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / accepted.max(1) as f64;
-    let mut total = Duration::ZERO;
-    for ((process, before), (_, after)) in cpu_before.iter().zip(&cpu_after) {
-        match before.zip(*after) {
-            Some((before, after)) => {
-                let used = after.saturating_sub(before);
-                total += used;
-                println!("| {process} | {:.1} | {:.1} |", used.as_secs_f64(), per_event(used));
-            }
+    let (used, total) = crate::cpu::used_between(&cpu_before, &cpu_after);
+    for (process, cpu) in used {
+        match cpu {
+            Some(cpu) => println!("| {process} | {:.1} | {:.1} |", cpu.as_secs_f64(), per_event(cpu)),
             None => println!("| {process} | n/a (not on this machine) | |"),
         }
     }

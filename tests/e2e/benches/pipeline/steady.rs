@@ -11,19 +11,16 @@
 //!   dashboard open during the load would;
 //! - every service's peak RSS and CPU per event; then the exact counts.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use analytics_e2e::{BROWSER_USER_AGENT, Expect};
+use analytics_e2e::{Expect, Pipeline};
 
 use crate::query::{latency, ms};
+use crate::schedule::{SENDERS, scheduled_client, send_on_schedule};
 
 const RATE: u64 = 10_000;
 const SECONDS: u64 = 30;
-/// Requests in flight at most: each sender task takes every `SENDERS`-th
-/// slot of the schedule.
-pub const SENDERS: u64 = 64;
 const PROBE_EVERY: Duration = Duration::from_millis(200);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
@@ -34,22 +31,17 @@ pub async fn run() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu_before = crate::cpu::by_process(&pipeline);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let probe = tokio::spawn(probe(
-        pipeline.ingest_url.clone(),
-        pipeline.query_url.clone(),
-        probe_site.clone(),
-        probe_token.clone(),
-        pipeline.ingest_key.clone(),
-        stop.clone(),
-    ));
+    let stop = AtomicBool::new(false);
     let http = scheduled_client(&[("X-Ingest-Key", &pipeline.ingest_key)]);
     let site = pipeline.site_id.clone();
     let url = format!("{}/v1/events", pipeline.ingest_url);
-    let load =
-        send_on_schedule(&http, &url, move |slot| pageview(&site, slot), RATE, Duration::from_secs(SECONDS)).await;
-    stop.store(true, Ordering::Relaxed);
-    let probes = probe.await.expect("probe");
+    let load = async {
+        let load =
+            send_on_schedule(&http, &url, move |slot| pageview(&site, slot), RATE, Duration::from_secs(SECONDS)).await;
+        stop.store(true, Ordering::Relaxed);
+        load
+    };
+    let (load, probes) = tokio::join!(load, probe(&pipeline, &probe_site, &probe_token, &stop));
 
     let load_accepted = load.by_status.iter().filter(|(s, _)| *s == 202).map(|(_, n)| *n as i64).sum::<i64>();
     let accepted = load_accepted + probes.accepted;
@@ -91,10 +83,10 @@ pub async fn run() {
         ms(ingest.p99),
         ms(ingest.max)
     );
-    let fresh = latency(probes.latencies.clone());
+    let seen = probes.latencies.len();
+    let fresh = latency(probes.latencies);
     println!(
-        "| fresh: probe pageview to overview, p50 / p95 / max, ms ({} probes, {} not seen within 10 s) | {} / {} / {} |",
-        probes.latencies.len(),
+        "| fresh: probe pageview to overview, p50 / p95 / max, ms ({seen} probes, {} not seen within 10 s) | {} / {} / {} |",
         probes.unseen,
         ms(fresh.p50),
         ms(fresh.p95),
@@ -107,130 +99,26 @@ pub async fn run() {
          from before the load to the last event counted (the benchmark's own client left out):\n"
     );
     println!("| process | peak RSS MiB (k8s limit) | CPU s | µs per event |\n|---|---:|---:|---:|");
-    let rss = |service: &str, process: &analytics_e2e::ServiceProcess| {
-        format!("{} ({})", process.peak_rss_bytes() >> 20, analytics_e2e::manifest_memory_limit(service) >> 20)
-    };
-    let services = [
-        ("ingest", &pipeline.ingest_processes[0]),
-        ("forwarder", &pipeline.forwarder_processes[0]),
-        ("aggregator", &pipeline.aggregator_processes[0]),
-        ("query", &pipeline.query_processes[0]),
-    ];
-    let mut total = Duration::ZERO;
-    for ((process, before), (_, after)) in cpu_before.iter().zip(&cpu_after) {
-        let memory = services.iter().find(|(name, _)| name == process).map(|(name, p)| rss(name, p));
-        let memory = memory.unwrap_or_else(|| "-".into());
-        match before.zip(*after) {
-            Some((before, after)) => {
-                let used = after.saturating_sub(before);
-                total += used;
-                let per_event = used.as_secs_f64() * 1e6 / accepted.max(1) as f64;
-                println!("| {process} | {memory} | {:.1} | {per_event:.1} |", used.as_secs_f64());
-            }
+    let rss: Vec<(&str, String)> = pipeline
+        .service_processes()
+        .into_iter()
+        .map(|(name, p)| {
+            (name, format!("{} ({})", p.peak_rss_bytes() >> 20, analytics_e2e::manifest_memory_limit(name) >> 20))
+        })
+        .collect();
+    let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / accepted.max(1) as f64;
+    let (used, total) = crate::cpu::used_between(&cpu_before, &cpu_after);
+    for (process, cpu) in used {
+        let memory = rss.iter().find(|(name, _)| *name == process).map_or("-", |(_, rss)| rss.as_str());
+        match cpu {
+            Some(cpu) => println!("| {process} | {memory} | {:.1} | {:.1} |", cpu.as_secs_f64(), per_event(cpu)),
             None => println!("| {process} | {memory} | n/a (not on this machine) | |"),
         }
     }
-    println!(
-        "| all of them | | {:.1} | {:.1} |\n",
-        total.as_secs_f64(),
-        total.as_secs_f64() * 1e6 / accepted.max(1) as f64
-    );
+    println!("| all of them | | {:.1} | {:.1} |\n", total.as_secs_f64(), per_event(total));
     let namespace = pipeline.namespace.clone();
     pipeline.stop().await;
     namespace.drop_database().await;
-}
-
-/// What a load on a schedule met.
-pub struct Load {
-    pub by_status: Vec<(u16, u64)>,
-    /// Connection errors and timeouts.
-    pub errors: u64,
-    pub latencies: Vec<Duration>,
-    pub seconds: f64,
-}
-
-/// POSTs `body(slot)` to `url` with `http`, `rate` requests a second for
-/// `duration`, on a fixed schedule over at most [`SENDERS`] connections.
-/// A request is timed from when it leaves when it leaves on time (the
-/// timer's own lateness is the sender's, not the server's), and from when
-/// it was due when an earlier slow answer held its sender back.
-pub async fn send_on_schedule(
-    http: &reqwest::Client,
-    url: &str,
-    body: impl Fn(u64) -> String + Clone + Send + 'static,
-    rate: u64,
-    duration: Duration,
-) -> Load {
-    let slots = rate * duration.as_secs();
-    let interval = Duration::from_nanos(1_000_000_000 / rate);
-    let started = tokio::time::Instant::now() + Duration::from_millis(100);
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|first| {
-            let (http, url, body) = (http.clone(), url.to_owned(), body.clone());
-            tokio::spawn(async move {
-                let mut statuses: Vec<(u16, u64)> = Vec::new();
-                let mut errors = 0;
-                let mut latencies = Vec::with_capacity((slots / SENDERS) as usize + 1);
-                let mut slot = first;
-                while slot < slots {
-                    let due = started + interval * slot as u32;
-                    let sent_at = match tokio::time::Instant::now() < due {
-                        true => {
-                            tokio::time::sleep_until(due).await;
-                            tokio::time::Instant::now()
-                        }
-                        false => due,
-                    };
-                    let request = http.post(&url).header("Content-Type", "application/json").body(body(slot));
-                    match request.send().await {
-                        Ok(response) => {
-                            let status = response.status().as_u16();
-                            let _ = response.bytes().await;
-                            latencies.push(sent_at.elapsed());
-                            match statuses.iter_mut().find(|(s, _)| *s == status) {
-                                Some((_, n)) => *n += 1,
-                                None => statuses.push((status, 1)),
-                            }
-                        }
-                        Err(_) => errors += 1,
-                    }
-                    slot += SENDERS;
-                }
-                (statuses, errors, latencies)
-            })
-        })
-        .collect();
-    let mut load = Load { by_status: Vec::new(), errors: 0, latencies: Vec::new(), seconds: 0.0 };
-    for sender in senders {
-        let (statuses, errors, latencies) = sender.await.expect("sender");
-        for (status, n) in statuses {
-            match load.by_status.iter_mut().find(|(s, _)| *s == status) {
-                Some((_, total)) => *total += n,
-                None => load.by_status.push((status, n)),
-            }
-        }
-        load.errors += errors;
-        load.latencies.extend(latencies);
-    }
-    load.by_status.sort();
-    load.seconds = started.elapsed().as_secs_f64();
-    load
-}
-
-/// A client for [`send_on_schedule`]: a browser's user agent, `headers`,
-/// and a connection kept for each sender.
-pub fn scheduled_client(headers: &[(&'static str, &str)]) -> reqwest::Client {
-    let mut map = reqwest::header::HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(*name, value.parse().expect("a header value"));
-    }
-    reqwest::Client::builder()
-        .user_agent(BROWSER_USER_AGENT)
-        .default_headers(map)
-        .pool_max_idle_per_host(SENDERS as usize)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
 }
 
 /// One pageview of `site` from one of a million visitors, on one of 200 pages.
@@ -249,39 +137,25 @@ struct Probes {
     unseen: usize,
 }
 
-/// Every [`PROBE_EVERY`], one pageview of the probe site, then its overview
-/// polled until it shows; until `stop`.
-async fn probe(
-    ingest_url: String,
-    query_url: String,
-    site: String,
-    token: String,
-    ingest_key: String,
-    stop: Arc<AtomicBool>,
-) -> Probes {
-    let http = analytics_e2e::browser();
+/// Every [`PROBE_EVERY`], one pageview of `site`, then its overview polled
+/// (fresh, not from the cache) until it shows; until `stop`.
+async fn probe(pipeline: &Pipeline, site: &str, token: &str, stop: &AtomicBool) -> Probes {
     let mut probes = Probes { accepted: 0, latencies: Vec::new(), unseen: 0 };
     let mut ticks = tokio::time::interval(PROBE_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let overview = format!("{query_url}/api/analytics/overview/?site={site}");
     while !stop.load(Ordering::Relaxed) {
         ticks.tick().await;
         let sent = Instant::now();
         let body = serde_json::json!({ "events": [{ "site": site, "type": "pageview", "path": "/probe", "ip": "198.51.100.7" }] });
-        let response =
-            http.post(format!("{ingest_url}/v1/events")).header("X-Ingest-Key", &ingest_key).json(&body).send().await;
-        if !matches!(response, Ok(ref r) if r.status() == 202) {
+        if pipeline.send(body, true).await.status() != 202 {
             continue;
         }
         probes.accepted += 1;
         let seen = async {
             loop {
-                let answer = http.get(&overview).bearer_auth(&token).header("X-Skip-Cache", "1").send().await;
-                if let Ok(answer) = answer {
-                    let figures: serde_json::Value = answer.json().await.unwrap_or_default();
-                    if figures["total"]["pageviews"].as_i64() >= Some(probes.accepted) {
-                        return;
-                    }
+                let figures = pipeline.try_overview_of(site, token).await.unwrap_or_default();
+                if figures["total"]["pageviews"].as_i64() >= Some(probes.accepted) {
+                    return;
                 }
                 tokio::time::sleep(POLL_EVERY).await;
             }

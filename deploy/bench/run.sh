@@ -33,6 +33,7 @@ if [ $# -eq 0 ] || [[ " $* " == *" django "* ]]; then
   deploy/local/e2e.sh down >/dev/null
 fi
 
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 header=$(cat <<HEADER
 # Benchmarks
 
@@ -42,16 +43,18 @@ that \`make up\` starts, as durable as production runs them (Redis with AOF alwa
 single-node RabbitMQ with quorum queues, Postgres with fsync, synchronous_commit and
 full_page_writes on).
 
-- CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+- CPU: $(nproc) cores, ${cpu}
 - Memory: $(free -g | awk '/^Mem:/ {print $2}') GiB
 - Build: release profile; load generator, service and stores share the machine
 
-Each section is dated with the day and commit it was measured at. Sections measured
-before 5b955d7 ran on a 2-core Intel Xeon VM, about 2.7 times faster at the raw COPY
-ceiling than the AMD EPYC VMs since: compare ratios, not rates, across sections.
+The CPU above is the last run's. Each section is dated with the day, commit and
+CPU it was measured on (sections dated without a CPU ran on a 2-core Intel Xeon VM
+before 5b955d7, on 2-core AMD EPYC VMs from then until the stamps named the CPU).
+The VMs differ by up to 2.7 times at the raw COPY ceiling: compare ratios, not
+rates, across sections.
 HEADER
 )
-stamp="_Measured $(date -u +%Y-%m-%d) at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)._"
+stamp="_Measured $(date -u +%Y-%m-%d) at $(git rev-parse --short HEAD 2>/dev/null || echo unknown) on $(nproc) cores of ${cpu}._"
 
 HEADER_TEXT=$header STAMP=$stamp python3 - "$out" "$tmp" <<'PY'
 import os, re, sys

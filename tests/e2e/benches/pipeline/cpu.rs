@@ -56,7 +56,7 @@ pub fn by_process(pipeline: &analytics_e2e::Pipeline) -> Vec<(&'static str, Opti
 
 /// The CPU each process used between two readings of [`by_process`]
 /// (`None` for a store not on this machine), and their sum.
-pub fn used_between(
+fn used_between(
     before: &[(&'static str, Option<Duration>)],
     after: &[(&'static str, Option<Duration>)],
 ) -> (Vec<(&'static str, Option<Duration>)>, Duration) {
@@ -67,6 +67,45 @@ pub fn used_between(
         .collect();
     let total = used.iter().filter_map(|(_, cpu)| *cpu).sum();
     (used, total)
+}
+
+/// A column of [`print_per_event`]'s table before the CPU columns: its
+/// heading and each process's cell (`-` for a process without one).
+pub struct Column<'a> {
+    pub heading: &'a str,
+    pub cells: &'a [(&'static str, String)],
+}
+
+/// Prints the CPU each process used between two readings of [`by_process`],
+/// in seconds and in µs per one of `events`, and their sum: a Markdown
+/// table, with `column` before the CPU columns.
+pub fn print_per_event(
+    before: &[(&'static str, Option<Duration>)],
+    after: &[(&'static str, Option<Duration>)],
+    events: i64,
+    column: Option<Column<'_>>,
+) {
+    let heading = column.as_ref().map_or(String::new(), |c| format!(" {} |", c.heading));
+    let align = if column.is_some() { "---:|" } else { "" };
+    println!("| process |{heading} CPU s | µs per event |\n|---|{align}---:|---:|");
+    let cell = |process: &str| match &column {
+        Some(column) => {
+            let cell = column.cells.iter().find(|(name, _)| *name == process).map_or("-", |(_, cell)| cell.as_str());
+            format!(" {cell} |")
+        }
+        None => String::new(),
+    };
+    let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / events.max(1) as f64;
+    let (used, total) = used_between(before, after);
+    for (process, cpu) in used {
+        let cell = cell(process);
+        match cpu {
+            Some(cpu) => println!("| {process} |{cell} {:.1} | {:.1} |", cpu.as_secs_f64(), per_event(cpu)),
+            None => println!("| {process} |{cell} n/a (not on this machine) | |"),
+        }
+    }
+    let empty = if column.is_some() { " |" } else { "" };
+    println!("| all of them |{empty} {:.1} | {:.1} |\n", total.as_secs_f64(), per_event(total));
 }
 
 /// The process listening on TCP `port` of this machine, if any: the inode of

@@ -13,7 +13,7 @@
 //! rollups grow as on a busy day rather than folding into one row.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use analytics_e2e::{BROWSER_USER_AGENT, Instances, Pipeline, PipelineOptions};
 
@@ -100,16 +100,7 @@ pub async fn run() {
          ingest's includes the requests it refused with 429 or 503):\n",
         accepted as f64 / seconds
     );
-    println!("| process | CPU s | µs per event |\n|---|---:|---:|");
-    let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / accepted.max(1) as f64;
-    let (used, total) = crate::cpu::used_between(&cpu_before, &cpu_after);
-    for (process, cpu) in used {
-        match cpu {
-            Some(cpu) => println!("| {process} | {:.1} | {:.1} |", cpu.as_secs_f64(), per_event(cpu)),
-            None => println!("| {process} | n/a (not on this machine) | |"),
-        }
-    }
-    println!("| all of them | {:.1} | {:.1} |\n", total.as_secs_f64(), per_event(total));
+    crate::cpu::print_per_event(&cpu_before, &cpu_after, accepted, None);
     let namespace = pipeline.namespace.clone();
     pipeline.stop().await;
     namespace.drop_database().await;

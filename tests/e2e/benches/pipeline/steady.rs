@@ -98,7 +98,6 @@ pub async fn run() {
         "Exactly {accepted} pageviews were accepted and exactly as many counted. Peak RSS and CPU per accepted event \
          from before the load to the last event counted (the benchmark's own client left out):\n"
     );
-    println!("| process | peak RSS MiB (k8s limit) | CPU s | µs per event |\n|---|---:|---:|---:|");
     let rss: Vec<(&str, String)> = pipeline
         .service_processes()
         .into_iter()
@@ -106,16 +105,8 @@ pub async fn run() {
             (name, format!("{} ({})", p.peak_rss_bytes() >> 20, analytics_e2e::manifest_memory_limit(name) >> 20))
         })
         .collect();
-    let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / accepted.max(1) as f64;
-    let (used, total) = crate::cpu::used_between(&cpu_before, &cpu_after);
-    for (process, cpu) in used {
-        let memory = rss.iter().find(|(name, _)| *name == process).map_or("-", |(_, rss)| rss.as_str());
-        match cpu {
-            Some(cpu) => println!("| {process} | {memory} | {:.1} | {:.1} |", cpu.as_secs_f64(), per_event(cpu)),
-            None => println!("| {process} | {memory} | n/a (not on this machine) | |"),
-        }
-    }
-    println!("| all of them | | {:.1} | {:.1} |\n", total.as_secs_f64(), per_event(total));
+    let rss = crate::cpu::Column { heading: "peak RSS MiB (k8s limit)", cells: &rss };
+    crate::cpu::print_per_event(&cpu_before, &cpu_after, accepted, Some(rss));
     let namespace = pipeline.namespace.clone();
     pipeline.stop().await;
     namespace.drop_database().await;
